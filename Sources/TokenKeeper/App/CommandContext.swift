@@ -1,0 +1,95 @@
+import Foundation
+
+/// The wiring every command shares: configuration, the store, the master key and the actor.
+///
+/// Lives in the library so tests reach the same paths the executable takes.
+public struct CommandContext: Sendable {
+    public let configuration: TokenKeeperConfiguration
+    public let clock: any WallClock
+    /// Who changes things, for the audit: `cli:<user>`.
+    public let actor: String
+
+    public init(configuration: TokenKeeperConfiguration, clock: any WallClock = SystemClock(), actor: String? = nil) {
+        self.configuration = configuration
+        self.clock = clock
+        self.actor = actor ?? "cli:\(Self.userName())"
+    }
+
+    /// Loads the configuration from `--db`, `--config` and the process environment.
+    public static func load(database: String?, configFile: String?) async throws -> CommandContext {
+        var flags: [String: String] = [:]
+        if let database { flags["database"] = database }
+        let configuration = try await ConfigurationLoader.load(
+            flags: flags,
+            configFile: configFile,
+            environment: ProcessInfo.processInfo.environment
+        )
+        return CommandContext(configuration: configuration)
+    }
+
+    /// Opens the existing database.
+    public func openStore() throws -> TokenStore {
+        try TokenStore.open(at: configuration.databasePath)
+    }
+
+    /// The inventory, without the master key: enough for `list`, `show`, `check`, `audit`.
+    public func inventory() throws -> Inventory {
+        Inventory(store: try openStore(), policy: configuration.policy, clock: clock, actor: actor)
+    }
+
+    /// The inventory with the master key loaded and checked against the database.
+    public func keyedInventory() throws -> Inventory {
+        let store = try openStore()
+        let key = try MasterKey.load(from: configuration)
+        let sealer = TokenSealer(masterKey: key)
+        try store.bind(to: sealer, source: key.source)
+        return Inventory(store: store, policy: configuration.policy, clock: clock, actor: actor, sealer: sealer)
+    }
+
+    /// What `init` did.
+    public struct InitResult: Sendable {
+        public var databasePath: String
+        public var createdDatabase: Bool
+        /// The key file written, when `init` made one.
+        public var createdKeyFile: String?
+        public var keySource: String
+    }
+
+    /// Creates the database and, unless `TOKENKEEPER_MASTER_KEY` is set or the key file exists,
+    /// a new key file (0600). Running it again on an initialized database with the right key is
+    /// harmless; with the wrong key it fails and changes nothing.
+    public func initialize() throws -> InitResult {
+        let path = configuration.databasePath
+        let existed = FileSystem.exists(path)
+        var createdKeyFile: String?
+        let key: MasterKey
+        if configuration.masterKey != nil || FileSystem.exists(configuration.masterKeyFile) {
+            key = try MasterKey.load(from: configuration)
+        } else {
+            if existed, try TokenStore.open(at: path).hasKeyCheck() {
+                throw TokenKeeperError(
+                    .configuration,
+                    "\(path) is initialized but its key file \(configuration.masterKeyFile) is missing; set TOKENKEEPER_MASTER_KEY or TOKENKEEPER_MASTER_KEY_FILE"
+                )
+            }
+            key = MasterKey.generate()
+            try key.write(toNewFile: configuration.masterKeyFile)
+            createdKeyFile = configuration.masterKeyFile
+        }
+        let store = existed ? try TokenStore.open(at: path) : try TokenStore.create(at: path)
+        try store.bind(to: TokenSealer(masterKey: key), source: key.source)
+        return InitResult(
+            databasePath: path,
+            createdDatabase: !existed,
+            createdKeyFile: createdKeyFile,
+            keySource: createdKeyFile.map { "key file \($0)" } ?? key.source.description
+        )
+    }
+
+    static func userName() -> String {
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name {
+            return String(cString: name)
+        }
+        return ProcessInfo.processInfo.environment["USER"] ?? String(geteuid())
+    }
+}

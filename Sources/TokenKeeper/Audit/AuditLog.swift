@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// The append-only, hash-chained audit log.
+///
+/// Row n stores `hash = SHA-256(prev_hash ‖ canonical(row n))` and `prev_hash` = row n−1's hash,
+/// so editing, deleting or reordering a row breaks the chain at that row. Appends happen inside
+/// the caller's write transaction: a token change and its audit row commit together or not at all.
+public struct AuditLog: Sendable {
+    /// The `prev_hash` of the first row.
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    /// The end of the chain, carried across appends within one transaction.
+    public struct Tail: Sendable {
+        public var seq: Int64
+        public var hash: String
+    }
+
+    public let actor: String
+    private let encoder: JSONEncoder
+
+    public init(actor: String) {
+        self.actor = actor
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    }
+
+    /// The last row's seq and hash (or the genesis hash), read in the caller's transaction.
+    public static func tail(_ db: Database) throws -> Tail {
+        let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        return Tail(seq: row?["seq"] ?? 0, hash: row?["hash"] ?? genesisHash)
+    }
+
+    /// Appends one event after the current tail.
+    @discardableResult
+    public func append(
+        _ db: Database,
+        event: AuditEvent,
+        tokenID: String?,
+        detail: AuditDetail,
+        at: UnixTime
+    ) throws -> AuditRecord {
+        var tail = try Self.tail(db)
+        return try append(db, after: &tail, event: event, tokenID: tokenID, detail: detail, at: at)
+    }
+
+    /// Appends one event after `tail` and moves `tail` forward; for many appends in one transaction.
+    @discardableResult
+    public func append(
+        _ db: Database,
+        after tail: inout Tail,
+        event: AuditEvent,
+        tokenID: String?,
+        detail: AuditDetail,
+        at: UnixTime
+    ) throws -> AuditRecord {
+        let detailText = String(decoding: try encoder.encode(detail), as: UTF8.self)
+        let seq = tail.seq + 1
+        let hash = Self.hash(
+            prevHash: tail.hash,
+            seq: seq,
+            at: at,
+            tokenID: tokenID,
+            event: event.rawValue,
+            actor: actor,
+            detail: detailText
+        )
+        let record = AuditRecord(
+            seq: seq,
+            at: at,
+            tokenID: tokenID,
+            event: event.rawValue,
+            actor: actor,
+            detail: detailText,
+            prevHash: tail.hash,
+            hash: hash
+        )
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        try statement.execute(arguments: [seq, at, tokenID, event.rawValue, actor, detailText, tail.hash, hash])
+        tail = Tail(seq: seq, hash: hash)
+        return record
+    }
+
+    /// SHA-256 over the previous hash and the row's fields, each length-prefixed so that no two
+    /// different rows share a canonical form.
+    public static func hash(
+        prevHash: String,
+        seq: Int64,
+        at: UnixTime,
+        tokenID: String?,
+        event: String,
+        actor: String,
+        detail: String
+    ) -> String {
+        var hasher = SHA256()
+        for field in [prevHash, String(seq), String(at.seconds), tokenID ?? "", event, actor, detail] {
+            let bytes = Data(field.utf8)
+            hasher.update(data: Data("\(bytes.count):".utf8))
+            hasher.update(data: bytes)
+        }
+        return hasher.finalize().hex
+    }
+
+    /// The result of walking the chain.
+    public enum Verification: Sendable, Equatable {
+        /// Every row links to the one before; `head` is the last row's hash (genesis when empty).
+        case intact(count: Int64, head: String)
+        /// The first row that does not verify, and why.
+        case broken(seq: Int64, reason: String)
+    }
+
+    /// Walks the chain from the first row; stops at the first row that does not verify.
+    public static func verify(_ db: Database) throws -> Verification {
+        var expectedPrev = genesisHash
+        var expectedSeq: Int64 = 1
+        let rows = try AuditRecord.order(AuditRecord.Columns.seq).fetchCursor(db)
+        while let row = try rows.next() {
+            if row.seq != expectedSeq {
+                return .broken(seq: row.seq, reason: "expected seq \(expectedSeq): rows are missing before it")
+            }
+            if row.prevHash != expectedPrev {
+                return .broken(seq: row.seq, reason: "prev_hash does not match the hash of the row before")
+            }
+            let recomputed = hash(
+                prevHash: row.prevHash,
+                seq: row.seq,
+                at: row.at,
+                tokenID: row.tokenID,
+                event: row.event,
+                actor: row.actor,
+                detail: row.detail
+            )
+            if recomputed != row.hash {
+                return .broken(seq: row.seq, reason: "the row's content does not match its hash (edited)")
+            }
+            expectedPrev = row.hash
+            expectedSeq += 1
+        }
+        return .intact(count: expectedSeq - 1, head: expectedPrev)
+    }
+
+    /// A filter over the log, as `tokenkeeper audit` takes it.
+    public struct Query: Sendable {
+        public var tokenID: String?
+        public var event: AuditEvent?
+        public var since: UnixTime?
+        public var limit: Int?
+
+        public init(tokenID: String? = nil, event: AuditEvent? = nil, since: UnixTime? = nil, limit: Int? = nil) {
+            self.tokenID = tokenID
+            self.event = event
+            self.since = since
+            self.limit = limit
+        }
+
+        func request() -> QueryInterfaceRequest<AuditRecord> {
+            var request = AuditRecord.all()
+            if let tokenID { request = request.filter(AuditRecord.Columns.tokenID == tokenID) }
+            if let event { request = request.filter(AuditRecord.Columns.event == event.rawValue) }
+            if let since { request = request.filter(AuditRecord.Columns.at >= since) }
+            guard let limit else { return request.order(AuditRecord.Columns.seq) }
+            // The most recent `limit` rows, printed oldest first.
+            let recent = request.select(AuditRecord.Columns.seq).order(AuditRecord.Columns.seq.desc).limit(limit)
+            return AuditRecord.filter(recent.contains(AuditRecord.Columns.seq)).order(AuditRecord.Columns.seq)
+        }
+    }
+
+    /// Calls `body` with each matching row, in seq order, without holding them all in memory.
+    public static func forEach(
+        _ db: Database,
+        matching query: Query,
+        _ body: (AuditRecord) throws -> Void
+    ) throws {
+        let cursor = try query.request().fetchCursor(db)
+        while let record = try cursor.next() { try body(record) }
+    }
+}

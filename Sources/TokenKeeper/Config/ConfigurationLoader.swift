@@ -1,0 +1,201 @@
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Reads ``TokenKeeperConfiguration`` through swift-configuration, in the precedence of
+/// CONTRACT.md: command-line flag > environment variable > YAML config file > default.
+public enum ConfigurationLoader {
+    /// One setting of CONTRACT.md's table: its YAML key and its environment variable.
+    struct Setting {
+        let key: String
+        let environment: String
+        var isSecret = false
+    }
+
+    /// CONTRACT.md's configuration table, the one place that pairs YAML keys with variables.
+    static let settings: [Setting] = [
+        Setting(key: "database", environment: "TOKENKEEPER_DB"),
+        Setting(key: "master_key_file", environment: "TOKENKEEPER_MASTER_KEY_FILE"),
+        Setting(key: "master_key", environment: "TOKENKEEPER_MASTER_KEY", isSecret: true),
+        Setting(key: "sinch.key_id", environment: "SINCH_KEY_ID"),
+        Setting(key: "sinch.key_secret", environment: "SINCH_KEY_SECRET", isSecret: true),
+        Setting(key: "sinch.auth", environment: "SINCH_AUTH"),
+        Setting(key: "sinch.provisioning_url", environment: "SINCH_PROVISIONING_URL"),
+        Setting(key: "sinch.auth_url", environment: "SINCH_AUTH_URL"),
+        Setting(key: "policy.lifetime", environment: "TOKENKEEPER_LIFETIME"),
+        Setting(key: "policy.renew_before", environment: "TOKENKEEPER_RENEW_BEFORE"),
+        Setting(key: "policy.min_age", environment: "TOKENKEEPER_MIN_AGE"),
+        Setting(key: "policy.jitter", environment: "TOKENKEEPER_JITTER"),
+        Setting(key: "policy.backoff_min", environment: "TOKENKEEPER_BACKOFF_MIN"),
+        Setting(key: "policy.backoff_max", environment: "TOKENKEEPER_BACKOFF_MAX"),
+        Setting(key: "limits.concurrency", environment: "TOKENKEEPER_CONCURRENCY"),
+        Setting(key: "limits.rate", environment: "TOKENKEEPER_RATE"),
+        Setting(key: "http.timeout", environment: "TOKENKEEPER_HTTP_TIMEOUT"),
+        Setting(key: "hooks.deploy", environment: "TOKENKEEPER_HOOK_DEPLOY"),
+        Setting(key: "hooks.failure", environment: "TOKENKEEPER_HOOK_FAILURE"),
+        Setting(key: "hooks.reauth", environment: "TOKENKEEPER_HOOK_REAUTH"),
+        Setting(key: "hooks.recovered", environment: "TOKENKEEPER_HOOK_RECOVERED"),
+    ]
+
+    /// Loads the configuration.
+    /// - Parameters:
+    ///   - flags: values given on the command line, by YAML key (`database` for `--db`).
+    ///   - configFile: `--config`, which wins over `TOKENKEEPER_CONFIG`.
+    ///   - environment: the process environment (a dictionary, so tests pass their own).
+    public static func load(
+        flags: [String: String] = [:],
+        configFile: String? = nil,
+        environment: [String: String]
+    ) async throws -> TokenKeeperConfiguration {
+        var providers: [any ConfigProvider] = [
+            InMemoryProvider(name: "flags", values: values(flags, isSecret: { _ in false })),
+            InMemoryProvider(name: "environment", values: environmentValues(environment)),
+        ]
+        let file = configFile ?? environment["TOKENKEEPER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        if let file {
+            providers.append(try await yamlProvider(path: file))
+        }
+        let reader = ConfigReader(providers: providers)
+        func string(_ key: String) -> String? {
+            let setting = settings.first { $0.key == key }
+            return reader.string(forKey: ConfigKey(key), isSecret: setting?.isSecret ?? false).flatMap {
+                let trimmed = $0.trimmingCharacters(in: .whitespaces)
+                return trimmed.isEmpty ? nil : trimmed
+            }
+        }
+        func name(_ key: String) -> String {
+            settings.first { $0.key == key }.map { "\(key) (\($0.environment))" } ?? key
+        }
+        func duration(_ key: String) throws -> Duration? {
+            try string(key).map { try DurationText.parse($0, key: name(key)) }
+        }
+
+        let databasePath = string("database") ?? TokenKeeperConfiguration.defaultDatabasePath(environment: environment)
+        var config = TokenKeeperConfiguration(databasePath: databasePath, masterKeyFile: string("master_key_file"))
+        config.configFile = file
+        config.masterKey = string("master_key")
+
+        config.sinch.keyID = string("sinch.key_id")
+        config.sinch.keySecret = string("sinch.key_secret")
+        if let auth = string("sinch.auth") {
+            guard let method = TokenKeeperConfiguration.Sinch.Auth(rawValue: auth.lowercased()) else {
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name("sinch.auth")): \"\(auth)\" (expected oauth2 or basic)"
+                )
+            }
+            config.sinch.auth = method
+        }
+        for (key, path) in [
+            ("sinch.provisioning_url", \TokenKeeperConfiguration.Sinch.provisioningURL),
+            ("sinch.auth_url", \.authURL),
+        ] {
+            guard let url = string(key) else { continue }
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
+            else {
+                throw TokenKeeperError(.configuration, "invalid URL for \(name(key)): \"\(url)\"")
+            }
+            config.sinch[keyPath: path] = url
+        }
+
+        let lifetime = try duration("policy.lifetime") ?? config.policy.lifetime
+        let renewBefore = try duration("policy.renew_before")
+        let minAge = try duration("policy.min_age")
+        var jitter = RenewalPolicy.Jitter.fraction(0.1)
+        if let text = string("policy.jitter") {
+            jitter = try parseJitter(text, name: name("policy.jitter"))
+        }
+        config.policy = RenewalPolicy(
+            lifetime: lifetime,
+            renewBefore: renewBefore,
+            minAge: minAge,
+            jitter: jitter,
+            backoffMin: try duration("policy.backoff_min") ?? .seconds(60),
+            backoffMax: try duration("policy.backoff_max") ?? .seconds(6 * 3_600)
+        )
+        try config.policy.validate()
+
+        if let text = string("limits.concurrency") {
+            guard let value = Int(text), (1...1_024).contains(value) else {
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name("limits.concurrency")): \"\(text)\" (expected a whole number from 1 to 1024)"
+                )
+            }
+            config.limits.concurrency = value
+        }
+        if let text = string("limits.rate") {
+            guard let value = Double(text), value > 0, value.isFinite else {
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name("limits.rate")): \"\(text)\" (expected requests per second, above zero)"
+                )
+            }
+            config.limits.rate = value
+        }
+        config.httpTimeout = try duration("http.timeout") ?? config.httpTimeout
+        config.hooks.deploy = string("hooks.deploy")
+        config.hooks.failure = string("hooks.failure")
+        config.hooks.reauth = string("hooks.reauth")
+        config.hooks.recovered = string("hooks.recovered")
+        return config
+    }
+
+    static func parseJitter(_ text: String, name: String) throws -> RenewalPolicy.Jitter {
+        if text.hasSuffix("%") {
+            if let percent = Double(text.dropLast()), (0...100).contains(percent) {
+                return .fraction(percent / 100)
+            }
+        } else if let duration = DurationText.parse(text) {
+            return .duration(duration)
+        }
+        throw TokenKeeperError(
+            .configuration,
+            "invalid value for \(name): \"\(text)\" (expected a percentage such as 10% or a duration such as 2d)"
+        )
+    }
+
+    private static func values(
+        _ dictionary: [String: String],
+        isSecret: (String) -> Bool
+    ) -> [AbsoluteConfigKey: ConfigValue] {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for (key, value) in dictionary {
+            values[AbsoluteConfigKey(ConfigKey(key))] = ConfigValue(.string(value), isSecret: isSecret(key))
+        }
+        return values
+    }
+
+    private static func environmentValues(_ environment: [String: String]) -> [AbsoluteConfigKey: ConfigValue] {
+        var byKey: [String: String] = [:]
+        var secrets: Set<String> = []
+        for setting in settings {
+            guard let value = environment[setting.environment] else { continue }
+            byKey[setting.key] = value
+            if setting.isSecret { secrets.insert(setting.key) }
+        }
+        return values(byKey, isSecret: secrets.contains)
+    }
+
+    private static func yamlProvider(path: String) async throws -> any ConfigProvider {
+        // Read the file ourselves first so that a missing or unreadable file gets a plain sentence.
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TokenKeeperError(.configuration, "config file \(path) does not exist")
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw TokenKeeperError(.configuration, "config file \(path) is not readable (check its permissions)")
+        }
+        do {
+            let secrets = Set(settings.filter(\.isSecret).map(\.key))
+            return try await FileProvider<YAMLSnapshot>(
+                parsingOptions: .init(secretsSpecifier: .specific(secrets)),
+                filePath: FilePath(path)
+            )
+        } catch {
+            throw TokenKeeperError(
+                .configuration,
+                "config file \(path) is not valid YAML with a mapping at the top: \(error)"
+            )
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/// Everything tokenkeeper reads from flags, environment and the YAML file, resolved once at start.
+public struct TokenKeeperConfiguration: Sendable {
+    /// How tokenkeeper reaches Sinch.
+    public struct Sinch: Sendable {
+        public enum Auth: String, Sendable, CaseIterable {
+            case oauth2
+            case basic
+        }
+
+        public var keyID: String?
+        /// Secret: never logged, never printed.
+        public var keySecret: String?
+        public var auth: Auth = .oauth2
+        public var provisioningURL = "https://provisioning.api.sinch.com"
+        public var authURL = "https://auth.sinch.com/oauth2/token"
+
+        public init() {}
+    }
+
+    /// How hard tokenkeeper may push Sinch.
+    public struct Limits: Sendable {
+        public var concurrency = 4
+        /// Requests per second per Sinch project.
+        public var rate = 5.0
+
+        public init() {}
+    }
+
+    /// Command lines run after refresh events (issue 4 runs them).
+    public struct Hooks: Sendable {
+        public var deploy: String?
+        public var failure: String?
+        public var reauth: String?
+        public var recovered: String?
+
+        public init() {}
+    }
+
+    public var databasePath: String
+    public var masterKeyFile: String
+    /// The base64 master key from `TOKENKEEPER_MASTER_KEY`; wins over the key file. Secret.
+    public var masterKey: String?
+    public var sinch = Sinch()
+    public var policy = RenewalPolicy()
+    public var limits = Limits()
+    public var httpTimeout: Duration = .seconds(30)
+    public var hooks = Hooks()
+    /// The YAML file the values came from, when there was one.
+    public var configFile: String?
+
+    public init(databasePath: String, masterKeyFile: String? = nil) {
+        self.databasePath = databasePath
+        self.masterKeyFile = masterKeyFile ?? Self.keyFile(besideDatabase: databasePath)
+    }
+
+    /// The default key file: `tokenkeeper.key` in the database's folder.
+    public static func keyFile(besideDatabase path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "tokenkeeper.key" }
+        return String(path[...slash]) + "tokenkeeper.key"
+    }
+
+    /// `$XDG_STATE_HOME/tokenkeeper/tokenkeeper.sqlite`, falling back to `~/.local/state`.
+    public static func defaultDatabasePath(environment: [String: String]) -> String {
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") {
+            return state + "/tokenkeeper/tokenkeeper.sqlite"
+        }
+        let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "."
+        return home + "/.local/state/tokenkeeper/tokenkeeper.sqlite"
+    }
+}

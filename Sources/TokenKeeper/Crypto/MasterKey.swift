@@ -1,0 +1,92 @@
+import Crypto
+import Foundation
+
+/// The 32-byte key that seals every token at rest.
+// SymmetricKey is immutable but not marked Sendable in swift-crypto 3.
+public struct MasterKey: @unchecked Sendable {
+    /// Where the key came from, named in errors (never the key itself).
+    public enum Source: Sendable, CustomStringConvertible {
+        case environment
+        case file(String)
+        case generated
+
+        public var description: String {
+            switch self {
+            case .environment: "TOKENKEEPER_MASTER_KEY"
+            case .file(let path): "key file \(path)"
+            case .generated: "a new key"
+            }
+        }
+    }
+
+    let key: SymmetricKey
+    public let source: Source
+
+    init(key: SymmetricKey, source: Source) {
+        self.key = key
+        self.source = source
+    }
+
+    /// A fresh random key.
+    public static func generate() -> MasterKey {
+        MasterKey(key: SymmetricKey(size: .bits256), source: .generated)
+    }
+
+    /// Decodes the base64 text of 32 bytes.
+    public init(base64 text: String, source: Source) throws {
+        guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            bytes.count == 32
+        else {
+            throw TokenKeeperError(.configuration, "the master key in \(source) is not base64 of 32 bytes")
+        }
+        self.init(key: SymmetricKey(data: bytes), source: source)
+    }
+
+    /// The key as base64 text, for the key file.
+    var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+
+    /// Loads the key: `TOKENKEEPER_MASTER_KEY` when set, else the key file, which must be
+    /// readable by its owner alone.
+    public static func load(from configuration: TokenKeeperConfiguration) throws -> MasterKey {
+        if let text = configuration.masterKey {
+            return try MasterKey(base64: text, source: .environment)
+        }
+        let path = configuration.masterKeyFile
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw TokenKeeperError(
+                .configuration,
+                "no master key: \(path) does not exist and TOKENKEEPER_MASTER_KEY is not set (run `tokenkeeper init` to create one)"
+            )
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw TokenKeeperError(
+                .configuration,
+                "refusing key file \(path): it is readable by group or others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
+            )
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else {
+            throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
+        }
+        return try MasterKey(base64: text, source: .file(path))
+    }
+
+    /// Writes the key to a new file created 0600; never overwrites an existing file.
+    public func write(toNewFile path: String) throws {
+        try FileSystem.createParentDirectory(of: path)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw TokenKeeperError(.configuration, "cannot create key file \(path): \(reason)")
+        }
+        defer { close(descriptor) }
+        let text = Array((base64 + "\n").utf8)
+        let written = text.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == text.count, fsync(descriptor) == 0 else {
+            unlink(path)
+            throw TokenKeeperError(.configuration, "cannot write key file \(path)")
+        }
+    }
+}

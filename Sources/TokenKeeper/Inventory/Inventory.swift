@@ -1,0 +1,269 @@
+import Foundation
+import GRDB
+
+/// The store as the inventory commands see it: add, replace, list, show, reveal, remove.
+///
+/// Every change writes its audit row in the same transaction. Commands that seal or open a token
+/// carry a ``TokenSealer`` already bound to the database (the key check passed); the others,
+/// `list` and `check` among them, need no key at all.
+public struct Inventory: Sendable {
+    public let store: TokenStore
+    public let policy: RenewalPolicy
+    public let clock: any WallClock
+    public let audit: AuditLog
+    let sealer: TokenSealer?
+
+    public init(
+        store: TokenStore,
+        policy: RenewalPolicy,
+        clock: any WallClock = SystemClock(),
+        actor: String,
+        sealer: TokenSealer? = nil
+    ) {
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.audit = AuditLog(actor: actor)
+        self.sealer = sealer
+    }
+
+    func requireSealer() throws -> TokenSealer {
+        guard let sealer else { throw TokenKeeperError(.configuration, "this command needs the master key") }
+        return sealer
+    }
+
+    // MARK: - Schedule
+
+    /// The issue time, expiry and first refresh of a new token, or what is wrong with its times.
+    func schedule(
+        _ new: NewToken,
+        now: UnixTime,
+        using generator: inout some RandomNumberGenerator
+    ) -> Result<(issued: UnixTime, expires: UnixTime, refresh: UnixTime), TokenKeeperError> {
+        let issued: UnixTime
+        let expires: UnixTime
+        if let expiresAt = new.expiresAt {
+            guard expiresAt > now else {
+                return .failure(
+                    TokenKeeperError(
+                        .invalidInput,
+                        "expires_at \(RFC3339.format(expiresAt)) is in the past: the token is dead and needs a new Embedded Signup"
+                    )
+                )
+            }
+            expires = expiresAt
+            issued = min(new.issuedAt ?? expiresAt - policy.lifetime, now)
+        } else if let issuedAt = new.issuedAt {
+            guard issuedAt <= now + .seconds(300) else {
+                return .failure(
+                    TokenKeeperError(.invalidInput, "issued_at \(RFC3339.format(issuedAt)) is in the future")
+                )
+            }
+            expires = issuedAt + policy.lifetime
+            guard expires > now else {
+                return .failure(
+                    TokenKeeperError(
+                        .invalidInput,
+                        "a token issued at \(RFC3339.format(issuedAt)) expired at \(RFC3339.format(expires)) (lifetime \(DurationText.format(policy.lifetime)))"
+                    )
+                )
+            }
+            issued = issuedAt
+        } else {
+            issued = now
+            expires = now + policy.lifetime
+        }
+        let refresh = policy.firstRefresh(issuedAt: issued, expiresAt: expires, using: &generator)
+        return .success((issued, expires, refresh))
+    }
+
+    // MARK: - Add and replace
+
+    /// Stores a new token and audits `added`; returns the stored record.
+    public func add(token: String, _ new: NewToken) throws -> TokenRecord {
+        let sealer = try requireSealer()
+        if let problem = TokenValue.problem(token) { throw TokenKeeperError(.invalidInput, problem) }
+        guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
+        var generator = SystemRandomNumberGenerator()
+        let now = clock.now
+        let times = try schedule(new, now: now, using: &generator).get()
+        let fingerprint = sealer.fingerprint(token)
+        return try store.write { db in
+            // A random id can collide with a stored one; draw again rather than fail.
+            for _ in 0..<8 {
+                let id = TokenID.generate(using: &generator)
+                if try TokenRecord.exists(db, key: id) { continue }
+                let record = TokenRecord(
+                    id: id,
+                    projectID: new.project,
+                    label: new.label,
+                    wabaID: new.waba,
+                    businessManager: new.businessManager,
+                    sealedToken: try sealer.seal(token, id: id),
+                    fingerprint: fingerprint,
+                    issuedAt: times.issued,
+                    expiresAt: times.expires,
+                    refreshAt: times.refresh,
+                    state: .active,
+                    failures: 0,
+                    lastError: nil,
+                    lastRefreshedAt: nil,
+                    leaseOwner: nil,
+                    leaseUntil: nil,
+                    version: 1
+                )
+                try record.insert(db)
+                try audit.append(
+                    db,
+                    event: .added,
+                    tokenID: id,
+                    detail: AuditDetail(fingerprint: fingerprint, project: new.project, source: "add"),
+                    at: now
+                )
+                return record
+            }
+            throw TokenKeeperError(.database, "could not draw an unused token id")
+        }
+    }
+
+    /// Puts a new token value into an existing record (the way back from `needs_reauth`):
+    /// state `active`, failures cleared, audited `replaced` with both fingerprints.
+    public func replace(id: String, token: String, _ new: NewToken) throws -> TokenRecord {
+        let sealer = try requireSealer()
+        if let problem = TokenValue.problem(token) { throw TokenKeeperError(.invalidInput, problem) }
+        var generator = SystemRandomNumberGenerator()
+        let now = clock.now
+        let times = try schedule(new, now: now, using: &generator).get()
+        let fingerprint = sealer.fingerprint(token)
+        return try store.write { db in
+            guard var record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+            if !new.project.isEmpty, new.project != record.projectID {
+                throw TokenKeeperError(
+                    .usage,
+                    "\(id) belongs to project \(record.projectID), not \(new.project); --replace keeps the project"
+                )
+            }
+            let oldFingerprint = record.fingerprint
+            record.label = new.label ?? record.label
+            record.wabaID = new.waba ?? record.wabaID
+            record.businessManager = new.businessManager ?? record.businessManager
+            record.sealedToken = try sealer.seal(token, id: id)
+            record.fingerprint = fingerprint
+            record.issuedAt = times.issued
+            record.expiresAt = times.expires
+            record.refreshAt = times.refresh
+            record.state = .active
+            record.failures = 0
+            record.lastError = nil
+            record.leaseOwner = nil
+            record.leaseUntil = nil
+            record.version += 1
+            try record.update(db)
+            try audit.append(
+                db,
+                event: .replaced,
+                tokenID: id,
+                detail: AuditDetail(oldFingerprint: oldFingerprint, newFingerprint: fingerprint, project: record.projectID),
+                at: now
+            )
+            return record
+        }
+    }
+
+    // MARK: - Read
+
+    /// The filters of `tokenkeeper list`.
+    public struct Query: Sendable {
+        public var expiringWithin: Duration?
+        public var state: TokenState?
+        public var project: String?
+        public var limit: Int?
+
+        public init(
+            expiringWithin: Duration? = nil,
+            state: TokenState? = nil,
+            project: String? = nil,
+            limit: Int? = nil
+        ) {
+            self.expiringWithin = expiringWithin
+            self.state = state
+            self.project = project
+            self.limit = limit
+        }
+    }
+
+    /// Calls `body` with each matching token in expiry order, streaming from the database.
+    public func forEachToken(matching query: Query, _ body: (TokenRecord) throws -> Void) throws {
+        let now = clock.now
+        var request = TokenRecord.all()
+        if let within = query.expiringWithin {
+            request = request.filter(TokenRecord.Columns.expiresAt <= now + within)
+        }
+        if let state = query.state { request = request.filter(TokenRecord.Columns.state == state.rawValue) }
+        if let project = query.project { request = request.filter(TokenRecord.Columns.projectID == project) }
+        request = request.order(TokenRecord.Columns.expiresAt)
+        if let limit = query.limit { request = request.limit(limit) }
+        try store.read { db in
+            let cursor = try request.fetchCursor(db)
+            while let record = try cursor.next() { try body(record) }
+        }
+    }
+
+    /// The token `id`, or a not-found error.
+    public func token(id: String) throws -> TokenRecord {
+        guard let record = try store.read({ try TokenRecord.fetchOne($0, key: id) }) else { throw Self.notFound(id) }
+        return record
+    }
+
+    /// Opens and returns the token value of `id`, auditing `revealed` in the same transaction.
+    public func reveal(id: String) throws -> String {
+        let sealer = try requireSealer()
+        let now = clock.now
+        return try store.write { db in
+            guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+            let token = try sealer.open(record.sealedToken, id: id)
+            try audit.append(
+                db,
+                event: .revealed,
+                tokenID: id,
+                detail: AuditDetail(fingerprint: record.fingerprint, project: record.projectID),
+                at: now
+            )
+            return token
+        }
+    }
+
+    /// Deletes the token `id` and audits `removed`; its audit history stays.
+    public func remove(id: String) throws {
+        let now = clock.now
+        try store.write { db in
+            guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+            try record.delete(db)
+            try audit.append(
+                db,
+                event: .removed,
+                tokenID: id,
+                detail: AuditDetail(fingerprint: record.fingerprint, project: record.projectID),
+                at: now
+            )
+        }
+    }
+
+    static func notFound(_ id: String) -> TokenKeeperError {
+        TokenKeeperError(.notFound, "no token with id \(id) (see `tokenkeeper list`)")
+    }
+}
+
+// MARK: - Audit
+
+extension Inventory {
+    /// Calls `body` with each matching audit event in seq order; with a limit, the most recent.
+    public func forEachAuditEvent(matching query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {
+        try store.read { db in try AuditLog.forEach(db, matching: query, body) }
+    }
+
+    /// Walks the audit chain.
+    public func verifyAudit() throws -> AuditLog.Verification {
+        try store.read(AuditLog.verify)
+    }
+}

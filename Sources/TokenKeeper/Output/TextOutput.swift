@@ -1,0 +1,105 @@
+/// The human-readable output: tables, `show` blocks and the `check` line. No token values.
+public enum TextOutput {
+    /// Aligned columns; widths come from `rows` (the caller passes a prefix for long streams).
+    public struct Table {
+        public let headers: [String]
+        public private(set) var widths: [Int]
+
+        public init(headers: [String], sizingRows: [[String]]) {
+            self.headers = headers
+            widths = headers.map(\.count)
+            for row in sizingRows {
+                for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+            }
+        }
+
+        public func line(_ cells: [String]) -> String {
+            var out = ""
+            for (index, cell) in cells.enumerated() {
+                if index == cells.count - 1 {
+                    out += cell
+                } else {
+                    out += cell + String(repeating: " ", count: max(0, widths[index] - cell.count) + 2)
+                }
+            }
+            return out
+        }
+    }
+
+    public static let tokenHeaders = ["ID", "PROJECT", "LABEL", "STATE", "EXPIRES", "REMAINING", "NEXT REFRESH"]
+
+    /// One token as a table row.
+    public static func tokenRow(_ record: TokenRecord, now: UnixTime) -> [String] {
+        [
+            record.id,
+            record.projectID,
+            record.label ?? "-",
+            record.state.rawValue,
+            RFC3339.format(record.expiresAt),
+            record.expiresAt > now
+                ? DurationText.relative(record.expiresAt, now: now)
+                : "expired \(DurationText.relative(record.expiresAt, now: now))",
+            !TokenState.live.contains(record.state)
+                ? "-" : record.refreshAt <= now ? "due now" : DurationText.relative(record.refreshAt, now: now),
+        ]
+    }
+
+    /// `show` without `--json`: one field a line.
+    public static func details(_ record: TokenRecord, now: UnixTime) -> String {
+        var lines: [(String, String)] = [
+            ("id", record.id),
+            ("project", record.projectID),
+            ("label", record.label ?? "-"),
+            ("waba", record.wabaID ?? "-"),
+            ("business manager", record.businessManager ?? "-"),
+            ("state", record.state.rawValue),
+            ("issued", RFC3339.format(record.issuedAt)),
+            ("expires", "\(RFC3339.format(record.expiresAt)) (\(DurationText.relative(record.expiresAt, now: now)))"),
+            ("next refresh", "\(RFC3339.format(record.refreshAt)) (\(DurationText.relative(record.refreshAt, now: now)))"),
+            ("last refreshed", record.lastRefreshedAt.map(RFC3339.format) ?? "never"),
+            ("failures", String(record.failures)),
+            ("fingerprint", record.fingerprint),
+        ]
+        if let error = record.lastError {
+            let status = error.status.map { " HTTP \($0)" } ?? ""
+            lines.append(
+                ("last error", "\(error.errorClass) \(error.code)\(status): \(error.message) at \(RFC3339.format(error.at))")
+            )
+        }
+        let width = lines.map(\.0.count).max() ?? 0
+        return lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }
+            .joined(separator: "\n")
+    }
+
+    /// The one-line `check` verdict with performance data, as monitoring plugins print it.
+    public static func checkLine(_ report: ExpiryCheck.Report) -> String {
+        let counts = report.counts
+        let warn = DurationText.format(report.warn)
+        let crit = DurationText.format(report.crit)
+        var parts: [String] = []
+        if counts.needsReauth > 0 { parts.append("\(counts.needsReauth) need a new Embedded Signup (needs_reauth)") }
+        if counts.expired > 0 { parts.append("\(counts.expired) expired") }
+        if counts.critical > 0 { parts.append("\(counts.critical) expire within \(crit)") }
+        if counts.warning > 0 { parts.append("\(counts.warning) expire within \(warn)") }
+        var summary =
+            parts.isEmpty
+            ? (counts.total == 0
+                ? "no tokens stored" : "\(counts.total) tokens, none expires within \(warn)")
+            : parts.joined(separator: ", ") + " (of \(counts.total) tokens)"
+        if let first = report.attention.first {
+            let when =
+                first.expiresAt > report.now
+                ? "expires \(DurationText.relative(first.expiresAt, now: report.now))"
+                : "expired \(DurationText.relative(first.expiresAt, now: report.now))"
+            let name = first.label.map { " \($0)," } ?? ""
+            summary += "; first: \(first.id) (\(name.isEmpty ? "" : name.dropFirst() + " ")project \(first.projectID), \(first.state.rawValue)) \(when)"
+        }
+        return
+            "TOKENKEEPER \(report.status.rawValue) - \(summary) | total=\(counts.total) needs_reauth=\(counts.needsReauth) expired=\(counts.expired) critical=\(counts.critical) warning=\(counts.warning)"
+    }
+
+    /// One audit event as a line for people.
+    public static func auditLine(_ record: AuditRecord) -> String {
+        "\(record.seq)  \(RFC3339.format(record.at))  \(record.event)  \(record.tokenID ?? "-")  \(record.actor)  \(record.detail)"
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// The JSON shape of a token in CONTRACT.md (`list --json`, `show --json`, `add --json`).
+///
+/// Absent values are written as `null`, never left out, so scripts can rely on every field.
+public struct TokenJSON: Encodable, Sendable {
+    public let record: TokenRecord
+
+    public init(_ record: TokenRecord) { self.record = record }
+
+    enum CodingKeys: String, CodingKey {
+        case id, project, label, waba
+        case businessManager = "business_manager"
+        case state
+        case issuedAt = "issued_at"
+        case expiresAt = "expires_at"
+        case refreshAt = "refresh_at"
+        case lastRefreshedAt = "last_refreshed_at"
+        case failures
+        case lastError = "last_error"
+        case fingerprint
+    }
+
+    struct LastErrorJSON: Encodable {
+        let error: LastError
+
+        enum CodingKeys: String, CodingKey { case errorClass = "class", code, status, message, at }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(error.errorClass, forKey: .errorClass)
+            try container.encode(error.code, forKey: .code)
+            try container.encode(error.status, forKey: .status)
+            try container.encode(error.message, forKey: .message)
+            try container.encode(RFC3339.format(error.at), forKey: .at)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(record.id, forKey: .id)
+        try container.encode(record.projectID, forKey: .project)
+        try container.encode(record.label, forKey: .label)
+        try container.encode(record.wabaID, forKey: .waba)
+        try container.encode(record.businessManager, forKey: .businessManager)
+        try container.encode(record.state.rawValue, forKey: .state)
+        try container.encode(RFC3339.format(record.issuedAt), forKey: .issuedAt)
+        try container.encode(RFC3339.format(record.expiresAt), forKey: .expiresAt)
+        try container.encode(RFC3339.format(record.refreshAt), forKey: .refreshAt)
+        try container.encode(record.lastRefreshedAt.map(RFC3339.format), forKey: .lastRefreshedAt)
+        try container.encode(record.failures, forKey: .failures)
+        try container.encode(record.lastError.map(LastErrorJSON.init), forKey: .lastError)
+        try container.encode(record.fingerprint, forKey: .fingerprint)
+    }
+}
+
+/// The JSON Lines shape of an audit event in CONTRACT.md (`audit --json`).
+public struct AuditJSON: Encodable, Sendable {
+    public let record: AuditRecord
+
+    public init(_ record: AuditRecord) { self.record = record }
+
+    enum CodingKeys: String, CodingKey { case seq, at, token, event, actor, detail, hash }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(record.seq, forKey: .seq)
+        try container.encode(RFC3339.format(record.at), forKey: .at)
+        try container.encode(record.tokenID, forKey: .token)
+        try container.encode(record.event, forKey: .event)
+        try container.encode(record.actor, forKey: .actor)
+        // The stored detail is JSON text; re-decode it so it nests as an object.
+        let detail = try JSONDecoder().decode(AuditDetail.self, from: Data(record.detail.utf8))
+        try container.encode(detail, forKey: .detail)
+        try container.encode(record.hash, forKey: .hash)
+    }
+}
+
+/// The JSON of `check --json`.
+public struct CheckJSON: Encodable, Sendable {
+    public let report: ExpiryCheck.Report
+
+    public init(_ report: ExpiryCheck.Report) { self.report = report }
+
+    enum CodingKeys: String, CodingKey {
+        case status
+        case exitCode = "exit_code"
+        case total
+        case needsReauth = "needs_reauth"
+        case expired, critical, warning, warn, crit, tokens
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(report.status.rawValue, forKey: .status)
+        try container.encode(report.status.exitCode, forKey: .exitCode)
+        try container.encode(report.counts.total, forKey: .total)
+        try container.encode(report.counts.needsReauth, forKey: .needsReauth)
+        try container.encode(report.counts.expired, forKey: .expired)
+        try container.encode(report.counts.critical, forKey: .critical)
+        try container.encode(report.counts.warning, forKey: .warning)
+        try container.encode(DurationText.format(report.warn), forKey: .warn)
+        try container.encode(DurationText.format(report.crit), forKey: .crit)
+        try container.encode(report.attention.map(TokenJSON.init), forKey: .tokens)
+    }
+}
+
+/// One encoder configuration for every JSON the CLI prints.
+public enum JSONOutput {
+    public static func encode(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

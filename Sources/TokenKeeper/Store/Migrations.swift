@@ -1,0 +1,75 @@
+import GRDB
+
+/// The schema, as named migrations. A migration is frozen once shipped: change the schema by
+/// adding one.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 meta") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        value TEXT NOT NULL
+                    )
+                    """
+            )
+        }
+        migrator.registerMigration("v1 tokens") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        project_id TEXT NOT NULL,
+                        label TEXT,
+                        waba_id TEXT,
+                        business_manager TEXT,
+                        sealed_token BLOB NOT NULL,
+                        fingerprint TEXT NOT NULL,
+                        issued_at INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        refresh_at INTEGER NOT NULL,
+                        state TEXT NOT NULL
+                            CHECK (state IN ('active', 'retrying', 'needs_reauth', 'expired')),
+                        failures INTEGER NOT NULL DEFAULT 0,
+                        last_error TEXT,
+                        last_refreshed_at INTEGER,
+                        lease_owner TEXT,
+                        lease_until INTEGER,
+                        version INTEGER NOT NULL DEFAULT 1
+                    );
+                    -- The scheduler's question: what is due next among live tokens.
+                    CREATE INDEX tokens_refresh_at ON tokens(refresh_at)
+                        WHERE state IN ('active', 'retrying');
+                    -- list and check: what expires soonest.
+                    CREATE INDEX tokens_expires_at ON tokens(expires_at);
+                    -- list --state and check's counts per state, in expiry order.
+                    CREATE INDEX tokens_state_expires_at ON tokens(state, expires_at);
+                    """
+            )
+        }
+        migrator.registerMigration("v1 audit") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit (
+                        seq INTEGER PRIMARY KEY NOT NULL,
+                        at INTEGER NOT NULL,
+                        token_id TEXT,
+                        event TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        detail TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_token_id ON audit(token_id, seq);
+                    -- Append-only through this tool; the hash chain catches anyone who drops these.
+                    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                    """
+            )
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,14 @@
+/// Where a token stands; see DESIGN.md "States".
+public enum TokenState: String, Codable, Sendable, CaseIterable {
+    /// Valid and scheduled for its next refresh.
+    case active
+    /// The last attempt failed for a reason that may pass; backing off.
+    case retrying
+    /// Meta refused the token: a person must redo Embedded Signup.
+    case needsReauth = "needs_reauth"
+    /// Past its expiry without a refresh.
+    case expired
+
+    /// States the scheduler still works on.
+    public static let live: [TokenState] = [.active, .retrying]
+}

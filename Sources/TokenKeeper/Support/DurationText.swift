@@ -1,0 +1,57 @@
+/// The duration syntax of CONTRACT.md: an integer and a unit (`ms`, `s`, `m`, `h`, `d`).
+public enum DurationText {
+    /// Parses `90s`, `20d`, `250ms`; returns nil for anything else (no sign, no spaces, no mix).
+    public static func parse(_ text: some StringProtocol) -> Duration? {
+        let units: [(suffix: String, seconds: Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400)]
+        for unit in units where text.hasSuffix(unit.suffix) {
+            let digits = text.dropLast(unit.suffix.count)
+            // "5ms" also ends in "s": only accept the unit whose prefix is all digits.
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                let value = Int64(digits)
+            else { continue }
+            if unit.seconds == 0 { return .milliseconds(value) }
+            let (seconds, overflow) = value.multipliedReportingOverflow(by: unit.seconds)
+            // Beyond a century is a typo, not a policy.
+            guard !overflow, seconds <= 100 * 365 * 86_400 else { return nil }
+            return .seconds(seconds)
+        }
+        return nil
+    }
+
+    /// Parses a duration for a named setting, or throws the configuration error that names both.
+    public static func parse(_ text: String, key: String) throws -> Duration {
+        guard let duration = parse(text) else {
+            throw TokenKeeperError(
+                .configuration,
+                "invalid duration for \(key): \"\(text)\" (expected an integer and a unit: ms, s, m, h or d, as in 90s or 20d)"
+            )
+        }
+        return duration
+    }
+
+    /// Formats a duration in its largest whole unit: `14d`, `36h`, `90s`.
+    public static func format(_ duration: Duration) -> String {
+        let seconds = duration.wholeSeconds
+        let millis = duration.components.attoseconds / 1_000_000_000_000_000
+        if millis != 0 || seconds == 0 { return "\(seconds * 1_000 + millis)ms" }
+        for (suffix, size) in [("d", Int64(86_400)), ("h", 3_600), ("m", 60)] where seconds % size == 0 {
+            return "\(seconds / size)\(suffix)"
+        }
+        return "\(seconds)s"
+    }
+
+    /// A coarse, human distance such as `12d`, `5h`, `3m`, `40s`; the sign is ignored.
+    public static func approximate(seconds: Int64) -> String {
+        let magnitude = Int64(clamping: seconds.magnitude)
+        for (suffix, size) in [("d", Int64(86_400)), ("h", 3_600), ("m", 60)] where magnitude >= 2 * size {
+            return "\(magnitude / size)\(suffix)"
+        }
+        return "\(magnitude)s"
+    }
+
+    /// "in 12d" for a future instant, "3h ago" for a past one, relative to `now`.
+    public static func relative(_ time: UnixTime, now: UnixTime) -> String {
+        let delta = time.seconds(since: now)
+        return delta >= 0 ? "in \(approximate(seconds: delta))" : "\(approximate(seconds: delta)) ago"
+    }
+}

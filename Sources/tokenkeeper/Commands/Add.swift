@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import TokenKeeper
+
+extension TokenKeeperCommand {
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a long-lived token read from standard input.",
+            discussion: "Prints the new token's id. The token is read from stdin, never from argv."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "The Sinch project id the token belongs to.")
+        var project: String?
+
+        @Option(help: "A name for people (the customer).")
+        var label: String?
+
+        @Option(name: .customLong("waba"), help: "The WhatsApp Business Account id.")
+        var waba: String?
+
+        @Option(help: "SINCH_AMERICA, SINCH_BR, SINCH_MX, SINCH_SEP or SINCH_UK.")
+        var businessManager: String?
+
+        @Flag(help: "Read a long-lived token from standard input (the default).")
+        var tokenStdin = false
+
+        @Option(help: "When the token expires (RFC 3339), for tokens of known age.", transform: Parse.time)
+        var expiresAt: UnixTime?
+
+        @Option(help: "When the token was issued (RFC 3339); it expires a lifetime later.", transform: Parse.time)
+        var issuedAt: UnixTime?
+
+        @Option(help: "Put the token into this existing record (the way back from needs_reauth).")
+        var replace: String?
+
+        @Flag(help: "Print the stored token as JSON.")
+        var json = false
+
+        func validate() throws {
+            if expiresAt != nil, issuedAt != nil {
+                throw ValidationError("give --expires-at or --issued-at, not both")
+            }
+            if replace == nil, project == nil {
+                throw ValidationError("--project is required (unless --replace names an existing token)")
+            }
+        }
+
+        func run() async throws {
+            try await reportingErrors {
+                let inventory = try await options.context().keyedInventory()
+                let token = try StandardInput.readSecret(what: "token")
+                let new = NewToken(
+                    project: project ?? "",
+                    label: label,
+                    waba: waba,
+                    businessManager: businessManager,
+                    issuedAt: issuedAt,
+                    expiresAt: expiresAt
+                )
+                let record =
+                    if let replace {
+                        try inventory.replace(id: replace, token: token, new)
+                    } else {
+                        try inventory.add(token: token, new)
+                    }
+                Console.out(json ? try JSONOutput.encode(TokenJSON(record)) : record.id)
+            }
+        }
+    }
+}
+
+enum StandardInput {
+    /// Reads one secret from stdin, surrounding whitespace trimmed; hints when stdin is a terminal.
+    static func readSecret(what: String) throws -> String {
+        if isatty(0) == 1 {
+            Console.note("paste the \(what), then press Enter and Ctrl-D")
+        }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4_096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count >= 0 else { throw TokenKeeperError(.invalidInput, "cannot read standard input") }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+            guard bytes.count <= 65_536 else {
+                throw TokenKeeperError(.invalidInput, "standard input holds more than one \(what) (over 64 KiB)")
+            }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw TokenKeeperError(.invalidInput, "the \(what) on standard input is not UTF-8 text")
+        }
+        let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else {
+            throw TokenKeeperError(.invalidInput, "no \(what) on standard input (pipe it in: ... | tokenkeeper add)")
+        }
+        return secret
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import TokenKeeper
+
+extension TokenKeeperCommand {
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or verify the hash-chained audit log.",
+            subcommands: [Events.self, Verify.self],
+            defaultSubcommand: Events.self
+        )
+
+        struct Events: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                commandName: "show",
+                abstract: "Print audit events in seq order (the most recent N with --limit)."
+            )
+
+            @OptionGroup var options: GlobalOptions
+
+            @Option(help: "Only events of this token.")
+            var token: String?
+
+            @Option(help: "Only events of this kind.")
+            var event: AuditEvent?
+
+            @Option(help: "Only events at or after this time (RFC 3339).", transform: Parse.time)
+            var since: UnixTime?
+
+            @Option(help: "Print only the most recent N matching events.")
+            var limit: Int?
+
+            @Flag(help: "Print JSON Lines, one event a line.")
+            var json = false
+
+            func validate() throws {
+                if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+            }
+
+            func run() async throws {
+                try await reportingErrors {
+                    let inventory = try await options.context().inventory()
+                    let query = AuditLog.Query(tokenID: token, event: event, since: since, limit: limit)
+                    var output = BufferedOutput()
+                    try inventory.forEachAuditEvent(matching: query) { record in
+                        output.line(json ? try JSONOutput.encode(AuditJSON(record)) : TextOutput.auditLine(record))
+                    }
+                    output.flush()
+                }
+            }
+        }
+
+        struct Verify: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Walk the hash chain; exit 1 and name the first bad seq if it is broken."
+            )
+
+            @OptionGroup var options: GlobalOptions
+
+            func run() async throws {
+                try await reportingErrors {
+                    switch try await options.context().inventory().verifyAudit() {
+                    case .intact(let count, let head):
+                        Console.out("audit chain intact: \(count) events, head \(head)")
+                    case .broken(let seq, let reason):
+                        Console.out("audit chain broken at seq \(seq): \(reason)")
+                        throw ExitCode(1)
+                    }
+                }
+            }
+        }
+    }
+}

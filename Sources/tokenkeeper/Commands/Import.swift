@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import TokenKeeper
+
+extension TokenKeeperCommand {
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Import tokens from JSON Lines, all or nothing.",
+            discussion: """
+                One object a line: {"project","token","label"?,"waba"?,"expires_at"?}. One bad line \
+                imports nothing and names its line number.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The file to read, or - for standard input.")
+        var file: String = "-"
+
+        @Flag(help: "Print the summary as JSON.")
+        var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let inventory = try await options.context().keyedInventory()
+                let descriptor: Int32
+                if file == "-" {
+                    descriptor = 0
+                } else {
+                    descriptor = open(file, O_RDONLY | O_CLOEXEC)
+                    guard descriptor >= 0 else {
+                        let reason = String(cString: strerror(errno))
+                        throw TokenKeeperError(.invalidInput, "cannot open \(file): \(reason)")
+                    }
+                }
+                defer { if descriptor != 0 { close(descriptor) } }
+                let summary = try inventory.importTokens(from: descriptor)
+                Console.out(json ? try JSONOutput.encode(summary) : "imported \(summary.imported) tokens")
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import TokenKeeper
+
+extension TokenKeeperCommand {
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the database and a master key file (0600)."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let result = try await options.context().initialize()
+                if result.createdDatabase {
+                    Console.out("created database \(result.databasePath)")
+                } else {
+                    Console.out("database \(result.databasePath) is already initialized; nothing changed")
+                }
+                if let keyFile = result.createdKeyFile {
+                    Console.out("created master key file \(keyFile) (0600): back it up; without it no token opens")
+                } else {
+                    Console.out("master key: \(result.keySource)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import TokenKeeper
+
+/// The options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "YAML config file (or TOKENKEEPER_CONFIG).")
+    var configFile: String?
+
+    @Option(name: .customLong("db"), help: "Database path (or TOKENKEEPER_DB).")
+    var database: String?
+
+    func context() async throws -> CommandContext {
+        try await CommandContext.load(database: database, configFile: configFile)
+    }
+}
+
+/// Runs a command body; a ``TokenKeeperError`` becomes one line on stderr and its exit code.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as TokenKeeperError {
+        Console.error(error.message)
+        throw ExitCode(error.code.exitCode)
+    }
+}
+
+enum Console {
+    static func error(_ message: String) {
+        FileHandle.standardError.write(Data("tokenkeeper: error: \(message)\n".utf8))
+    }
+
+    static func note(_ message: String) {
+        FileHandle.standardError.write(Data("\(message)\n".utf8))
+    }
+
+    static func out(_ text: String) {
+        var output = BufferedOutput()
+        output.line(text)
+        output.flush()
+    }
+}
+
+/// Standard output in 64 KiB writes, so a million-line listing is not a million system calls.
+struct BufferedOutput: ~Copyable {
+    private var buffer: [UInt8] = []
+
+    init() { buffer.reserveCapacity(1 << 16) }
+
+    mutating func line(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    mutating func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        Self.writeAll(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private static func writeAll(_ buffer: [UInt8]) {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { Foundation.write(1, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                break  // stdout closed (a pipe to `head`): nothing more to say.
+            }
+            offset += written
+        }
+    }
+
+    deinit { Self.writeAll(buffer) }
+}
+
+/// Parses command-line values, turning failures into usage errors that name the value.
+enum Parse {
+    static func duration(_ text: String) throws -> Duration {
+        guard let duration = DurationText.parse(text) else {
+            throw ValidationError(
+                "\"\(text)\" is not a duration (an integer and a unit: ms, s, m, h or d, as in 90s or 14d)"
+            )
+        }
+        return duration
+    }
+
+    static func time(_ text: String) throws -> UnixTime {
+        guard let time = RFC3339.parse(text) else {
+            throw ValidationError("\"\(text)\" is not an RFC 3339 time such as 2026-11-25T10:00:00Z")
+        }
+        return time
+    }
+}
+
+extension TokenState: ExpressibleByArgument {}
+extension AuditEvent: ExpressibleByArgument {}

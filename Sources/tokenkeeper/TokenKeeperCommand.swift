@@ -1,0 +1,19 @@
+import ArgumentParser
+import Foundation
+import TokenKeeper
+
+@main
+struct TokenKeeperCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenkeeper",
+        abstract: "Keeps WhatsApp Business long-lived access tokens alive.",
+        discussion: """
+            Stores each token sealed (AES-256-GCM) with its expiry, refreshes it through Sinch's \
+            longLivedAccessToken endpoint before it dies, and audits every change.
+            """,
+        version: TokenKeeperVersion.current,
+        subcommands: [
+            Init.self, Add.self, Import.self, List.self, Show.self, Get.self, Remove.self, Check.self, Audit.self,
+        ]
+    )
+}

@@ -77,7 +77,8 @@ public struct AuditLog: Sendable {
             hash: hash
         )
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            sql:
+                "INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         try statement.execute(arguments: [seq, at, tokenID, event.rawValue, actor, detailText, tail.hash, hash])
         tail = Tail(seq: seq, hash: hash)

@@ -163,7 +163,11 @@ public struct Inventory: Sendable {
                 db,
                 event: .replaced,
                 tokenID: id,
-                detail: AuditDetail(oldFingerprint: oldFingerprint, newFingerprint: fingerprint, project: record.projectID),
+                detail: AuditDetail(
+                    oldFingerprint: oldFingerprint,
+                    newFingerprint: fingerprint,
+                    project: record.projectID
+                ),
                 at: now
             )
             return record

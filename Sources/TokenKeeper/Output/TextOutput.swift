@@ -55,7 +55,10 @@ public enum TextOutput {
             ("state", record.state.rawValue),
             ("issued", RFC3339.format(record.issuedAt)),
             ("expires", "\(RFC3339.format(record.expiresAt)) (\(DurationText.relative(record.expiresAt, now: now)))"),
-            ("next refresh", "\(RFC3339.format(record.refreshAt)) (\(DurationText.relative(record.refreshAt, now: now)))"),
+            (
+                "next refresh",
+                "\(RFC3339.format(record.refreshAt)) (\(DurationText.relative(record.refreshAt, now: now)))"
+            ),
             ("last refreshed", record.lastRefreshedAt.map(RFC3339.format) ?? "never"),
             ("failures", String(record.failures)),
             ("fingerprint", record.fingerprint),
@@ -63,7 +66,10 @@ public enum TextOutput {
         if let error = record.lastError {
             let status = error.status.map { " HTTP \($0)" } ?? ""
             lines.append(
-                ("last error", "\(error.errorClass) \(error.code)\(status): \(error.message) at \(RFC3339.format(error.at))")
+                (
+                    "last error",
+                    "\(error.errorClass) \(error.code)\(status): \(error.message) at \(RFC3339.format(error.at))"
+                )
             )
         }
         let width = lines.map(\.0.count).max() ?? 0
@@ -92,7 +98,8 @@ public enum TextOutput {
                 ? "expires \(DurationText.relative(first.expiresAt, now: report.now))"
                 : "expired \(DurationText.relative(first.expiresAt, now: report.now))"
             let name = first.label.map { " \($0)," } ?? ""
-            summary += "; first: \(first.id) (\(name.isEmpty ? "" : name.dropFirst() + " ")project \(first.projectID), \(first.state.rawValue)) \(when)"
+            summary +=
+                "; first: \(first.id) (\(name.isEmpty ? "" : name.dropFirst() + " ")project \(first.projectID), \(first.state.rawValue)) \(when)"
         }
         return
             "TOKENKEEPER \(report.status.rawValue) - \(summary) | total=\(counts.total) needs_reauth=\(counts.needsReauth) expired=\(counts.expired) critical=\(counts.critical) warning=\(counts.warning)"

@@ -54,7 +54,8 @@ extension TokenKeeperCommand {
         }
 
         /// Column widths come from the first thousand rows; the rest stream with them.
-        private func printTable(_ inventory: Inventory, _ query: Inventory.Query, _ output: inout BufferedOutput) throws {
+        private func printTable(_ inventory: Inventory, _ query: Inventory.Query, _ output: inout BufferedOutput) throws
+        {
             let now = inventory.clock.now
             var head: [[String]] = []
             var table: TextOutput.Table?

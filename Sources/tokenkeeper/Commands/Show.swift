@@ -18,7 +18,9 @@ extension TokenKeeperCommand {
                 let inventory = try await options.context().inventory()
                 let record = try inventory.token(id: id)
                 Console.out(
-                    json ? try JSONOutput.encode(TokenJSON(record)) : TextOutput.details(record, now: inventory.clock.now)
+                    json
+                        ? try JSONOutput.encode(TokenJSON(record))
+                        : TextOutput.details(record, now: inventory.clock.now)
                 )
             }
         }

@@ -47,7 +47,11 @@ let package = Package(
         ),
         .testTarget(
             name: "TokenKeeperTests",
-            dependencies: ["TokenKeeper", "TokenKeeperTesting"],
+            dependencies: [
+                "TokenKeeper",
+                "TokenKeeperTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

@@ -28,13 +28,14 @@ public struct CommandContext: Sendable {
     }
 
     /// Opens the existing database.
-    public func openStore() throws -> TokenStore {
-        try TokenStore.open(at: configuration.databasePath)
+    public func openStore(readOnly: Bool = false) throws -> TokenStore {
+        try TokenStore.open(at: configuration.databasePath, readOnly: readOnly)
     }
 
-    /// The inventory, without the master key: enough for `list`, `show`, `check`, `audit`.
-    public func inventory() throws -> Inventory {
-        Inventory(store: try openStore(), policy: configuration.policy, clock: clock, actor: actor)
+    /// The inventory without the master key: enough for `list`, `show`, `check`, `audit` (read
+    /// only, the default) and `remove`.
+    public func inventory(readOnly: Bool = true) throws -> Inventory {
+        Inventory(store: try openStore(readOnly: readOnly), policy: configuration.policy, clock: clock, actor: actor)
     }
 
     /// The inventory with the master key loaded and checked against the database.

@@ -52,8 +52,8 @@ public enum ConfigurationLoader {
             InMemoryProvider(name: "environment", values: environmentValues(environment)),
         ]
         let file = configFile ?? environment["TOKENKEEPER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        if let file {
-            providers.append(try await yamlProvider(path: file))
+        if let file, let provider = try await yamlProvider(path: file) {
+            providers.append(provider)
         }
         let reader = ConfigReader(providers: providers)
         func string(_ key: String) -> String? {
@@ -177,14 +177,20 @@ public enum ConfigurationLoader {
         return values(byKey, isSecret: secrets.contains)
     }
 
-    private static func yamlProvider(path: String) async throws -> any ConfigProvider {
+    private static func yamlProvider(path: String) async throws -> (any ConfigProvider)? {
         // Read the file ourselves first so that a missing or unreadable file gets a plain sentence.
         guard FileManager.default.fileExists(atPath: path) else {
             throw TokenKeeperError(.configuration, "config file \(path) does not exist")
         }
-        guard FileManager.default.isReadableFile(atPath: path) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
             throw TokenKeeperError(.configuration, "config file \(path) is not readable (check its permissions)")
         }
+        // A file whose every line is commented out (a packaged example) configures nothing.
+        let meaningful = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains {
+            let line = $0.trimmingCharacters(in: .whitespaces)
+            return !line.isEmpty && !line.hasPrefix("#") && line != "---"
+        }
+        guard meaningful else { return nil }
         do {
             let secrets = Set(settings.filter(\.isSecret).map(\.key))
             return try await FileProvider<YAMLSnapshot>(
@@ -192,9 +198,14 @@ public enum ConfigurationLoader {
                 filePath: FilePath(path)
             )
         } catch {
+            // The parser's message quotes the offending line, which may hold a secret: keep only
+            // its position.
+            let described = "\(error)"
+            let position = described.prefix { $0.isNumber || $0 == ":" }.split(separator: ":")
+            let at = position.count >= 2 ? " (at line \(position[0]), column \(position[1]))" : ""
             throw TokenKeeperError(
                 .configuration,
-                "config file \(path) is not valid YAML with a mapping at the top: \(error)"
+                "config file \(path) is not valid YAML with a mapping at the top\(at)"
             )
         }
     }

@@ -4,6 +4,8 @@ import GRDB
 /// What `tokenkeeper import` did.
 public struct ImportSummary: Sendable, Codable, Equatable {
     public var imported: Int
+
+    public init(imported: Int) { self.imported = imported }
 }
 
 extension Inventory {

@@ -19,6 +19,7 @@ public struct LineReader: ~Copyable {
     public mutating func next() throws -> ArraySlice<UInt8>? {
         while true {
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                guard newline - start <= maximumLineLength else { throw overlong() }
                 var end = newline
                 if end > start, buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                 let line = buffer[start..<end]
@@ -26,12 +27,7 @@ public struct LineReader: ~Copyable {
                 lineNumber += 1
                 return line
             }
-            if buffer.count - start > maximumLineLength {
-                throw TokenKeeperError(
-                    .invalidInput,
-                    "line \(lineNumber + 1) is longer than \(maximumLineLength) bytes"
-                )
-            }
+            if buffer.count - start > maximumLineLength { throw overlong() }
             if finished {
                 guard start < buffer.count else { return nil }
                 let line = buffer[start...]
@@ -41,6 +37,10 @@ public struct LineReader: ~Copyable {
             }
             try fill()
         }
+    }
+
+    private func overlong() -> TokenKeeperError {
+        TokenKeeperError(.invalidInput, "line \(lineNumber + 1) is longer than \(maximumLineLength) bytes")
     }
 
     private mutating func fill() throws {

@@ -18,15 +18,23 @@ public final class TokenStore: Sendable {
     }
 
     /// Opens an existing database, bringing its schema up to date.
-    public static func open(at path: String, busyTimeout: Duration = defaultBusyTimeout) throws -> TokenStore {
+    ///
+    /// `readOnly` opens without a writer: such a store never writes a byte (GRDB's WAL set-up
+    /// writes when the -wal file is missing), so `list` and `check` never wait on a writer and
+    /// work on a file they may only read.
+    public static func open(
+        at path: String,
+        readOnly: Bool = false,
+        busyTimeout: Duration = defaultBusyTimeout
+    ) throws -> TokenStore {
         guard FileSystem.exists(path) else {
             throw TokenKeeperError(
                 .databaseMissing,
                 "no database at \(path) (run `tokenkeeper init`, or point --db or TOKENKEEPER_DB at it)"
             )
         }
-        let store = try connect(path: path, busyTimeout: busyTimeout)
-        try store.migrate(creating: false)
+        let store = try connect(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
+        try store.migrate(creating: false, readOnly: readOnly)
         return store
     }
 
@@ -36,17 +44,20 @@ public final class TokenStore: Sendable {
         try FileSystem.createParentDirectory(of: path)
         // SQLite gives the -wal and -shm files the permissions of the database file.
         try FileSystem.createPrivateFile(at: path)
-        let store = try connect(path: path, busyTimeout: busyTimeout)
-        try store.migrate(creating: true)
+        let store = try connect(path: path, readOnly: false, busyTimeout: busyTimeout)
+        try store.migrate(creating: true, readOnly: false)
         return store
     }
 
-    private static func connect(path: String, busyTimeout: Duration) throws -> TokenStore {
+    private static func connect(path: String, readOnly: Bool, busyTimeout: Duration) throws -> TokenStore {
         var configuration = Configuration()
+        configuration.readonly = readOnly
         configuration.busyMode = .timeout(busyTimeout.timeInterval)
         configuration.maximumReaderCount = 4
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        if !readOnly {
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
@@ -56,7 +67,7 @@ public final class TokenStore: Sendable {
         }
     }
 
-    private func migrate(creating: Bool) throws {
+    private func migrate(creating: Bool, readOnly: Bool) throws {
         let migrator = Migrations.migrator
         try withDatabaseErrors {
             if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
@@ -70,6 +81,12 @@ public final class TokenStore: Sendable {
                 throw TokenKeeperError(
                     .database,
                     "\(path) is an SQLite file but not a tokenkeeper database (run `tokenkeeper init` on a new path)"
+                )
+            }
+            guard !readOnly else {
+                throw TokenKeeperError(
+                    .database,
+                    "\(path) needs a schema upgrade; run a command that writes (such as `tokenkeeper init`) first"
                 )
             }
             try migrator.migrate(pool)

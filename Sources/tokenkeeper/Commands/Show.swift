@@ -56,7 +56,7 @@ extension TokenKeeperCommand {
 
         func run() async throws {
             try await reportingErrors {
-                try await options.context().inventory().remove(id: id)
+                try await options.context().inventory(readOnly: false).remove(id: id)
                 Console.out("removed \(id)")
             }
         }

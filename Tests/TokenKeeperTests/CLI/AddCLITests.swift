@@ -1,0 +1,290 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// `tokenkeeper add`: a long-lived token from standard input, its id or its JSON out.
+@Suite struct AddCLITests {
+    static let tokenFields: Set<String> = [
+        "id", "project", "label", "waba", "business_manager", "state", "issued_at", "expires_at", "refresh_at",
+        "last_refreshed_at", "failures", "last_error", "fingerprint",
+    ]
+    static let sixtyDays: TimeInterval = 60 * 86_400
+
+    @Test func addPrintsTheNewIdAlone() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.succeed("add", "--project", "p1", stdin: CLISecret.make() + "\n")
+
+        #expect(result.stdout.wholeMatch(of: /tk_[0-9a-f]{12}\n/) != nil, "stdout: \(result.stdout)")
+        #expect(try sandbox.listedIDs() == [result.stdout.trimmingCharacters(in: .newlines)])
+    }
+
+    @Test func tokenStdinIsTheDefaultAndCanBeSaid() throws {
+        let sandbox = try CLISandbox()
+        let token = CLISecret.make()
+
+        let id = try sandbox.add(token, project: "p1", "--token-stdin")
+
+        #expect(try sandbox.succeed("get", id).stdout == token + "\n")
+    }
+
+    @Test func addJSONPrintsOneObjectWithExactlyTheContractFields() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.succeed(
+            "add",
+            "--project",
+            "p1",
+            "--label",
+            "Acme",
+            "--waba",
+            "1000",
+            "--business-manager",
+            "SINCH_UK",
+            "--json",
+            stdin: CLISecret.make()
+        )
+
+        #expect(result.stdout.hasSuffix("\n"))
+        #expect(result.stdout.dropLast().contains("\n") == false, "one line")
+        let object = try #require(try CLIJSON.parse(result.stdout).object)
+        #expect(Set(object.keys) == Self.tokenFields)
+        #expect(object["id"]?.string?.wholeMatch(of: /tk_[0-9a-f]{12}/) != nil)
+        #expect(object["project"] == .string("p1"))
+        #expect(object["label"] == .string("Acme"))
+        #expect(object["waba"] == .string("1000"))
+        #expect(object["business_manager"] == .string("SINCH_UK"))
+        #expect(object["state"] == .string("active"))
+        for field in ["issued_at", "expires_at", "refresh_at"] {
+            let stamp = try #require(object[field]?.string, "\(field) is a string")
+            #expect(CLITime.isUTCStamp(stamp), "\(field): \(stamp)")
+        }
+        #expect(object["last_refreshed_at"] == .null)
+        #expect(object["failures"] == .integer(0))
+        #expect(object["last_error"] == .null)
+        let fingerprint = try #require(object["fingerprint"]?.string)
+        #expect(fingerprint.wholeMatch(of: /[0-9a-f]+/) != nil)
+    }
+
+    @Test func optionalFieldsAreNullNotMissing() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
+
+        let object = try #require(try CLIJSON.parse(result.stdout).object)
+        #expect(Set(object.keys) == Self.tokenFields)
+        #expect(object["label"] == .null)
+        #expect(object["waba"] == .null)
+        #expect(object["business_manager"] == .null)
+    }
+
+    @Test func addWithoutTimesExpiresOneLifetimeAfterNow() throws {
+        let sandbox = try CLISandbox()
+        let before = Date().timeIntervalSince1970.rounded(.down)
+
+        let result = try sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
+
+        let after = Date().timeIntervalSince1970.rounded(.up)
+        let object = try CLIJSON.parse(result.stdout)
+        let issued = try #require(CLITime.parse(object["issued_at"]?.string ?? "")).timeIntervalSince1970
+        let expires = try #require(CLITime.parse(object["expires_at"]?.string ?? "")).timeIntervalSince1970
+        #expect(issued >= before && issued <= after)
+        #expect(expires - issued == Self.sixtyDays)
+    }
+
+    @Test func expiresAtSetsExpiresAt() throws {
+        let sandbox = try CLISandbox()
+        let expiry = CLITime.format(CLITime.days(30))
+
+        let result = try sandbox.succeed("add", "--project", "p1", "--expires-at", expiry, "--json", stdin: "EAAx")
+
+        #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(expiry))
+    }
+
+    @Test func expiresAtWithAnOffsetIsPrintedInUTC() throws {
+        let sandbox = try CLISandbox()
+        let expiry = CLITime.days(30)
+        let local = CLITime.format(expiry.addingTimeInterval(2 * 3_600)).replacingOccurrences(of: "Z", with: "+02:00")
+
+        let result = try sandbox.succeed("add", "--project", "p1", "--expires-at", local, "--json", stdin: "EAAx")
+
+        #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(CLITime.format(expiry)))
+    }
+
+    @Test func issuedAtGivesAnExpiryOneLifetimeLater() throws {
+        let sandbox = try CLISandbox()
+        let issued = CLITime.days(-10)
+
+        let result = try sandbox.succeed(
+            "add",
+            "--project",
+            "p1",
+            "--issued-at",
+            CLITime.format(issued),
+            "--json",
+            stdin: "EAAx"
+        )
+
+        let object = try CLIJSON.parse(result.stdout)
+        #expect(object["issued_at"] == .string(CLITime.format(issued)))
+        #expect(object["expires_at"] == .string(CLITime.format(issued.addingTimeInterval(Self.sixtyDays))))
+    }
+
+    @Test func expiresAtInThePastIsBadInputAndStoresNothing() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run(
+            "add",
+            "--project",
+            "p1",
+            "--expires-at",
+            CLITime.format(CLITime.days(-1)),
+            stdin: "EAAx"
+        )
+
+        #expect(result.status == 65)
+        #expect(result.stdout.isEmpty)
+        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try sandbox.auditJSON().isEmpty)
+    }
+
+    @Test func issuedAtMoreThanALifetimeAgoIsBadInput() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run(
+            "add",
+            "--project",
+            "p1",
+            "--issued-at",
+            CLITime.format(CLITime.days(-61)),
+            stdin: "EAAx"
+        )
+
+        #expect(result.status == 65)
+        #expect(try sandbox.listedIDs().isEmpty)
+    }
+
+    @Test func issuedAtInTheFutureIsBadInput() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run(
+            "add",
+            "--project",
+            "p1",
+            "--issued-at",
+            CLITime.format(CLITime.days(1)),
+            stdin: "EAAx"
+        )
+
+        #expect(result.status == 65)
+        #expect(try sandbox.listedIDs().isEmpty)
+    }
+
+    @Test func expiresAtAndIssuedAtTogetherAreAUsageError() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run(
+            "add",
+            "--project",
+            "p1",
+            "--expires-at",
+            CLITime.format(CLITime.days(30)),
+            "--issued-at",
+            CLITime.format(CLITime.days(-1)),
+            stdin: "EAAx"
+        )
+
+        #expect(result.status == 64)
+        #expect(try sandbox.listedIDs().isEmpty)
+    }
+
+    @Test func timeThatIsNotRFC3339IsAUsageError() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("add", "--project", "p1", "--expires-at", "next tuesday", stdin: "EAAx")
+
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("next tuesday"))
+    }
+
+    @Test func missingProjectIsAUsageError() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("add", stdin: "EAAx")
+
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--project"))
+    }
+
+    @Test(arguments: ["", "\n", "   \n\t\n"])
+    func emptyStandardInputIsBadInput(stdin: String) throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("add", "--project", "p1", stdin: stdin)
+
+        #expect(result.status == 65)
+        #expect(result.stdout.isEmpty)
+        #expect(try sandbox.listedIDs().isEmpty)
+    }
+
+    @Test func surroundingWhitespaceIsTrimmed() throws {
+        let sandbox = try CLISandbox()
+        let token = CLISecret.make()
+
+        let id = try sandbox.add("  \t" + token + "  \r\n\n")
+
+        #expect(try sandbox.succeed("get", id).stdout == token + "\n")
+    }
+
+    @Test func moreThanOneValueOnStandardInputIsBadInput() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("add", "--project", "p1", stdin: "EAAone EAAtwo\n")
+
+        #expect(result.status == 65)
+        #expect(try sandbox.listedIDs().isEmpty)
+    }
+
+    @Test func replacePutsANewTokenIntoTheExistingRecord() throws {
+        let sandbox = try CLISandbox()
+        let old = CLISecret.make()
+        let new = CLISecret.make()
+        let id = try sandbox.add(old, project: "p1", "--label", "Acme")
+        let before = try #require(try sandbox.listJSON().first)
+
+        let result = try sandbox.succeed("add", "--replace", id, "--json", stdin: new)
+
+        let after = try CLIJSON.parse(result.stdout)
+        #expect(after["id"] == .string(id))
+        #expect(after["project"] == .string("p1"))
+        #expect(after["label"] == .string("Acme"))
+        #expect(after["state"] == .string("active"))
+        #expect(after["fingerprint"] != before["fingerprint"])
+        #expect(try sandbox.listedIDs() == [id])
+        #expect(try sandbox.succeed("get", id).stdout == new + "\n")
+        let replaced = try sandbox.auditJSON("--event", "replaced")
+        #expect(replaced.count == 1)
+        #expect(replaced.first?["token"] == .string(id))
+        #expect(replaced.first?["detail"]?["old_fingerprint"] == before["fingerprint"])
+        #expect(replaced.first?["detail"]?["new_fingerprint"] == after["fingerprint"])
+    }
+
+    @Test func replacePrintsTheIdAloneWithoutJSON() throws {
+        let sandbox = try CLISandbox()
+        let id = try sandbox.add(CLISecret.make())
+
+        let result = try sandbox.succeed("add", "--replace", id, stdin: CLISecret.make())
+
+        #expect(result.stdout == id + "\n")
+    }
+
+    @Test func replaceOfAnUnknownIdIsBadInput() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("add", "--replace", "tk_000000000000", stdin: CLISecret.make())
+
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("tk_000000000000"))
+        #expect(try sandbox.auditJSON().isEmpty)
+    }
+}

@@ -1,0 +1,259 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// One test's world: a temp folder, the built binary pointed at a database inside it.
+///
+/// Every end-to-end test makes its own, so tests run in parallel without sharing a file.
+struct CLISandbox {
+    let directory: TemporaryDirectory
+    var cli: CLI
+
+    /// A sandbox whose database is created by `tokenkeeper init` unless `initialized` is false.
+    init(initialized: Bool = true, environment: [String: String] = [:]) throws {
+        directory = TemporaryDirectory("tokenkeeper-cli")
+        cli = CLI(directory: directory, environment: environment)
+        if initialized {
+            let result = try cli.run("init")
+            guard result.status == 0 else {
+                throw CLITestFailure("tokenkeeper init exited \(result.status): \(result.stderr)")
+            }
+        }
+    }
+
+    var databasePath: String { directory.file("state/tokenkeeper.sqlite") }
+    var keyFilePath: String { directory.file("state/tokenkeeper.key") }
+
+    @discardableResult
+    func run(_ arguments: String..., stdin: String? = nil) throws -> CLI.Result {
+        try cli.run(arguments, stdin: stdin)
+    }
+
+    /// Runs a command that must succeed; a failure stops the test with the command's stderr.
+    @discardableResult
+    func succeed(
+        _ arguments: String...,
+        stdin: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> CLI.Result {
+        let result = try cli.run(arguments, stdin: stdin)
+        try #require(
+            result.status == 0,
+            "tokenkeeper \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return result
+    }
+
+    /// Adds `token` with `add` (the token on standard input, the default) and returns the new id.
+    @discardableResult
+    func add(
+        _ token: String,
+        project: String = "p1",
+        _ extra: String...,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> String {
+        let result = try cli.run(["add", "--project", project] + extra, stdin: token + "\n")
+        try #require(
+            result.status == 0,
+            "add exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return result.stdout.trimmingCharacters(in: .newlines)
+    }
+
+    /// `list --json` with `filters`, parsed.
+    func listJSON(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> [CLIJSON] {
+        try listJSON(filters, sourceLocation: sourceLocation)
+    }
+
+    func listJSON(_ filters: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [CLIJSON] {
+        let result = try cli.run(["list", "--json"] + filters)
+        try #require(
+            result.status == 0,
+            "list exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return try #require(try CLIJSON.parse(result.stdout).array, sourceLocation: sourceLocation)
+    }
+
+    /// The ids `list --json` prints with `filters`, in its order.
+    func listedIDs(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
+        try listJSON(filters, sourceLocation: sourceLocation).compactMap { $0["id"]?.string }
+    }
+
+    /// `audit --json` with `filters`, one parsed object a line.
+    func auditJSON(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> [CLIJSON] {
+        let result = try cli.run(["audit", "--json"] + filters)
+        try #require(
+            result.status == 0,
+            "audit exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return try CLIJSON.parseLines(result.stdout)
+    }
+
+    /// Runs SQL on the database behind the tool's back, with the `sqlite3` command line.
+    @discardableResult
+    func sqlite(_ sql: String) throws -> String {
+        try CLISQLite.run(databasePath, sql)
+    }
+}
+
+struct CLITestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Token values distinctive enough to grep for in files and output.
+enum CLISecret {
+    static func make(_ prefix: String = "EAAsecret") -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return prefix + String((0..<40).map { _ in alphabet.randomElement()! })
+    }
+}
+
+/// RFC 3339 in UTC, formatted and parsed independently of the code under test.
+enum CLITime {
+    static func format(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
+    /// `now` moved by a whole number of days, to the second.
+    static func days(_ days: Double, from now: Date = Date()) -> Date {
+        Date(timeIntervalSince1970: (now.timeIntervalSince1970 + days * 86_400).rounded(.down))
+    }
+
+    /// Whether `text` is `YYYY-MM-DDTHH:MM:SSZ`.
+    static func isUTCStamp(_ text: String) -> Bool {
+        text.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z/) != nil
+    }
+}
+
+/// A JSON value that keeps the types apart (integer, string, null), for checking output shapes.
+enum CLIJSON: Equatable, Decodable, Sendable {
+    case null
+    case bool(Bool)
+    case integer(Int)
+    case number(Double)
+    case string(String)
+    case array([CLIJSON])
+    case object([String: CLIJSON])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([CLIJSON].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: CLIJSON].self))
+        }
+    }
+
+    static func parse(_ text: String) throws -> CLIJSON {
+        try JSONDecoder().decode(CLIJSON.self, from: Data(text.utf8))
+    }
+
+    /// JSON Lines: one value a non-empty line.
+    static func parseLines(_ text: String) throws -> [CLIJSON] {
+        try text.split(separator: "\n").map { try parse(String($0)) }
+    }
+
+    subscript(key: String) -> CLIJSON? {
+        if case .object(let object) = self { object[key] } else { nil }
+    }
+
+    var string: String? { if case .string(let value) = self { value } else { nil } }
+    var array: [CLIJSON]? { if case .array(let value) = self { value } else { nil } }
+    var object: [String: CLIJSON]? { if case .object(let value) = self { value } else { nil } }
+}
+
+/// The `sqlite3` command line, for changing a database the way an intruder or a bug would.
+enum CLISQLite {
+    static func run(_ database: String, _ sql: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sqlite3", database, sql]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let text = output.fileHandleForReading.readDataToEndOfFile()
+        let errorText = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CLITestFailure("sqlite3 failed: \(String(decoding: errorText, as: UTF8.self))")
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
+
+/// File facts the tests check: permission bits and raw bytes.
+enum CLIFiles {
+    static func mode(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return try #require(attributes[.posixPermissions] as? Int) & 0o777
+    }
+
+    static func bytes(_ path: String) -> Data? {
+        FileManager.default.contents(atPath: path)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: path)
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// A `sqlite3` process with the database open, so SQLite keeps the -wal and -shm files after
+/// tokenkeeper exits (the last connection to close deletes them), or with a transaction held.
+final class SQLiteConnectionHolder {
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+
+    /// Opens `database` and runs `sql` (say `BEGIN IMMEDIATE;`), then returns while it stays open.
+    init(database: String, sql: String = "") throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sqlite3", database]
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Touch the schema so the connection is open before the test goes on.
+        input.fileHandleForWriting.write(Data("SELECT COUNT(*) FROM sqlite_master;\n\(sql)\nSELECT 'ready';\n".utf8))
+        var seen = ""
+        while !seen.contains("ready") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { throw CLITestFailure("sqlite3 exited before opening \(database)") }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+    }
+
+    func close() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// `tokenkeeper check`: OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3, for monitoring systems.
+@Suite struct CheckCLITests {
+    @discardableResult
+    private func addExpiring(_ sandbox: CLISandbox, inDays days: Double) throws -> String {
+        try sandbox.add(CLISecret.make(), project: "p1", "--expires-at", CLITime.format(CLITime.days(days)))
+    }
+
+    @Test func okWithNoTokens() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER OK"))
+    }
+
+    @Test func okWhenEveryTokenHasSixtyDaysLeft() throws {
+        let sandbox = try CLISandbox()
+        try sandbox.add(CLISecret.make())
+        try sandbox.add(CLISecret.make())
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 0)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER OK"))
+    }
+
+    @Test func warningWhenATokenExpiresWithinFourteenDays() throws {
+        let sandbox = try CLISandbox()
+        try sandbox.add(CLISecret.make())
+        let soon = try addExpiring(sandbox, inDays: 10.5)
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 1)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER WARNING"))
+        #expect(result.stdout.contains(soon))
+    }
+
+    @Test func criticalWhenATokenExpiresWithinThreeDays() throws {
+        let sandbox = try CLISandbox()
+        try addExpiring(sandbox, inDays: 10.5)
+        let critical = try addExpiring(sandbox, inDays: 2)
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 2)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER CRITICAL"))
+        #expect(result.stdout.contains(critical))
+    }
+
+    @Test(arguments: ["needs_reauth", "expired"])
+    func criticalWhenATokenIsInAStateThatNeedsAPerson(state: String) throws {
+        let sandbox = try CLISandbox()
+        let id = try sandbox.add(CLISecret.make())
+        try sandbox.sqlite("UPDATE tokens SET state = '\(state)' WHERE id = '\(id)'")
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 2)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER CRITICAL"))
+        #expect(result.stdout.contains(id))
+    }
+
+    @Test func criticalWhenAnActiveTokenIsPastItsExpiry() throws {
+        let sandbox = try CLISandbox()
+        let id = try sandbox.add(CLISecret.make())
+        let past = Int(CLITime.days(-1).timeIntervalSince1970)
+        try sandbox.sqlite("UPDATE tokens SET expires_at = \(past) WHERE id = '\(id)'")
+
+        let result = try sandbox.run("check", "--json")
+
+        #expect(result.status == 2)
+        let report = try CLIJSON.parse(result.stdout)
+        #expect(report["status"] == .string("CRITICAL"))
+        #expect(report["expired"] == .integer(1))
+    }
+
+    @Test func customWarnAndCritMoveTheThresholds() throws {
+        let sandbox = try CLISandbox()
+        try addExpiring(sandbox, inDays: 20.5)
+
+        #expect(try sandbox.run("check").status == 0)
+        #expect(try sandbox.run("check", "--warn", "30d").status == 1)
+        #expect(try sandbox.run("check", "--warn", "30d", "--crit", "21d").status == 2)
+        #expect(try sandbox.run("check", "--warn", "720h", "--crit", "480h").status == 1)
+        #expect(try sandbox.run("check", "--warn", "20d", "--crit", "1d").status == 0)
+    }
+
+    @Test func shorterCritTurnsACriticalTokenIntoAWarning() throws {
+        let sandbox = try CLISandbox()
+        try addExpiring(sandbox, inDays: 2)
+
+        #expect(try sandbox.run("check").status == 2)
+        #expect(try sandbox.run("check", "--crit", "1d").status == 1)
+    }
+
+    @Test func checkJSONIsOneObjectWithStatusExitCodeAndCounts() throws {
+        let sandbox = try CLISandbox()
+        try sandbox.add(CLISecret.make())
+        let warning = try addExpiring(sandbox, inDays: 10.5)
+        let critical = try addExpiring(sandbox, inDays: 2)
+        let reauth = try sandbox.add(CLISecret.make())
+        try sandbox.sqlite("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(reauth)'")
+
+        let result = try sandbox.run("check", "--json")
+
+        #expect(result.status == 2)
+        #expect(result.stdout.split(separator: "\n").count == 1)
+        let report = try CLIJSON.parse(result.stdout)
+        #expect(report["status"] == .string("CRITICAL"))
+        #expect(report["exit_code"] == .integer(2))
+        #expect(report["total"] == .integer(4))
+        #expect(report["needs_reauth"] == .integer(1))
+        #expect(report["expired"] == .integer(0))
+        #expect(report["critical"] == .integer(1))
+        #expect(report["warning"] == .integer(1))
+        #expect(report["warn"] == .string("14d"))
+        #expect(report["crit"] == .string("3d"))
+        let named = report["tokens"]?.array?.compactMap { $0["id"]?.string } ?? []
+        #expect(Set(named) == [warning, critical, reauth])
+    }
+
+    @Test func checkJSONOfAHealthyInventoryIsOK() throws {
+        let sandbox = try CLISandbox()
+        try sandbox.add(CLISecret.make())
+
+        let result = try sandbox.run("check", "--json", "--warn", "7d", "--crit", "2d")
+
+        #expect(result.status == 0)
+        let report = try CLIJSON.parse(result.stdout)
+        #expect(report["status"] == .string("OK"))
+        #expect(report["exit_code"] == .integer(0))
+        #expect(report["total"] == .integer(1))
+        #expect(report["warn"] == .string("7d"))
+        #expect(report["crit"] == .string("2d"))
+    }
+
+    @Test func missingDatabaseIsUnknown() throws {
+        let sandbox = try CLISandbox(initialized: false)
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 3)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER UNKNOWN"))
+        #expect(!CLIFiles.exists(sandbox.databasePath))
+    }
+
+    @Test func missingDatabaseIsUnknownInJSONToo() throws {
+        let sandbox = try CLISandbox(initialized: false)
+
+        let result = try sandbox.run("check", "--json")
+
+        #expect(result.status == 3)
+        let report = try CLIJSON.parse(result.stdout)
+        #expect(report["status"] == .string("UNKNOWN"))
+    }
+
+    @Test func corruptDatabaseIsUnknown() throws {
+        let sandbox = try CLISandbox()
+        try Data((0..<8_192).map { _ in UInt8.random(in: 0...255) }).write(
+            to: URL(fileURLWithPath: sandbox.databasePath)
+        )
+
+        let result = try sandbox.run("check")
+
+        #expect(result.status == 3)
+        #expect(result.stdout.hasPrefix("TOKENKEEPER UNKNOWN"))
+    }
+
+    @Test func critLongerThanWarnIsAUsageError() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("check", "--warn", "3d", "--crit", "7d")
+
+        #expect(result.status == 64)
+    }
+
+    @Test func badDurationIsAUsageError() throws {
+        let sandbox = try CLISandbox()
+
+        #expect(try sandbox.run("check", "--warn", "two weeks").status == 64)
+        #expect(try sandbox.run("check", "--crit", "3").status == 64)
+    }
+
+    @Test func checkListShowAndAuditNeedNoMasterKey() throws {
+        let sandbox = try CLISandbox()
+        let id = try addExpiring(sandbox, inDays: 10.5)
+        try FileManager.default.removeItem(atPath: sandbox.keyFilePath)
+        #expect(sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] == nil)
+
+        let check = try sandbox.run("check")
+        #expect(check.status == 1, "stderr: \(check.stderr)")
+        #expect(check.stdout.hasPrefix("TOKENKEEPER WARNING"))
+        #expect(try sandbox.listedIDs() == [id])
+        #expect(try sandbox.succeed("list").stdout.contains(id))
+        #expect(try sandbox.succeed("show", id, "--json").stdout.contains(id))
+        #expect(try sandbox.auditJSON().count == 1)
+        #expect(try sandbox.succeed("audit", "verify").status == 0)
+        // Only what opens a token needs the key.
+        #expect(try sandbox.run("get", id).status == 64)
+    }
+
+    @Test func checkAndListIgnoreAKeyFileOpenToOthers() throws {
+        let sandbox = try CLISandbox()
+        let id = try sandbox.add(CLISecret.make())
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: sandbox.keyFilePath)
+
+        #expect(try sandbox.run("check").status == 0)
+        #expect(try sandbox.listedIDs() == [id])
+    }
+}

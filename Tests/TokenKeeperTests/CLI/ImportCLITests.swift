@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// `tokenkeeper import [FILE | -]`: JSON Lines, all or nothing.
+@Suite struct ImportCLITests {
+    /// One JSON line, built with JSONSerialization so the test's own quoting cannot be wrong.
+    private static func line(_ fields: [String: String]) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test func importFromAFileStoresEveryLineAndPrintsTheJSONSummary() throws {
+        let sandbox = try CLISandbox()
+        let expiry = CLITime.format(CLITime.days(20))
+        let tokens = [CLISecret.make(), CLISecret.make(), CLISecret.make()]
+        let file = sandbox.directory.file("tokens.jsonl")
+        try CLIFiles.write(
+            [
+                Self.line(["project": "p1", "token": tokens[0]]),
+                Self.line(["project": "p1", "token": tokens[1], "label": "Acme", "waba": "1000"]),
+                Self.line(["project": "p2", "token": tokens[2], "expires_at": expiry]),
+            ].joined(separator: "\n") + "\n",
+            to: file
+        )
+
+        let result = try sandbox.succeed("import", file, "--json")
+
+        #expect(try CLIJSON.parse(result.stdout) == .object(["imported": .integer(3)]))
+        let listed = try sandbox.listJSON()
+        #expect(listed.count == 3)
+        let acme = try #require(listed.first { $0["label"] == .string("Acme") })
+        #expect(acme["project"] == .string("p1"))
+        #expect(acme["waba"] == .string("1000"))
+        let dated = try #require(listed.first { $0["project"] == .string("p2") })
+        #expect(dated["expires_at"] == .string(expiry))
+        for object in listed {
+            let id = try #require(object["id"]?.string)
+            #expect(tokens.contains(try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .newlines)))
+        }
+    }
+
+    @Test func importAuditsOneAddedEventPerToken() throws {
+        let sandbox = try CLISandbox()
+        let lines = (0..<3).map { _ in Self.line(["project": "p1", "token": CLISecret.make()]) }
+
+        try sandbox.succeed("import", "-", stdin: lines.joined(separator: "\n"))
+
+        let events = try sandbox.auditJSON()
+        #expect(events.count == 3)
+        #expect(events.allSatisfy { $0["event"] == .string("added") && $0["detail"]?["source"] == .string("import") })
+        #expect(Set(events.compactMap { $0["token"]?.string }) == Set(try sandbox.listedIDs()))
+    }
+
+    @Test func importFromDashReadsStandardInput() throws {
+        let sandbox = try CLISandbox()
+        let input = Self.line(["project": "p1", "token": CLISecret.make()]) + "\n"
+
+        let result = try sandbox.succeed("import", "-", "--json", stdin: input)
+
+        #expect(try CLIJSON.parse(result.stdout) == .object(["imported": .integer(1)]))
+        #expect(try sandbox.listedIDs().count == 1)
+    }
+
+    @Test func importWithoutAFileReadsStandardInput() throws {
+        let sandbox = try CLISandbox()
+        let input = Self.line(["project": "p1", "token": CLISecret.make()])
+
+        let result = try sandbox.succeed("import", "--json", stdin: input)
+
+        #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(1))
+    }
+
+    @Test func blankLinesAndWindowsLineEndingsAreIgnored() throws {
+        let sandbox = try CLISandbox()
+        let first = Self.line(["project": "p1", "token": CLISecret.make()])
+        let second = Self.line(["project": "p1", "token": CLISecret.make()])
+
+        let result = try sandbox.succeed(
+            "import",
+            "-",
+            "--json",
+            stdin: "\n" + first + "\r\n\r\n   \n\t\n" + second + "\n\n"
+        )
+
+        #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(2))
+        #expect(try sandbox.listedIDs().count == 2)
+    }
+
+    @Test func emptyInputImportsNothingAndSucceeds() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.succeed("import", "-", "--json", stdin: "")
+
+        #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(0))
+        #expect(try sandbox.auditJSON().isEmpty)
+    }
+
+    /// A bad line among good ones: its number, and what is wrong with it, in the message.
+    struct BadLine: Sendable, CustomTestStringConvertible {
+        var name: String
+        var line: String
+        var message: String
+        var testDescription: String { name }
+    }
+
+    static let badLines: [BadLine] = [
+        BadLine(name: "bad JSON", line: #"{"project":"p1","token":"EAAbroken""#, message: "JSON"),
+        BadLine(name: "missing token", line: #"{"project":"p1"}"#, message: "token"),
+        BadLine(name: "missing project", line: #"{"token":"EAAnoproject"}"#, message: "project"),
+        BadLine(name: "unknown field", line: #"{"project":"p1","token":"EAAx","expiry":"soon"}"#, message: "expiry"),
+        BadLine(
+            name: "bad expires_at",
+            line: #"{"project":"p1","token":"EAAx","expires_at":"next week"}"#,
+            message: "expires_at"
+        ),
+        BadLine(
+            name: "expires_at in the past",
+            line: #"{"project":"p1","token":"EAAx","expires_at":"2020-01-01T00:00:00Z"}"#,
+            message: "expires_at"
+        ),
+        BadLine(name: "token not a string", line: #"{"project":"p1","token":42}"#, message: "token"),
+        BadLine(name: "not an object", line: #"["p1","EAAx"]"#, message: "line 3"),
+        BadLine(name: "token with a space", line: #"{"project":"p1","token":"EAA x"}"#, message: "line 3"),
+    ]
+
+    @Test(arguments: badLines)
+    func malformedLineImportsNothingAndNamesTheLine(bad: BadLine) throws {
+        let sandbox = try CLISandbox()
+        let existing = try sandbox.add(CLISecret.make())
+        let listed = try sandbox.succeed("list", "--json").stdout
+        let audited = try sandbox.succeed("audit", "--json").stdout
+        let input = [
+            Self.line(["project": "p1", "token": CLISecret.make()]),
+            "",
+            bad.line,
+            Self.line(["project": "p1", "token": CLISecret.make()]),
+        ].joined(separator: "\n")
+
+        let result = try sandbox.run("import", "-", "--json", stdin: input)
+
+        #expect(result.status == 65)
+        #expect(result.stdout.isEmpty)
+        // Line 2 is blank and still counts: the bad line is line 3 of the input.
+        #expect(result.stderr.contains("line 3"), "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(bad.message), "stderr: \(result.stderr)")
+        #expect(try sandbox.succeed("list", "--json").stdout == listed)
+        #expect(try sandbox.succeed("audit", "--json").stdout == audited)
+        #expect(try sandbox.listedIDs() == [existing])
+    }
+
+    @Test func malformedLineFromAFileImportsNothing() throws {
+        let sandbox = try CLISandbox()
+        let file = sandbox.directory.file("tokens.jsonl")
+        try CLIFiles.write(
+            Self.line(["project": "p1", "token": CLISecret.make()]) + "\n{\"project\":\"p1\"}\n",
+            to: file
+        )
+
+        let result = try sandbox.run("import", file)
+
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("line 2"))
+        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try sandbox.auditJSON().isEmpty)
+    }
+
+    @Test func malformedLineAfterThousandsOfGoodOnesImportsNothing() throws {
+        let sandbox = try CLISandbox()
+        let file = sandbox.directory.file("many.jsonl")
+        var lines = (1..<5_000).map { Self.line(["project": "bulk", "token": "EAAbulk\($0)"]) }
+        lines.append(#"{"project":"bulk","token":"EAAlast","colour":"red"}"#)
+        try CLIFiles.write(lines.joined(separator: "\n") + "\n", to: file)
+
+        let result = try sandbox.run("import", file)
+
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("line 5000"), "stderr: \(result.stderr)")
+        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try sandbox.auditJSON().isEmpty)
+        #expect(try sandbox.succeed("audit", "verify").status == 0)
+    }
+
+    @Test func missingFileIsBadInputAndImportsNothing() throws {
+        let sandbox = try CLISandbox()
+
+        let result = try sandbox.run("import", sandbox.directory.file("nope.jsonl"))
+
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("nope.jsonl"))
+        #expect(try sandbox.listedIDs().isEmpty)
+    }
+}

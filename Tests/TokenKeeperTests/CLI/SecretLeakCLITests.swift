@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// Token values appear nowhere but in `get`'s standard output: not in the database files, not in
+/// any other output, not in error messages about them.
+@Suite struct SecretLeakCLITests {
+    /// Every byte the program printed, except `get`'s standard output.
+    private final class Transcript {
+        var text = ""
+
+        func record(_ result: CLI.Result) { text += result.everything }
+
+        func record(_ output: String) { text += output }
+    }
+
+    @Test func tokenValuesAppearNowhereButInGetsOutput() throws {
+        let sandbox = try CLISandbox()
+        // Holding a connection open keeps the -wal and -shm files on disk for inspection.
+        let holder = try SQLiteConnectionHolder(database: sandbox.databasePath)
+        defer { holder.close() }
+        let transcript = Transcript()
+        func run(_ arguments: String..., stdin: String? = nil) throws -> CLI.Result {
+            let result = try sandbox.cli.run(arguments, stdin: stdin)
+            transcript.record(result)
+            return result
+        }
+        var secrets: [String] = []
+        func secret() -> String {
+            let value = CLISecret.make()
+            secrets.append(value)
+            return value
+        }
+
+        var ids: [String] = []
+        for index in 0..<3 {
+            let result = try run("add", "--project", "p\(index)", "--label", "customer \(index)", stdin: secret())
+            ids.append(result.stdout.trimmingCharacters(in: .newlines))
+        }
+        _ = try run(
+            "add",
+            "--project",
+            "p9",
+            "--json",
+            "--expires-at",
+            CLITime.format(CLITime.days(2)),
+            stdin: secret()
+        )
+        let file = sandbox.directory.file("import.jsonl")
+        try CLIFiles.write(
+            (0..<3).map { _ in #"{"project":"imp","token":"\#(secret())","label":"file"}"# }.joined(separator: "\n"),
+            to: file
+        )
+        _ = try run("import", file, "--json")
+        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())"}"# + "\n")
+        _ = try run("add", "--replace", ids[1], "--json", stdin: secret())
+        // Failures that hold a token in their input must not echo it.
+        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())","colour":"red"}"#)
+        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())""#)
+        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret()) \#(secret())"}"#)
+        _ = try run("add", "--project", "p1", stdin: secret() + " " + secret())
+        _ = try run("add", "--project", "p1", "--expires-at", "2020-01-01T00:00:00Z", stdin: secret())
+        var wrongKey = sandbox.cli
+        wrongKey.environment["TOKENKEEPER_MASTER_KEY"] = Data(repeating: 3, count: 32).base64EncodedString()
+        transcript.record(try wrongKey.run(["add", "--project", "p1"], stdin: secret()))
+        transcript.record(try wrongKey.run(["get", ids[0]]))
+        // Reading everything back.
+        _ = try run("list")
+        _ = try run("list", "--json")
+        for id in ids {
+            _ = try run("show", id)
+            _ = try run("show", id, "--json")
+        }
+        _ = try run("check")
+        _ = try run("check", "--json")
+        _ = try run("audit")
+        _ = try run("audit", "--json")
+        _ = try run("audit", "verify")
+        let revealed = try sandbox.cli.run(["get", ids[0]])
+        #expect(revealed.status == 0)
+        #expect(secrets.contains(revealed.stdout.trimmingCharacters(in: .newlines)))
+        transcript.record(revealed.stderr)
+        _ = try run("remove", ids[2])
+
+        #expect(try sandbox.listedIDs().count == 7)
+        #expect(CLIFiles.exists(sandbox.databasePath + "-wal"))
+        #expect(CLIFiles.exists(sandbox.databasePath + "-shm"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: sandbox.directory.file("state"))
+        for secret in secrets {
+            #expect(!transcript.text.contains(secret), "output holds \(secret)")
+            for name in files {
+                let bytes = try #require(CLIFiles.bytes(sandbox.directory.file("state/\(name)")))
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "\(name) holds \(secret)")
+            }
+        }
+    }
+
+    @Test func databaseSideFilesAreReadableByTheOwnerAlone() throws {
+        let sandbox = try CLISandbox()
+        let holder = try SQLiteConnectionHolder(database: sandbox.databasePath)
+        defer { holder.close() }
+
+        try sandbox.add(CLISecret.make())
+
+        for suffix in ["", "-wal", "-shm"] {
+            #expect(try CLIFiles.mode(sandbox.databasePath + suffix) == 0o600, "tokenkeeper.sqlite\(suffix)")
+        }
+    }
+
+    @Test func malformedConfigFileErrorDoesNotQuoteTheSinchKeySecret() throws {
+        let sandbox = try CLISandbox()
+        let keySecret = CLISecret.make("sinchsecret")
+        let config = sandbox.directory.file("config.yaml")
+        try CLIFiles.write("sinch:\n  key_id: abc\n  key_secret: \(keySecret): [oops\n", to: config)
+
+        let result = try sandbox.run("list", "--config", config)
+
+        #expect(result.status == 64)
+        #expect(!result.everything.contains(keySecret), "stderr: \(result.stderr)")
+    }
+}

@@ -1,0 +1,100 @@
+import GRDB
+import Testing
+import TokenKeeper
+import TokenKeeperTesting
+
+@Suite struct AuditChainTests {
+    /// A store with `count` audited changes.
+    func fixture(events count: Int) throws -> StoreFixture {
+        let fixture = try StoreFixture()
+        for index in 0..<count {
+            _ = try fixture.inventory.add(token: "EAAchain\(index)", NewToken(project: "p1"))
+        }
+        return fixture
+    }
+
+    /// Runs SQL with the append-only triggers dropped, as someone editing the file would.
+    func tamper(_ fixture: StoreFixture, _ sql: String) throws {
+        let queue = try DatabaseQueue(path: fixture.databasePath)
+        try queue.write { db in
+            try db.execute(sql: "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+            try db.execute(sql: sql)
+        }
+    }
+
+    @Test func anUntouchedChainVerifiesAndNamesItsHead() throws {
+        let fixture = try fixture(events: 5)
+        let events = try fixture.auditEvents()
+        #expect(events.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(events.first?.prevHash == AuditLog.genesisHash)
+        for (previous, next) in zip(events, events.dropFirst()) { #expect(next.prevHash == previous.hash) }
+        #expect(try fixture.inventory.verifyAudit() == .intact(count: 5, head: events.last!.hash))
+    }
+
+    @Test func anEmptyChainIsIntact() throws {
+        let fixture = try StoreFixture()
+        #expect(try fixture.inventory.verifyAudit() == .intact(count: 0, head: AuditLog.genesisHash))
+    }
+
+    @Test func theToolRefusesToEditOrDeleteAuditRows() throws {
+        let fixture = try fixture(events: 2)
+        #expect(throws: (any Error).self) {
+            try fixture.store.write { db in try db.execute(sql: "UPDATE audit SET actor = 'x' WHERE seq = 1") }
+        }
+        #expect(throws: (any Error).self) {
+            try fixture.store.write { db in try db.execute(sql: "DELETE FROM audit WHERE seq = 1") }
+        }
+        #expect(try fixture.auditEvents().count == 2)
+    }
+
+    @Test(arguments: [
+        ("UPDATE audit SET detail = '{}' WHERE seq = 3", Int64(3)),
+        ("UPDATE audit SET event = 'removed' WHERE seq = 2", 2),
+        ("UPDATE audit SET at = at + 1 WHERE seq = 4", 4),
+        ("DELETE FROM audit WHERE seq = 2", 3),
+        ("UPDATE audit SET token_id = NULL WHERE seq = 1", 1),
+    ])
+    func anEditBehindTheToolsBackNamesTheFirstBadSeq(sql: String, firstBad: Int64) throws {
+        let fixture = try fixture(events: 5)
+        try tamper(fixture, sql)
+        guard case .broken(let seq, _) = try fixture.inventory.verifyAudit() else {
+            Issue.record("the chain still verifies after: \(sql)")
+            return
+        }
+        #expect(seq == firstBad)
+    }
+
+    @Test func rehashingAnEditedRowStillBreaksAtTheNextRow() throws {
+        let fixture = try fixture(events: 4)
+        let row = try #require(try fixture.auditEvents().first { $0.seq == 2 })
+        let forged = AuditLog.hash(
+            prevHash: row.prevHash,
+            seq: row.seq,
+            at: row.at,
+            tokenID: row.tokenID,
+            event: "removed",
+            actor: row.actor,
+            detail: row.detail
+        )
+        try tamper(fixture, "UPDATE audit SET event = 'removed', hash = '\(forged)' WHERE seq = 2")
+        #expect(
+            try fixture.inventory.verifyAudit()
+                == .broken(seq: 3, reason: "prev_hash does not match the hash of the row before")
+        )
+    }
+
+    @Test func hashSeparatesFieldsUnambiguously() {
+        let at = UnixTime(seconds: 1)
+        let one = AuditLog.hash(prevHash: "0", seq: 1, at: at, tokenID: "ab", event: "c", actor: "x", detail: "{}")
+        let two = AuditLog.hash(prevHash: "0", seq: 1, at: at, tokenID: "a", event: "bc", actor: "x", detail: "{}")
+        #expect(one != two)
+        #expect(one.count == 64)
+    }
+
+    @Test func theMostRecentEventsComeBackInSeqOrderWithALimit() throws {
+        let fixture = try fixture(events: 6)
+        var seqs: [Int64] = []
+        try fixture.inventory.forEachAuditEvent(matching: .init(limit: 3)) { seqs.append($0.seq) }
+        #expect(seqs == [4, 5, 6])
+    }
+}

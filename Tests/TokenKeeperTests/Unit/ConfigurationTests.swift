@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+import TokenKeeper
+import TokenKeeperTesting
+
+@Suite struct ConfigurationTests {
+    let directory = TemporaryDirectory()
+
+    func yaml(_ text: String) throws -> String {
+        let path = directory.file("tokenkeeper.yaml")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func defaultsApplyWithNothingSet() async throws {
+        let config = try await ConfigurationLoader.load(environment: ["HOME": "/home/op"])
+        #expect(config.databasePath == "/home/op/.local/state/tokenkeeper/tokenkeeper.sqlite")
+        #expect(config.masterKeyFile == "/home/op/.local/state/tokenkeeper/tokenkeeper.key")
+        #expect(config.policy.lifetime == .seconds(60 * 86_400))
+        #expect(config.policy.renewBefore == .seconds(20 * 86_400))
+        #expect(config.policy.minAge == .seconds(86_400))
+        #expect(config.policy.jitter == .fraction(0.1))
+        #expect(config.policy.backoffMin == .seconds(60))
+        #expect(config.policy.backoffMax == .seconds(6 * 3_600))
+        #expect(config.limits.concurrency == 4)
+        #expect(config.limits.rate == 5)
+        #expect(config.httpTimeout == .seconds(30))
+        #expect(config.sinch.auth == .oauth2)
+        #expect(config.sinch.provisioningURL == "https://provisioning.api.sinch.com")
+        #expect(config.sinch.authURL == "https://auth.sinch.com/oauth2/token")
+    }
+
+    @Test func xdgStateHomeMovesTheDefaultDatabase() async throws {
+        let config = try await ConfigurationLoader.load(environment: ["HOME": "/h", "XDG_STATE_HOME": "/var/state"])
+        #expect(config.databasePath == "/var/state/tokenkeeper/tokenkeeper.sqlite")
+    }
+
+    @Test func flagBeatsEnvironmentBeatsFileBeatsDefault() async throws {
+        let file = try yaml(
+            """
+            database: /from/yaml.sqlite
+            policy:
+              lifetime: 30d
+              renew_before: 5d
+            limits:
+              concurrency: 8
+              rate: 2
+            sinch:
+              key_id: yaml-key
+            """
+        )
+        let environment = [
+            "HOME": "/h", "TOKENKEEPER_DB": "/from/env.sqlite", "TOKENKEEPER_LIFETIME": "40d",
+            "SINCH_KEY_ID": "env-key",
+        ]
+        let config = try await ConfigurationLoader.load(
+            flags: ["database": "/from/flag.sqlite"],
+            configFile: file,
+            environment: environment
+        )
+        #expect(config.databasePath == "/from/flag.sqlite")
+        #expect(config.policy.lifetime == .seconds(40 * 86_400))  // env over YAML
+        #expect(config.policy.renewBefore == .seconds(5 * 86_400))  // YAML over default
+        #expect(config.limits.concurrency == 8)
+        #expect(config.limits.rate == 2)
+        #expect(config.sinch.keyID == "env-key")
+        #expect(config.httpTimeout == .seconds(30))  // default
+
+        let withoutFlag = try await ConfigurationLoader.load(configFile: file, environment: environment)
+        #expect(withoutFlag.databasePath == "/from/env.sqlite")
+        var noEnvironment = environment
+        noEnvironment["TOKENKEEPER_DB"] = nil
+        let fileOnly = try await ConfigurationLoader.load(configFile: file, environment: noEnvironment)
+        #expect(fileOnly.databasePath == "/from/yaml.sqlite")
+        #expect(fileOnly.masterKeyFile == "/from/tokenkeeper.key")
+    }
+
+    @Test func configFileComesFromTheEnvironmentToo() async throws {
+        let file = try yaml("http:\n  timeout: 5s\n")
+        let config = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_CONFIG": file])
+        #expect(config.httpTimeout == .seconds(5))
+        #expect(config.configFile == file)
+    }
+
+    @Test func renewBeforeDefaultsToAThirdOfTheLifetimeAndMinAgeIsCapped() async throws {
+        let config = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_LIFETIME": "30s"])
+        #expect(config.policy.renewBefore == .seconds(10))
+        #expect(config.policy.minAge == .seconds(10))
+    }
+
+    @Test func jitterTakesAPercentageOrADuration() async throws {
+        let percent = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_JITTER": "25%"])
+        #expect(percent.policy.jitter == .fraction(0.25))
+        #expect(percent.policy.maximumJitter == .seconds(5 * 86_400))
+        let duration = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_JITTER": "2d"])
+        #expect(duration.policy.maximumJitter == .seconds(2 * 86_400))
+    }
+
+    @Test(arguments: [
+        ("TOKENKEEPER_LIFETIME", "abc", "policy.lifetime"),
+        ("TOKENKEEPER_RENEW_BEFORE", "10", "policy.renew_before"),
+        ("TOKENKEEPER_HTTP_TIMEOUT", "30 s", "http.timeout"),
+        ("TOKENKEEPER_CONCURRENCY", "lots", "limits.concurrency"),
+        ("TOKENKEEPER_RATE", "-1", "limits.rate"),
+        ("TOKENKEEPER_JITTER", "110%", "policy.jitter"),
+        ("SINCH_AUTH", "digest", "sinch.auth"),
+        ("SINCH_PROVISIONING_URL", "not a url", "sinch.provisioning_url"),
+    ])
+    func badValueIsAConfigurationErrorNamingKeyAndValue(variable: String, value: String, key: String) async {
+        await #expect {
+            try await ConfigurationLoader.load(environment: ["HOME": "/h", variable: value])
+        } throws: { error in
+            guard let error = error as? TokenKeeperError else { return false }
+            return error.code == .configuration && error.code.exitCode == 64 && error.message.contains(key)
+                && error.message.contains(variable) && error.message.contains(value)
+        }
+    }
+
+    @Test func renewBeforeLongerThanLifetimeIsRefused() async {
+        await #expect(throws: TokenKeeperError.self) {
+            try await ConfigurationLoader.load(
+                environment: ["HOME": "/h", "TOKENKEEPER_LIFETIME": "10d", "TOKENKEEPER_RENEW_BEFORE": "20d"]
+            )
+        }
+    }
+
+    @Test func missingUnreadableOrMalformedConfigFileIsAConfigurationError() async throws {
+        let missing = directory.file("missing.yaml")
+        let unreadable = try yaml("database: /x\n")
+        chmod(unreadable, 0o000)
+        let malformed = directory.file("malformed.yaml")
+        try "policy: [unclosed\n".write(toFile: malformed, atomically: true, encoding: .utf8)
+        let scalar = directory.file("scalar.yaml")
+        try "just a string\n".write(toFile: scalar, atomically: true, encoding: .utf8)
+        var files = [missing, malformed, scalar]
+        if geteuid() != 0 { files.append(unreadable) }  // root reads anything
+        for file in files {
+            await #expect {
+                try await ConfigurationLoader.load(configFile: file, environment: ["HOME": "/h"])
+            } throws: { error in
+                guard let error = error as? TokenKeeperError else { return false }
+                return error.code == .configuration && error.message.contains(file)
+            }
+        }
+    }
+
+    @Test func secretsNeverAppearInErrors() async {
+        await #expect {
+            try await ConfigurationLoader.load(
+                environment: ["HOME": "/h", "SINCH_KEY_SECRET": "s3cr3t-value", "TOKENKEEPER_LIFETIME": "x"]
+            )
+        } throws: { error in
+            !"\(error)".contains("s3cr3t-value")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import Testing
+import TokenKeeper
+import TokenKeeperTesting
+
+@Suite struct StoreTests {
+    func mode(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.posixPermissions] as? Int) ?? -1
+    }
+
+    @Test func databaseFilesAndParentFolderArePrivate() throws {
+        let fixture = try StoreFixture()
+        _ = try fixture.inventory.add(token: "EAAprivate", NewToken(project: "p1"))
+        let path = fixture.databasePath
+        #expect(try mode(path) == 0o600)
+        #expect(try mode(path + "-wal") == 0o600)
+        #expect(try mode(path + "-shm") == 0o600)
+        #expect(try mode(fixture.directory.file("state")) == 0o700)
+    }
+
+    @Test func walModeAndNormalSynchronousAreOn() throws {
+        let fixture = try StoreFixture()
+        let (journal, synchronous) = try fixture.store.read { db in
+            (
+                try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                try Int.fetchOne(db, sql: "PRAGMA synchronous")
+            )
+        }
+        #expect(journal == "wal")
+        #expect(synchronous == 1)  // NORMAL
+    }
+
+    @Test func theIndexesOfTheDesignExist() throws {
+        let fixture = try StoreFixture()
+        let names = try fixture.store.read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        #expect(Set(names).isSuperset(of: ["tokens_refresh_at", "tokens_expires_at", "tokens_state_expires_at"]))
+    }
+
+    @Test func openingAMissingDatabaseSaysToRunInit() {
+        let directory = TemporaryDirectory()
+        #expect {
+            try TokenStore.open(at: directory.file("nope.sqlite"))
+        } throws: { error in
+            let error = error as? TokenKeeperError
+            return error?.code == .databaseMissing && error?.code.exitCode == 74
+                && error!.message.contains("tokenkeeper init")
+        }
+    }
+
+    @Test func aCorruptFileIsADatabaseError() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.file("garbage.sqlite")
+        try Data(repeating: 0x5a, count: 8_192).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try TokenStore.open(at: path)
+        } throws: { error in
+            (error as? TokenKeeperError)?.code.exitCode == 74
+        }
+    }
+
+    @Test func wrongKeyIsRefusedBeforeAnythingIsWritten() throws {
+        let fixture = try StoreFixture()
+        _ = try fixture.inventory.add(token: "EAAfirst", NewToken(project: "p1"))
+        let before = try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath))
+        let other = MasterKey.generate()
+        #expect {
+            try fixture.store.bind(to: TokenSealer(masterKey: other), source: .environment)
+        } throws: { error in
+            let error = error as? TokenKeeperError
+            return error?.code == .wrongKey && error!.message.contains("does not match")
+        }
+        #expect(try fixture.allTokens().count == 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath)) == before)
+    }
+
+    @Test func aWriteBlockedPastTheBusyTimeoutIsALockedError() throws {
+        let fixture = try StoreFixture()
+        let store = try TokenStore.open(at: fixture.databasePath, busyTimeout: .milliseconds(100))
+        // Another connection holds the write lock.
+        var configuration = Configuration()
+        configuration.allowsUnsafeTransactions = true
+        let blocker = try DatabaseQueue(path: fixture.databasePath, configuration: configuration)
+        try blocker.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+        defer { try? blocker.inDatabase { db in try db.execute(sql: "ROLLBACK") } }
+        let inventory = Inventory(store: store, policy: RenewalPolicy(), actor: "test:2")
+        #expect {
+            try inventory.remove(id: "tk_000000000000")
+        } throws: { error in
+            let error = error as? TokenKeeperError
+            return error?.code == .databaseLocked && error?.code.exitCode == 74
+        }
+    }
+
+    @Test func addStoresSealedTokenWithScheduleAndAuditRow() throws {
+        let fixture = try StoreFixture(policy: RenewalPolicy(jitter: .fraction(0)))
+        let now = fixture.clock.now
+        let record = try fixture.inventory.add(
+            token: "EAAadded",
+            NewToken(project: "p1", label: "Acme", waba: "1000", businessManager: "SINCH_UK")
+        )
+        #expect(record.id.hasPrefix("tk_") && record.id.count == 15)
+        #expect(record.issuedAt == now)
+        #expect(record.expiresAt == now + .seconds(60 * 86_400))
+        #expect(record.refreshAt == now + .seconds(40 * 86_400))
+        #expect(record.state == .active)
+        #expect(try fixture.inventory.reveal(id: record.id) == "EAAadded")
+        let events = try fixture.auditEvents().map(\.event)
+        #expect(events == ["added", "revealed"])
+    }
+
+    @Test func replaceSwapsTheTokenAndClearsTheFailureState() throws {
+        let fixture = try StoreFixture()
+        let record = try fixture.inventory.add(token: "EAAold", NewToken(project: "p1", label: "Acme"))
+        try fixture.store.write { db in
+            try db.execute(
+                sql: "UPDATE tokens SET state = 'needs_reauth', failures = 3 WHERE id = ?",
+                arguments: [record.id]
+            )
+        }
+        fixture.clock.advance(by: .seconds(3_600))
+        let replaced = try fixture.inventory.replace(id: record.id, token: "EAAnew", NewToken(project: ""))
+        #expect(replaced.state == .active)
+        #expect(replaced.failures == 0)
+        #expect(replaced.label == "Acme")
+        #expect(replaced.fingerprint != record.fingerprint)
+        #expect(replaced.version == record.version + 1)
+        #expect(try fixture.inventory.reveal(id: record.id) == "EAAnew")
+        let replacedEvent = try #require(try fixture.auditEvents().first { $0.event == "replaced" })
+        #expect(
+            replacedEvent.detail.contains(record.fingerprint) && replacedEvent.detail.contains(replaced.fingerprint)
+        )
+    }
+
+    @Test func removeDeletesTheTokenButKeepsItsHistory() throws {
+        let fixture = try StoreFixture()
+        let record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))
+        try fixture.inventory.remove(id: record.id)
+        #expect(try fixture.allTokens().isEmpty)
+        #expect(try fixture.auditEvents().map(\.event) == ["added", "removed"])
+        #expect(throws: TokenKeeperError.self) { try fixture.inventory.remove(id: record.id) }
+    }
+
+    @Test(arguments: ["", "EAA with space", "EAA\ttab", String(repeating: "A", count: 5_000)])
+    func malformedTokenValuesAreRefused(token: String) throws {
+        let fixture = try StoreFixture()
+        #expect {
+            try fixture.inventory.add(token: token, NewToken(project: "p1"))
+        } throws: { error in
+            (error as? TokenKeeperError)?.code == .invalidInput
+        }
+        #expect(try fixture.allTokens().isEmpty)
+    }
+
+    @Test func listIsSortedByExpiryAndFilters() throws {
+        let fixture = try StoreFixture()
+        let now = fixture.clock.now
+        for (days, project) in [(30, "p1"), (5, "p2"), (50, "p1"), (2, "p1")] {
+            _ = try fixture.inventory.add(
+                token: "EAA\(days)",
+                NewToken(project: project, expiresAt: now + .seconds(Int64(days) * 86_400))
+            )
+        }
+        var expiries: [UnixTime] = []
+        try fixture.inventory.forEachToken(matching: .init()) { expiries.append($0.expiresAt) }
+        #expect(expiries == expiries.sorted() && expiries.count == 4)
+        var soon: [String] = []
+        try fixture.inventory.forEachToken(matching: .init(expiringWithin: .seconds(7 * 86_400))) {
+            soon.append($0.projectID)
+        }
+        #expect(soon == ["p1", "p2"])
+        var limited = 0
+        try fixture.inventory.forEachToken(matching: .init(project: "p1", limit: 2)) { _ in limited += 1 }
+        #expect(limited == 2)
+    }
+}

@@ -10,15 +10,15 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("db"), help: "Database path (or TOKENKEEPER_DB).")
     var database: String?
 
-    func context() async throws -> CommandContext {
-        try await CommandContext.load(database: database, configFile: configFile)
+    func context() throws -> CommandContext {
+        try CommandContext.load(database: database, configFile: configFile)
     }
 }
 
 /// Runs a command body; a ``TokenKeeperError`` becomes one line on stderr and its exit code.
-func reportingErrors(_ body: () async throws -> Void) async throws {
+func reportingErrors(_ body: () throws -> Void) throws {
     do {
-        try await body()
+        try body()
     } catch let error as TokenKeeperError {
         Console.error(error.message)
         throw ExitCode(error.code.exitCode)

@@ -3,7 +3,7 @@ import Foundation
 import TokenKeeper
 
 @main
-struct TokenKeeperCommand: AsyncParsableCommand {
+struct TokenKeeperCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenkeeper",
         abstract: "Keeps WhatsApp Business long-lived access tokens alive.",

@@ -16,10 +16,10 @@ public struct CommandContext: Sendable {
     }
 
     /// Loads the configuration from `--db`, `--config` and the process environment.
-    public static func load(database: String?, configFile: String?) async throws -> CommandContext {
+    public static func load(database: String?, configFile: String?) throws -> CommandContext {
         var flags: [String: String] = [:]
         if let database { flags["database"] = database }
-        let configuration = try await ConfigurationLoader.load(
+        let configuration = try ConfigurationLoader.load(
             flags: flags,
             configFile: configFile,
             environment: ProcessInfo.processInfo.environment

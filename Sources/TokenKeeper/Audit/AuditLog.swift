@@ -55,7 +55,24 @@ public struct AuditLog: Sendable {
         detail: AuditDetail,
         at: UnixTime
     ) throws -> AuditRecord {
-        let detailText = String(decoding: try encoder.encode(detail), as: UTF8.self)
+        try append(db, after: &tail, event: event, tokenID: tokenID, detailJSON: try encode(detail), at: at)
+    }
+
+    /// The detail as the JSON text that is stored and hashed.
+    public func encode(_ detail: AuditDetail) throws -> String {
+        String(decoding: try encoder.encode(detail), as: UTF8.self)
+    }
+
+    /// Appends one event whose detail is already encoded (by ``encode(_:)``), after `tail`.
+    @discardableResult
+    public func append(
+        _ db: Database,
+        after tail: inout Tail,
+        event: AuditEvent,
+        tokenID: String?,
+        detailJSON detailText: String,
+        at: UnixTime
+    ) throws -> AuditRecord {
         let seq = tail.seq + 1
         let hash = Self.hash(
             prevHash: tail.hash,

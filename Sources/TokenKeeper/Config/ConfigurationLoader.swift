@@ -46,13 +46,13 @@ public enum ConfigurationLoader {
         flags: [String: String] = [:],
         configFile: String? = nil,
         environment: [String: String]
-    ) async throws -> TokenKeeperConfiguration {
+    ) throws -> TokenKeeperConfiguration {
         var providers: [any ConfigProvider] = [
             InMemoryProvider(name: "flags", values: values(flags, isSecret: { _ in false })),
             InMemoryProvider(name: "environment", values: environmentValues(environment)),
         ]
         let file = configFile ?? environment["TOKENKEEPER_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
-        if let file, let provider = try await yamlProvider(path: file) {
+        if let file, let provider = try yamlProvider(path: file) {
             providers.append(provider)
         }
         let reader = ConfigReader(providers: providers)
@@ -177,7 +177,9 @@ public enum ConfigurationLoader {
         return values(byKey, isSecret: secrets.contains)
     }
 
-    private static func yamlProvider(path: String) async throws -> (any ConfigProvider)? {
+    /// The YAML file's values for the keys of ``settings``, parsed synchronously: a command
+    /// that reads a config file should not pay for starting the concurrency runtime.
+    private static func yamlProvider(path: String) throws -> (any ConfigProvider)? {
         // Read the file ourselves first so that a missing or unreadable file gets a plain sentence.
         guard FileManager.default.fileExists(atPath: path) else {
             throw TokenKeeperError(.configuration, "config file \(path) does not exist")
@@ -191,22 +193,36 @@ public enum ConfigurationLoader {
             return !line.isEmpty && !line.hasPrefix("#") && line != "---"
         }
         guard meaningful else { return nil }
+        let secrets = Set(settings.filter(\.isSecret).map(\.key))
+        let snapshot: YAMLSnapshot
         do {
-            let secrets = Set(settings.filter(\.isSecret).map(\.key))
-            return try await FileProvider<YAMLSnapshot>(
-                parsingOptions: .init(secretsSpecifier: .specific(secrets)),
-                filePath: FilePath(path)
+            snapshot = try YAMLSnapshot(
+                data: data.bytes,
+                providerName: "config file",
+                parsingOptions: .init(secretsSpecifier: .specific(secrets))
             )
         } catch {
             // The parser's message quotes the offending line, which may hold a secret: keep only
             // its position.
-            let described = "\(error)"
-            let position = described.prefix { $0.isNumber || $0 == ":" }.split(separator: ":")
+            let position = "\(error)".prefix { $0.isNumber || $0 == ":" }.split(separator: ":")
             let at = position.count >= 2 ? " (at line \(position[0]), column \(position[1]))" : ""
             throw TokenKeeperError(
                 .configuration,
                 "config file \(path) is not valid YAML with a mapping at the top\(at)"
             )
         }
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        for setting in settings {
+            let key = AbsoluteConfigKey(ConfigKey(setting.key))
+            do {
+                if let value = try snapshot.value(forKey: key, type: .string).value { values[key] = value }
+            } catch {
+                throw TokenKeeperError(
+                    .configuration,
+                    "config file \(path): \(setting.key) must be a single value, not a list or a mapping"
+                )
+            }
+        }
+        return InMemoryProvider(name: "config file", values: values)
     }
 }

@@ -18,39 +18,58 @@ extension Inventory {
         let now = clock.now
         var reader = LineReader(descriptor: descriptor)
         return try store.write { db in
+            // One transaction holds every row: give SQLite room so pages are not spilled to the
+            // WAL and read back while the indexes grow (bounded, whatever the file's size).
+            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2_000
+            try db.execute(sql: "PRAGMA cache_size = -262144")
+            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
             var tail = try AuditLog.tail(db)
             var imported = 0
-            var batch: [(number: Int, bytes: ArraySlice<UInt8>)] = []
-            batch.reserveCapacity(batchSize)
-            var generator = SystemRandomNumberGenerator()
+            var generator = FastRandom()
+            // A pipeline: while this thread inserts batch n, other cores parse and seal batch n+1.
+            var preparing: PendingBatch?
+            defer { _ = preparing?.wait() }
             while true {
-                batch.removeAll(keepingCapacity: true)
-                while batch.count < batchSize, let line = try reader.next() {
-                    // Blank lines are allowed (a trailing newline, a spacer); they import nothing.
-                    if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-                    batch.append((reader.lineNumber, line))
-                }
-                if batch.isEmpty { break }
-                for prepared in prepare(batch, sealer: sealer, now: now) {
-                    var token = try prepared.get()
-                    while try !insert(token, db) {
-                        // The drawn id is taken: draw another and seal again (the id is the AAD).
-                        token.id = TokenID.generate(using: &generator)
-                        token.sealed = try sealer.seal(token.value, id: token.id)
+                let batch = try readBatch(&reader, size: batchSize)
+                let next = batch.isEmpty ? nil : PendingBatch(batch) { prepare($0, sealer: sealer, now: now) }
+                if let current = preparing?.wait() {
+                    preparing = next
+                    for prepared in current {
+                        var token = try prepared.get()
+                        while try !insert(token, db) {
+                            // The drawn id is taken: draw another and seal again (the id is the AAD).
+                            token.id = TokenID.generate(using: &generator)
+                            token.sealed = try sealer.seal(token.value, id: token.id)
+                        }
+                        try audit.append(
+                            db,
+                            after: &tail,
+                            event: .added,
+                            tokenID: token.id,
+                            detailJSON: token.auditDetail,
+                            at: now
+                        )
+                        imported += 1
                     }
-                    try audit.append(
-                        db,
-                        after: &tail,
-                        event: .added,
-                        tokenID: token.id,
-                        detail: AuditDetail(fingerprint: token.fingerprint, project: token.project, source: "import"),
-                        at: now
-                    )
-                    imported += 1
+                } else {
+                    preparing = next
                 }
+                if preparing == nil { break }
             }
             return ImportSummary(imported: imported)
         }
+    }
+
+    /// The next batch of non-blank lines with their numbers; empty at the end of the input.
+    private func readBatch(_ reader: inout LineReader, size: Int) throws -> [(number: Int, bytes: ArraySlice<UInt8>)] {
+        var batch: [(number: Int, bytes: ArraySlice<UInt8>)] = []
+        batch.reserveCapacity(size)
+        while batch.count < size, let line = try reader.next() {
+            // Blank lines are allowed (a trailing newline, a spacer); they import nothing.
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            batch.append((reader.lineNumber, line))
+        }
+        return batch
     }
 
     /// A parsed, checked and sealed line, ready to insert.
@@ -65,6 +84,8 @@ extension Inventory {
         var issued: UnixTime
         var expires: UnixTime
         var refresh: UnixTime
+        /// The `added` audit row's detail, encoded off the writer's thread.
+        var auditDetail: String
     }
 
     /// Parses and seals a batch on all cores; results keep the batch's order.
@@ -81,7 +102,7 @@ extension Inventory {
             let output = UncheckedSendable(output)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 let decoder = JSONDecoder()
-                var generator = SystemRandomNumberGenerator()
+                var generator = FastRandom()
                 let range = (count * worker / workers)..<(count * (worker + 1) / workers)
                 for index in range {
                     let line = batch[index]
@@ -105,7 +126,7 @@ extension Inventory {
         decoder: JSONDecoder,
         sealer: TokenSealer,
         now: UnixTime,
-        using generator: inout SystemRandomNumberGenerator
+        using generator: inout FastRandom
     ) -> Result<PreparedToken, TokenKeeperError> {
         func failure(_ message: String) -> Result<PreparedToken, TokenKeeperError> {
             .failure(TokenKeeperError(.invalidInput, "line \(number): \(message); nothing was imported"))
@@ -132,18 +153,21 @@ extension Inventory {
         }
         let id = TokenID.generate(using: &generator)
         do {
+            let fingerprint = sealer.fingerprint(line.token)
+            let detail = AuditDetail(fingerprint: fingerprint, project: line.project, source: "import")
             return .success(
                 PreparedToken(
                     id: id,
                     value: line.token,
                     sealed: try sealer.seal(line.token, id: id),
-                    fingerprint: sealer.fingerprint(line.token),
+                    fingerprint: fingerprint,
                     project: line.project,
                     label: line.label,
                     waba: line.waba,
                     issued: times.issued,
                     expires: times.expires,
-                    refresh: times.refresh
+                    refresh: times.refresh,
+                    auditDetail: try audit.encode(detail)
                 )
             )
         } catch {
@@ -169,6 +193,29 @@ extension Inventory {
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             return false
         }
+    }
+}
+
+/// A batch being prepared on another thread; `wait()` returns its results.
+private final class PendingBatch: @unchecked Sendable {
+    typealias Lines = [(number: Int, bytes: ArraySlice<UInt8>)]
+    typealias Results = [Result<Inventory.PreparedToken, TokenKeeperError>]
+
+    private let done = DispatchSemaphore(value: 0)
+    // Written once by the worker before `done` is signalled, read after `wait()`.
+    private var results: Results = []
+
+    init(_ lines: Lines, _ work: @escaping @Sendable (Lines) -> Results) {
+        DispatchQueue.global().async { [self] in
+            results = work(lines)
+            done.signal()
+        }
+    }
+
+    func wait() -> Results {
+        done.wait()
+        done.signal()  // later waits return at once
+        return results
     }
 }
 

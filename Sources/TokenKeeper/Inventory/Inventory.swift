@@ -203,7 +203,12 @@ public struct Inventory: Sendable {
         if let within = query.expiringWithin {
             request = request.filter(TokenRecord.Columns.expiresAt <= now + within)
         }
-        if let state = query.state { request = request.filter(TokenRecord.Columns.state == state.rawValue) }
+        if let state = query.state {
+            request = request.filter(TokenRecord.Columns.state == state.rawValue)
+            if TokenState.attention.contains(state) {
+                request = request.filter(sql: TokenState.attentionSQL)
+            }
+        }
         if let project = query.project { request = request.filter(TokenRecord.Columns.projectID == project) }
         request = request.order(TokenRecord.Columns.expiresAt)
         if let limit = query.limit { request = request.limit(limit) }

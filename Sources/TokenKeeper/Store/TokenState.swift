@@ -11,4 +11,10 @@ public enum TokenState: String, Codable, Sendable, CaseIterable {
 
     /// States the scheduler still works on.
     public static let live: [TokenState] = [.active, .retrying]
+
+    /// States that need a person; the `tokens_attention` index holds exactly these rows.
+    public static let attention: [TokenState] = [.needsReauth, .expired]
+
+    /// The `tokens_attention` index's WHERE clause, which a query must repeat to use the index.
+    static let attentionSQL = "state IN ('needs_reauth', 'expired')"
 }

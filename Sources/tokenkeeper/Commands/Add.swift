@@ -3,7 +3,7 @@ import Foundation
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct Add: AsyncParsableCommand {
+    struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Store a long-lived token read from standard input.",
             discussion: "Prints the new token's id. The token is read from stdin, never from argv."
@@ -47,9 +47,9 @@ extension TokenKeeperCommand {
             }
         }
 
-        func run() async throws {
-            try await reportingErrors {
-                let inventory = try await options.context().keyedInventory()
+        func run() throws {
+            try reportingErrors {
+                let inventory = try options.context().keyedInventory()
                 let token = try StandardInput.readSecret(what: "token")
                 let new = NewToken(
                     project: project ?? "",

@@ -2,14 +2,14 @@ import ArgumentParser
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct Audit: AsyncParsableCommand {
+    struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show or verify the hash-chained audit log.",
             subcommands: [Events.self, Verify.self],
             defaultSubcommand: Events.self
         )
 
-        struct Events: AsyncParsableCommand {
+        struct Events: ParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "show",
                 abstract: "Print audit events in seq order (the most recent N with --limit)."
@@ -36,9 +36,9 @@ extension TokenKeeperCommand {
                 if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
             }
 
-            func run() async throws {
-                try await reportingErrors {
-                    let inventory = try await options.context().inventory()
+            func run() throws {
+                try reportingErrors {
+                    let inventory = try options.context().inventory()
                     let query = AuditLog.Query(tokenID: token, event: event, since: since, limit: limit)
                     var output = BufferedOutput()
                     try inventory.forEachAuditEvent(matching: query) { record in
@@ -49,16 +49,16 @@ extension TokenKeeperCommand {
             }
         }
 
-        struct Verify: AsyncParsableCommand {
+        struct Verify: ParsableCommand {
             static let configuration = CommandConfiguration(
                 abstract: "Walk the hash chain; exit 1 and name the first bad seq if it is broken."
             )
 
             @OptionGroup var options: GlobalOptions
 
-            func run() async throws {
-                try await reportingErrors {
-                    switch try await options.context().inventory().verifyAudit() {
+            func run() throws {
+                try reportingErrors {
+                    switch try options.context().inventory().verifyAudit() {
                     case .intact(let count, let head):
                         Console.out("audit chain intact: \(count) events, head \(head)")
                     case .broken(let seq, let reason):

@@ -2,7 +2,7 @@ import ArgumentParser
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct Check: AsyncParsableCommand {
+    struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Monitoring check: OK (0), WARNING (1), CRITICAL (2) or UNKNOWN (3).",
             discussion: """
@@ -26,10 +26,10 @@ extension TokenKeeperCommand {
             if crit > warn { throw ValidationError("--crit must not be longer than --warn") }
         }
 
-        func run() async throws {
+        func run() throws {
             let report: ExpiryCheck.Report
             do {
-                report = try ExpiryCheck(warn: warn, crit: crit).run(on: await options.context().inventory())
+                report = try ExpiryCheck(warn: warn, crit: crit).run(on: options.context().inventory())
             } catch let error as TokenKeeperError {
                 // A monitoring system reads a failed check as UNKNOWN, with the reason on stdout.
                 let status = ExpiryCheck.Status.unknown

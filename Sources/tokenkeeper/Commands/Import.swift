@@ -3,7 +3,7 @@ import Foundation
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct Import: AsyncParsableCommand {
+    struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Import tokens from JSON Lines, all or nothing.",
             discussion: """
@@ -20,9 +20,9 @@ extension TokenKeeperCommand {
         @Flag(help: "Print the summary as JSON.")
         var json = false
 
-        func run() async throws {
-            try await reportingErrors {
-                let inventory = try await options.context().keyedInventory()
+        func run() throws {
+            try reportingErrors {
+                let inventory = try options.context().keyedInventory()
                 let descriptor: Int32
                 if file == "-" {
                     descriptor = 0

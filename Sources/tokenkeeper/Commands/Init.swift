@@ -2,16 +2,16 @@ import ArgumentParser
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct Init: AsyncParsableCommand {
+    struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create the database and a master key file (0600)."
         )
 
         @OptionGroup var options: GlobalOptions
 
-        func run() async throws {
-            try await reportingErrors {
-                let result = try await options.context().initialize()
+        func run() throws {
+            try reportingErrors {
+                let result = try options.context().initialize()
                 if result.createdDatabase {
                     Console.out("created database \(result.databasePath)")
                 } else {

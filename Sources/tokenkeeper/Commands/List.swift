@@ -2,7 +2,7 @@ import ArgumentParser
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct List: AsyncParsableCommand {
+    struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List tokens, soonest expiry first. Never prints token values."
         )
@@ -28,9 +28,9 @@ extension TokenKeeperCommand {
             if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
         }
 
-        func run() async throws {
-            try await reportingErrors {
-                let inventory = try await options.context().inventory()
+        func run() throws {
+            try reportingErrors {
+                let inventory = try options.context().inventory()
                 let query = Inventory.Query(
                     expiringWithin: expiringWithin,
                     state: state,

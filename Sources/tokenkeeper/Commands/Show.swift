@@ -2,7 +2,7 @@ import ArgumentParser
 import TokenKeeper
 
 extension TokenKeeperCommand {
-    struct Show: AsyncParsableCommand {
+    struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one token's record (never its value).")
 
         @OptionGroup var options: GlobalOptions
@@ -13,9 +13,9 @@ extension TokenKeeperCommand {
         @Flag(help: "Print one JSON object.")
         var json = false
 
-        func run() async throws {
-            try await reportingErrors {
-                let inventory = try await options.context().inventory()
+        func run() throws {
+            try reportingErrors {
+                let inventory = try options.context().inventory()
                 let record = try inventory.token(id: id)
                 Console.out(
                     json
@@ -26,7 +26,7 @@ extension TokenKeeperCommand {
         }
     }
 
-    struct Get: AsyncParsableCommand {
+    struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the current token value (audited as revealed)."
         )
@@ -36,15 +36,15 @@ extension TokenKeeperCommand {
         @Argument(help: "The token id.")
         var id: String
 
-        func run() async throws {
-            try await reportingErrors {
-                let token = try await options.context().keyedInventory().reveal(id: id)
+        func run() throws {
+            try reportingErrors {
+                let token = try options.context().keyedInventory().reveal(id: id)
                 Console.out(token)
             }
         }
     }
 
-    struct Remove: AsyncParsableCommand {
+    struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a token (its audit history stays)."
         )
@@ -54,9 +54,9 @@ extension TokenKeeperCommand {
         @Argument(help: "The token id.")
         var id: String
 
-        func run() async throws {
-            try await reportingErrors {
-                try await options.context().inventory(readOnly: false).remove(id: id)
+        func run() throws {
+            try reportingErrors {
+                try options.context().inventory(readOnly: false).remove(id: id)
                 Console.out("removed \(id)")
             }
         }

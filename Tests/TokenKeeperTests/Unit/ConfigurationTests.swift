@@ -12,8 +12,8 @@ import TokenKeeperTesting
         return path
     }
 
-    @Test func defaultsApplyWithNothingSet() async throws {
-        let config = try await ConfigurationLoader.load(environment: ["HOME": "/home/op"])
+    @Test func defaultsApplyWithNothingSet() throws {
+        let config = try ConfigurationLoader.load(environment: ["HOME": "/home/op"])
         #expect(config.databasePath == "/home/op/.local/state/tokenkeeper/tokenkeeper.sqlite")
         #expect(config.masterKeyFile == "/home/op/.local/state/tokenkeeper/tokenkeeper.key")
         #expect(config.policy.lifetime == .seconds(60 * 86_400))
@@ -30,12 +30,12 @@ import TokenKeeperTesting
         #expect(config.sinch.authURL == "https://auth.sinch.com/oauth2/token")
     }
 
-    @Test func xdgStateHomeMovesTheDefaultDatabase() async throws {
-        let config = try await ConfigurationLoader.load(environment: ["HOME": "/h", "XDG_STATE_HOME": "/var/state"])
+    @Test func xdgStateHomeMovesTheDefaultDatabase() throws {
+        let config = try ConfigurationLoader.load(environment: ["HOME": "/h", "XDG_STATE_HOME": "/var/state"])
         #expect(config.databasePath == "/var/state/tokenkeeper/tokenkeeper.sqlite")
     }
 
-    @Test func flagBeatsEnvironmentBeatsFileBeatsDefault() async throws {
+    @Test func flagBeatsEnvironmentBeatsFileBeatsDefault() throws {
         let file = try yaml(
             """
             database: /from/yaml.sqlite
@@ -53,7 +53,7 @@ import TokenKeeperTesting
             "HOME": "/h", "TOKENKEEPER_DB": "/from/env.sqlite", "TOKENKEEPER_LIFETIME": "40d",
             "SINCH_KEY_ID": "env-key",
         ]
-        let config = try await ConfigurationLoader.load(
+        let config = try ConfigurationLoader.load(
             flags: ["database": "/from/flag.sqlite"],
             configFile: file,
             environment: environment
@@ -66,33 +66,33 @@ import TokenKeeperTesting
         #expect(config.sinch.keyID == "env-key")
         #expect(config.httpTimeout == .seconds(30))  // default
 
-        let withoutFlag = try await ConfigurationLoader.load(configFile: file, environment: environment)
+        let withoutFlag = try ConfigurationLoader.load(configFile: file, environment: environment)
         #expect(withoutFlag.databasePath == "/from/env.sqlite")
         var noEnvironment = environment
         noEnvironment["TOKENKEEPER_DB"] = nil
-        let fileOnly = try await ConfigurationLoader.load(configFile: file, environment: noEnvironment)
+        let fileOnly = try ConfigurationLoader.load(configFile: file, environment: noEnvironment)
         #expect(fileOnly.databasePath == "/from/yaml.sqlite")
         #expect(fileOnly.masterKeyFile == "/from/tokenkeeper.key")
     }
 
-    @Test func configFileComesFromTheEnvironmentToo() async throws {
+    @Test func configFileComesFromTheEnvironmentToo() throws {
         let file = try yaml("http:\n  timeout: 5s\n")
-        let config = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_CONFIG": file])
+        let config = try ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_CONFIG": file])
         #expect(config.httpTimeout == .seconds(5))
         #expect(config.configFile == file)
     }
 
-    @Test func renewBeforeDefaultsToAThirdOfTheLifetimeAndMinAgeIsCapped() async throws {
-        let config = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_LIFETIME": "30s"])
+    @Test func renewBeforeDefaultsToAThirdOfTheLifetimeAndMinAgeIsCapped() throws {
+        let config = try ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_LIFETIME": "30s"])
         #expect(config.policy.renewBefore == .seconds(10))
         #expect(config.policy.minAge == .seconds(10))
     }
 
-    @Test func jitterTakesAPercentageOrADuration() async throws {
-        let percent = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_JITTER": "25%"])
+    @Test func jitterTakesAPercentageOrADuration() throws {
+        let percent = try ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_JITTER": "25%"])
         #expect(percent.policy.jitter == .fraction(0.25))
         #expect(percent.policy.maximumJitter == .seconds(5 * 86_400))
-        let duration = try await ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_JITTER": "2d"])
+        let duration = try ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_JITTER": "2d"])
         #expect(duration.policy.maximumJitter == .seconds(2 * 86_400))
     }
 
@@ -106,9 +106,9 @@ import TokenKeeperTesting
         ("SINCH_AUTH", "digest", "sinch.auth"),
         ("SINCH_PROVISIONING_URL", "not a url", "sinch.provisioning_url"),
     ])
-    func badValueIsAConfigurationErrorNamingKeyAndValue(variable: String, value: String, key: String) async {
-        await #expect {
-            try await ConfigurationLoader.load(environment: ["HOME": "/h", variable: value])
+    func badValueIsAConfigurationErrorNamingKeyAndValue(variable: String, value: String, key: String) {
+        #expect {
+            try ConfigurationLoader.load(environment: ["HOME": "/h", variable: value])
         } throws: { error in
             guard let error = error as? TokenKeeperError else { return false }
             return error.code == .configuration && error.code.exitCode == 64 && error.message.contains(key)
@@ -116,15 +116,15 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func renewBeforeLongerThanLifetimeIsRefused() async {
-        await #expect(throws: TokenKeeperError.self) {
-            try await ConfigurationLoader.load(
+    @Test func renewBeforeLongerThanLifetimeIsRefused() {
+        #expect(throws: TokenKeeperError.self) {
+            try ConfigurationLoader.load(
                 environment: ["HOME": "/h", "TOKENKEEPER_LIFETIME": "10d", "TOKENKEEPER_RENEW_BEFORE": "20d"]
             )
         }
     }
 
-    @Test func missingUnreadableOrMalformedConfigFileIsAConfigurationError() async throws {
+    @Test func missingUnreadableOrMalformedConfigFileIsAConfigurationError() throws {
         let missing = directory.file("missing.yaml")
         let unreadable = try yaml("database: /x\n")
         chmod(unreadable, 0o000)
@@ -135,8 +135,8 @@ import TokenKeeperTesting
         var files = [missing, malformed, scalar]
         if geteuid() != 0 { files.append(unreadable) }  // root reads anything
         for file in files {
-            await #expect {
-                try await ConfigurationLoader.load(configFile: file, environment: ["HOME": "/h"])
+            #expect {
+                try ConfigurationLoader.load(configFile: file, environment: ["HOME": "/h"])
             } throws: { error in
                 guard let error = error as? TokenKeeperError else { return false }
                 return error.code == .configuration && error.message.contains(file)
@@ -144,9 +144,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func secretsNeverAppearInErrors() async {
-        await #expect {
-            try await ConfigurationLoader.load(
+    @Test func secretsNeverAppearInErrors() {
+        #expect {
+            try ConfigurationLoader.load(
                 environment: ["HOME": "/h", "SINCH_KEY_SECRET": "s3cr3t-value", "TOKENKEEPER_LIFETIME": "x"]
             )
         } throws: { error in

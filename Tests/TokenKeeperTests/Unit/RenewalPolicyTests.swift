@@ -2,12 +2,6 @@ import Testing
 import TokenKeeper
 
 @Suite struct RenewalPolicyTests {
-    /// A generator that always returns the same value, to pin jitter at its ends.
-    struct FixedGenerator: RandomNumberGenerator {
-        var value: UInt64
-        mutating func next() -> UInt64 { value }
-    }
-
     let issued = UnixTime(seconds: 1_800_000_000)
     var expires: UnixTime { issued + .seconds(60 * 86_400) }
 
@@ -35,8 +29,12 @@ import TokenKeeper
     }
 
     @Test func neverRefreshesYoungerThanMinAge() {
-        let policy = RenewalPolicy(lifetime: .seconds(60 * 86_400), renewBefore: .seconds(59 * 86_400 + 23 * 3_600))
-        var generator = FixedGenerator(value: 0)
+        let policy = RenewalPolicy(
+            lifetime: .seconds(60 * 86_400),
+            renewBefore: .seconds(59 * 86_400 + 23 * 3_600),
+            jitter: .fraction(0)
+        )
+        var generator = SystemRandomNumberGenerator()
         let refresh = policy.firstRefresh(issuedAt: issued, expiresAt: expires, using: &generator)
         #expect(refresh == issued + .seconds(86_400))
     }

@@ -40,7 +40,7 @@ import TokenKeeperTesting
                 sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
             )
         }
-        #expect(Set(names).isSuperset(of: ["tokens_refresh_at", "tokens_expires_at", "tokens_state_expires_at"]))
+        #expect(Set(names).isSuperset(of: ["tokens_refresh_at", "tokens_expires_at", "tokens_attention"]))
     }
 
     @Test func openingAMissingDatabaseSaysToRunInit() {

@@ -9,17 +9,19 @@ import Foundation
 // SymmetricKey is immutable but not marked Sendable in swift-crypto 3.
 public struct TokenSealer: @unchecked Sendable {
     private let sealingKey: SymmetricKey
-    private let fingerprintKey: SymmetricKey
+    /// HMAC keyed once; each fingerprint updates a copy (the digest state is copy-on-write).
+    private let fingerprintMAC: HMAC<SHA256>
     /// A value derived from the key and stored in the database, to detect a wrong key before writing.
     public let keyCheck: String
 
     public init(masterKey: MasterKey) {
         sealingKey = masterKey.key
-        fingerprintKey = HKDF<SHA256>.deriveKey(
+        let fingerprintKey = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: masterKey.key,
             info: Data("tokenkeeper fingerprint v1".utf8),
             outputByteCount: 32
         )
+        fingerprintMAC = HMAC<SHA256>(key: fingerprintKey)
         let checkKey = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: masterKey.key,
             info: Data("tokenkeeper key check v1".utf8),
@@ -63,7 +65,9 @@ public struct TokenSealer: @unchecked Sendable {
 
     /// The first 16 hex digits of HMAC-SHA256(token) under the derived fingerprint key.
     public func fingerprint(_ token: String) -> String {
-        String(HMAC<SHA256>.authenticationCode(for: Data(token.utf8), using: fingerprintKey).hex.prefix(16))
+        var mac = fingerprintMAC
+        mac.update(data: Data(token.utf8))
+        return String(mac.finalize().hex.prefix(16))
     }
 }
 

@@ -106,10 +106,20 @@ public struct CheckJSON: Encodable, Sendable {
 }
 
 /// One encoder configuration for every JSON the CLI prints.
-public enum JSONOutput {
-    public static func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
+public struct JSONOutput {
+    private let encoder: JSONEncoder
+
+    /// An encoder to reuse for many values (a listing encodes one object per row).
+    public init() {
+        encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    public func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    public static func encode(_ value: some Encodable) throws -> String {
+        try JSONOutput().encode(value)
     }
 }

@@ -77,4 +77,29 @@ public struct LastError: Codable, Sendable, Equatable {
     }
 }
 
+extension TokenRecord {
+    /// Reads a row by hand: `list` over a million tokens should not pay for the generic
+    /// `Decodable` path on every row.
+    public init(row: Row) throws {
+        id = try row.decode(forColumn: CodingKeys.id.rawValue)
+        projectID = try row.decode(forColumn: CodingKeys.projectID.rawValue)
+        label = try row.decode(forColumn: CodingKeys.label.rawValue)
+        wabaID = try row.decode(forColumn: CodingKeys.wabaID.rawValue)
+        businessManager = try row.decode(forColumn: CodingKeys.businessManager.rawValue)
+        sealedToken = try row.decode(forColumn: CodingKeys.sealedToken.rawValue)
+        fingerprint = try row.decode(forColumn: CodingKeys.fingerprint.rawValue)
+        issuedAt = try row.decode(forColumn: CodingKeys.issuedAt.rawValue)
+        expiresAt = try row.decode(forColumn: CodingKeys.expiresAt.rawValue)
+        refreshAt = try row.decode(forColumn: CodingKeys.refreshAt.rawValue)
+        state = try row.decode(forColumn: CodingKeys.state.rawValue)
+        failures = try row.decode(forColumn: CodingKeys.failures.rawValue)
+        let lastErrorJSON: String? = try row.decode(forColumn: CodingKeys.lastError.rawValue)
+        lastError = try lastErrorJSON.map { try JSONDecoder().decode(LastError.self, from: Data($0.utf8)) }
+        lastRefreshedAt = try row.decode(forColumn: CodingKeys.lastRefreshedAt.rawValue)
+        leaseOwner = try row.decode(forColumn: CodingKeys.leaseOwner.rawValue)
+        leaseUntil = try row.decode(forColumn: CodingKeys.leaseUntil.rawValue)
+        version = try row.decode(forColumn: CodingKeys.version.rawValue)
+    }
+}
+
 extension TokenState: DatabaseValueConvertible {}

@@ -5,6 +5,7 @@ import TokenKeeper
 extension TokenKeeperCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Store a long-lived token read from standard input.",
             discussion: "Prints the new token's id. The token is read from stdin, never from argv."
         )

@@ -4,6 +4,7 @@ import TokenKeeper
 extension TokenKeeperCommand {
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "audit",
             abstract: "Show or verify the hash-chained audit log.",
             subcommands: [Events.self, Verify.self],
             defaultSubcommand: Events.self
@@ -41,8 +42,9 @@ extension TokenKeeperCommand {
                     let inventory = try options.context().inventory()
                     let query = AuditLog.Query(tokenID: token, event: event, since: since, limit: limit)
                     var output = BufferedOutput()
+                    let encoder = JSONOutput()
                     try inventory.forEachAuditEvent(matching: query) { record in
-                        output.line(json ? try JSONOutput.encode(AuditJSON(record)) : TextOutput.auditLine(record))
+                        output.line(json ? try encoder.encode(AuditJSON(record)) : TextOutput.auditLine(record))
                     }
                     output.flush()
                 }
@@ -51,6 +53,7 @@ extension TokenKeeperCommand {
 
         struct Verify: ParsableCommand {
             static let configuration = CommandConfiguration(
+                commandName: "verify",
                 abstract: "Walk the hash chain; exit 1 and name the first bad seq if it is broken."
             )
 

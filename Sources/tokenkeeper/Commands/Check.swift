@@ -4,6 +4,7 @@ import TokenKeeper
 extension TokenKeeperCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Monitoring check: OK (0), WARNING (1), CRITICAL (2) or UNKNOWN (3).",
             discussion: """
                 CRITICAL when a token expires within --crit, is expired or needs_reauth; WARNING when \

@@ -5,6 +5,7 @@ import TokenKeeper
 extension TokenKeeperCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Import tokens from JSON Lines, all or nothing.",
             discussion: """
                 One object a line: {"project","token","label"?,"waba"?,"expires_at"?}. One bad line \

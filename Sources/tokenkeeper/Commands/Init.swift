@@ -4,6 +4,7 @@ import TokenKeeper
 extension TokenKeeperCommand {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "init",
             abstract: "Create the database and a master key file (0600)."
         )
 

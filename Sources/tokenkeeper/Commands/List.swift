@@ -4,6 +4,7 @@ import TokenKeeper
 extension TokenKeeperCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List tokens, soonest expiry first. Never prints token values."
         )
 
@@ -40,9 +41,10 @@ extension TokenKeeperCommand {
                 var output = BufferedOutput()
                 if json {
                     var first = true
+                    let json = JSONOutput()
                     output.write("[")
                     try inventory.forEachToken(matching: query) { record in
-                        output.write((first ? "" : ",") + (try JSONOutput.encode(TokenJSON(record))))
+                        output.write((first ? "" : ",") + (try json.encode(TokenJSON(record))))
                         first = false
                     }
                     output.line("]")

@@ -3,7 +3,10 @@ import TokenKeeper
 
 extension TokenKeeperCommand {
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one token's record (never its value).")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Show one token's record (never its value)."
+        )
 
         @OptionGroup var options: GlobalOptions
 
@@ -28,6 +31,7 @@ extension TokenKeeperCommand {
 
     struct Get: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "get",
             abstract: "Print the current token value (audited as revealed)."
         )
 
@@ -46,6 +50,7 @@ extension TokenKeeperCommand {
 
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "remove",
             abstract: "Delete a token (its audit history stays)."
         )
 

@@ -42,20 +42,7 @@ public struct AuditLog: Sendable {
         at: UnixTime
     ) throws -> AuditRecord {
         var tail = try Self.tail(db)
-        return try append(db, after: &tail, event: event, tokenID: tokenID, detail: detail, at: at)
-    }
-
-    /// Appends one event after `tail` and moves `tail` forward; for many appends in one transaction.
-    @discardableResult
-    public func append(
-        _ db: Database,
-        after tail: inout Tail,
-        event: AuditEvent,
-        tokenID: String?,
-        detail: AuditDetail,
-        at: UnixTime
-    ) throws -> AuditRecord {
-        try append(db, after: &tail, event: event, tokenID: tokenID, detailJSON: try encode(detail), at: at)
+        return try append(db, after: &tail, event: event, tokenID: tokenID, detailJSON: try encode(detail), at: at)
     }
 
     /// The detail as the JSON text that is stored and hashed.
@@ -63,7 +50,8 @@ public struct AuditLog: Sendable {
         String(decoding: try encoder.encode(detail), as: UTF8.self)
     }
 
-    /// Appends one event whose detail is already encoded (by ``encode(_:)``), after `tail`.
+    /// Appends one event whose detail is already encoded (by ``encode(_:)``) after `tail`, and
+    /// moves `tail` forward: for many appends in one transaction.
     @discardableResult
     public func append(
         _ db: Database,

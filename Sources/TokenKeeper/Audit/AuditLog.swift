@@ -101,13 +101,14 @@ public struct AuditLog: Sendable {
         actor: String,
         detail: String
     ) -> String {
-        var hasher = SHA256()
+        var canonical: [UInt8] = []
+        canonical.reserveCapacity(256 + detail.utf8.count)
         for field in [prevHash, String(seq), String(at.seconds), tokenID ?? "", event, actor, detail] {
-            let bytes = Data(field.utf8)
-            hasher.update(data: Data("\(bytes.count):".utf8))
-            hasher.update(data: bytes)
+            canonical.append(contentsOf: String(field.utf8.count).utf8)
+            canonical.append(UInt8(ascii: ":"))
+            canonical.append(contentsOf: field.utf8)
         }
-        return hasher.finalize().hex
+        return SHA256.hash(data: canonical).hex
     }
 
     /// The result of walking the chain.

@@ -13,7 +13,7 @@ extension Inventory {
     ///
     /// Lines are read in batches; each batch is parsed, checked and sealed on every core, then
     /// inserted in order with its audit rows. Memory holds one batch, not the file.
-    public func importTokens(from descriptor: Int32, batchSize: Int = 4_096) throws -> ImportSummary {
+    public func importTokens(from descriptor: Int32, batchSize: Int = 16_384) throws -> ImportSummary {
         let sealer = try requireSealer()
         let now = clock.now
         var reader = LineReader(descriptor: descriptor)
@@ -34,8 +34,11 @@ extension Inventory {
                 let next = batch.isEmpty ? nil : PendingBatch(batch) { prepare($0, sealer: sealer, now: now) }
                 if let current = preparing?.wait() {
                     preparing = next
-                    for prepared in current {
-                        var token = try prepared.get()
+                    // The first bad line (in file order) fails the import; the rest go in id order,
+                    // so consecutive inserts land on neighbouring index pages.
+                    var tokens = try current.map { try $0.get() }
+                    tokens.sort { $0.id < $1.id }
+                    for var token in tokens {
                         while try !insert(token, db) {
                             // The drawn id is taken: draw another and seal again (the id is the AAD).
                             token.id = TokenID.generate(using: &generator)

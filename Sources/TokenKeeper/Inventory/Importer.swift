@@ -12,7 +12,8 @@ extension Inventory {
     /// Imports JSON Lines from `descriptor` in one transaction: one bad line imports nothing.
     ///
     /// Lines are read in batches; each batch is parsed, checked and sealed on every core, then
-    /// inserted in order with its audit rows. Memory holds one batch, not the file.
+    /// inserted with its audit rows while the next batch is prepared. Memory holds two batches,
+    /// not the file.
     public func importTokens(from descriptor: Int32, batchSize: Int = 16_384) throws -> ImportSummary {
         let sealer = try requireSealer()
         let now = clock.now

@@ -61,13 +61,13 @@ public struct CommandContext: Sendable {
     /// harmless; with the wrong key it fails and changes nothing.
     public func initialize() throws -> InitResult {
         let path = configuration.databasePath
-        let existed = FileSystem.exists(path)
+        let existing = FileSystem.exists(path) ? try TokenStore.open(at: path) : nil
         var createdKeyFile: String?
         let key: MasterKey
         if configuration.masterKey != nil || FileSystem.exists(configuration.masterKeyFile) {
             key = try MasterKey.load(from: configuration)
         } else {
-            if existed, try TokenStore.open(at: path).hasKeyCheck() {
+            if let existing, try existing.hasKeyCheck() {
                 throw TokenKeeperError(
                     .configuration,
                     "\(path) is initialized but its key file \(configuration.masterKeyFile) is missing; set TOKENKEEPER_MASTER_KEY or TOKENKEEPER_MASTER_KEY_FILE"
@@ -77,11 +77,11 @@ public struct CommandContext: Sendable {
             try key.write(toNewFile: configuration.masterKeyFile)
             createdKeyFile = configuration.masterKeyFile
         }
-        let store = existed ? try TokenStore.open(at: path) : try TokenStore.create(at: path)
+        let store = try existing ?? TokenStore.create(at: path)
         try store.bind(to: TokenSealer(masterKey: key), source: key.source)
         return InitResult(
             databasePath: path,
-            createdDatabase: !existed,
+            createdDatabase: existing == nil,
             createdKeyFile: createdKeyFile,
             keySource: createdKeyFile.map { "key file \($0)" } ?? key.source.description
         )

@@ -32,27 +32,15 @@ extension Inventory {
             defer { _ = preparing?.wait() }
             while true {
                 let batch = try readBatch(&reader, size: batchSize)
-                let next = batch.isEmpty ? nil : PendingBatch(batch) { prepare($0, sealer: sealer, now: now) }
+                let next = batch.isEmpty ? nil : PendingBatch(batch) { prepareBatch($0, sealer: sealer, now: now) }
                 if let current = preparing?.wait() {
                     preparing = next
                     // The first bad line (in file order) fails the import; the rest go in id order,
                     // so consecutive inserts land on neighbouring index pages.
                     var tokens = try current.map { try $0.get() }
                     tokens.sort { $0.id < $1.id }
-                    for var token in tokens {
-                        while try !insert(token, db) {
-                            // The drawn id is taken: draw another and seal again (the id is the AAD).
-                            token.id = TokenID.generate(using: &generator)
-                            token.sealed = try sealer.seal(token.value, id: token.id)
-                        }
-                        try audit.append(
-                            db,
-                            after: &tail,
-                            event: .added,
-                            tokenID: token.id,
-                            detailJSON: token.auditDetail,
-                            at: now
-                        )
+                    for token in tokens {
+                        try insert(token, db, after: &tail, sealer: sealer, at: now, using: &generator)
                         imported += 1
                     }
                 } else {
@@ -76,24 +64,8 @@ extension Inventory {
         return batch
     }
 
-    /// A parsed, checked and sealed line, ready to insert.
-    struct PreparedToken: Sendable {
-        var id: String
-        var value: String
-        var sealed: Data
-        var fingerprint: String
-        var project: String
-        var label: String?
-        var waba: String?
-        var issued: UnixTime
-        var expires: UnixTime
-        var refresh: UnixTime
-        /// The `added` audit row's detail, encoded off the writer's thread.
-        var auditDetail: String
-    }
-
     /// Parses and seals a batch on all cores; results keep the batch's order.
-    private func prepare(
+    private func prepareBatch(
         _ batch: [(number: Int, bytes: ArraySlice<UInt8>)],
         sealer: TokenSealer,
         now: UnixTime
@@ -132,71 +104,25 @@ extension Inventory {
         now: UnixTime,
         using generator: inout FastRandom
     ) -> Result<PreparedToken, TokenKeeperError> {
-        func failure(_ message: String) -> Result<PreparedToken, TokenKeeperError> {
-            .failure(TokenKeeperError(.invalidInput, "line \(number): \(message); nothing was imported"))
+        func failure(_ message: String) -> TokenKeeperError {
+            TokenKeeperError(.invalidInput, "line \(number): \(message); nothing was imported")
         }
         let line: ImportLine
         do {
             line = try decoder.decode(ImportLine.self, from: Data(bytes))
         } catch {
-            return failure(ImportLine.describe(error))
+            return .failure(failure(ImportLine.describe(error)))
         }
-        if let problem = TokenValue.problem(line.token) { return failure(problem) }
-        guard !line.project.isEmpty else { return failure("\"project\" is empty") }
+        guard !line.project.isEmpty else { return .failure(failure("\"project\" is empty")) }
         var new = NewToken(project: line.project, label: line.label, waba: line.waba)
         if let text = line.expiresAt {
             guard let time = RFC3339.parse(text) else {
-                return failure("\"expires_at\" is not an RFC 3339 time such as 2026-11-25T10:00:00Z")
+                return .failure(failure("\"expires_at\" is not an RFC 3339 time such as 2026-11-25T10:00:00Z"))
             }
             new.expiresAt = time
         }
-        let times: (issued: UnixTime, expires: UnixTime, refresh: UnixTime)
-        switch schedule(new, now: now, using: &generator) {
-        case .success(let value): times = value
-        case .failure(let error): return failure(error.message)
-        }
-        let id = TokenID.generate(using: &generator)
-        do {
-            let fingerprint = sealer.fingerprint(line.token)
-            let detail = AuditDetail(fingerprint: fingerprint, project: line.project, source: "import")
-            return .success(
-                PreparedToken(
-                    id: id,
-                    value: line.token,
-                    sealed: try sealer.seal(line.token, id: id),
-                    fingerprint: fingerprint,
-                    project: line.project,
-                    label: line.label,
-                    waba: line.waba,
-                    issued: times.issued,
-                    expires: times.expires,
-                    refresh: times.refresh,
-                    auditDetail: try audit.encode(detail)
-                )
-            )
-        } catch {
-            return failure("the token could not be sealed")
-        }
-    }
-
-    /// Inserts one prepared token; false when its id is already taken.
-    private func insert(_ token: PreparedToken, _ db: Database) throws -> Bool {
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT INTO tokens (id, project_id, label, waba_id, sealed_token, fingerprint,
-                    issued_at, expires_at, refresh_at, state, failures, version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, 1)
-                """
-        )
-        do {
-            try statement.execute(arguments: [
-                token.id, token.project, token.label, token.waba, token.sealed, token.fingerprint,
-                token.issued, token.expires, token.refresh,
-            ])
-            return true
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            return false
-        }
+        return prepare(token: line.token, new, source: "import", sealer: sealer, now: now, using: &generator)
+            .mapError { failure($0.message) }
     }
 }
 

@@ -82,47 +82,15 @@ public struct Inventory: Sendable {
     /// Stores a new token and audits `added`; returns the stored record.
     public func add(token: String, _ new: NewToken) throws -> TokenRecord {
         let sealer = try requireSealer()
-        if let problem = TokenValue.problem(token) { throw TokenKeeperError(.invalidInput, problem) }
         guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
         var generator = SystemRandomNumberGenerator()
         let now = clock.now
-        let times = try schedule(new, now: now, using: &generator).get()
-        let fingerprint = sealer.fingerprint(token)
+        let prepared = try prepare(token: token, new, source: "add", sealer: sealer, now: now, using: &generator).get()
         return try store.write { db in
-            // A random id can collide with a stored one; draw again rather than fail.
-            for _ in 0..<8 {
-                let id = TokenID.generate(using: &generator)
-                if try TokenRecord.exists(db, key: id) { continue }
-                let record = TokenRecord(
-                    id: id,
-                    projectID: new.project,
-                    label: new.label,
-                    wabaID: new.waba,
-                    businessManager: new.businessManager,
-                    sealedToken: try sealer.seal(token, id: id),
-                    fingerprint: fingerprint,
-                    issuedAt: times.issued,
-                    expiresAt: times.expires,
-                    refreshAt: times.refresh,
-                    state: .active,
-                    failures: 0,
-                    lastError: nil,
-                    lastRefreshedAt: nil,
-                    leaseOwner: nil,
-                    leaseUntil: nil,
-                    version: 1
-                )
-                try record.insert(db)
-                try audit.append(
-                    db,
-                    event: .added,
-                    tokenID: id,
-                    detail: AuditDetail(fingerprint: fingerprint, project: new.project, source: "add"),
-                    at: now
-                )
-                return record
-            }
-            throw TokenKeeperError(.database, "could not draw an unused token id")
+            var tail = try AuditLog.tail(db)
+            let id = try insert(prepared, db, after: &tail, sealer: sealer, at: now, using: &generator)
+            guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+            return record
         }
     }
 

@@ -62,6 +62,9 @@ public struct AuditJSON: Encodable, Sendable {
 
     enum CodingKeys: String, CodingKey { case seq, at, token, event, actor, detail, hash }
 
+    /// One decoder for every row of a long `audit --json` (JSONDecoder is safe to share).
+    private static let detailDecoder = JSONDecoder()
+
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(record.seq, forKey: .seq)
@@ -70,7 +73,7 @@ public struct AuditJSON: Encodable, Sendable {
         try container.encode(record.event, forKey: .event)
         try container.encode(record.actor, forKey: .actor)
         // The stored detail is JSON text; re-decode it so it nests as an object.
-        let detail = try JSONDecoder().decode(AuditDetail.self, from: Data(record.detail.utf8))
+        let detail = try Self.detailDecoder.decode(AuditDetail.self, from: Data(record.detail.utf8))
         try container.encode(detail, forKey: .detail)
         try container.encode(record.hash, forKey: .hash)
     }

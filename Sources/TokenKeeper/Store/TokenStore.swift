@@ -70,14 +70,22 @@ public final class TokenStore: Sendable {
     private func migrate(creating: Bool, readOnly: Bool) throws {
         let migrator = Migrations.migrator
         try withDatabaseErrors {
-            if try pool.read({ try migrator.hasBeenSuperseded($0) }) {
+            // One read answers every question, so a command that finds the schema current (the
+            // usual case) pays for a single transaction at start-up.
+            let (superseded, complete, isOurs) = try pool.read { db in
+                (
+                    try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db),
+                    try db.tableExists("grdb_migrations")
+                )
+            }
+            if superseded {
                 throw TokenKeeperError(
                     .database,
                     "\(path) was written by a newer tokenkeeper; upgrade this binary before using it"
                 )
             }
-            if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
-            if !creating, try pool.read({ try !$0.tableExists("grdb_migrations") }) {
+            if complete { return }
+            if !creating, !isOurs {
                 throw TokenKeeperError(
                     .database,
                     "\(path) is an SQLite file but not a tokenkeeper database (run `tokenkeeper init` on a new path)"

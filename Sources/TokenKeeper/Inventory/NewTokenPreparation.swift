@@ -1,0 +1,102 @@
+import Foundation
+import GRDB
+
+/// The one path a new token takes into the store, shared by `add` and `import`: check the
+/// value, schedule it, draw an id, seal and fingerprint it (off the writer's thread), then insert
+/// it with its `added` audit row.
+extension Inventory {
+    /// A checked, scheduled and sealed token, ready to insert.
+    struct PreparedToken: Sendable {
+        var id: String
+        var value: String
+        var sealed: Data
+        var fingerprint: String
+        var new: NewToken
+        var issued: UnixTime
+        var expires: UnixTime
+        var refresh: UnixTime
+        /// The `added` audit row's detail, encoded before the write transaction.
+        var auditDetail: String
+    }
+
+    /// Everything about a new token that needs no database; the failure says what is wrong with
+    /// the value or its times and never quotes the value.
+    func prepare(
+        token: String,
+        _ new: NewToken,
+        source: String,
+        sealer: TokenSealer,
+        now: UnixTime,
+        using generator: inout some RandomNumberGenerator
+    ) -> Result<PreparedToken, TokenKeeperError> {
+        if let problem = TokenValue.problem(token) { return .failure(TokenKeeperError(.invalidInput, problem)) }
+        let times: (issued: UnixTime, expires: UnixTime, refresh: UnixTime)
+        switch schedule(new, now: now, using: &generator) {
+        case .success(let value): times = value
+        case .failure(let error): return .failure(error)
+        }
+        let id = TokenID.generate(using: &generator)
+        let fingerprint = sealer.fingerprint(token)
+        return Result {
+            PreparedToken(
+                id: id,
+                value: token,
+                sealed: try sealer.seal(token, id: id),
+                fingerprint: fingerprint,
+                new: new,
+                issued: times.issued,
+                expires: times.expires,
+                refresh: times.refresh,
+                auditDetail: try audit.encode(
+                    AuditDetail(fingerprint: fingerprint, project: new.project, source: source)
+                )
+            )
+        }
+        .mapError { _ in TokenKeeperError(.database, "the token could not be sealed") }
+    }
+
+    /// Inserts a prepared token and its `added` audit row after `tail`; returns the id it got.
+    ///
+    /// A random id can collide with a stored one: then it draws another and seals again (the id
+    /// is the associated data), rather than fail.
+    @discardableResult
+    func insert(
+        _ token: PreparedToken,
+        _ db: Database,
+        after tail: inout AuditLog.Tail,
+        sealer: TokenSealer,
+        at now: UnixTime,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> String {
+        var token = token
+        var attempts = 0
+        while try !insertRow(token, db) {
+            attempts += 1
+            guard attempts < 8 else { throw TokenKeeperError(.database, "could not draw an unused token id") }
+            token.id = TokenID.generate(using: &generator)
+            token.sealed = try sealer.seal(token.value, id: token.id)
+        }
+        try audit.append(db, after: &tail, event: .added, tokenID: token.id, detailJSON: token.auditDetail, at: now)
+        return token.id
+    }
+
+    /// Inserts the row; false when its id is already taken.
+    private func insertRow(_ token: PreparedToken, _ db: Database) throws -> Bool {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO tokens (id, project_id, label, waba_id, business_manager, sealed_token, fingerprint,
+                    issued_at, expires_at, refresh_at, state, failures, version)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, 1)
+                """
+        )
+        do {
+            try statement.execute(arguments: [
+                token.id, token.new.project, token.new.label, token.new.waba, token.new.businessManager, token.sealed,
+                token.fingerprint, token.issued, token.expires, token.refresh,
+            ])
+            return true
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            return false
+        }
+    }
+}

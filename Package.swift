@@ -12,7 +12,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tokenkeeper", targets: ["tokenkeeper"]),
+        .executable(name: "fake-sinch", targets: ["fake-sinch"]),
         .library(name: "TokenKeeper", targets: ["TokenKeeper"]),
+        .library(name: "SinchProvisioning", targets: ["SinchProvisioning"]),
+        .library(name: "FakeSinch", targets: ["FakeSinch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -20,11 +23,42 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["YAML"]),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "SinchProvisioning",
+            dependencies: [
+                "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "FakeSinch",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "fake-sinch",
+            dependencies: [
+                "FakeSinch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "TokenKeeper",
             dependencies: [
+                "SinchProvisioning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -42,7 +76,7 @@ let package = Package(
         ),
         .target(
             name: "TokenKeeperTesting",
-            dependencies: ["TokenKeeper"],
+            dependencies: ["TokenKeeper", "SinchProvisioning", "FakeSinch"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -50,6 +84,8 @@ let package = Package(
             dependencies: [
                 "TokenKeeper",
                 "TokenKeeperTesting",
+                "SinchProvisioning",
+                "FakeSinch",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+
+/// Produces the `Authorization` header for Provisioning API calls.
+///
+/// With OAuth2 the bearer token is cached and renewed a margin before it expires; callers that
+/// need it while a renewal is running wait for that renewal instead of starting their own.
+final class SinchAuthenticator: Sendable {
+    private let configuration: SinchConfiguration
+    private let transport: any HTTPTransport
+    private let logger: Logger
+    private let now: @Sendable () -> Double
+    private let cache: BearerCache
+    let basicAuthorization: String
+
+    init(
+        configuration: SinchConfiguration,
+        transport: any HTTPTransport,
+        logger: Logger,
+        now: @escaping @Sendable () -> Double
+    ) {
+        self.configuration = configuration
+        self.transport = transport
+        self.logger = logger
+        self.now = now
+        self.cache = BearerCache()
+        let pair = "\(configuration.credentials.keyID):\(configuration.credentials.keySecret)"
+        basicAuthorization = "Basic " + Data(pair.utf8).base64EncodedString()
+    }
+
+    /// Whether a 401 from the API is worth one renewal and one retry.
+    var renewsOnRejection: Bool { configuration.authentication == .oauth2 }
+
+    /// The header value to send now.
+    func authorization() async throws(SinchError) -> String {
+        switch configuration.authentication {
+        case .basic:
+            return basicAuthorization
+        case .oauth2:
+            let bearer = try await cache.bearer(now: now()) { () async throws(SinchError) -> BearerCache.Bearer in
+                try await self.requestBearer()
+            }
+            return "Bearer " + bearer
+        }
+    }
+
+    /// Forgets `authorization` after the API refused it, so the next call renews.
+    func rejected(_ authorization: String) async {
+        guard authorization.hasPrefix("Bearer ") else { return }
+        await cache.invalidate(String(authorization.dropFirst("Bearer ".count)))
+    }
+
+    /// Every secret this authenticator may put on the wire, for scrubbing messages.
+    var secrets: [String] { [configuration.credentials.keySecret, basicAuthorization] }
+
+    private func requestBearer() async throws(SinchError) -> BearerCache.Bearer {
+        let request = HTTPRequest(
+            method: .post,
+            url: configuration.authURL,
+            headers: [
+                ("Authorization", basicAuthorization),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+            ],
+            body: Array("grant_type=client_credentials".utf8)
+        )
+        let started = ContinuousClock.now
+        let response: HTTPResponse
+        do {
+            response = try await transport.send(request)
+        } catch {
+            throw SinchClassification.classify(error)
+        }
+        logger.debug(
+            "OAuth2 token request",
+            metadata: [
+                "http.status": "\(response.status)",
+                "latency_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ]
+        )
+        let issuedAt = now()
+        guard (200..<300).contains(response.status) else {
+            var error = SinchResponseReader.error(from: response, secrets: secrets, now: issuedAt)
+            if error.errorClass == .credentials {
+                error.message =
+                    "Sinch's OAuth2 endpoint refused the access key from "
+                    + "\(configuration.credentials.source): \(error.message)"
+            }
+            throw error
+        }
+        guard let body = try? JSONDecoder().decode(OAuthTokenResponse.self, from: Data(response.body)),
+            !body.accessToken.isEmpty
+        else {
+            throw SinchError(
+                .transient,
+                status: response.status,
+                code: "malformed_response",
+                message: "the OAuth2 token endpoint answered without an access_token"
+            )
+        }
+        let lifetime = max(1, body.expiresIn ?? 3600)
+        let margin = min(Double(configuration.bearerRenewalMargin.components.seconds), lifetime / 2)
+        return BearerCache.Bearer(value: body.accessToken, renewAt: issuedAt + lifetime - margin)
+    }
+}
+
+/// The cached bearer token and the renewal in flight, if any.
+actor BearerCache {
+    struct Bearer: Sendable {
+        var value: String
+        /// Unix seconds after which the token is renewed before use.
+        var renewAt: Double
+    }
+
+    private var current: Bearer?
+    private var renewal: Task<Result<Bearer, SinchError>, Never>?
+    private(set) var renewals = 0
+
+    func bearer(
+        now: Double,
+        fetch: @escaping @Sendable () async throws(SinchError) -> Bearer
+    ) async throws(SinchError) -> String {
+        if let current, now < current.renewAt { return current.value }
+        let task: Task<Result<Bearer, SinchError>, Never>
+        if let renewal {
+            task = renewal
+        } else {
+            renewals += 1
+            // Unstructured on purpose: a cancelled first caller must not fail the others waiting.
+            task = Task { () async -> Result<Bearer, SinchError> in
+                do throws(SinchError) { return .success(try await fetch()) } catch { return .failure(error) }
+            }
+            renewal = task
+        }
+        let result = await task.value
+        if renewal == task { renewal = nil }
+        if case .success(let bearer) = result { current = bearer }
+        return try result.get().value
+    }
+
+    func invalidate(_ value: String) {
+        if current?.value == value { current = nil }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

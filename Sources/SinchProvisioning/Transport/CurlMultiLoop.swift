@@ -1,0 +1,168 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// The thread behind ``CurlTransport``: owns the multi handle and every easy handle.
+///
+/// Other threads only touch `shared` (under its mutex) and call `curl_multi_wakeup`, the one
+/// multi call libcurl allows from another thread. Everything else below runs on the loop thread.
+final class CurlMultiLoop: @unchecked Sendable {
+    struct Submission: Sendable {
+        let id: UInt64
+        let request: HTTPRequest
+        let continuation: CheckedContinuation<HTTPResponse, any Error>
+    }
+
+    private struct Shared {
+        var submissions: [Submission] = []
+        var cancellations: [UInt64] = []
+        var stopping = false
+    }
+
+    let connectionsOpened = Atomic<Int>(0)
+    private let nextID = Atomic<UInt64>(1)
+    private let shared = Mutex(Shared())
+    private let multi: UnsafeMutableRawPointer
+    private let configuration: CurlTransportConfiguration
+
+    // Loop-thread state.
+    private var active: [UInt64: CurlTransfer] = [:]
+    private var idleHandles: [CurlEasyHandle] = []
+
+    init(configuration: CurlTransportConfiguration) throws(TransportError) {
+        _ = CurlGlobal.initialized
+        guard let multi = curl_multi_init() else {
+            throw TransportError(kind: .other, detail: "libcurl could not create a multi handle")
+        }
+        self.multi = multi
+        self.configuration = configuration
+        _ = tk_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, configuration.maxIdleConnections)
+        let thread = Thread { [self] in run() }
+        thread.name = "tokenkeeper.curl"
+        thread.start()
+    }
+
+    func newRequestID() -> UInt64 {
+        nextID.add(1, ordering: .relaxed).oldValue
+    }
+
+    func submit(_ submission: Submission) {
+        let accepted = shared.withLock { shared -> Bool in
+            // Checked under the lock that `cancel` takes, so a cancellation is never missed.
+            guard !shared.stopping, !Task.isCancelled else { return false }
+            shared.submissions.append(submission)
+            return true
+        }
+        if accepted {
+            curl_multi_wakeup(multi)
+        } else {
+            submission.continuation.resume(throwing: TransportError(kind: .cancelled, detail: "the transport stopped"))
+        }
+    }
+
+    func cancel(_ id: UInt64) {
+        let queued = shared.withLock { shared -> Submission? in
+            if let index = shared.submissions.firstIndex(where: { $0.id == id }) {
+                return shared.submissions.remove(at: index)
+            }
+            shared.cancellations.append(id)
+            return nil
+        }
+        if let queued {
+            queued.continuation.resume(throwing: TransportError(kind: .cancelled, detail: "the request was cancelled"))
+        } else {
+            curl_multi_wakeup(multi)
+        }
+    }
+
+    func stop() {
+        shared.withLock { $0.stopping = true }
+        curl_multi_wakeup(multi)
+    }
+
+    // MARK: The loop thread
+
+    private func run() {
+        while true {
+            let (submissions, cancellations, stopping) = shared.withLock { shared in
+                defer {
+                    shared.submissions.removeAll(keepingCapacity: true)
+                    shared.cancellations.removeAll(keepingCapacity: true)
+                }
+                return (shared.submissions, shared.cancellations, shared.stopping)
+            }
+            if stopping {
+                for submission in submissions {
+                    submission.continuation.resume(
+                        throwing: TransportError(kind: .cancelled, detail: "the transport stopped")
+                    )
+                }
+                for id in Array(active.keys) {
+                    finish(id, with: .failure(TransportError(kind: .cancelled, detail: "the transport stopped")))
+                }
+                idleHandles.removeAll()
+                curl_multi_cleanup(multi)
+                return
+            }
+            for submission in submissions {
+                start(submission)
+            }
+            for id in cancellations where active[id] != nil {
+                finish(id, with: .failure(TransportError(kind: .cancelled, detail: "the request was cancelled")))
+            }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            collectFinished()
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+    }
+
+    private func start(_ submission: Submission) {
+        let handle = idleHandles.popLast() ?? CurlEasyHandle()
+        guard let handle else {
+            submission.continuation.resume(
+                throwing: TransportError(kind: .other, detail: "libcurl could not create an easy handle")
+            )
+            return
+        }
+        let transfer = CurlTransfer(
+            id: submission.id,
+            handle: handle,
+            continuation: submission.continuation,
+            maxBodyBytes: configuration.maxResponseBytes
+        )
+        if let failure = transfer.configure(for: submission.request, configuration: configuration) {
+            idleHandles.append(handle)
+            submission.continuation.resume(throwing: failure)
+            return
+        }
+        active[submission.id] = transfer
+        curl_multi_add_handle(multi, handle.easy)
+    }
+
+    private func collectFinished() {
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(multi, &remaining) {
+            guard message.pointee.msg == CURLMSG_DONE,
+                let transfer = CurlTransfer.owner(of: message.pointee.easy_handle)
+            else { continue }
+            let result = transfer.result(code: message.pointee.data.result)
+            connectionsOpened.add(transfer.connectionsOpened(), ordering: .relaxed)
+            finish(transfer.id, with: result)
+        }
+    }
+
+    private func finish(_ id: UInt64, with result: Result<HTTPResponse, TransportError>) {
+        guard let transfer = active.removeValue(forKey: id) else { return }
+        curl_multi_remove_handle(multi, transfer.handle.easy)
+        transfer.release()
+        idleHandles.append(transfer.handle)
+        transfer.continuation.resume(with: result.mapError { $0 as any Error })
+    }
+}
+
+/// `curl_global_init` once per process, before the first handle (it is not thread-safe itself;
+/// a Swift global's initializer runs exactly once).
+enum CurlGlobal {
+    static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
+}

@@ -70,7 +70,9 @@ let package = Package(
             name: "tokenkeeper",
             dependencies: [
                 "TokenKeeper",
+                "SinchProvisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

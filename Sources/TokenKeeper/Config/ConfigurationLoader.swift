@@ -22,6 +22,7 @@ public enum ConfigurationLoader {
         Setting(key: "sinch.auth", environment: "SINCH_AUTH"),
         Setting(key: "sinch.provisioning_url", environment: "SINCH_PROVISIONING_URL"),
         Setting(key: "sinch.auth_url", environment: "SINCH_AUTH_URL"),
+        Setting(key: "sinch.ca_bundle", environment: "SINCH_CA_BUNDLE"),
         Setting(key: "policy.lifetime", environment: "TOKENKEEPER_LIFETIME"),
         Setting(key: "policy.renew_before", environment: "TOKENKEEPER_RENEW_BEFORE"),
         Setting(key: "policy.min_age", environment: "TOKENKEEPER_MIN_AGE"),
@@ -77,6 +78,8 @@ public enum ConfigurationLoader {
 
         config.sinch.keyID = string("sinch.key_id")
         config.sinch.keySecret = string("sinch.key_secret")
+        config.sinch.credentialSource = credentialSource(environment: environment, configFile: file)
+        config.sinch.caBundle = string("sinch.ca_bundle")
         if let auth = string("sinch.auth") {
             guard let method = TokenKeeperConfiguration.Sinch.Auth(rawValue: auth.lowercased()) else {
                 throw TokenKeeperError(
@@ -139,6 +142,20 @@ public enum ConfigurationLoader {
         config.hooks.reauth = string("hooks.reauth")
         config.hooks.recovered = string("hooks.recovered")
         return config
+    }
+
+    /// Where the Sinch key id and secret come from, for messages (never their values).
+    static func credentialSource(environment: [String: String], configFile: String?) -> String {
+        let file = configFile.map { "config file \($0)" } ?? "the config file"
+        let idFromEnvironment = !(environment["SINCH_KEY_ID"] ?? "").trimmingCharacters(in: .whitespaces).isEmpty
+        let secretFromEnvironment =
+            !(environment["SINCH_KEY_SECRET"] ?? "").trimmingCharacters(in: .whitespaces).isEmpty
+        switch (idFromEnvironment, secretFromEnvironment) {
+        case (true, true): return "the environment (SINCH_KEY_ID, SINCH_KEY_SECRET)"
+        case (false, false): return "\(file) (sinch.key_id, sinch.key_secret)"
+        case (true, false): return "SINCH_KEY_ID from the environment and sinch.key_secret from \(file)"
+        case (false, true): return "sinch.key_id from \(file) and SINCH_KEY_SECRET from the environment"
+        }
     }
 
     static func parseJitter(_ text: String, name: String) throws -> RenewalPolicy.Jitter {

@@ -13,6 +13,10 @@ public struct TokenKeeperConfiguration: Sendable {
         public var auth: Auth = .oauth2
         public var provisioningURL = "https://provisioning.api.sinch.com"
         public var authURL = "https://auth.sinch.com/oauth2/token"
+        /// A PEM bundle of certificate authorities to trust instead of the system's.
+        public var caBundle: String?
+        /// Where ``keyID`` and ``keySecret`` were read from, for messages.
+        public var credentialSource = "the environment (SINCH_KEY_ID, SINCH_KEY_SECRET)"
 
         public init() {}
     }

@@ -79,16 +79,22 @@ public struct Inventory: Sendable {
 
     // MARK: - Add and replace
 
-    /// Stores a new token and audits `added`; returns the stored record.
-    public func add(token: String, _ new: NewToken) throws -> TokenRecord {
+    /// Stores a new token and audits `event` (`added`, or `exchanged` for a token obtained from an
+    /// Embedded Signup code); returns the stored record.
+    public func add(
+        token: String,
+        _ new: NewToken,
+        event: AuditEvent = .added,
+        source: String = "add"
+    ) throws -> TokenRecord {
         let sealer = try requireSealer()
         guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
         var generator = SystemRandomNumberGenerator()
         let now = clock.now
-        let prepared = try prepare(token: token, new, source: "add", sealer: sealer, now: now, using: &generator).get()
+        let prepared = try prepare(token: token, new, source: source, sealer: sealer, now: now, using: &generator).get()
         return try store.write { db in
             var tail = try AuditLog.tail(db)
-            let id = try insert(prepared, db, after: &tail, sealer: sealer, at: now, using: &generator)
+            let id = try insert(prepared, db, after: &tail, sealer: sealer, at: now, event: event, using: &generator)
             guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
             return record
         }
@@ -96,7 +102,7 @@ public struct Inventory: Sendable {
 
     /// Puts a new token value into an existing record (the way back from `needs_reauth`):
     /// state `active`, failures cleared, audited `replaced` with both fingerprints.
-    public func replace(id: String, token: String, _ new: NewToken) throws -> TokenRecord {
+    public func replace(id: String, token: String, _ new: NewToken, source: String? = nil) throws -> TokenRecord {
         let sealer = try requireSealer()
         if let problem = TokenValue.problem(token) { throw TokenKeeperError(.invalidInput, problem) }
         var generator = SystemRandomNumberGenerator()
@@ -134,7 +140,8 @@ public struct Inventory: Sendable {
                 detail: AuditDetail(
                     oldFingerprint: oldFingerprint,
                     newFingerprint: fingerprint,
-                    project: record.projectID
+                    project: record.projectID,
+                    source: source
                 ),
                 at: now
             )
@@ -190,6 +197,19 @@ public struct Inventory: Sendable {
     public func token(id: String) throws -> TokenRecord {
         guard let record = try store.read({ try TokenRecord.fetchOne($0, key: id) }) else { throw Self.notFound(id) }
         return record
+    }
+
+    /// Fails as `add` would on `new`'s times, before anything irreversible (a code exchange) happens.
+    public func checkSchedule(_ new: NewToken) throws {
+        var generator = SystemRandomNumberGenerator()
+        _ = try schedule(new, now: clock.now, using: &generator).get()
+    }
+
+    /// The token value of `id`, for a call to Sinch on its behalf; not audited, because it
+    /// leaves the process only to Sinch. Use ``reveal(id:)`` to show a token to a person.
+    public func unsealed(id: String) throws -> String {
+        let sealer = try requireSealer()
+        return try sealer.open(token(id: id).sealedToken, id: id)
     }
 
     /// Opens and returns the token value of `id`, auditing `revealed` in the same transaction.

@@ -55,7 +55,7 @@ extension Inventory {
         .mapError { _ in TokenKeeperError(.database, "the token could not be sealed") }
     }
 
-    /// Inserts a prepared token and its `added` audit row after `tail`; returns the id it got.
+    /// Inserts a prepared token and its `added` (or `event`) audit row after `tail`; returns the id it got.
     ///
     /// A random id can collide with a stored one: then it draws another and seals again (the id
     /// is the associated data), rather than fail.
@@ -66,6 +66,7 @@ extension Inventory {
         after tail: inout AuditLog.Tail,
         sealer: TokenSealer,
         at now: UnixTime,
+        event: AuditEvent = .added,
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
         var token = token
@@ -76,7 +77,7 @@ extension Inventory {
             token.id = TokenID.generate(using: &generator)
             token.sealed = try sealer.seal(token.value, id: token.id)
         }
-        try audit.append(db, after: &tail, event: .added, tokenID: token.id, detailJSON: token.auditDetail, at: now)
+        try audit.append(db, after: &tail, event: event, tokenID: token.id, detailJSON: token.auditDetail, at: now)
         return token.id
     }
 

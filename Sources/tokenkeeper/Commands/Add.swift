@@ -6,8 +6,12 @@ extension TokenKeeperCommand {
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add",
-            abstract: "Store a long-lived token read from standard input.",
-            discussion: "Prints the new token's id. The token is read from stdin, never from argv."
+            abstract: "Store a long-lived token, or exchange an Embedded Signup code, read from standard input.",
+            discussion: """
+                Prints the new token's id. The token (or, with --code-stdin, the single-use code) is read \
+                from stdin, never from argv. A code is exchanged through Sinch's longLivedAccessToken \
+                call first, which needs the Sinch key (SINCH_KEY_ID, SINCH_KEY_SECRET).
+                """
         )
 
         @OptionGroup var options: GlobalOptions
@@ -27,6 +31,9 @@ extension TokenKeeperCommand {
         @Flag(help: "Read a long-lived token from standard input (the default).")
         var tokenStdin = false
 
+        @Flag(help: "Read an Embedded Signup code from standard input and exchange it through Sinch.")
+        var codeStdin = false
+
         @Option(help: "When the token expires (RFC 3339), for tokens of known age.", transform: Parse.time)
         var expiresAt: UnixTime?
 
@@ -40,6 +47,9 @@ extension TokenKeeperCommand {
         var json = false
 
         func validate() throws {
+            if tokenStdin, codeStdin {
+                throw ValidationError("give --code-stdin or --token-stdin, not both")
+            }
             if expiresAt != nil, issuedAt != nil {
                 throw ValidationError("give --expires-at or --issued-at, not both")
             }
@@ -50,8 +60,8 @@ extension TokenKeeperCommand {
 
         func run() throws {
             try reportingErrors {
-                let inventory = try options.context().keyedInventory()
-                let token = try StandardInput.readSecret(what: "token")
+                let context = try options.context()
+                let inventory = try context.keyedInventory()
                 let new = NewToken(
                     project: project ?? "",
                     label: label,
@@ -60,6 +70,17 @@ extension TokenKeeperCommand {
                     issuedAt: issuedAt,
                     expiresAt: expiresAt
                 )
+                if codeStdin {
+                    let client = try context.configuration.sinchClient(logger: Diagnostics.logger())
+                    let code = try StandardInput.readSecret(what: "code")
+                    let operations = SinchOperations(client: client, inventory: inventory)
+                    let record = try runBlocking { [replace] in
+                        try await operations.exchange(code: code, new, replacing: replace)
+                    }
+                    Console.out(json ? try JSONOutput.encode(TokenJSON(record)) : record.id)
+                    return
+                }
+                let token = try StandardInput.readSecret(what: "token")
                 let record =
                     if let replace {
                         try inventory.replace(id: replace, token: token, new)

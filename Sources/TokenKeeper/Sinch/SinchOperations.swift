@@ -1,0 +1,71 @@
+import SinchProvisioning
+
+/// The CLI's Sinch calls, with the store around them: `add --code-stdin`, `wabas`,
+/// `enable-template-analytics`.
+public struct SinchOperations: Sendable {
+    public let client: SinchClient
+    public let inventory: Inventory
+
+    public init(client: SinchClient, inventory: Inventory) {
+        self.client = client
+        self.inventory = inventory
+    }
+
+    /// Exchanges an Embedded Signup code and stores the long-lived token it yields, as a new
+    /// record or into `replacing`, audited `exchanged` (or `replaced`).
+    ///
+    /// Everything that can be checked is checked before the call: a code is single-use, so the
+    /// exchange must not happen when the result could not be stored.
+    public func exchange(code: String, _ new: NewToken, replacing id: String? = nil) async throws -> TokenRecord {
+        if let problem = TokenValue.problem(code) {
+            throw TokenKeeperError(.invalidInput, problem.replacingOccurrences(of: "token", with: "code"))
+        }
+        var new = new
+        let project: String
+        if let id {
+            let existing = try inventory.token(id: id)
+            if !new.project.isEmpty, new.project != existing.projectID {
+                throw TokenKeeperError(
+                    .usage,
+                    "\(id) belongs to project \(existing.projectID), not \(new.project); --replace keeps the project"
+                )
+            }
+            project = existing.projectID
+            new.businessManager = new.businessManager ?? existing.businessManager
+        } else {
+            guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
+            project = new.project
+        }
+        try inventory.checkSchedule(new)
+        let token: String
+        do {
+            token = try await client.exchangeCode(code, project: project, businessManager: new.businessManager)
+        } catch {
+            throw TokenKeeperError(error, while: "exchanging the code")
+        }
+        if let id {
+            return try inventory.replace(id: id, token: token, new, source: "code")
+        }
+        return try inventory.add(token: token, new, event: .exchanged, source: "code")
+    }
+
+    /// The WABAs and numbers the stored token `id` reaches (`wabaDetails`).
+    public func wabas(id: String) async throws -> [WABA] {
+        let record = try inventory.token(id: id)
+        let token = try inventory.unsealed(id: id)
+        do {
+            return try await client.wabaDetails(token: token, project: record.projectID)
+        } catch {
+            throw TokenKeeperError(error, while: "asking Sinch for the WABAs of \(id)")
+        }
+    }
+
+    /// Turns on template analytics for `project`.
+    public func enableTemplateAnalytics(project: String) async throws {
+        do {
+            try await client.enableTemplateAnalytics(project: project)
+        } catch {
+            throw TokenKeeperError(error, while: "enabling template analytics for project \(project)")
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import SinchProvisioning
+import TokenKeeper
+
+extension TokenKeeperCommand {
+    struct Wabas: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "wabas",
+            abstract: "List the WhatsApp Business Accounts and numbers a stored token can reach (wabaDetails)."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "The token id.")
+        var id: String
+
+        @Flag(help: "Print one JSON array.")
+        var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let context = try options.context()
+                let operations = SinchOperations(
+                    client: try context.configuration.sinchClient(logger: Diagnostics.logger()),
+                    inventory: try context.keyedInventory()
+                )
+                let wabas = try runBlocking { [id] in try await operations.wabas(id: id) }
+                Console.out(json ? try JSONOutput.encode(wabas.map(WABAJSON.init)) : TextOutput.wabas(wabas))
+            }
+        }
+    }
+
+    struct EnableTemplateAnalytics: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "enable-template-analytics",
+            abstract: "Turn on template analytics for a Sinch project's WABA (enableTemplateAnalytics)."
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "The Sinch project id.")
+        var project: String
+
+        func run() throws {
+            try reportingErrors {
+                let context = try options.context()
+                let operations = SinchOperations(
+                    client: try context.configuration.sinchClient(logger: Diagnostics.logger()),
+                    inventory: try context.inventory()
+                )
+                try runBlocking { [project] in try await operations.enableTemplateAnalytics(project: project) }
+                Console.out("template analytics enabled for project \(project)")
+            }
+        }
+    }
+}

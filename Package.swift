@@ -55,6 +55,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "sinch-bench",
+            dependencies: [
+                "SinchProvisioning",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "TokenKeeper",
             dependencies: [
@@ -78,7 +87,12 @@ let package = Package(
         ),
         .target(
             name: "TokenKeeperTesting",
-            dependencies: ["TokenKeeper", "SinchProvisioning", "FakeSinch"],
+            dependencies: [
+                "TokenKeeper",
+                "SinchProvisioning",
+                "FakeSinch",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

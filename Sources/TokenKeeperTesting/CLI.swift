@@ -70,6 +70,16 @@ public struct CLI: Sendable {
         try run(arguments, stdin: stdin)
     }
 
+    /// ``run(_:stdin:stdinFile:)`` on its own thread, for async tests: waiting for the child must
+    /// not hold one of the few cooperative threads that an in-process FakeSinch answers on.
+    public func runDetached(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Swift.Result { try self.run(arguments, stdin: stdin) })
+            }
+        }
+    }
+
     /// `TOKENKEEPER_BIN`, else `tokenkeeper` beside the test bundle, else `.build/debug`.
     static func locateExecutable() -> String {
         if let path = ProcessInfo.processInfo.environment["TOKENKEEPER_BIN"] { return path }

@@ -17,8 +17,12 @@ import tempfile
 import time
 
 BINARY = sys.argv[1]
+BIN_DIR = os.path.dirname(BINARY)
 TOKENS = int(os.environ.get("BENCH_TOKENS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
+# BENCH_ONLY=store or BENCH_ONLY=sinch runs one part.
+ONLY = os.environ.get("BENCH_ONLY", "")
 
 rows = []
 
@@ -59,7 +63,59 @@ def generate(path, count, now):
             out.write("\n")
 
 
+def bench_sinch():
+    """Refresh calls through SinchClient (libcurl, keep-alive) against fake-sinch on loopback,
+    beside the same call made by a shell loop spawning one curl per call."""
+    env = dict(os.environ, FAKE_SINCH_KEY_SECRET="bench-secret")
+    fake = subprocess.Popen([os.path.join(BIN_DIR, "fake-sinch"), "--port", "0", "--no-oauth-rate-limit",
+                             "--key-id", "bench-key"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = json.loads(fake.stdout.readline())["base_url"]
+
+        def client(calls, concurrency):
+            out = subprocess.run([os.path.join(BIN_DIR, "sinch-bench"), "--base-url", base_url, "--key-id",
+                                  "bench-key", "--calls", str(calls), "--concurrency", str(concurrency)],
+                                 env=env, capture_output=True, text=True, check=True).stdout
+            return json.loads(out)
+
+        sequential = client(max(1, CALLS // 4), 1)
+        parallel = client(CALLS, 32)
+
+        # What a shell script does: one curl process per call (Basic auth, no connection reuse).
+        token = json.loads(subprocess.run(["curl", "-s", "-X", "POST", "-d", "{}", f"{base_url}/_fake/tokens"],
+                                          capture_output=True, text=True, check=True).stdout)["token"]
+        spawn_calls = max(50, CALLS // 100)
+        script = ('for i in $(seq "$N"); do curl -s -o /dev/null -u "bench-key:$FAKE_SINCH_KEY_SECRET" '
+                  '-H "Content-Type: application/json" -d "{\\"facebookToken\\":\\"$T\\"}" '
+                  '"$URL/v1/projects/bench/whatsapp/longLivedAccessToken"; done')
+        start = time.perf_counter()
+        subprocess.run(["bash", "-c", script], env=dict(env, N=str(spawn_calls), T=token, URL=base_url), check=True)
+        spawn_rate = spawn_calls / (time.perf_counter() - start)
+
+        curl_baseline = f"bash loop spawning curl per call: {spawn_rate:,.0f} calls/s ({spawn_calls} calls)"
+        record(f"refresh calls, sequential ({sequential['calls']:,.0f} calls)",
+               f"{sequential['calls_per_second']:,.0f} calls/s, {sequential['connections']:.0f} connection(s)",
+               curl_baseline, "-", "-")
+        ratio = parallel["calls_per_second"] / spawn_rate
+        record(f"refresh calls, 32 in flight ({parallel['calls']:,.0f} calls)",
+               f"{parallel['calls_per_second']:,.0f} calls/s = {ratio:,.0f}x spawn-per-call, "
+               f"{parallel['connections']:.0f} connections",
+               curl_baseline, "≥ 5,000/s and ≥ 20x",
+               "met" if parallel["calls_per_second"] >= 5000 and ratio >= 20 else "MISSED")
+    finally:
+        fake.terminate()
+        fake.wait(timeout=30)
+
+
 def main():
+    if ONLY != "store":
+        bench_sinch()
+    if ONLY != "sinch":
+        bench_store()
+    print_table()
+
+
+def bench_store():
     work = tempfile.mkdtemp(prefix="tokenkeeper-bench.")
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENKEEPER_", "SINCH_"))}
@@ -143,6 +199,8 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+
+def print_table():
     width = [max(len(str(row[i])) for row in rows + [("figure", "result", "baseline (same run)", "goal", "")])
              for i in range(5)]
     header = ("figure", "result", "baseline (same run)", "goal", "")

@@ -184,6 +184,7 @@ enum CLIJSON: Equatable, Decodable, Sendable {
     var string: String? { if case .string(let value) = self { value } else { nil } }
     var array: [CLIJSON]? { if case .array(let value) = self { value } else { nil } }
     var object: [String: CLIJSON]? { if case .object(let value) = self { value } else { nil } }
+    var bool: Bool? { if case .bool(let value) = self { value } else { nil } }
 }
 
 /// The `sqlite3` command line, for changing a database the way an intruder or a bug would.

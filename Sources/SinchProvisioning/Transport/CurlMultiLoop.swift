@@ -113,7 +113,9 @@ final class CurlMultiLoop: @unchecked Sendable {
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             collectFinished()
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            // libcurl shortens the wait to its own next timeout; with nothing in flight the thread
+            // sleeps until `curl_multi_wakeup` (an idle daemon costs no CPU here).
+            curl_multi_poll(multi, nil, 0, active.isEmpty ? 3_600_000 : 1_000, nil)
         }
     }
 

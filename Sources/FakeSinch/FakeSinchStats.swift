@@ -1,0 +1,48 @@
+/// What FakeSinch has seen since it started or since ``FakeSinch/resetStats()``.
+///
+/// Admin calls (`/_fake/...`) and unknown paths are not counted.
+public struct FakeSinchStats: Sendable, Codable {
+    /// Endpoint raw value, then answered status as a string, then count. A request that got no
+    /// answer (`.reset`, `.hang`) counts under status "0".
+    public var requests: [String: [String: Int]]
+    /// Successful `longLivedAccessToken` calls (code exchanges and refreshes) per lineage.
+    public var exchangesPerLineage: [String: Int]
+    /// The most requests (Provisioning and OAuth2) being handled at once.
+    public var maxInFlight: Int
+    /// TCP connections accepted.
+    public var connections: Int
+    /// Unix second (from ``FakeSinchConfiguration/now``, as a string) to Provisioning requests begun in it.
+    public var requestsPerSecond: [String: Int]
+    /// Project id, then Unix second, then Provisioning requests.
+    public var requestsPerProjectSecond: [String: [String: Int]]
+    /// Bearer tokens issued by `/oauth2/token`.
+    public var oauthTokensIssued: Int
+
+    public init(
+        requests: [String: [String: Int]] = [:],
+        exchangesPerLineage: [String: Int] = [:],
+        maxInFlight: Int = 0,
+        connections: Int = 0,
+        requestsPerSecond: [String: Int] = [:],
+        requestsPerProjectSecond: [String: [String: Int]] = [:],
+        oauthTokensIssued: Int = 0
+    ) {
+        self.requests = requests
+        self.exchangesPerLineage = exchangesPerLineage
+        self.maxInFlight = maxInFlight
+        self.connections = connections
+        self.requestsPerSecond = requestsPerSecond
+        self.requestsPerProjectSecond = requestsPerProjectSecond
+        self.oauthTokensIssued = oauthTokensIssued
+    }
+
+    /// Requests to `endpoint`: all of them, or those answered with `status` (0: no answer).
+    public func count(_ endpoint: FakeSinchEndpoint, status: Int? = nil) -> Int {
+        guard let byStatus = requests[endpoint.rawValue] else { return 0 }
+        if let status { return byStatus[String(status)] ?? 0 }
+        return byStatus.values.reduce(0, +)
+    }
+
+    /// The busiest second's Provisioning requests.
+    public var peakRequestsPerSecond: Int { requestsPerSecond.values.max() ?? 0 }
+}

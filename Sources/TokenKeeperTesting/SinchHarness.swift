@@ -1,0 +1,72 @@
+import FakeSinch
+import Foundation
+import Logging
+import SinchProvisioning
+
+/// FakeSinch on an ephemeral loopback port, and real clients (libcurl) pointed at it.
+public struct SinchHarness: Sendable {
+    public let fake: FakeSinch
+    /// Everything the clients made here logged, at trace level.
+    public let logs = RecordingLogHandler.Lines()
+    public let configuration: FakeSinchConfiguration
+
+    /// Starts FakeSinch, runs `body`, and stops FakeSinch however `body` ends.
+    public static func with<T: Sendable>(
+        _ configuration: FakeSinchConfiguration = FakeSinchConfiguration(),
+        _ body: (SinchHarness) async throws -> T
+    ) async throws -> T {
+        let harness = SinchHarness(fake: FakeSinch(configuration: configuration), configuration: configuration)
+        _ = try await harness.fake.start()
+        do {
+            let result = try await body(harness)
+            await harness.fake.stop()
+            return result
+        } catch {
+            await harness.fake.stop()
+            throw error
+        }
+    }
+
+    public var credentials: SinchCredentials {
+        SinchCredentials(
+            keyID: configuration.keyID,
+            keySecret: configuration.keySecret,
+            source: "the test's credentials"
+        )
+    }
+
+    /// A libcurl transport with test-sized limits.
+    public func transport(
+        timeout: Duration = .seconds(10),
+        maxResponseBytes: Int = 1 << 20
+    ) throws -> CurlTransport {
+        try CurlTransport(
+            configuration: CurlTransportConfiguration(
+                connectTimeout: .seconds(5),
+                timeout: timeout,
+                maxResponseBytes: maxResponseBytes,
+                userAgent: "tokenkeeper-tests"
+            )
+        )
+    }
+
+    /// A client of FakeSinch over `transport` (a new one by default).
+    public func client(
+        authentication: SinchAuthentication = .oauth2,
+        transport: CurlTransport? = nil,
+        credentials: SinchCredentials? = nil,
+        now: (@Sendable () -> Double)? = nil
+    ) throws -> SinchClient {
+        SinchClient(
+            configuration: SinchConfiguration(
+                provisioningURL: fake.baseURL,
+                authURL: fake.authURL,
+                credentials: credentials ?? self.credentials,
+                authentication: authentication
+            ),
+            transport: try transport ?? self.transport(),
+            logger: RecordingLogHandler.logger(into: logs),
+            now: now ?? configuration.now
+        )
+    }
+}

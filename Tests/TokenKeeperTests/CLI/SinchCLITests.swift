@@ -1,0 +1,196 @@
+import FakeSinch
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// `add --code-stdin`, `wabas` and `enable-template-analytics`: the built binary against
+/// FakeSinch over real HTTP.
+@Suite struct SinchCLITests {
+    /// A sandbox whose CLI talks to `sinch` with its key, unless `environment` overrides it.
+    func sandbox(_ sinch: SinchHarness, environment: [String: String] = [:]) throws -> CLISandbox {
+        var sandbox = try CLISandbox()
+        sandbox.cli.environment.merge(
+            [
+                "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
+                "SINCH_AUTH_URL": sinch.fake.authURL,
+                "SINCH_KEY_ID": sinch.configuration.keyID,
+                "SINCH_KEY_SECRET": sinch.configuration.keySecret,
+                "TOKENKEEPER_HTTP_TIMEOUT": "10s",
+            ]
+        ) { $1 }
+        sandbox.cli.environment.merge(environment) { $1 }
+        return sandbox
+    }
+
+    @Test func addWithACodeExchangesItAndStoresTheToken() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            let code = sinch.fake.issueCode()
+            let added = try await sandbox.cli.runDetached(
+                ["add", "--code-stdin", "--project", "p1", "--label", "Acme", "--json"],
+                stdin: code + "\n"
+            )
+            try #require(added.status == 0, "\(added.stderr)")
+            let record = try #require(try CLIJSON.parse(added.stdout).object)
+            let id = try #require(record["id"]?.string)
+            #expect(record["state"]?.string == "active")
+            #expect(record["project"]?.string == "p1")
+
+            let token = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(sinch.fake.isValid(token))
+            #expect(!added.everything.contains(code))
+            #expect(!added.everything.contains(token))
+            let audit = try sandbox.succeed("audit", "--token", id, "--json").stdout
+            #expect(audit.contains(#""event":"exchanged""#))
+            #expect(!audit.contains(token) && !audit.contains(code))
+            #expect(sinch.fake.stats().exchangesPerLineage[sinch.fake.lineage(of: token) ?? ""] == 1)
+        }
+    }
+
+    @Test func aUsedCodeExits65AndStoresNothing() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            let code = sinch.fake.issueCode()
+            let first = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            #expect(first.status == 0)
+            let second = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            #expect(second.status == 65)
+            #expect(second.stderr.contains("invalid_facebook_code"))
+            #expect(!second.everything.contains(code))
+            #expect(try sandbox.listJSON().count == 1)
+        }
+    }
+
+    @Test func refusedCredentialsExit69AndNameTheirSource() async throws {
+        try await SinchHarness.with { sinch in
+            let secret = "not-the-secret-4242"
+            let sandbox = try sandbox(sinch, environment: ["SINCH_KEY_SECRET": secret])
+            let code = sinch.fake.issueCode()
+            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            #expect(result.status == 69)
+            #expect(result.stderr.contains("the environment (SINCH_KEY_ID, SINCH_KEY_SECRET)"))
+            #expect(!result.everything.contains(secret))
+            #expect(try sandbox.listJSON().isEmpty)
+        }
+    }
+
+    @Test func refusedCredentialsFromTheConfigFileNameTheFile() async throws {
+        try await SinchHarness.with { sinch in
+            var sandbox = try sandbox(sinch)
+            sandbox.cli.environment["SINCH_KEY_ID"] = nil
+            sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
+            let config = sandbox.directory.file("tokenkeeper.yaml")
+            try "sinch:\n  key_id: \(sinch.configuration.keyID)\n  key_secret: wrong-yaml-secret\n"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            let result = try await sandbox.cli.runDetached([
+                "enable-template-analytics", "--project", "p1", "--config", config,
+            ])
+            #expect(result.status == 69)
+            #expect(result.stderr.contains("config file \(config)"))
+            #expect(!result.everything.contains("wrong-yaml-secret"))
+        }
+    }
+
+    @Test func missingCredentialsAreAConfigurationError() async throws {
+        try await SinchHarness.with { sinch in
+            var sandbox = try sandbox(sinch)
+            sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
+            let code = sinch.fake.issueCode()
+            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            #expect(result.status == 64)
+            #expect(result.stderr.contains("SINCH_KEY_SECRET"))
+            // Nothing was sent: the code is still good.
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
+        }
+    }
+
+    @Test func aWrongMasterKeyStopsBeforeTheCodeIsSpent() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(
+                sinch,
+                environment: ["TOKENKEEPER_MASTER_KEY": Data(repeating: 7, count: 32).base64EncodedString()]
+            )
+            let code = sinch.fake.issueCode()
+            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            #expect(result.status == 74)
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
+        }
+    }
+
+    @Test func aCodeReplacesATokenThatNeedsReauth() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            let id = try sandbox.add(sinch.fake.issueToken(), project: "p1")
+            let code = sinch.fake.issueCode()
+            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--replace", id], stdin: code)
+            try #require(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.trimmingCharacters(in: .newlines) == id)
+            let token = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(sinch.fake.lineage(of: token) != nil)
+            #expect(try sandbox.succeed("audit", "--token", id, "--json").stdout.contains(#""event":"replaced""#))
+        }
+    }
+
+    @Test func wabasListsWhatTheTokenReaches() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            let token = sinch.fake.issueToken()
+            let id = try sandbox.add(token)
+            let json = try await sandbox.cli.runDetached(["wabas", id, "--json"])
+            try #require(json.status == 0, "\(json.stderr)")
+            let wabas = try #require(try CLIJSON.parse(json.stdout).array)
+            let first = try #require(wabas.first?.object)
+            #expect(first["id"]?.string != nil)
+            #expect(first["name"] != nil)
+            let number = try #require(first["numbers"]?.array?.first?.object)
+            #expect(number["id"]?.string != nil)
+            #expect(number["display_phone_number"]?.string != nil)
+            #expect(number["provisioned"]?.bool == true)
+            let text = try await sandbox.cli.runDetached(["wabas", id])
+            #expect(text.status == 0)
+            #expect(text.stdout.hasPrefix("WABA "))
+            #expect(!(json.everything + text.everything).contains(token))
+        }
+    }
+
+    @Test func wabasWithARevokedTokenExits65() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            let token = sinch.fake.issueToken()
+            let id = try sandbox.add(token)
+            sinch.fake.revoke(token: token)
+            let result = try await sandbox.cli.runDetached(["wabas", id])
+            #expect(result.status == 65)
+            #expect(result.stderr.contains("invalid_facebook_token"))
+            #expect(!result.everything.contains(token))
+        }
+    }
+
+    @Test func enableTemplateAnalyticsCallsSinch() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            #expect(result.status == 0)
+            #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
+            sinch.fake.inject(
+                FakeSinchFaultRule(.error(status: 500, code: "internal_error"), endpoint: .enableTemplateAnalytics)
+            )
+            let failed = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            #expect(failed.status == 69)
+            #expect(failed.stderr.contains("internal_error"))
+        }
+    }
+
+    @Test func anUnreachableSinchExits69() async throws {
+        try await SinchHarness.with { sinch in
+            // Port 9 (discard) on loopback: nothing listens there.
+            let sandbox = try sandbox(
+                sinch,
+                environment: ["SINCH_PROVISIONING_URL": "http://127.0.0.1:9", "SINCH_AUTH": "basic"]
+            )
+            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            #expect(result.status == 69)
+            #expect(result.stderr.contains("connection_error"))
+        }
+    }
+}

@@ -14,9 +14,11 @@ import Synchronization
 ///
 /// ```swift
 /// let fake = FakeSinch()
-/// let port = try await fake.start()
-/// defer { Task { await fake.stop() } }
-/// let code = fake.issueCode()
+/// try await fake.start()
+/// let code = fake.issueCode()  // the client exchanges it at fake.baseURL
+/// fake.inject(FakeSinchFaultRule(.error(status: 500, code: "internal_error"), count: 1))
+/// // ...
+/// await fake.stop()
 /// ```
 public final class FakeSinch: Sendable {
     private let core: FakeSinchCore

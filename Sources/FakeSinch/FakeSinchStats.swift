@@ -17,6 +17,8 @@ public struct FakeSinchStats: Sendable, Codable {
     public var requestsPerProjectSecond: [String: [String: Int]]
     /// Bearer tokens issued by `/oauth2/token`.
     public var oauthTokensIssued: Int
+    /// `User-Agent` header (empty when absent) to requests (Provisioning and OAuth2) that sent it.
+    public var userAgents: [String: Int]
 
     public init(
         requests: [String: [String: Int]] = [:],
@@ -25,7 +27,8 @@ public struct FakeSinchStats: Sendable, Codable {
         connections: Int = 0,
         requestsPerSecond: [String: Int] = [:],
         requestsPerProjectSecond: [String: [String: Int]] = [:],
-        oauthTokensIssued: Int = 0
+        oauthTokensIssued: Int = 0,
+        userAgents: [String: Int] = [:]
     ) {
         self.requests = requests
         self.exchangesPerLineage = exchangesPerLineage
@@ -34,6 +37,7 @@ public struct FakeSinchStats: Sendable, Codable {
         self.requestsPerSecond = requestsPerSecond
         self.requestsPerProjectSecond = requestsPerProjectSecond
         self.oauthTokensIssued = oauthTokensIssued
+        self.userAgents = userAgents
     }
 
     /// Requests to `endpoint`: all of them, or those answered with `status` (0: no answer).

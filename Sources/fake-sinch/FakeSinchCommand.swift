@@ -2,7 +2,6 @@ import ArgumentParser
 import FakeSinch
 import Foundation
 import Logging
-import UnixSignals
 
 /// `fake-sinch`: serves FakeSinch until SIGTERM or SIGINT, for demos and benchmarks in other processes.
 @main
@@ -49,19 +48,13 @@ struct FakeSinchCommand: AsyncParsableCommand {
         var logger = Logger(label: "fake-sinch")
         logger.logLevel = logLevel
         let fake = FakeSinch(configuration: fakeConfiguration(), logger: logger)
-        // A shell starts background jobs with SIGINT ignored, and Dispatch on Linux leaves an ignored
-        // signal ignored: restore the default so `kill -INT` stops us as promised.
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-        // Trap the signals before listening, so one sent right after the JSON line is not lost.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // Caught before listening, so a signal sent right after the JSON line is not lost.
+        let signals = try TerminationSignals()
         let port = try await fake.start(host: host, port: port)
         // Written straight to the descriptor: nothing sits in a buffer while a supervisor waits for it.
         FileHandle.standardOutput.write(Data((Self.announcement(port: port, baseURL: fake.baseURL) + "\n").utf8))
-        for await signal in signals {
-            logger.info("Stopping", metadata: ["signal": "\(signal)"])
-            break
-        }
+        let signal = await signals.next()
+        logger.info("Stopping", metadata: ["signal": "\(signal)"])
         await fake.stop()
     }
 

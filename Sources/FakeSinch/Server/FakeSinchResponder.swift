@@ -57,6 +57,7 @@ struct FakeSinchResponder: HTTPResponder {
                 project: project,
                 facebookToken: body?.facebookToken,
                 facebookCode: body?.facebookCode,
+                userAgent: request.headers[.userAgent],
                 now: now
             )
         }

@@ -23,17 +23,19 @@ struct FakeSinchState {
         project: String?,
         facebookToken: String?,
         facebookCode: String?,
+        userAgent: String?,
         now: Double
     ) -> FakeSinchFault? {
         inFlight += 1
-        stats.begun(endpoint, project: project, second: Int(now.rounded(.down)), inFlight: inFlight)
+        stats.begun(
+            endpoint, project: project, second: Int(now.rounded(.down)), inFlight: inFlight, userAgent: userAgent)
         guard !rules.isEmpty else { return nil }
         let lineage =
             facebookToken.flatMap(registry.lineage(ofToken:)) ?? facebookCode.flatMap(registry.lineage(ofCode:))
         return rules.take(endpoint: endpoint, project: project, lineage: lineage, random: &random)
     }
 
-    /// The request begun with ``begin(_:project:facebookToken:facebookCode:now:)`` got `status` (0: none).
+    /// The request begun with ``begin(_:project:facebookToken:facebookCode:userAgent:now:)`` got `status` (0: none).
     mutating func finish(_ endpoint: FakeSinchEndpoint, status: Int) {
         inFlight -= 1
         stats.answered(endpoint, status: status)

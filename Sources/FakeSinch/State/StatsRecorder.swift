@@ -5,6 +5,7 @@ struct StatsRecorder {
     private var perSecond: [Int: Int] = [:]
     private var perProjectSecond: [String: [Int: Int]] = [:]
     private var oauthTokensIssued = 0
+    private var userAgents: [String: Int] = [:]
     private var connections = 0
     private(set) var maxInFlight = 0
 
@@ -17,8 +18,15 @@ struct StatsRecorder {
         connections += 1
     }
 
-    mutating func begun(_ endpoint: FakeSinchEndpoint, project: String?, second: Int, inFlight: Int) {
+    mutating func begun(
+        _ endpoint: FakeSinchEndpoint,
+        project: String?,
+        second: Int,
+        inFlight: Int,
+        userAgent: String? = nil
+    ) {
         maxInFlight = max(maxInFlight, inFlight)
+        userAgents[userAgent ?? "", default: 0] += 1
         guard endpoint.isProvisioning else { return }
         perSecond[second, default: 0] += 1
         if let project {
@@ -50,7 +58,8 @@ struct StatsRecorder {
             connections: connections,
             requestsPerSecond: Self.stringKeys(perSecond),
             requestsPerProjectSecond: perProjectSecond.mapValues(Self.stringKeys),
-            oauthTokensIssued: oauthTokensIssued
+            oauthTokensIssued: oauthTokensIssued,
+            userAgents: userAgents
         )
     }
 

@@ -172,6 +172,9 @@ import TokenKeeperTesting
             let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0)
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
+            // The OAuth2 token request and the call, both under the tool's own name and version.
+            let version = try sandbox.succeed("--version").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(sinch.fake.stats().userAgents == ["tokenkeeper/\(version)": 2])
             sinch.fake.inject(
                 FakeSinchFaultRule(.error(status: 500, code: "internal_error"), endpoint: .enableTemplateAnalytics)
             )

@@ -1,0 +1,48 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The write end of the pipe the signal handler reports to; set once, before the handler exists.
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+
+/// SIGTERM and SIGINT, caught by a plain handler that writes the signal's number to a pipe.
+///
+/// Why not a Dispatch signal source: on Linux it leaves a signal the shell ignored (SIGINT of a
+/// background job) ignored, and a signal sent just after the source reports itself registered can
+/// be lost. `signal(2)` is in place when it returns, and writing to a pipe is async-signal-safe.
+struct TerminationSignals: Sendable {
+    private let readEnd: Int32
+
+    /// Installs the handlers: from here on SIGTERM and SIGINT no longer end the process by themselves.
+    init() throws {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        readEnd = ends[0]
+        signalPipeWriteEnd = ends[1]
+        for number in [SIGTERM, SIGINT] {
+            _ = signal(number) { caught in
+                var byte = UInt8(truncatingIfNeeded: caught)
+                _ = write(signalPipeWriteEnd, &byte, 1)
+            }
+        }
+    }
+
+    /// Waits for the first of the signals and returns its number.
+    func next() async -> Int32 {
+        let readEnd = readEnd
+        return await withCheckedContinuation { continuation in
+            // A blocking read on a thread of its own: the cooperative pool must not be held.
+            let thread = Thread {
+                var byte: UInt8 = 0
+                while read(readEnd, &byte, 1) < 0, errno == EINTR {}
+                continuation.resume(returning: Int32(byte))
+            }
+            thread.name = "fake-sinch.signals"
+            thread.start()
+        }
+    }
+}

@@ -28,7 +28,12 @@ struct FakeSinchState {
     ) -> FakeSinchFault? {
         inFlight += 1
         stats.begun(
-            endpoint, project: project, second: Int(now.rounded(.down)), inFlight: inFlight, userAgent: userAgent)
+            endpoint,
+            project: project,
+            second: Int(now.rounded(.down)),
+            inFlight: inFlight,
+            userAgent: userAgent
+        )
         guard !rules.isEmpty else { return nil }
         let lineage =
             facebookToken.flatMap(registry.lineage(ofToken:)) ?? facebookCode.flatMap(registry.lineage(ofCode:))

@@ -50,8 +50,15 @@ final class SinchAuthenticator: Sendable {
         await cache.invalidate(String(authorization.dropFirst("Bearer ".count)))
     }
 
-    /// Every secret this authenticator may put on the wire, for scrubbing messages.
-    var secrets: [String] { [configuration.credentials.keySecret, basicAuthorization] }
+    /// Every secret this authenticator may put on the wire, for scrubbing messages: the key
+    /// secret, and the Basic credential whole and bare.
+    var secrets: [String] { [configuration.credentials.keySecret] + Self.secretParts(of: basicAuthorization) }
+
+    /// An `Authorization` value and its credential alone (an answer may echo either).
+    static func secretParts(of authorization: String) -> [String] {
+        guard let space = authorization.firstIndex(of: " ") else { return [authorization] }
+        return [authorization, String(authorization[authorization.index(after: space)...])]
+    }
 
     private func requestBearer() async throws(SinchError) -> BearerCache.Bearer {
         let request = HTTPRequest(
@@ -65,6 +72,8 @@ final class SinchAuthenticator: Sendable {
             body: Array("grant_type=client_credentials".utf8)
         )
         let started = ContinuousClock.now
+        // The bearer's lifetime counts from the request, not the answer: renew early, never late.
+        let requestedAt = now()
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
@@ -78,9 +87,8 @@ final class SinchAuthenticator: Sendable {
                 "latency_ms": "\((ContinuousClock.now - started).milliseconds)",
             ]
         )
-        let issuedAt = now()
         guard (200..<300).contains(response.status) else {
-            var error = SinchResponseReader.error(from: response, secrets: secrets, now: issuedAt)
+            var error = SinchResponseReader.error(from: response, secrets: secrets, now: now())
             if error.errorClass == .credentials {
                 error.message =
                     "Sinch's OAuth2 endpoint refused the access key from "
@@ -88,8 +96,9 @@ final class SinchAuthenticator: Sendable {
             }
             throw error
         }
+        // The value goes into a header line: anything but visible ASCII could split it.
         guard let body = try? JSONDecoder().decode(OAuthTokenResponse.self, from: Data(response.body)),
-            !body.accessToken.isEmpty
+            !body.accessToken.isEmpty, body.accessToken.utf8.allSatisfy({ (0x21...0x7e).contains($0) })
         else {
             throw SinchError(
                 .transient,
@@ -100,52 +109,10 @@ final class SinchAuthenticator: Sendable {
         }
         let lifetime = max(1, body.expiresIn ?? 3600)
         let margin = min(Double(configuration.bearerRenewalMargin.components.seconds), lifetime / 2)
-        return BearerCache.Bearer(value: body.accessToken, renewAt: issuedAt + lifetime - margin)
-    }
-}
-
-/// The cached bearer token and the renewal in flight, if any.
-actor BearerCache {
-    struct Bearer: Sendable {
-        var value: String
-        /// Unix seconds after which the token is renewed before use.
-        var renewAt: Double
-    }
-
-    private var current: Bearer?
-    private var renewal: Task<Result<Bearer, SinchError>, Never>?
-    private(set) var renewals = 0
-
-    func bearer(
-        now: Double,
-        fetch: @escaping @Sendable () async throws(SinchError) -> Bearer
-    ) async throws(SinchError) -> String {
-        if let current, now < current.renewAt { return current.value }
-        let task: Task<Result<Bearer, SinchError>, Never>
-        if let renewal {
-            task = renewal
-        } else {
-            renewals += 1
-            // Unstructured on purpose: a cancelled first caller must not fail the others waiting.
-            task = Task { () async -> Result<Bearer, SinchError> in
-                do throws(SinchError) { return .success(try await fetch()) } catch { return .failure(error) }
-            }
-            renewal = task
-        }
-        let result = await task.value
-        if renewal == task { renewal = nil }
-        if case .success(let bearer) = result { current = bearer }
-        return try result.get().value
-    }
-
-    func invalidate(_ value: String) {
-        if current?.value == value { current = nil }
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return BearerCache.Bearer(
+            value: body.accessToken,
+            renewAt: requestedAt + lifetime - margin,
+            expiresAt: requestedAt + lifetime
+        )
     }
 }

@@ -171,7 +171,7 @@ public final class SinchClient: Sendable {
             }
             var error = SinchResponseReader.error(
                 from: response,
-                secrets: scrubbed + [authorization],
+                secrets: scrubbed + SinchAuthenticator.secretParts(of: authorization),
                 now: now()
             )
             if error.errorClass == .credentials {

@@ -24,6 +24,8 @@ public enum SinchAuthentication: String, Sendable, CaseIterable {
 public struct SinchConfiguration: Sendable {
     public static let defaultProvisioningURL = "https://provisioning.api.sinch.com"
     public static let defaultAuthURL = "https://auth.sinch.com/oauth2/token"
+    /// The `businessManager` values the API documents.
+    public static let businessManagers = ["SINCH_AMERICA", "SINCH_BR", "SINCH_MX", "SINCH_SEP", "SINCH_UK"]
 
     /// Base of the Provisioning API, without a trailing slash.
     public var provisioningURL: String

@@ -8,8 +8,11 @@ public enum SinchErrorClass: String, Sendable, CaseIterable {
     case permanent
     /// Sinch refused our key (401): not the token's fault; pause the project and say so loudly.
     case credentials
-    /// Sinch refused the request itself (other 4xx): a configuration error, not a dead token.
+    /// Sinch refused the request itself (other 4xx, a redirect): a configuration error, not a
+    /// dead token.
     case badRequest = "bad_request"
+    /// The caller cancelled the call (a daemon shutting down): it says nothing about the token.
+    case cancelled
 }
 
 /// A Sinch call that did not succeed, classified. Holds no token, code or key value.
@@ -58,16 +61,18 @@ public enum SinchClassification {
         case (_, "facebook_Request_limit_reached"), (429, _):
             return .throttled
         case (401, _), (403, _):
+            // 403: the key is valid but not allowed on this project; still the key's problem.
             return .credentials
         case (408, _):
             return .transient
         case (424, _):
             // `template_insights_not_yet_available`: Meta needs more time.
             return .transient
-        case (400..<500, _):
+        case (400..<500, _), (300..<400, _):
+            // Redirects are not followed: a 3xx means a wrong URL, which retrying will not fix.
             return .badRequest
         default:
-            // Other 5xx, and anything unexpected (1xx, 3xx): try again later.
+            // Other 5xx, and anything unexpected: try again later.
             return .transient
         }
     }
@@ -83,6 +88,11 @@ public enum SinchClassification {
         case .cancelled: code = "cancelled"
         case .other: code = "transport_error"
         }
-        return SinchError(.transient, status: nil, code: code, message: error.detail)
+        return SinchError(
+            error.kind == .cancelled ? .cancelled : .transient,
+            status: nil,
+            code: code,
+            message: error.detail
+        )
     }
 }

@@ -43,7 +43,11 @@ enum SinchResponseReader {
         for secret in secrets where secret.count >= 4 {
             result = result.replacingOccurrences(of: secret, with: "[redacted]")
         }
-        result = String(result.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : Character($0) })
+        // Control, line/paragraph separator and format (bidi) characters could forge or hide lines.
+        let hidden: Set<Unicode.GeneralCategory> = [.control, .lineSeparator, .paragraphSeparator, .format]
+        result = String(
+            result.unicodeScalars.map { hidden.contains($0.properties.generalCategory) ? " " : Character($0) }
+        )
         if result.count > limit { result = String(result.prefix(limit)) + "…" }
         return result
     }

@@ -1,4 +1,5 @@
 import CCurl
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -20,6 +21,8 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     let connectionsOpened = Atomic<Int>(0)
+    /// Signalled when the loop thread has let go of every handle, so `stop` can wait for it.
+    private let finished = DispatchSemaphore(value: 0)
     private let nextID = Atomic<UInt64>(1)
     private let shared = Mutex(Shared())
     private let multi: UnsafeMutableRawPointer
@@ -30,7 +33,9 @@ final class CurlMultiLoop: @unchecked Sendable {
     private var idleHandles: [CurlEasyHandle] = []
 
     init(configuration: CurlTransportConfiguration) throws(TransportError) {
-        _ = CurlGlobal.initialized
+        guard CurlGlobal.initialized else {
+            throw TransportError(kind: .other, detail: "libcurl could not be initialized (curl_global_init failed)")
+        }
         guard let multi = curl_multi_init() else {
             throw TransportError(kind: .other, detail: "libcurl could not create a multi handle")
         }
@@ -75,9 +80,18 @@ final class CurlMultiLoop: @unchecked Sendable {
         }
     }
 
+    /// Fails what is queued or in flight and waits until the loop thread has released every easy
+    /// handle. Waiting matters at exit: libcurl must not free TLS state while OpenSSL's exit
+    /// handlers run. Called from ``CurlTransport``'s deinit, never from the loop thread.
     func stop() {
         shared.withLock { $0.stopping = true }
         curl_multi_wakeup(multi)
+        finished.wait()
+    }
+
+    deinit {
+        // The loop thread holds `self` until `run` returns: no one can call into `multi` any more.
+        curl_multi_cleanup(multi)
     }
 
     // MARK: The loop thread
@@ -101,7 +115,7 @@ final class CurlMultiLoop: @unchecked Sendable {
                     finish(id, with: .failure(TransportError(kind: .cancelled, detail: "the transport stopped")))
                 }
                 idleHandles.removeAll()
-                curl_multi_cleanup(multi)
+                finished.signal()
                 return
             }
             for submission in submissions {
@@ -134,12 +148,20 @@ final class CurlMultiLoop: @unchecked Sendable {
             maxBodyBytes: configuration.maxResponseBytes
         )
         if let failure = transfer.configure(for: submission.request, configuration: configuration) {
+            transfer.release()
             idleHandles.append(handle)
             submission.continuation.resume(throwing: failure)
             return
         }
+        let added = curl_multi_add_handle(multi, handle.easy)
+        guard added == CURLM_OK else {
+            transfer.release()
+            idleHandles.append(handle)
+            let reason = String(cString: curl_multi_strerror(added))
+            submission.continuation.resume(throwing: TransportError(kind: .other, detail: reason))
+            return
+        }
         active[submission.id] = transfer
-        curl_multi_add_handle(multi, handle.easy)
     }
 
     private func collectFinished() {
@@ -161,10 +183,4 @@ final class CurlMultiLoop: @unchecked Sendable {
         idleHandles.append(transfer.handle)
         transfer.continuation.resume(with: result.mapError { $0 as any Error })
     }
-}
-
-/// `curl_global_init` once per process, before the first handle (it is not thread-safe itself;
-/// a Swift global's initializer runs exactly once).
-enum CurlGlobal {
-    static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 }

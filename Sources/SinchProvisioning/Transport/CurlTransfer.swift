@@ -1,23 +1,5 @@
 import CCurl
 
-/// An easy handle and its error buffer, reused from one transfer to the next.
-final class CurlEasyHandle {
-    let easy: UnsafeMutableRawPointer
-    let errorBuffer: UnsafeMutablePointer<CChar>
-
-    init?() {
-        guard let easy = curl_easy_init() else { return nil }
-        self.easy = easy
-        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-    }
-
-    deinit {
-        curl_easy_cleanup(easy)
-        errorBuffer.deallocate()
-    }
-}
-
 /// One request in flight on the loop thread: its handle, the body read so far, and who waits.
 final class CurlTransfer {
     let id: UInt64
@@ -134,6 +116,10 @@ final class CurlTransfer {
         headerList = nil
     }
 
+    deinit {
+        release()
+    }
+
     fileprivate func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard body.count + bytes.count <= maxBodyBytes else {
             bodyTooLarge = true
@@ -198,15 +184,4 @@ private let curlWriteHeader: tk_curl_data_callback = { data, size, count, contex
     let length = size * count
     transfer.header(UnsafeRawBufferPointer(start: data, count: length))
     return length
-}
-
-extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        let scalars = unicodeScalars.drop(while: { $0.properties.isWhitespace })
-        var end = scalars.endIndex
-        while end > scalars.startIndex, scalars[scalars.index(before: end)].properties.isWhitespace {
-            end = scalars.index(before: end)
-        }
-        return String(String.UnicodeScalarView(scalars[..<end]))
-    }
 }

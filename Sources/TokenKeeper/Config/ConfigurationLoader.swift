@@ -137,6 +137,13 @@ public enum ConfigurationLoader {
             config.limits.rate = value
         }
         config.httpTimeout = try duration("http.timeout") ?? config.httpTimeout
+        guard config.httpTimeout > .zero else {
+            // libcurl reads a zero timeout as "no limit": a hung Sinch would hang the tool.
+            throw TokenKeeperError(
+                .configuration,
+                "invalid value for \(name("http.timeout")): it must be above zero, such as 30s"
+            )
+        }
         config.hooks.deploy = string("hooks.deploy")
         config.hooks.failure = string("hooks.failure")
         config.hooks.reauth = string("hooks.reauth")

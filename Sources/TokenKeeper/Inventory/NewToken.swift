@@ -31,11 +31,11 @@ enum TokenValue {
     static let maximumLength = 4_096
 
     /// Returns nil when the value is acceptable, else what is wrong with it.
-    static func problem(_ token: String) -> String? {
-        if token.isEmpty { return "the token is empty" }
-        if token.utf8.count > maximumLength { return "the token is longer than \(maximumLength) bytes" }
+    static func problem(_ token: String, noun: String = "token") -> String? {
+        if token.isEmpty { return "the \(noun) is empty" }
+        if token.utf8.count > maximumLength { return "the \(noun) is longer than \(maximumLength) bytes" }
         if token.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7f }) {
-            return "the token contains whitespace or control characters"
+            return "the \(noun) contains whitespace or control characters"
         }
         return nil
     }

@@ -17,9 +17,7 @@ public struct SinchOperations: Sendable {
     /// Everything that can be checked is checked before the call: a code is single-use, so the
     /// exchange must not happen when the result could not be stored.
     public func exchange(code: String, _ new: NewToken, replacing id: String? = nil) async throws -> TokenRecord {
-        if let problem = TokenValue.problem(code) {
-            throw TokenKeeperError(.invalidInput, problem.replacingOccurrences(of: "token", with: "code"))
-        }
+        if let problem = TokenValue.problem(code, noun: "code") { throw TokenKeeperError(.invalidInput, problem) }
         var new = new
         let project: String
         if let id {
@@ -36,6 +34,13 @@ public struct SinchOperations: Sendable {
             guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
             project = new.project
         }
+        if let manager = new.businessManager, !SinchConfiguration.businessManagers.contains(manager) {
+            throw TokenKeeperError(
+                .usage,
+                "unknown business manager \(manager) (expected one of "
+                    + "\(SinchConfiguration.businessManagers.joined(separator: ", ")))"
+            )
+        }
         try inventory.checkSchedule(new)
         let token: String
         do {
@@ -43,10 +48,19 @@ public struct SinchOperations: Sendable {
         } catch {
             throw TokenKeeperError(error, while: "exchanging the code")
         }
-        if let id {
-            return try inventory.replace(id: id, token: token, new, source: "code")
+        do {
+            if let id {
+                return try inventory.replace(id: id, token: token, new, source: "code")
+            }
+            return try inventory.add(token: token, new, event: .exchanged, source: "code")
+        } catch let error as TokenKeeperError {
+            // Rare (the checks above passed), and the operator must know what it cost.
+            throw TokenKeeperError(
+                error.code,
+                "\(error.message); the code was spent and the token Sinch returned is not stored: "
+                    + "redo Embedded Signup for a new code"
+            )
         }
-        return try inventory.add(token: token, new, event: .exchanged, source: "code")
     }
 
     /// The WABAs and numbers the stored token `id` reaches (`wabaDetails`).
@@ -60,8 +74,9 @@ public struct SinchOperations: Sendable {
         }
     }
 
-    /// Turns on template analytics for `project`.
-    public func enableTemplateAnalytics(project: String) async throws {
+    /// Turns on template analytics for `project`; needs no database.
+    public static func enableTemplateAnalytics(project: String, client: SinchClient) async throws {
+        guard !project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
         do {
             try await client.enableTemplateAnalytics(project: project)
         } catch {

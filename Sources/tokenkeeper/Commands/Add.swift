@@ -50,6 +50,9 @@ extension TokenKeeperCommand {
             if tokenStdin, codeStdin {
                 throw ValidationError("give --code-stdin or --token-stdin, not both")
             }
+            if codeStdin, expiresAt != nil || issuedAt != nil {
+                throw ValidationError("a token exchanged from a code is new: --expires-at and --issued-at do not apply")
+            }
             if expiresAt != nil, issuedAt != nil {
                 throw ValidationError("give --expires-at or --issued-at, not both")
             }

@@ -43,12 +43,10 @@ extension TokenKeeperCommand {
 
         func run() throws {
             try reportingErrors {
-                let context = try options.context()
-                let operations = SinchOperations(
-                    client: try context.configuration.sinchClient(logger: Diagnostics.logger()),
-                    inventory: try context.inventory()
-                )
-                try runBlocking { [project] in try await operations.enableTemplateAnalytics(project: project) }
+                let client = try options.context().configuration.sinchClient(logger: Diagnostics.logger())
+                try runBlocking { [project] in
+                    try await SinchOperations.enableTemplateAnalytics(project: project, client: client)
+                }
                 Console.out("template analytics enabled for project \(project)")
             }
         }

@@ -121,6 +121,10 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try sandbox(sinch)
             let id = try sandbox.add(sinch.fake.issueToken(), project: "p1")
+            _ = try CLISQLite.run(
+                sandbox.databasePath,
+                "UPDATE tokens SET state = 'needs_reauth', failures = 3, last_error = '{\"class\":\"permanent\",\"code\":\"invalid_facebook_token\",\"status\":400,\"message\":\"invalid\",\"at\":1795600800}' WHERE id = '\(id)'"
+            )
             let code = sinch.fake.issueCode()
             let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--replace", id], stdin: code)
             try #require(result.status == 0, "\(result.stderr)")
@@ -128,6 +132,10 @@ import TokenKeeperTesting
             let token = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(sinch.fake.lineage(of: token) != nil)
             #expect(try sandbox.succeed("audit", "--token", id, "--json").stdout.contains(#""event":"replaced""#))
+            let record = try #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
+            #expect(record["state"]?.string == "active")
+            #expect(record["failures"] == .integer(0))
+            #expect(record["last_error"] == .null)
         }
     }
 
@@ -141,7 +149,7 @@ import TokenKeeperTesting
             let wabas = try #require(try CLIJSON.parse(json.stdout).array)
             let first = try #require(wabas.first?.object)
             #expect(first["id"]?.string != nil)
-            #expect(first["name"] != nil)
+            #expect(first["name"]?.string?.isEmpty == false)
             let number = try #require(first["numbers"]?.array?.first?.object)
             #expect(number["id"]?.string != nil)
             #expect(number["display_phone_number"]?.string != nil)
@@ -181,6 +189,53 @@ import TokenKeeperTesting
             let failed = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
             #expect(failed.status == 69)
             #expect(failed.stderr.contains("internal_error"))
+        }
+    }
+
+    @Test func throttlingExits69WithTheWait() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch)
+            sinch.fake.inject(
+                FakeSinchFaultRule(.tooManyRequests(retryAfter: "12"), endpoint: .enableTemplateAnalytics)
+            )
+            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            #expect(result.status == 69)
+            #expect(result.stderr.contains("throttling"))
+            #expect(result.stderr.contains("retry after 12s"))
+        }
+    }
+
+    @Test func enableTemplateAnalyticsNeedsNoDatabase() async throws {
+        try await SinchHarness.with { sinch in
+            var sandbox = try sandbox(sinch)
+            sandbox.cli.environment["TOKENKEEPER_DB"] = sandbox.directory.file("nowhere/none.sqlite")
+            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+    }
+
+    /// Refused before anything is sent, so a single-use code is never spent on a doomed add.
+    @Test(arguments: [
+        (["--business-manager", "SINCH_MARS"], [String: String](), "SINCH_MARS"),
+        (["--expires-at", "2030-01-01T00:00:00Z"], [:], "--expires-at"),
+        ([], ["TOKENKEEPER_HTTP_TIMEOUT": "0s"], "http.timeout"),
+        ([], ["SINCH_CA_BUNDLE": "/nonexistent/ca.pem"], "/nonexistent/ca.pem"),
+    ])
+    func badSettingsExit64WithoutSpendingTheCode(
+        arguments: [String],
+        environment: [String: String],
+        named: String
+    ) async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(sinch, environment: environment)
+            let code = sinch.fake.issueCode()
+            let result = try await sandbox.cli.runDetached(
+                ["add", "--code-stdin", "--project", "p1"] + arguments,
+                stdin: code
+            )
+            #expect(result.status == 64)
+            #expect(result.stderr.contains(named))
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
         }
     }
 

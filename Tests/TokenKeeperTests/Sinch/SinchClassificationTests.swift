@@ -15,6 +15,9 @@ import Testing
             (400, "invalid_facebook_code", .badRequest),
             (400, "project_not_initialized", .badRequest),
             (401, "unauthorized_error", .credentials),
+            (403, nil, .credentials),
+            (302, nil, .badRequest),
+            (404, "not_found", .badRequest),
             (429, nil, .throttled),
             (500, "facebook_Request_limit_reached", .throttled),
             (500, "internal_error", .transient),
@@ -38,6 +41,11 @@ import Testing
         #expect(error.errorClass == .transient)
         #expect(error.code == code)
         #expect(error.status == nil)
+    }
+
+    @Test func aCancelledCallSaysNothingAboutTheToken() {
+        let error = SinchClassification.classify(TransportError(kind: .cancelled, detail: "x"))
+        #expect(error.errorClass == .cancelled)
     }
 
     @Test func readsAPAPIErrorBody() {

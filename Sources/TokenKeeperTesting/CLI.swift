@@ -81,7 +81,7 @@ public struct CLI: Sendable {
     }
 
     /// `TOKENKEEPER_BIN`, else `tokenkeeper` beside the test bundle, else `.build/debug`.
-    static func locateExecutable() -> String {
+    public static func locateExecutable() -> String {
         if let path = ProcessInfo.processInfo.environment["TOKENKEEPER_BIN"] { return path }
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [

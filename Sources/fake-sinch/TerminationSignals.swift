@@ -23,6 +23,13 @@ struct TerminationSignals: Sendable {
         guard pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         readEnd = ends[0]
         signalPipeWriteEnd = ends[1]
+        // A parent may have spawned us from a thread that blocks these signals (the mask is
+        // inherited across exec): unblock them, or SIGTERM would never arrive.
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGTERM)
+        sigaddset(&blocked, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
         for number in [SIGTERM, SIGINT] {
             _ = signal(number) { caught in
                 var byte = UInt8(truncatingIfNeeded: caught)

@@ -239,6 +239,24 @@ import TokenKeeperTesting
         }
     }
 
+    /// `sinch.invalid` cannot resolve: the call succeeds only through the proxy, which is FakeSinch
+    /// itself answering the absolute-form request line a proxy receives.
+    @Test func theProxyVariablesAreHonoured() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try sandbox(
+                sinch,
+                environment: [
+                    "http_proxy": sinch.fake.baseURL,
+                    "SINCH_PROVISIONING_URL": "http://sinch.invalid",
+                    "SINCH_AUTH_URL": "http://auth.sinch.invalid/oauth2/token",
+                ])
+            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
+            #expect(sinch.fake.stats().count(.oauthToken, status: 200) == 1)
+        }
+    }
+
     @Test func anUnreachableSinchExits69() async throws {
         try await SinchHarness.with { sinch in
             // Port 9 (discard) on loopback: nothing listens there.

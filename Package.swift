@@ -29,15 +29,18 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
+        // libcurl's headers (no pkgConfig: its `-lcurl` would link what CCurlLoader loads lazily).
         .systemLibrary(
             name: "CCurl",
-            pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        // Loads libcurl with dlopen on first use instead of linking it (see CCurl/shim.h).
+        .target(name: "CCurlLoader", dependencies: ["CCurl"]),
         .target(
             name: "SinchProvisioning",
             dependencies: [
                 "CCurl",
+                "CCurlLoader",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

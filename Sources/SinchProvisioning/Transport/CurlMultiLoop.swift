@@ -33,10 +33,10 @@ final class CurlMultiLoop: @unchecked Sendable {
     private var idleHandles: [CurlEasyHandle] = []
 
     init(configuration: CurlTransportConfiguration) throws(TransportError) {
-        guard CurlGlobal.initialized else {
-            throw TransportError(kind: .other, detail: "libcurl could not be initialized (curl_global_init failed)")
+        if let failure = CurlGlobal.failure {
+            throw TransportError(kind: .other, detail: failure)
         }
-        guard let multi = curl_multi_init() else {
+        guard let multi = tk_curl_multi_init() else {
             throw TransportError(kind: .other, detail: "libcurl could not create a multi handle")
         }
         self.multi = multi
@@ -59,7 +59,7 @@ final class CurlMultiLoop: @unchecked Sendable {
             return true
         }
         if accepted {
-            curl_multi_wakeup(multi)
+            tk_curl_multi_wakeup(multi)
         } else {
             submission.continuation.resume(throwing: TransportError(kind: .cancelled, detail: "the transport stopped"))
         }
@@ -76,7 +76,7 @@ final class CurlMultiLoop: @unchecked Sendable {
         if let queued {
             queued.continuation.resume(throwing: TransportError(kind: .cancelled, detail: "the request was cancelled"))
         } else {
-            curl_multi_wakeup(multi)
+            tk_curl_multi_wakeup(multi)
         }
     }
 
@@ -85,13 +85,13 @@ final class CurlMultiLoop: @unchecked Sendable {
     /// handlers run. Called from ``CurlTransport``'s deinit, never from the loop thread.
     func stop() {
         shared.withLock { $0.stopping = true }
-        curl_multi_wakeup(multi)
+        tk_curl_multi_wakeup(multi)
         finished.wait()
     }
 
     deinit {
         // The loop thread holds `self` until `run` returns: no one can call into `multi` any more.
-        curl_multi_cleanup(multi)
+        tk_curl_multi_cleanup(multi)
     }
 
     // MARK: The loop thread
@@ -125,11 +125,11 @@ final class CurlMultiLoop: @unchecked Sendable {
                 finish(id, with: .failure(TransportError(kind: .cancelled, detail: "the request was cancelled")))
             }
             var running: Int32 = 0
-            curl_multi_perform(multi, &running)
+            tk_curl_multi_perform(multi, &running)
             collectFinished()
             // libcurl shortens the wait to its own next timeout; with nothing in flight the thread
             // sleeps until `curl_multi_wakeup` (an idle daemon costs no CPU here).
-            curl_multi_poll(multi, nil, 0, active.isEmpty ? 3_600_000 : 1_000, nil)
+            tk_curl_multi_poll(multi, nil, 0, active.isEmpty ? 3_600_000 : 1_000, nil)
         }
     }
 
@@ -153,11 +153,11 @@ final class CurlMultiLoop: @unchecked Sendable {
             submission.continuation.resume(throwing: failure)
             return
         }
-        let added = curl_multi_add_handle(multi, handle.easy)
+        let added = tk_curl_multi_add_handle(multi, handle.easy)
         guard added == CURLM_OK else {
             transfer.release()
             idleHandles.append(handle)
-            let reason = String(cString: curl_multi_strerror(added))
+            let reason = String(cString: tk_curl_multi_strerror(added))
             submission.continuation.resume(throwing: TransportError(kind: .other, detail: reason))
             return
         }
@@ -166,7 +166,7 @@ final class CurlMultiLoop: @unchecked Sendable {
 
     private func collectFinished() {
         var remaining: Int32 = 0
-        while let message = curl_multi_info_read(multi, &remaining) {
+        while let message = tk_curl_multi_info_read(multi, &remaining) {
             guard message.pointee.msg == CURLMSG_DONE,
                 let transfer = CurlTransfer.owner(of: message.pointee.easy_handle)
             else { continue }
@@ -178,7 +178,7 @@ final class CurlMultiLoop: @unchecked Sendable {
 
     private func finish(_ id: UInt64, with result: Result<HTTPResponse, TransportError>) {
         guard let transfer = active.removeValue(forKey: id) else { return }
-        curl_multi_remove_handle(multi, transfer.handle.easy)
+        tk_curl_multi_remove_handle(multi, transfer.handle.easy)
         transfer.release()
         idleHandles.append(transfer.handle)
         transfer.continuation.resume(with: result.mapError { $0 as any Error })

@@ -33,7 +33,7 @@ final class CurlTransfer {
     /// Sets every option for `request`; returns the failure when libcurl refuses one.
     func configure(for request: HTTPRequest, configuration: CurlTransportConfiguration) -> TransportError? {
         let easy = handle.easy
-        curl_easy_reset(easy)
+        tk_curl_easy_reset(easy)
         handle.errorBuffer[0] = 0
         var code = CURLE_OK
         func set(_ option: CURLoption, _ value: Int) {
@@ -78,9 +78,9 @@ final class CurlTransfer {
         }
 
         // An empty `Expect:` stops libcurl from waiting for `100 Continue`.
-        var list: UnsafeMutablePointer<curl_slist>? = curl_slist_append(nil, "Expect:")
+        var list: UnsafeMutablePointer<curl_slist>? = tk_curl_slist_append(nil, "Expect:")
         for header in request.headers {
-            list = curl_slist_append(list, "\(header.name): \(header.value)")
+            list = tk_curl_slist_append(list, "\(header.name): \(header.value)")
         }
         headerList = list
         if code == CURLE_OK { code = tk_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list) }
@@ -112,7 +112,7 @@ final class CurlTransfer {
 
     /// Frees what the handle pointed to; the handle itself goes back to the idle list.
     func release() {
-        curl_slist_free_all(headerList)
+        tk_curl_slist_free_all(headerList)
         headerList = nil
     }
 
@@ -148,7 +148,7 @@ final class CurlTransfer {
     }
 
     private static func describe(_ code: CURLcode) -> String {
-        String(cString: curl_easy_strerror(code))
+        String(cString: tk_curl_easy_strerror(code))
     }
 
     private static func kind(of code: CURLcode) -> TransportError.Kind {

@@ -13,9 +13,13 @@ public struct SinchHarness: Sendable {
     /// Starts FakeSinch, runs `body`, and stops FakeSinch however `body` ends.
     public static func with<T: Sendable>(
         _ configuration: FakeSinchConfiguration = FakeSinchConfiguration(),
+        logger: Logger = Logger(label: "fake-sinch"),
         _ body: (SinchHarness) async throws -> T
     ) async throws -> T {
-        let harness = SinchHarness(fake: FakeSinch(configuration: configuration), configuration: configuration)
+        let harness = SinchHarness(
+            fake: FakeSinch(configuration: configuration, logger: logger),
+            configuration: configuration
+        )
         _ = try await harness.fake.start()
         do {
             let result = try await body(harness)

@@ -249,7 +249,8 @@ import TokenKeeperTesting
                     "http_proxy": sinch.fake.baseURL,
                     "SINCH_PROVISIONING_URL": "http://sinch.invalid",
                     "SINCH_AUTH_URL": "http://auth.sinch.invalid/oauth2/token",
-                ])
+                ]
+            )
             let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)

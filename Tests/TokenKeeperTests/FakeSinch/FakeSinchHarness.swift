@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SinchProvisioning
 import Synchronization
+import TokenKeeperTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -42,27 +43,15 @@ struct FakeSinchHarness: Sendable {
         configure(&configuration)
         var logger = Logger(label: "fake-sinch-tests")
         logger.logLevel = .warning
-        let harness = FakeSinchHarness(
-            fake: FakeSinch(configuration: configuration, logger: logger),
-            clock: clock,
-            transport: try CurlTransport(
-                configuration: CurlTransportConfiguration(
-                    connectTimeout: .seconds(5),
-                    timeout: timeout,
-                    maxResponseBytes: maxResponseBytes,
-                    userAgent: "test"
+        return try await SinchHarness.with(configuration, logger: logger) { sinch in
+            try await body(
+                FakeSinchHarness(
+                    fake: sinch.fake,
+                    clock: clock,
+                    transport: try sinch.transport(timeout: timeout, maxResponseBytes: maxResponseBytes),
+                    configuration: configuration
                 )
-            ),
-            configuration: configuration
-        )
-        try await harness.fake.start()
-        do {
-            let result = try await body(harness)
-            await harness.fake.stop()
-            return result
-        } catch {
-            await harness.fake.stop()
-            throw error
+            )
         }
     }
 

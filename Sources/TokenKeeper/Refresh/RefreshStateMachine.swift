@@ -1,0 +1,196 @@
+import SinchProvisioning
+
+/// What happens to a token after one refresh attempt: the decisions of DESIGN.md ("States",
+/// "Renewal policy") and SINCH_API.md's table, with no I/O. The engine carries them out.
+public struct RefreshStateMachine: Sendable {
+    /// The facts about the token the decision needs.
+    public struct Token: Sendable, Equatable {
+        public var state: TokenState
+        public var failures: Int
+        public var issuedAt: UnixTime
+        public var expiresAt: UnixTime
+
+        public init(state: TokenState, failures: Int, issuedAt: UnixTime, expiresAt: UnixTime) {
+            self.state = state
+            self.failures = failures
+            self.issuedAt = issuedAt
+            self.expiresAt = expiresAt
+        }
+    }
+
+    /// How the attempt ended.
+    public enum Outcome: Sendable {
+        /// Sinch returned a token; `sameValue` when Meta handed back the one we sent.
+        case refreshed(sameValue: Bool)
+        /// Sinch answered with an error, or did not answer.
+        case failed(SinchError)
+    }
+
+    /// The hooks of CONTRACT.md, run after the commit.
+    public enum Hook: String, Sendable, CaseIterable {
+        case deploy, failure, reauth, recovered
+    }
+
+    /// What to write in the commit transaction and do afterwards.
+    public struct Decision: Sendable, Equatable {
+        public var state: TokenState
+        public var failures: Int
+        /// The new issue time and expiry, on success.
+        public var issuedAt: UnixTime
+        public var expiresAt: UnixTime
+        public var refreshAt: UnixTime
+        public var lastError: LastError?
+        /// True when the token value changes (a success): seal and store the new one.
+        public var storesNewToken: Bool
+        public var event: AuditEvent
+        /// A line for the audit detail (a same-value refresh, a configuration error).
+        public var note: String?
+        public var hooks: [Hook]
+        /// Until when the token's whole project must wait (throttling, refused credentials).
+        public var pauseProjectUntil: UnixTime?
+    }
+
+    /// What the engine does with the attempt.
+    public enum Action: Sendable, Equatable {
+        /// Commit `Decision` with the audit row, then run its hooks.
+        case commit(Decision)
+        /// Change nothing but the lease: the attempt was abandoned (shutdown), it says nothing
+        /// about the token.
+        case release
+    }
+
+    public let policy: RenewalPolicy
+
+    public init(policy: RenewalPolicy) {
+        self.policy = policy
+    }
+
+    /// The decision for `token` after an attempt that ended with `outcome` at `now`.
+    ///
+    /// - Parameter projectStrikes: the project's consecutive pauses so far (throttling or
+    ///   credentials), which size its next pause.
+    public func decide(
+        _ token: Token,
+        outcome: Outcome,
+        now: UnixTime,
+        projectStrikes: Int = 0,
+        using generator: inout some RandomNumberGenerator
+    ) -> Action {
+        switch outcome {
+        case .refreshed(let sameValue):
+            let expiresAt = now + policy.lifetime
+            var hooks: [Hook] = [.deploy]
+            if token.failures > 0 || token.state != .active { hooks.append(.recovered) }
+            return .commit(
+                Decision(
+                    state: .active,
+                    failures: 0,
+                    issuedAt: now,
+                    expiresAt: expiresAt,
+                    refreshAt: policy.firstRefresh(issuedAt: now, expiresAt: expiresAt, using: &generator),
+                    lastError: nil,
+                    storesNewToken: true,
+                    event: .refreshed,
+                    note: sameValue ? "Meta returned the same token (it extends a token at most once a day)" : nil,
+                    hooks: hooks,
+                    pauseProjectUntil: nil
+                )
+            )
+        case .failed(let error):
+            return failure(token, error: error, now: now, projectStrikes: projectStrikes, using: &generator)
+        }
+    }
+
+    /// A token found past its expiry without a refresh: it is dead.
+    public func expire(_ token: Token, now: UnixTime) -> Decision {
+        Decision(
+            state: .expired,
+            failures: token.failures,
+            issuedAt: token.issuedAt,
+            expiresAt: token.expiresAt,
+            refreshAt: token.expiresAt,
+            lastError: nil,
+            storesNewToken: false,
+            event: .expired,
+            note: nil,
+            hooks: [.reauth],
+            pauseProjectUntil: nil
+        )
+    }
+
+    private func failure(
+        _ token: Token,
+        error: SinchError,
+        now: UnixTime,
+        projectStrikes: Int,
+        using generator: inout some RandomNumberGenerator
+    ) -> Action {
+        if error.errorClass == .cancelled { return .release }
+        var decision = Decision(
+            state: .retrying,
+            failures: token.failures + 1,
+            issuedAt: token.issuedAt,
+            expiresAt: token.expiresAt,
+            refreshAt: now,
+            lastError: LastError(error, at: now),
+            storesNewToken: false,
+            event: .refreshFailed,
+            note: nil,
+            hooks: [.failure],
+            pauseProjectUntil: nil
+        )
+        switch error.errorClass {
+        case .permanent:
+            // A dead token: say so at once, never try again.
+            decision.state = .needsReauth
+            decision.event = .needsReauth
+            decision.hooks = [.reauth]
+            decision.refreshAt = token.expiresAt
+            return .commit(decision)
+        case .badRequest:
+            // Our request is wrong, not the token: retry at the longest backoff and say why.
+            decision.refreshAt = policy.retryTime(
+                afterFailure: Int.max,
+                now: now,
+                expiresAt: token.expiresAt,
+                notBefore: policy.backoffMax,
+                using: &generator
+            )
+            decision.note = "Sinch refused the request (\(error.code)): check the configuration"
+        case .throttled, .credentials:
+            // Not this token's fault: the whole project waits, and the token is not charged.
+            decision.failures = token.failures
+            let pause = error.retryAfter ?? policy.backoffCeiling(afterFailure: projectStrikes + 1)
+            decision.pauseProjectUntil = now + pause
+            decision.refreshAt = policy.retryTime(
+                afterFailure: 1,
+                now: now,
+                expiresAt: token.expiresAt,
+                notBefore: pause,
+                using: &generator
+            )
+        case .transient:
+            decision.refreshAt = policy.retryTime(
+                afterFailure: decision.failures,
+                now: now,
+                expiresAt: token.expiresAt,
+                using: &generator
+            )
+        case .cancelled:
+            return .release
+        }
+        if now >= token.expiresAt {
+            return .commit(expire(token, now: now))
+        }
+        return .commit(decision)
+    }
+}
+
+extension LastError {
+    /// `last_error` as CONTRACT.md spells it; a refused request is `permanent` there (SINCH_API.md
+    /// files "other 400" under permanent, though the token itself is not dead).
+    init(_ error: SinchError, at: UnixTime) {
+        let errorClass = error.errorClass == .badRequest ? "permanent" : error.errorClass.rawValue
+        self.init(errorClass: errorClass, code: error.code, status: error.status, message: error.message, at: at)
+    }
+}

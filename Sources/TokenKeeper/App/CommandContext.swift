@@ -38,13 +38,20 @@ public struct CommandContext: Sendable {
         Inventory(store: try openStore(readOnly: readOnly), policy: configuration.policy, clock: clock, actor: actor)
     }
 
-    /// The inventory with the master key loaded and checked against the database.
-    public func keyedInventory() throws -> Inventory {
+    /// The inventory with the master key loaded and checked against the database; `actor`
+    /// (a refreshing process's `host:pid`) replaces the CLI user in the audit.
+    public func keyedInventory(actor: String? = nil) throws -> Inventory {
         let store = try openStore()
         let key = try MasterKey.load(from: configuration)
         let sealer = TokenSealer(masterKey: key)
         try store.bind(to: sealer, source: key.source)
-        return Inventory(store: store, policy: configuration.policy, clock: clock, actor: actor, sealer: sealer)
+        return Inventory(
+            store: store,
+            policy: configuration.policy,
+            clock: clock,
+            actor: actor ?? self.actor,
+            sealer: sealer
+        )
     }
 
     /// What `init` did.

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import SinchProvisioning
+import Synchronization
+
+/// What one pass of refreshes did (`run-once --json`, `refresh --json`).
+public struct RefreshSummary: Sendable, Equatable, Encodable {
+    public var due = 0
+    public var refreshed = 0
+    public var failed = 0
+    public var needsReauth = 0
+    public var skipped = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case due, refreshed, failed, skipped
+        case needsReauth = "needs_reauth"
+    }
+}
+
+/// Refreshes due tokens: claim, exchange outside any transaction, commit with the audit row.
+///
+/// Bounded concurrency (`limits.concurrency`), a per-project request rate (`limits.rate`), and a
+/// project paused by throttling or refused credentials is left alone for the rest of the pass.
+public final class RefreshEngine: Sendable {
+    private let ledger: RefreshLedger
+    private let exchanger: any TokenExchanging
+    private let machine: RefreshStateMachine
+    private let limits: TokenKeeperConfiguration.Limits
+    private let logger: Logger
+    private let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
+    private let paused = Mutex<[String: UnixTime]>([:])
+
+    public init(
+        inventory: Inventory,
+        exchanger: any TokenExchanging,
+        limits: TokenKeeperConfiguration.Limits,
+        owner: String,
+        lease: Duration = .seconds(300),
+        logger: Logger
+    ) {
+        ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
+        self.exchanger = exchanger
+        machine = RefreshStateMachine(policy: inventory.policy)
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// `host:pid`, the lease owner and audit actor of a refreshing process.
+    public static func processOwner() -> String {
+        "\(ProcessInfo.processInfo.hostName):\(getpid())"
+    }
+
+    /// Refreshes every token due now (cron mode); with `dryRun`, only counts them.
+    public func runOnce(dryRun: Bool = false, batch: Int = 10_000) async throws -> RefreshSummary {
+        let now = ledger.inventory.clock.now
+        let ids = try ledger.due(now: now, limit: batch)
+        var summary = RefreshSummary()
+        summary.due = ids.count
+        guard !dryRun else { return summary }
+        try await withThrowingTaskGroup(of: Result.self) { group in
+            var next = ids.makeIterator()
+            for _ in 0..<limits.concurrency {
+                guard let id = next.next() else { break }
+                group.addTask { try await self.refresh(id) }
+            }
+            while let result = try await group.next() {
+                switch result {
+                case .refreshed: summary.refreshed += 1
+                case .failed: summary.failed += 1
+                case .needsReauth: summary.needsReauth += 1
+                case .skipped: summary.skipped += 1
+                }
+                if let id = next.next() { group.addTask { try await self.refresh(id) } }
+            }
+        }
+        return summary
+    }
+
+    enum Result: Sendable { case refreshed, failed, needsReauth, skipped }
+
+    /// One token through claim, exchange and commit.
+    func refresh(_ id: String) async throws -> Result {
+        let clock = ledger.inventory.clock
+        guard let record = try ledger.claim(id, now: clock.now) else { return .skipped }
+        if let until = paused.withLock({ $0[record.projectID] }), until > clock.now {
+            try ledger.release(id)
+            return .skipped
+        }
+        let facts = RefreshStateMachine.Token(
+            state: record.state,
+            failures: record.failures,
+            issuedAt: record.issuedAt,
+            expiresAt: record.expiresAt
+        )
+        var generator = SystemRandomNumberGenerator()
+        if record.expiresAt <= clock.now {
+            let decision = machine.expire(facts, now: clock.now)
+            _ = try ledger.commit(decision, for: record, newToken: nil, detail: AuditDetail(), now: clock.now)
+            return .failed
+        }
+        let current = try ledger.inventory.unsealed(id: id)
+        await pace(record.projectID)
+        let started = ContinuousClock.now
+        let outcome: RefreshStateMachine.Outcome
+        var newToken: String?
+        do {
+            let token = try await exchanger.refresh(
+                token: current,
+                project: record.projectID,
+                businessManager: record.businessManager
+            )
+            newToken = token
+            outcome = .refreshed(sameValue: token == current)
+        } catch {
+            outcome = .failed(error)
+        }
+        let latency = Int((ContinuousClock.now - started).milliseconds)
+        let now = clock.now
+        switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: 0, using: &generator) {
+        case .release:
+            try ledger.release(id)
+            return .skipped
+        case .commit(let decision):
+            if let until = decision.pauseProjectUntil { paused.withLock { $0[record.projectID] = until } }
+            var detail = AuditDetail(attempt: record.failures + 1, latencyMs: latency)
+            if case .failed(let error) = outcome {
+                detail.httpStatus = error.status
+                detail.errorClass = decision.lastError?.errorClass
+                detail.errorCode = error.code
+            }
+            let committed = try ledger.commit(
+                decision,
+                for: record,
+                newToken: decision.storesNewToken ? newToken : nil,
+                detail: detail,
+                now: now
+            )
+            var log = logger
+            log[metadataKey: "token.id"] = "\(id)"
+            log[metadataKey: "sinch.project"] = "\(record.projectID)"
+            log[metadataKey: "latency_ms"] = "\(latency)"
+            guard committed else {
+                log.warning("lease lost before commit; another process's outcome stands")
+                return .skipped
+            }
+            switch decision.state {
+            case .active:
+                log.info("refreshed")
+                return .refreshed
+            case .needsReauth:
+                log.error(
+                    "token refused by Meta: needs a new Embedded Signup",
+                    metadata: ["error.code": "\(decision.lastError?.code ?? "")"]
+                )
+                return .needsReauth
+            default:
+                log.warning(
+                    "refresh failed",
+                    metadata: [
+                        "error.code": "\(decision.lastError?.code ?? "")",
+                        "error.class": "\(decision.lastError?.errorClass ?? "")",
+                    ]
+                )
+                return .failed
+            }
+        }
+    }
+
+    /// Waits until the project may send another request (`limits.rate` per second).
+    private func pace(_ project: String) async {
+        let interval = Duration.seconds(1) / limits.rate
+        let slot = pacing.withLock { slots -> ContinuousClock.Instant in
+            let now = ContinuousClock.now
+            let slot = max(now, slots[project] ?? now)
+            slots[project] = slot + interval
+            return slot
+        }
+        if slot > ContinuousClock.now { try? await Task.sleep(until: slot) }
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,115 @@
+import FakeSinch
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// `run-once`: the built binary refreshing due tokens against FakeSinch over real HTTP.
+@Suite struct RunOnceCLITests {
+    /// A sandbox pointed at `sinch`, holding `count` tokens minted by it, due now (they expire in a
+    /// day, well inside renew-before). Returns the sandbox, the ids and the original values.
+    func dueTokens(
+        _ sinch: SinchHarness,
+        count: Int,
+        project: String = "p1"
+    ) throws -> (
+        CLISandbox, [String], [String]
+    ) {
+        var sandbox = try CLISandbox()
+        sandbox.cli.environment.merge(
+            [
+                "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
+                "SINCH_AUTH_URL": sinch.fake.authURL,
+                "SINCH_KEY_ID": sinch.configuration.keyID,
+                "SINCH_KEY_SECRET": sinch.configuration.keySecret,
+                "TOKENKEEPER_RATE": "1000",
+            ]
+        ) { $1 }
+        let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+        let values = (0..<count).map { _ in sinch.fake.issueToken() }
+        let ids = try values.map { try sandbox.add($0, project: project, "--expires-at", expires) }
+        return (sandbox, ids, values)
+    }
+
+    @Test func refreshesWhatIsDueAndTheAuditVerifies() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, ids, values) = try dueTokens(sinch, count: 3)
+            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            try #require(result.status == 0, "\(result.stderr)")
+            let summary = try #require(try CLIJSON.parse(result.stdout).object)
+            #expect(summary["due"] == .integer(3))
+            #expect(summary["refreshed"] == .integer(3))
+            #expect(summary["failed"] == .integer(0))
+            #expect(summary["needs_reauth"] == .integer(0))
+            #expect(summary["skipped"] == .integer(0))
+            for (id, old) in zip(ids, values) {
+                let current = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(current != old)
+                #expect(sinch.fake.isValid(current))
+                #expect(sinch.fake.lineage(of: current) == sinch.fake.lineage(of: old))
+                let record = try #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
+                #expect(record["state"]?.string == "active")
+                #expect(record["last_refreshed_at"]?.string != nil)
+            }
+            #expect(try sandbox.run("audit", "verify").status == 0)
+            // Nothing is due any more.
+            let again = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(again.status == 0)
+            #expect(try CLIJSON.parse(again.stdout)["due"] == .integer(0))
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 3)
+            for value in values { #expect(!(result.everything + again.everything).contains(value)) }
+        }
+    }
+
+    @Test func aRevokedTokenNeedsReauthAndIsNeverTriedAgain() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, ids, values) = try dueTokens(sinch, count: 2)
+            sinch.fake.revoke(token: values[0])
+            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(result.status == 1)
+            let summary = try CLIJSON.parse(result.stdout)
+            #expect(summary["needs_reauth"] == .integer(1))
+            #expect(summary["refreshed"] == .integer(1))
+            let record = try #require(try CLIJSON.parse(sandbox.succeed("show", ids[0], "--json").stdout).object)
+            #expect(record["state"]?.string == "needs_reauth")
+            #expect(record["last_error"]?["code"]?.string == "invalid_facebook_token")
+            #expect(record["last_error"]?["class"]?.string == "permanent")
+            let again = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(try CLIJSON.parse(again.stdout)["due"] == .integer(0))
+            #expect(sinch.fake.stats().count(.longLivedAccessToken, status: 400) == 1)
+            #expect(try sandbox.run("check").status == 2)
+        }
+    }
+
+    @Test func aTransientFailureRetriesLaterAndExits1() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, ids, _) = try dueTokens(sinch, count: 1)
+            sinch.fake.inject(
+                FakeSinchFaultRule(.error(status: 503, code: "internal_error"), endpoint: .longLivedAccessToken)
+            )
+            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(result.status == 1)
+            #expect(try CLIJSON.parse(result.stdout)["failed"] == .integer(1))
+            let record = try #require(try CLIJSON.parse(sandbox.succeed("show", ids[0], "--json").stdout).object)
+            #expect(record["state"]?.string == "retrying")
+            #expect(record["failures"] == .integer(1))
+            #expect(record["last_error"]?["class"]?.string == "transient")
+            // Backed off: not due again at once.
+            let again = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(try CLIJSON.parse(again.stdout)["due"] == .integer(0))
+        }
+    }
+
+    @Test func aDryRunCountsAndCallsNothing() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, ids, values) = try dueTokens(sinch, count: 2)
+            let result = try await sandbox.cli.runDetached(["run-once", "--dry-run", "--json"])
+            #expect(result.status == 0)
+            #expect(try CLIJSON.parse(result.stdout)["due"] == .integer(2))
+            #expect(try CLIJSON.parse(result.stdout)["refreshed"] == .integer(0))
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
+            #expect(
+                try sandbox.succeed("get", ids[0]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == values[0]
+            )
+        }
+    }
+}

@@ -54,16 +54,45 @@ public final class RefreshEngine: Sendable {
 
     /// Refreshes every token due now (cron mode); with `dryRun`, only counts them.
     public func runOnce(dryRun: Bool = false, batch: Int = 10_000) async throws -> RefreshSummary {
-        let now = ledger.inventory.clock.now
-        let ids = try ledger.due(now: now, limit: batch)
+        let ids = try ledger.due(now: ledger.inventory.clock.now, limit: batch)
         var summary = RefreshSummary()
         summary.due = ids.count
         guard !dryRun else { return summary }
+        try await refreshAll(ids, into: &summary)
+        return summary
+    }
+
+    /// Refreshes the tokens `ids` now (`refresh ID...`). Without `force` a token still inside
+    /// its failure backoff or younger than `min_age` is skipped; a token that needs a person
+    /// (`needs_reauth`, `expired`) always is. An unknown id fails before anything is called.
+    public func refresh(ids: [String], force: Bool = false, dryRun: Bool = false) async throws -> RefreshSummary {
+        let inventory = ledger.inventory
+        let now = inventory.clock.now
+        var summary = RefreshSummary()
+        var eligible: [String] = []
+        for id in ids {
+            let record = try inventory.token(id: id)
+            let live = TokenState.live.contains(record.state)
+            let backingOff = record.state == .retrying && record.refreshAt > now
+            let young = now < record.issuedAt + inventory.policy.minAge
+            if live, force || (!backingOff && !young) {
+                eligible.append(id)
+            } else {
+                summary.skipped += 1
+            }
+        }
+        summary.due = eligible.count
+        guard !dryRun else { return summary }
+        try await refreshAll(eligible, into: &summary, force: force)
+        return summary
+    }
+
+    private func refreshAll(_ ids: [String], into summary: inout RefreshSummary, force: Bool = false) async throws {
         try await withThrowingTaskGroup(of: Result.self) { group in
             var next = ids.makeIterator()
             for _ in 0..<limits.concurrency {
                 guard let id = next.next() else { break }
-                group.addTask { try await self.refresh(id) }
+                group.addTask { try await self.refresh(id, force: force) }
             }
             while let result = try await group.next() {
                 switch result {
@@ -72,19 +101,18 @@ public final class RefreshEngine: Sendable {
                 case .needsReauth: summary.needsReauth += 1
                 case .skipped: summary.skipped += 1
                 }
-                if let id = next.next() { group.addTask { try await self.refresh(id) } }
+                if let id = next.next() { group.addTask { try await self.refresh(id, force: force) } }
             }
         }
-        return summary
     }
 
     enum Result: Sendable { case refreshed, failed, needsReauth, skipped }
 
     /// One token through claim, exchange and commit.
-    func refresh(_ id: String) async throws -> Result {
+    func refresh(_ id: String, force: Bool = false) async throws -> Result {
         let clock = ledger.inventory.clock
         guard let record = try ledger.claim(id, now: clock.now) else { return .skipped }
-        if let until = paused.withLock({ $0[record.projectID] }), until > clock.now {
+        if !force, let until = paused.withLock({ $0[record.projectID] }), until > clock.now {
             try ledger.release(id)
             return .skipped
         }
@@ -185,5 +213,13 @@ extension Duration {
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension TextOutput {
+    /// `run-once` and `refresh` without `--json`.
+    public static func refreshSummary(_ summary: RefreshSummary) -> String {
+        "due \(summary.due), refreshed \(summary.refreshed), failed \(summary.failed), "
+            + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped)"
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import SinchProvisioning
 import TokenKeeper
 
 extension TokenKeeperCommand {
@@ -25,7 +24,7 @@ extension TokenKeeperCommand {
                 let owner = RefreshEngine.processOwner()
                 let inventory = try context.keyedInventory(actor: owner)
                 let exchanger: any TokenExchanging =
-                    dryRun ? NoExchange() : try context.configuration.sinchClient(logger: Diagnostics.logger())
+                    dryRun ? DryRunExchange() : try context.configuration.sinchClient(logger: Diagnostics.logger())
                 let engine = RefreshEngine(
                     inventory: inventory,
                     exchanger: exchanger,
@@ -37,18 +36,10 @@ extension TokenKeeperCommand {
                 Console.out(
                     json
                         ? try JSONOutput.encode(summary)
-                        : "due \(summary.due), refreshed \(summary.refreshed), failed \(summary.failed), "
-                            + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped)"
+                        : TextOutput.refreshSummary(summary)
                 )
             }
             if summary.failed + summary.needsReauth > 0 { throw ExitCode(1) }
         }
-    }
-}
-
-/// The exchanger of a dry run: it is never called.
-private struct NoExchange: TokenExchanging {
-    func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
-        throw SinchError(.cancelled, status: nil, code: "dry_run", message: "a dry run calls nothing")
     }
 }

@@ -1,0 +1,68 @@
+import ArgumentParser
+import SinchProvisioning
+import TokenKeeper
+
+extension TokenKeeperCommand {
+    struct Refresh: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "refresh",
+            abstract: "Refresh the given tokens now, or every due one with --due.",
+            discussion: """
+                Without --force a token inside its failure backoff or younger than policy.min_age is \\
+                skipped; needs_reauth and expired tokens always are (they need a new Embedded Signup). \\
+                Exits 0 when every attempted refresh succeeded, 1 when one failed.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Argument(help: "Token ids.")
+        var ids: [String] = []
+
+        @Flag(help: "Refresh every token due now (as run-once).")
+        var due = false
+
+        @Flag(help: "Ignore the failure backoff and min_age (never needs_reauth).")
+        var force = false
+
+        @Flag(help: "Show what would be refreshed; call nothing, change nothing.")
+        var dryRun = false
+
+        @Flag(help: "Print one JSON summary object.")
+        var json = false
+
+        func validate() throws {
+            if due == !ids.isEmpty { throw ValidationError("give token ids or --due, one of the two") }
+        }
+
+        func run() throws {
+            var summary = RefreshSummary()
+            try reportingErrors {
+                let context = try options.context()
+                let owner = RefreshEngine.processOwner()
+                let engine = RefreshEngine(
+                    inventory: try context.keyedInventory(actor: owner),
+                    exchanger: dryRun
+                        ? DryRunExchange() : try context.configuration.sinchClient(logger: Diagnostics.logger()),
+                    limits: context.configuration.limits,
+                    owner: owner,
+                    logger: Diagnostics.logger()
+                )
+                summary = try runBlocking { [due, ids, force, dryRun] in
+                    due
+                        ? try await engine.runOnce(dryRun: dryRun)
+                        : try await engine.refresh(ids: ids, force: force, dryRun: dryRun)
+                }
+                Console.out(json ? try JSONOutput.encode(summary) : TextOutput.refreshSummary(summary))
+            }
+            if summary.failed + summary.needsReauth > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+/// The exchanger of a dry run: it is never called.
+struct DryRunExchange: TokenExchanging {
+    func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
+        throw SinchError(.cancelled, status: nil, code: "dry_run", message: "a dry run calls nothing")
+    }
+}

@@ -53,13 +53,29 @@ public final class RefreshEngine: Sendable {
     }
 
     /// Refreshes every token due now (cron mode); with `dryRun`, only counts them.
-    public func runOnce(dryRun: Bool = false, batch: Int = 10_000) async throws -> RefreshSummary {
+    /// `shouldContinue` is asked before each claim: a shutting-down daemon stops claiming and lets
+    /// what is in flight finish.
+    public func runOnce(
+        dryRun: Bool = false,
+        batch: Int = 10_000,
+        shouldContinue: @escaping @Sendable () -> Bool = { true }
+    ) async throws -> RefreshSummary {
         let ids = try ledger.due(now: ledger.inventory.clock.now, limit: batch)
         var summary = RefreshSummary()
         summary.due = ids.count
         guard !dryRun else { return summary }
-        try await refreshAll(ids, into: &summary)
+        try await refreshAll(ids, into: &summary, shouldContinue: shouldContinue)
         return summary
+    }
+
+    /// The earliest `refresh_at` of a live token, from the partial index; nil when there is none.
+    public func nextRefresh() throws -> UnixTime? {
+        try ledger.inventory.store.read { db in
+            try UnixTime.fetchOne(
+                db,
+                sql: "SELECT MIN(refresh_at) FROM tokens WHERE state IN ('active', 'retrying')"
+            )
+        }
     }
 
     /// Refreshes the tokens `ids` now (`refresh ID...`). Without `force` a token still inside
@@ -87,11 +103,16 @@ public final class RefreshEngine: Sendable {
         return summary
     }
 
-    private func refreshAll(_ ids: [String], into summary: inout RefreshSummary, force: Bool = false) async throws {
+    private func refreshAll(
+        _ ids: [String],
+        into summary: inout RefreshSummary,
+        force: Bool = false,
+        shouldContinue: @escaping @Sendable () -> Bool = { true }
+    ) async throws {
         try await withThrowingTaskGroup(of: Result.self) { group in
             var next = ids.makeIterator()
             for _ in 0..<limits.concurrency {
-                guard let id = next.next() else { break }
+                guard shouldContinue(), let id = next.next() else { break }
                 group.addTask { try await self.refresh(id, force: force) }
             }
             while let result = try await group.next() {
@@ -101,7 +122,7 @@ public final class RefreshEngine: Sendable {
                 case .needsReauth: summary.needsReauth += 1
                 case .skipped: summary.skipped += 1
                 }
-                if let id = next.next() { group.addTask { try await self.refresh(id, force: force) } }
+                if shouldContinue(), let id = next.next() { group.addTask { try await self.refresh(id, force: force) } }
             }
         }
     }

@@ -1,0 +1,70 @@
+import FakeSinch
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// The daemon as an operator runs it: a real process, a real SQLite file, FakeSinch over HTTP,
+/// lifetimes short enough to watch several refresh cycles.
+@Suite struct DaemonCLITests {
+    @Test(.timeLimit(.minutes(3)))
+    func keepsShortLivedTokensAliveAndStopsCleanlyOnSIGTERM() async throws {
+        // 24 s lifetime, refreshed 8 s before expiry: a cycle every ~16 s.
+        let lifetime = 24
+        let configuration = FakeSinchConfiguration(tokenLifetime: .seconds(lifetime))
+        try await SinchHarness.with(configuration) { sinch in
+            var sandbox = try CLISandbox()
+            sandbox.cli.environment.merge(
+                [
+                    "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
+                    "SINCH_AUTH_URL": sinch.fake.authURL,
+                    "SINCH_KEY_ID": sinch.configuration.keyID,
+                    "SINCH_KEY_SECRET": sinch.configuration.keySecret,
+                    "TOKENKEEPER_LIFETIME": "\(lifetime)s",
+                    "TOKENKEEPER_RENEW_BEFORE": "8s",
+                    "TOKENKEEPER_RATE": "1000",
+                    "TOKENKEEPER_CONCURRENCY": "8",
+                ]
+            ) { $1 }
+            let ids = try (0..<20).map { _ in try sandbox.add(sinch.fake.issueToken(lifetime: .seconds(lifetime))) }
+
+            let daemon = Process()
+            daemon.executableURL = URL(fileURLWithPath: sandbox.cli.executable)
+            daemon.arguments = ["daemon"]
+            daemon.environment = sandbox.cli.environment
+            daemon.standardOutput = FileHandle.nullDevice
+            let log = sandbox.directory.file("daemon.log")
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            daemon.standardError = FileHandle(forWritingAtPath: log)
+            try daemon.run()
+            defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+
+            // Watch for two full cycles (every token refreshed twice), well past one lifetime.
+            let deadline = ContinuousClock.now + .seconds(120)
+            var refreshed: [String: Int] = [:]
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: .seconds(1))
+                let lines = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "refreshed", "--json").stdout)
+                refreshed = Dictionary(grouping: lines.compactMap { $0["token"]?.string }, by: { $0 }).mapValues(
+                    \.count
+                )
+                if ids.allSatisfy({ (refreshed[$0] ?? 0) >= 2 }) { break }
+            }
+            kill(daemon.processIdentifier, SIGTERM)
+            let stopBy = ContinuousClock.now + .seconds(30)
+            while daemon.isRunning, ContinuousClock.now < stopBy { try await Task.sleep(for: .milliseconds(50)) }
+
+            #expect(!daemon.isRunning)
+            #expect(daemon.terminationStatus == 0)
+            for id in ids { #expect((refreshed[id] ?? 0) >= 2, "\(id) refreshed \(refreshed[id] ?? 0) times") }
+            let tokens = try sandbox.listJSON()
+            #expect(tokens.allSatisfy { $0["state"]?.string == "active" })
+            for id in ids {
+                let value = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(sinch.fake.isValid(value), "\(id) holds a token FakeSinch no longer accepts")
+            }
+            #expect(try sandbox.run("audit", "verify").status == 0)
+            let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            #expect(!logged.contains("EAAG"))
+        }
+    }
+}

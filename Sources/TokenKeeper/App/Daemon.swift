@@ -12,6 +12,7 @@ public enum Daemon {
             exchanger: exchanger,
             limits: context.configuration.limits,
             owner: owner,
+            hooks: HookRunner(hooks: context.configuration.hooks),
             logger: logger
         )
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)

@@ -29,6 +29,7 @@ public final class RefreshEngine: Sendable {
     private let machine: RefreshStateMachine
     private let limits: TokenKeeperConfiguration.Limits
     private let logger: Logger
+    private let hooks: HookRunner?
     private let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
     private let paused = Mutex<[String: UnixTime]>([:])
 
@@ -38,8 +39,10 @@ public final class RefreshEngine: Sendable {
         limits: TokenKeeperConfiguration.Limits,
         owner: String,
         lease: Duration = .seconds(300),
+        hooks: HookRunner? = nil,
         logger: Logger
     ) {
+        self.hooks = hooks
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         self.exchanger = exchanger
         machine = RefreshStateMachine(policy: inventory.policy)
@@ -194,6 +197,7 @@ public final class RefreshEngine: Sendable {
                 log.warning("lease lost before commit; another process's outcome stands")
                 return .skipped
             }
+            await runHooks(decision, record: record, newToken: newToken, outcome: outcome, logger: log)
             switch decision.state {
             case .active:
                 log.info("refreshed")
@@ -213,6 +217,44 @@ public final class RefreshEngine: Sendable {
                     ]
                 )
                 return .failed
+            }
+        }
+    }
+
+    /// Runs the decision's hooks after the commit; a failure is audited `hook_failed` and never
+    /// undoes the refresh.
+    private func runHooks(
+        _ decision: RefreshStateMachine.Decision,
+        record: TokenRecord,
+        newToken: String?,
+        outcome: RefreshStateMachine.Outcome,
+        logger: Logger
+    ) async {
+        guard let hooks else { return }
+        var updated = record
+        updated.expiresAt = decision.expiresAt
+        var errorText: String?
+        if case .failed(let error) = outcome { errorText = error.description }
+        for hook in decision.hooks where hooks.isConfigured(hook) {
+            guard
+                let failure = await hooks.run(
+                    hook,
+                    record: updated,
+                    token: hook == .deploy ? newToken : nil,
+                    error: errorText
+                )
+            else { continue }
+            logger.warning("hook failed", metadata: ["hook": "\(hook.rawValue)", "reason": "\(failure)"])
+            let inventory = ledger.inventory
+            let now = inventory.clock.now
+            try? inventory.store.write { db in
+                _ = try inventory.audit.append(
+                    db,
+                    event: .hookFailed,
+                    tokenID: record.id,
+                    detail: AuditDetail(project: record.projectID, note: failure),
+                    at: now
+                )
             }
         }
     }

@@ -46,6 +46,7 @@ extension TokenKeeperCommand {
                         ? DryRunExchange() : try context.configuration.sinchClient(logger: Diagnostics.logger()),
                     limits: context.configuration.limits,
                     owner: owner,
+                    hooks: HookRunner(hooks: context.configuration.hooks),
                     logger: Diagnostics.logger()
                 )
                 summary = try runBlocking { [due, ids, force, dryRun] in

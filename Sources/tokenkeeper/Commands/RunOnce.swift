@@ -30,6 +30,7 @@ extension TokenKeeperCommand {
                     exchanger: exchanger,
                     limits: context.configuration.limits,
                     owner: owner,
+                    hooks: HookRunner(hooks: context.configuration.hooks),
                     logger: Diagnostics.logger()
                 )
                 summary = try runBlocking { [dryRun] in try await engine.runOnce(dryRun: dryRun) }

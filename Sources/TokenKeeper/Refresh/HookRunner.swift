@@ -1,0 +1,113 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// Runs the hooks of CONTRACT.md: a command line without a shell, 60 s at most, the token on
+/// standard input only (never argv or the environment), details in `TOKENKEEPER_*` variables.
+public struct HookRunner: Sendable {
+    public let hooks: TokenKeeperConfiguration.Hooks
+    public let timeout: Duration
+
+    public init(hooks: TokenKeeperConfiguration.Hooks, timeout: Duration = .seconds(60)) {
+        self.hooks = hooks
+        self.timeout = timeout
+    }
+
+    /// Whether `hook` is configured at all.
+    public func isConfigured(_ hook: RefreshStateMachine.Hook) -> Bool { commandLine(hook) != nil }
+
+    /// Runs `hook` for `record`; nil when it succeeded or is not configured, else what went wrong
+    /// (for the `hook_failed` audit row; never holds the token).
+    public func run(
+        _ hook: RefreshStateMachine.Hook,
+        record: TokenRecord,
+        token: String?,
+        error: String?
+    ) async -> String? {
+        guard let line = commandLine(hook) else { return nil }
+        let words = Self.split(line)
+        guard let program = words.first else { return "\(hook.rawValue) hook: empty command line" }
+        var variables: [String: String] = [
+            "TOKENKEEPER_TOKEN_ID": record.id,
+            "TOKENKEEPER_PROJECT": record.projectID,
+            "TOKENKEEPER_LABEL": record.label ?? "",
+            "TOKENKEEPER_EXPIRES_AT": RFC3339.format(record.expiresAt),
+        ]
+        if hook != .deploy { variables["TOKENKEEPER_ERROR"] = error ?? "" }
+        let arguments = Array(words.dropFirst())
+        let environmentValues = variables
+        let input = hook == .deploy ? (token ?? "") + "\n" : ""
+        let limit = timeout
+        do {
+            let status = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
+                group.addTask {
+                    let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
+                    var environment: [Environment.Key: String?] = [:]
+                    for (key, value) in environmentValues {
+                        if let key = Environment.Key(rawValue: key) { environment[key] = value }
+                    }
+                    var options = PlatformOptions()
+                    options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
+                    return try await Subprocess.run(
+                        executable,
+                        arguments: Arguments(arguments),
+                        environment: .inherit.updating(environment),
+                        platformOptions: options,
+                        input: .string(input),
+                        output: .discarded,
+                        error: .discarded
+                    ).terminationStatus
+                }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            switch status {
+            case nil: return "\(hook.rawValue) hook timed out after \(DurationText.format(limit))"
+            case .exited(0): return nil
+            case .exited(let code): return "\(hook.rawValue) hook exited \(code)"
+            case .some(let other): return "\(hook.rawValue) hook ended by \(other)"
+            }
+        } catch {
+            return "\(hook.rawValue) hook could not run: \(error)"
+        }
+    }
+
+    private func commandLine(_ hook: RefreshStateMachine.Hook) -> String? {
+        switch hook {
+        case .deploy: hooks.deploy
+        case .failure: hooks.failure
+        case .reauth: hooks.reauth
+        case .recovered: hooks.recovered
+        }
+    }
+
+    /// Splits a command line into words at unquoted whitespace; single and double quotes group.
+    static func split(_ line: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var quote: Character?
+        var inWord = false
+        for character in line {
+            if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+            } else if character == "'" || character == "\"" {
+                quote = character
+                inWord = true
+            } else if character.isWhitespace {
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            } else {
+                current.append(character)
+                inWord = true
+            }
+        }
+        if inWord { words.append(current) }
+        return words
+    }
+}

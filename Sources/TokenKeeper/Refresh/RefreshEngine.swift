@@ -102,7 +102,7 @@ public final class RefreshEngine: Sendable {
         }
         summary.due = eligible.count
         guard !dryRun else { return summary }
-        try await refreshAll(eligible, into: &summary, force: force)
+        try await refreshAll(eligible, into: &summary, force: force, onDemand: true)
         return summary
     }
 
@@ -110,13 +110,14 @@ public final class RefreshEngine: Sendable {
         _ ids: [String],
         into summary: inout RefreshSummary,
         force: Bool = false,
+        onDemand: Bool = false,
         shouldContinue: @escaping @Sendable () -> Bool = { true }
     ) async throws {
         try await withThrowingTaskGroup(of: Result.self) { group in
             var next = ids.makeIterator()
             for _ in 0..<limits.concurrency {
                 guard shouldContinue(), let id = next.next() else { break }
-                group.addTask { try await self.refresh(id, force: force) }
+                group.addTask { try await self.refresh(id, force: force, onDemand: onDemand) }
             }
             while let result = try await group.next() {
                 switch result {
@@ -125,7 +126,9 @@ public final class RefreshEngine: Sendable {
                 case .needsReauth: summary.needsReauth += 1
                 case .skipped: summary.skipped += 1
                 }
-                if shouldContinue(), let id = next.next() { group.addTask { try await self.refresh(id, force: force) } }
+                if shouldContinue(), let id = next.next() {
+                    group.addTask { try await self.refresh(id, force: force, onDemand: onDemand) }
+                }
             }
         }
     }
@@ -133,9 +136,10 @@ public final class RefreshEngine: Sendable {
     enum Result: Sendable { case refreshed, failed, needsReauth, skipped }
 
     /// One token through claim, exchange and commit.
-    func refresh(_ id: String, force: Bool = false) async throws -> Result {
+    func refresh(_ id: String, force: Bool = false, onDemand: Bool = false) async throws -> Result {
         let clock = ledger.inventory.clock
-        guard let record = try ledger.claim(id, now: clock.now) else { return .skipped }
+        // On demand (`refresh ID`) the token need not be due; from the schedule it must still be.
+        guard let record = try ledger.claim(id, now: clock.now, onlyIfDue: !onDemand) else { return .skipped }
         if !force, let until = paused.withLock({ $0[record.projectID] }), until > clock.now {
             try ledger.release(id)
             return .skipped

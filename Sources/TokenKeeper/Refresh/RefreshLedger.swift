@@ -26,17 +26,21 @@ struct RefreshLedger: Sendable {
         }
     }
 
-    /// Takes the lease on `id` if it is live and free; the record as claimed, or nil when another
-    /// process holds it (or it is gone, or no longer live).
-    func claim(_ id: String, now: UnixTime) throws -> TokenRecord? {
+    /// Takes the lease on `id` if it is live and free (and, with `onlyIfDue`, still due); the
+    /// record as claimed, or nil when another process holds it, already refreshed it since it
+    /// was listed as due, or it is gone or no longer live.
+    func claim(_ id: String, now: UnixTime, onlyIfDue: Bool = true) throws -> TokenRecord? {
         try inventory.store.write { db in
+            // `refresh_at <= now` matters: a token another process refreshed (and released)
+            // after we listed it is free again, but no longer due.
             try db.execute(
                 sql: """
                     UPDATE tokens SET lease_owner = ?, lease_until = ?
                     WHERE id = ? AND state IN ('active', 'retrying')
                       AND (lease_until IS NULL OR lease_until < ?)
+                      AND (refresh_at <= ? OR ?)
                     """,
-                arguments: [owner, now + lease, id, now]
+                arguments: [owner, now + lease, id, now, now, !onlyIfDue]
             )
             guard db.changesCount == 1 else { return nil }
             return try TokenRecord.fetchOne(db, key: id)

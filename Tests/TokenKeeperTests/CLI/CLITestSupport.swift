@@ -258,3 +258,53 @@ final class SQLiteConnectionHolder {
         process.waitUntilExit()
     }
 }
+
+/// The same helpers for async tests: each run waits on a thread of its own, never on one of the
+/// few cooperative threads that an in-process FakeSinch (and every other async test) runs on.
+extension CLISandbox {
+    @discardableResult
+    func runAsync(_ arguments: String..., stdin: String? = nil) async throws -> CLI.Result {
+        try await cli.runDetached(arguments, stdin: stdin)
+    }
+
+    @discardableResult
+    func succeedAsync(
+        _ arguments: String...,
+        stdin: String? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> CLI.Result {
+        let result = try await cli.runDetached(arguments, stdin: stdin)
+        try #require(
+            result.status == 0,
+            "tokenkeeper \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return result
+    }
+
+    func addAsync(
+        _ token: String,
+        _ extra: String...,
+        sourceLocation: SourceLocation = #_sourceLocation
+    )
+        async throws -> String
+    {
+        let result = try await cli.runDetached(["add", "--project", "p1"] + extra, stdin: token + "\n")
+        try #require(
+            result.status == 0,
+            "add exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return result.stdout.trimmingCharacters(in: .newlines)
+    }
+
+    func listJSONAsync(sourceLocation: SourceLocation = #_sourceLocation) async throws -> [CLIJSON] {
+        let result = try await cli.runDetached(["list", "--json"])
+        try #require(
+            result.status == 0,
+            "list exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation
+        )
+        return try #require(try CLIJSON.parse(result.stdout).array, sourceLocation: sourceLocation)
+    }
+}

@@ -24,7 +24,8 @@ import TokenKeeperTesting
             // Slow answers stretch each batch, so kills land before, during and after exchanges.
             sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(40)), endpoint: .longLivedAccessToken))
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
-            let ids = try (0..<30).map { _ in try sandbox.add(sinch.fake.issueToken(), "--expires-at", expires) }
+            var ids: [String] = []
+            for _ in 0..<30 { ids.append(try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)) }
             var lastExpiry: [String: String] = [:]
             var generator = SystemRandomNumberGenerator()
 
@@ -40,8 +41,8 @@ import TokenKeeperTesting
                 kill(process.processIdentifier, SIGKILL)
                 while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
 
-                #expect(try sandbox.run("audit", "verify").status == 0, "round \(round): audit chain broken")
-                for token in try sandbox.listJSON() {
+                #expect(try await sandbox.runAsync("audit", "verify").status == 0, "round \(round): audit chain broken")
+                for token in try await sandbox.listJSONAsync() {
                     let id = try #require(token["id"]?.string)
                     let expiry = try #require(token["expires_at"]?.string)
                     // RFC 3339 UTC strings of one format compare in time order.
@@ -50,13 +51,13 @@ import TokenKeeperTesting
                     #expect(token["state"]?.string == "active")
                 }
                 for id in ids {
-                    let get = try sandbox.run("get", id)
+                    let get = try await sandbox.runAsync("get", id)
                     #expect(get.status == 0, "round \(round): \(id) does not open: \(get.stderr)")
                     let value = get.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                     #expect(sinch.fake.isValid(value), "round \(round): \(id) holds a dead token")
                 }
             }
-            #expect(try sandbox.listJSON().count == ids.count)
+            #expect(try await sandbox.listJSONAsync().count == ids.count)
             // Not vacuous: the killed runs did commit refreshes between the kills.
             let refreshed = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "refreshed", "--json").stdout)
             #expect(!refreshed.isEmpty)

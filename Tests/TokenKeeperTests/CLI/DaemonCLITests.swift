@@ -25,7 +25,10 @@ import TokenKeeperTesting
                     "TOKENKEEPER_CONCURRENCY": "8",
                 ]
             ) { $1 }
-            let ids = try (0..<20).map { _ in try sandbox.add(sinch.fake.issueToken(lifetime: .seconds(lifetime))) }
+            var ids: [String] = []
+            for _ in 0..<20 {
+                ids.append(try await sandbox.addAsync(sinch.fake.issueToken(lifetime: .seconds(lifetime))))
+            }
 
             let daemon = Process()
             daemon.executableURL = URL(fileURLWithPath: sandbox.cli.executable)
@@ -56,13 +59,15 @@ import TokenKeeperTesting
             #expect(!daemon.isRunning)
             #expect(daemon.terminationStatus == 0)
             for id in ids { #expect((refreshed[id] ?? 0) >= 2, "\(id) refreshed \(refreshed[id] ?? 0) times") }
-            let tokens = try sandbox.listJSON()
+            let tokens = try await sandbox.listJSONAsync()
             #expect(tokens.allSatisfy { $0["state"]?.string == "active" })
             for id in ids {
-                let value = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let value = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                )
                 #expect(sinch.fake.isValid(value), "\(id) holds a token FakeSinch no longer accepts")
             }
-            #expect(try sandbox.run("audit", "verify").status == 0)
+            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
             let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             #expect(!logged.contains("EAAG"))
         }

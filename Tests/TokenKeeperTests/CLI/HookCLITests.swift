@@ -47,7 +47,7 @@ import TokenKeeperTesting
             let id = try addDue(sandbox, old)
             let result = try await sandbox.cli.runDetached(["run-once"])
             #expect(result.status == 0, "\(result.stderr)")
-            let new = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let new = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let stdin = try String(contentsOfFile: "\(record)/\(id).deploy.stdin", encoding: .utf8)
             #expect(stdin.trimmingCharacters(in: .newlines) == new)
             let environment = try String(contentsOfFile: "\(record)/\(id).deploy.env", encoding: .utf8)
@@ -86,12 +86,12 @@ import TokenKeeperTesting
             let id = try addDue(sandbox, old)
             let result = try await sandbox.cli.runDetached(["run-once", "--json"])
             #expect(try CLIJSON.parse(result.stdout)["refreshed"] == .integer(1))
-            let new = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let new = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(new != old && sinch.fake.isValid(new))
             let audit = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "hook_failed", "--json").stdout)
             #expect(audit.count == 1)
             #expect(audit.first?["detail"]?["note"]?.string == "deploy hook exited 3")
-            #expect(try sandbox.run("audit", "verify").status == 0)
+            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
         }
     }
 }

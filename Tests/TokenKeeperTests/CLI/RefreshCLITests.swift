@@ -31,7 +31,9 @@ import TokenKeeperTesting
             let forced = try await sandbox.cli.runDetached(["refresh", id, "--force", "--json"])
             #expect(forced.status == 0, "\(forced.stderr)")
             #expect(try CLIJSON.parse(forced.stdout)["refreshed"] == .integer(1))
-            let current = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let current = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
             #expect(current != old && sinch.fake.isValid(current))
         }
     }

@@ -42,7 +42,9 @@ import TokenKeeperTesting
             #expect(summary["needs_reauth"] == .integer(0))
             #expect(summary["skipped"] == .integer(0))
             for (id, old) in zip(ids, values) {
-                let current = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                let current = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(
+                    in: .whitespacesAndNewlines
+                )
                 #expect(current != old)
                 #expect(sinch.fake.isValid(current))
                 #expect(sinch.fake.lineage(of: current) == sinch.fake.lineage(of: old))
@@ -50,7 +52,7 @@ import TokenKeeperTesting
                 #expect(record["state"]?.string == "active")
                 #expect(record["last_refreshed_at"]?.string != nil)
             }
-            #expect(try sandbox.run("audit", "verify").status == 0)
+            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
             // Nothing is due any more.
             let again = try await sandbox.cli.runDetached(["run-once", "--json"])
             #expect(again.status == 0)
@@ -76,7 +78,7 @@ import TokenKeeperTesting
             let again = try await sandbox.cli.runDetached(["run-once", "--json"])
             #expect(try CLIJSON.parse(again.stdout)["due"] == .integer(0))
             #expect(sinch.fake.stats().count(.longLivedAccessToken, status: 400) == 1)
-            #expect(try sandbox.run("check").status == 2)
+            #expect(try await sandbox.runAsync("check").status == 2)
         }
     }
 
@@ -108,7 +110,8 @@ import TokenKeeperTesting
             #expect(try CLIJSON.parse(result.stdout)["refreshed"] == .integer(0))
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
             #expect(
-                try sandbox.succeed("get", ids[0]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == values[0]
+                try await sandbox.succeedAsync("get", ids[0]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                    == values[0]
             )
         }
     }

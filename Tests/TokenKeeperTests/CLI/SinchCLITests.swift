@@ -36,11 +36,11 @@ import TokenKeeperTesting
             #expect(record["state"]?.string == "active")
             #expect(record["project"]?.string == "p1")
 
-            let token = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(sinch.fake.isValid(token))
             #expect(!added.everything.contains(code))
             #expect(!added.everything.contains(token))
-            let audit = try sandbox.succeed("audit", "--token", id, "--json").stdout
+            let audit = try await sandbox.succeedAsync("audit", "--token", id, "--json").stdout
             #expect(audit.contains(#""event":"exchanged""#))
             #expect(!audit.contains(token) && !audit.contains(code))
             #expect(sinch.fake.stats().exchangesPerLineage[sinch.fake.lineage(of: token) ?? ""] == 1)
@@ -57,7 +57,7 @@ import TokenKeeperTesting
             #expect(second.status == 65)
             #expect(second.stderr.contains("invalid_facebook_code"))
             #expect(!second.everything.contains(code))
-            #expect(try sandbox.listJSON().count == 1)
+            #expect(try await sandbox.listJSONAsync().count == 1)
         }
     }
 
@@ -70,7 +70,7 @@ import TokenKeeperTesting
             #expect(result.status == 69)
             #expect(result.stderr.contains("the environment (SINCH_KEY_ID, SINCH_KEY_SECRET)"))
             #expect(!result.everything.contains(secret))
-            #expect(try sandbox.listJSON().isEmpty)
+            #expect(try await sandbox.listJSONAsync().isEmpty)
         }
     }
 
@@ -129,9 +129,11 @@ import TokenKeeperTesting
             let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--replace", id], stdin: code)
             try #require(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.trimmingCharacters(in: .newlines) == id)
-            let token = try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(sinch.fake.lineage(of: token) != nil)
-            #expect(try sandbox.succeed("audit", "--token", id, "--json").stdout.contains(#""event":"replaced""#))
+            #expect(
+                try await sandbox.succeedAsync("audit", "--token", id, "--json").stdout.contains(#""event":"replaced""#)
+            )
             let record = try #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
             #expect(record["state"]?.string == "active")
             #expect(record["failures"] == .integer(0))
@@ -181,7 +183,9 @@ import TokenKeeperTesting
             #expect(result.status == 0)
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
             // The OAuth2 token request and the call, both under the tool's own name and version.
-            let version = try sandbox.succeed("--version").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let version = try await sandbox.succeedAsync("--version").stdout.trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
             #expect(sinch.fake.stats().userAgents == ["tokenkeeper/\(version)": 2])
             sinch.fake.inject(
                 FakeSinchFaultRule(.error(status: 500, code: "internal_error"), endpoint: .enableTemplateAnalytics)

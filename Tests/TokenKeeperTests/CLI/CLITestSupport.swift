@@ -284,12 +284,11 @@ extension CLISandbox {
 
     func addAsync(
         _ token: String,
+        project: String = "p1",
         _ extra: String...,
         sourceLocation: SourceLocation = #_sourceLocation
-    )
-        async throws -> String
-    {
-        let result = try await cli.runDetached(["add", "--project", "p1"] + extra, stdin: token + "\n")
+    ) async throws -> String {
+        let result = try await cli.runDetached(["add", "--project", project] + extra, stdin: token + "\n")
         try #require(
             result.status == 0,
             "add exited \(result.status): \(result.stderr)",
@@ -306,5 +305,49 @@ extension CLISandbox {
             sourceLocation: sourceLocation
         )
         return try #require(try CLIJSON.parse(result.stdout).array, sourceLocation: sourceLocation)
+    }
+}
+
+extension CLISandbox {
+    /// An initialized sandbox whose CLI talks to `sinch` with its key; `environment` adds or
+    /// overrides variables. `init` runs on a thread of its own (see ``runAsync(_:stdin:)``).
+    static func make(sinch: SinchHarness, environment: [String: String] = [:]) async throws -> CLISandbox {
+        var sandbox = try CLISandbox(initialized: false)
+        sandbox.point(at: sinch, environment: environment)
+        let result = try await sandbox.cli.runDetached(["init"])
+        guard result.status == 0 else {
+            throw CLITestFailure("tokenkeeper init exited \(result.status): \(result.stderr)")
+        }
+        return sandbox
+    }
+
+    private mutating func point(at sinch: SinchHarness, environment: [String: String]) {
+        cli.environment.merge(
+            [
+                "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
+                "SINCH_AUTH_URL": sinch.fake.authURL,
+                "SINCH_KEY_ID": sinch.configuration.keyID,
+                "SINCH_KEY_SECRET": sinch.configuration.keySecret,
+            ]
+        ) { $1 }
+        cli.environment.merge(environment) { $1 }
+    }
+
+    /// Starts `tokenkeeper arguments...` in the background (a daemon, a run to kill); stderr goes
+    /// to `stderrFile` when given.
+    func spawn(_ arguments: [String], stderrFile: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cli.executable)
+        process.arguments = arguments
+        process.environment = cli.environment
+        process.standardOutput = FileHandle.nullDevice
+        if let stderrFile {
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: stderrFile)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
+        try process.run()
+        return process
     }
 }

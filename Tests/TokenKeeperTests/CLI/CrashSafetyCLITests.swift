@@ -10,17 +10,13 @@ import TokenKeeperTesting
     @Test(.timeLimit(.minutes(4)))
     func sigkillMidBatchLosesNothing() async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try CLISandbox()
-            sandbox.cli.environment.merge(
-                [
-                    "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
-                    "SINCH_AUTH_URL": sinch.fake.authURL,
-                    "SINCH_KEY_ID": sinch.configuration.keyID,
-                    "SINCH_KEY_SECRET": sinch.configuration.keySecret,
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: [
                     "TOKENKEEPER_RATE": "1000",
                     "TOKENKEEPER_CONCURRENCY": "4",
                 ]
-            ) { $1 }
+            )
             // Slow answers stretch each batch, so kills land before, during and after exchanges.
             sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(40)), endpoint: .longLivedAccessToken))
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
@@ -30,13 +26,7 @@ import TokenKeeperTesting
             var generator = SystemRandomNumberGenerator()
 
             for round in 0..<20 {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: sandbox.cli.executable)
-                process.arguments = ["run-once"]
-                process.environment = sandbox.cli.environment
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
+                let process = try sandbox.spawn(["run-once"])
                 try await Task.sleep(for: .milliseconds(Int.random(in: 10...400, using: &generator)))
                 kill(process.processIdentifier, SIGKILL)
                 while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }

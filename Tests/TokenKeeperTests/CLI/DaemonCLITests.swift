@@ -12,33 +12,22 @@ import TokenKeeperTesting
         let lifetime = 24
         let configuration = FakeSinchConfiguration(tokenLifetime: .seconds(lifetime))
         try await SinchHarness.with(configuration) { sinch in
-            var sandbox = try CLISandbox()
-            sandbox.cli.environment.merge(
-                [
-                    "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
-                    "SINCH_AUTH_URL": sinch.fake.authURL,
-                    "SINCH_KEY_ID": sinch.configuration.keyID,
-                    "SINCH_KEY_SECRET": sinch.configuration.keySecret,
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: [
                     "TOKENKEEPER_LIFETIME": "\(lifetime)s",
                     "TOKENKEEPER_RENEW_BEFORE": "8s",
                     "TOKENKEEPER_RATE": "1000",
                     "TOKENKEEPER_CONCURRENCY": "8",
                 ]
-            ) { $1 }
+            )
             var ids: [String] = []
             for _ in 0..<20 {
                 ids.append(try await sandbox.addAsync(sinch.fake.issueToken(lifetime: .seconds(lifetime))))
             }
 
-            let daemon = Process()
-            daemon.executableURL = URL(fileURLWithPath: sandbox.cli.executable)
-            daemon.arguments = ["daemon"]
-            daemon.environment = sandbox.cli.environment
-            daemon.standardOutput = FileHandle.nullDevice
             let log = sandbox.directory.file("daemon.log")
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            daemon.standardError = FileHandle(forWritingAtPath: log)
-            try daemon.run()
+            let daemon = try sandbox.spawn(["daemon"], stderrFile: log)
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
 
             // Watch for two full cycles (every token refreshed twice), well past one lifetime.

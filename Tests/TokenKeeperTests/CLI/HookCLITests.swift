@@ -6,8 +6,8 @@ import TokenKeeperTesting
 /// Hooks run after the commit, without a shell; the token reaches `deploy` on stdin only.
 @Suite struct HookCLITests {
     /// A sandbox with due tokens and a hook script that records what each hook received.
-    func sandbox(_ sinch: SinchHarness, hooks: [String: String]) throws -> (CLISandbox, String) {
-        var sandbox = try CLISandbox()
+    func sandbox(_ sinch: SinchHarness, hooks: [String: String]) async throws -> (CLISandbox, String) {
+        var sandbox = try await CLISandbox.make(sinch: sinch)
         let record = sandbox.directory.file("hooks")
         try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
         let script = sandbox.directory.file("hook.sh")
@@ -35,16 +35,16 @@ import TokenKeeperTesting
         return (sandbox, record)
     }
 
-    func addDue(_ sandbox: CLISandbox, _ token: String) throws -> String {
+    func addDue(_ sandbox: CLISandbox, _ token: String) async throws -> String {
         let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
-        return try sandbox.add(token, "--expires-at", expires)
+        return try await sandbox.addAsync(token, "--expires-at", expires)
     }
 
     @Test func deployGetsTheNewTokenOnStdinAndDetailsInTheEnvironment() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, record) = try sandbox(sinch, hooks: ["deploy": "deploy"])
+            let (sandbox, record) = try await sandbox(sinch, hooks: ["deploy": "deploy"])
             let old = sinch.fake.issueToken()
-            let id = try addDue(sandbox, old)
+            let id = try await addDue(sandbox, old)
             let result = try await sandbox.cli.runDetached(["run-once"])
             #expect(result.status == 0, "\(result.stderr)")
             let new = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -62,9 +62,9 @@ import TokenKeeperTesting
 
     @Test func aRevokedTokenRunsReauthOnceWithTheErrorAndNoToken() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, record) = try sandbox(sinch, hooks: ["reauth": "reauth", "deploy": "deploy"])
+            let (sandbox, record) = try await sandbox(sinch, hooks: ["reauth": "reauth", "deploy": "deploy"])
             let token = sinch.fake.issueToken()
-            let id = try addDue(sandbox, token)
+            let id = try await addDue(sandbox, token)
             sinch.fake.revoke(token: token)
             #expect(try await sandbox.cli.runDetached(["run-once"]).status == 1)
             let environment = try String(contentsOfFile: "\(record)/\(id).reauth.env", encoding: .utf8)
@@ -80,10 +80,10 @@ import TokenKeeperTesting
 
     @Test func aFailingHookIsAuditedAndNeverUndoesTheRefresh() async throws {
         try await SinchHarness.with { sinch in
-            var (sandbox, _) = try sandbox(sinch, hooks: ["deploy": "deploy"])
+            var (sandbox, _) = try await sandbox(sinch, hooks: ["deploy": "deploy"])
             sandbox.cli.environment["HOOK_EXIT"] = "3"
             let old = sinch.fake.issueToken()
-            let id = try addDue(sandbox, old)
+            let id = try await addDue(sandbox, old)
             let result = try await sandbox.cli.runDetached(["run-once", "--json"])
             #expect(try CLIJSON.parse(result.stdout)["refreshed"] == .integer(1))
             let new = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)

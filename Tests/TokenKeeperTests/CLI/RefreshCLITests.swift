@@ -5,24 +5,16 @@ import TokenKeeperTesting
 
 /// `refresh ID... | --due [--force] [--dry-run]` against FakeSinch.
 @Suite struct RefreshCLITests {
-    func sandbox(_ sinch: SinchHarness) throws -> CLISandbox {
-        var sandbox = try CLISandbox()
-        sandbox.cli.environment.merge(
-            [
-                "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
-                "SINCH_AUTH_URL": sinch.fake.authURL,
-                "SINCH_KEY_ID": sinch.configuration.keyID,
-                "SINCH_KEY_SECRET": sinch.configuration.keySecret,
-            ]
-        ) { $1 }
+    func sandbox(_ sinch: SinchHarness) async throws -> CLISandbox {
+        let sandbox = try await CLISandbox.make(sinch: sinch)
         return sandbox
     }
 
     @Test func aTokenYoungerThanMinAgeIsSkippedUnlessForced() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let old = sinch.fake.issueToken()
-            let id = try sandbox.add(old)  // issued now: younger than the 24 h min_age
+            let id = try await sandbox.addAsync(old)  // issued now: younger than the 24 h min_age
             let skipped = try await sandbox.cli.runDetached(["refresh", id, "--json"])
             #expect(skipped.status == 0)
             #expect(try CLIJSON.parse(skipped.stdout)["skipped"] == .integer(1))
@@ -40,9 +32,9 @@ import TokenKeeperTesting
 
     @Test func anOldEnoughTokenIsRefreshedOnDemand() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let issued = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-2 * 86_400))
-            let id = try sandbox.add(sinch.fake.issueToken(), "--issued-at", issued)
+            let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--issued-at", issued)
             let result = try await sandbox.cli.runDetached(["refresh", id])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.contains("refreshed 1"))
@@ -51,8 +43,8 @@ import TokenKeeperTesting
 
     @Test func forceNeverTouchesATokenThatNeedsReauth() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
-            let id = try sandbox.add(sinch.fake.issueToken())
+            let sandbox = try await sandbox(sinch)
+            let id = try await sandbox.addAsync(sinch.fake.issueToken())
             _ = try CLISQLite.run(sandbox.databasePath, "UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(id)'")
             let result = try await sandbox.cli.runDetached(["refresh", id, "--force", "--json"])
             #expect(result.status == 0)
@@ -63,7 +55,7 @@ import TokenKeeperTesting
 
     @Test func anUnknownIdExits65AndCallsNothing() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let result = try await sandbox.cli.runDetached(["refresh", "tk_nothere"])
             #expect(result.status == 65)
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)

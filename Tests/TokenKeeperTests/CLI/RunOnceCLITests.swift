@@ -11,28 +11,25 @@ import TokenKeeperTesting
         _ sinch: SinchHarness,
         count: Int,
         project: String = "p1"
-    ) throws -> (
+    ) async throws -> (
         CLISandbox, [String], [String]
     ) {
-        var sandbox = try CLISandbox()
-        sandbox.cli.environment.merge(
-            [
-                "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
-                "SINCH_AUTH_URL": sinch.fake.authURL,
-                "SINCH_KEY_ID": sinch.configuration.keyID,
-                "SINCH_KEY_SECRET": sinch.configuration.keySecret,
-                "TOKENKEEPER_RATE": "1000",
+        let sandbox = try await CLISandbox.make(
+            sinch: sinch,
+            environment: [
+                "TOKENKEEPER_RATE": "1000"
             ]
-        ) { $1 }
+        )
         let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
         let values = (0..<count).map { _ in sinch.fake.issueToken() }
-        let ids = try values.map { try sandbox.add($0, project: project, "--expires-at", expires) }
+        var ids: [String] = []
+        for value in values { ids.append(try await sandbox.addAsync(value, project: project, "--expires-at", expires)) }
         return (sandbox, ids, values)
     }
 
     @Test func refreshesWhatIsDueAndTheAuditVerifies() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, values) = try dueTokens(sinch, count: 3)
+            let (sandbox, ids, values) = try await dueTokens(sinch, count: 3)
             let result = try await sandbox.cli.runDetached(["run-once", "--json"])
             try #require(result.status == 0, "\(result.stderr)")
             let summary = try #require(try CLIJSON.parse(result.stdout).object)
@@ -64,7 +61,7 @@ import TokenKeeperTesting
 
     @Test func aRevokedTokenNeedsReauthAndIsNeverTriedAgain() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, values) = try dueTokens(sinch, count: 2)
+            let (sandbox, ids, values) = try await dueTokens(sinch, count: 2)
             sinch.fake.revoke(token: values[0])
             let result = try await sandbox.cli.runDetached(["run-once", "--json"])
             #expect(result.status == 1)
@@ -84,7 +81,7 @@ import TokenKeeperTesting
 
     @Test func aTransientFailureRetriesLaterAndExits1() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, _) = try dueTokens(sinch, count: 1)
+            let (sandbox, ids, _) = try await dueTokens(sinch, count: 1)
             sinch.fake.inject(
                 FakeSinchFaultRule(.error(status: 503, code: "internal_error"), endpoint: .longLivedAccessToken)
             )
@@ -103,7 +100,7 @@ import TokenKeeperTesting
 
     @Test func aDryRunCountsAndCallsNothing() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, values) = try dueTokens(sinch, count: 2)
+            let (sandbox, ids, values) = try await dueTokens(sinch, count: 2)
             let result = try await sandbox.cli.runDetached(["run-once", "--dry-run", "--json"])
             #expect(result.status == 0)
             #expect(try CLIJSON.parse(result.stdout)["due"] == .integer(2))

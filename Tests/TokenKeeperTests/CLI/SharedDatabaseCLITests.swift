@@ -8,32 +8,18 @@ import TokenKeeperTesting
     @Test(.timeLimit(.minutes(3)))
     func aDaemonAndTwoCronRunsExchangeEachTokenExactlyOnce() async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try CLISandbox()
-            sandbox.cli.environment.merge(
-                [
-                    "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
-                    "SINCH_AUTH_URL": sinch.fake.authURL,
-                    "SINCH_KEY_ID": sinch.configuration.keyID,
-                    "SINCH_KEY_SECRET": sinch.configuration.keySecret,
-                    "TOKENKEEPER_RATE": "1000",
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: [
+                    "TOKENKEEPER_RATE": "1000"
                 ]
-            ) { $1 }
+            )
             sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(20)), endpoint: .longLivedAccessToken))
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             let tokens = (0..<40).map { _ in sinch.fake.issueToken() }
             for token in tokens { _ = try await sandbox.addAsync(token, "--expires-at", expires) }
 
-            func start(_ arguments: [String]) throws -> Process {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: sandbox.cli.executable)
-                process.arguments = arguments
-                process.environment = sandbox.cli.environment
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                return process
-            }
-            let processes = try [start(["daemon"]), start(["run-once"]), start(["run-once"])]
+            let processes = try [sandbox.spawn(["daemon"]), sandbox.spawn(["run-once"]), sandbox.spawn(["run-once"])]
             defer { for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
             let deadline = ContinuousClock.now + .seconds(60)

@@ -7,24 +7,20 @@ import TokenKeeperTesting
 /// FakeSinch over real HTTP.
 @Suite struct SinchCLITests {
     /// A sandbox whose CLI talks to `sinch` with its key, unless `environment` overrides it.
-    func sandbox(_ sinch: SinchHarness, environment: [String: String] = [:]) throws -> CLISandbox {
-        var sandbox = try CLISandbox()
-        sandbox.cli.environment.merge(
-            [
-                "SINCH_PROVISIONING_URL": sinch.fake.baseURL,
-                "SINCH_AUTH_URL": sinch.fake.authURL,
-                "SINCH_KEY_ID": sinch.configuration.keyID,
-                "SINCH_KEY_SECRET": sinch.configuration.keySecret,
-                "TOKENKEEPER_HTTP_TIMEOUT": "10s",
+    func sandbox(_ sinch: SinchHarness, environment: [String: String] = [:]) async throws -> CLISandbox {
+        var sandbox = try await CLISandbox.make(
+            sinch: sinch,
+            environment: [
+                "TOKENKEEPER_HTTP_TIMEOUT": "10s"
             ]
-        ) { $1 }
+        )
         sandbox.cli.environment.merge(environment) { $1 }
         return sandbox
     }
 
     @Test func addWithACodeExchangesItAndStoresTheToken() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let code = sinch.fake.issueCode()
             let added = try await sandbox.cli.runDetached(
                 ["add", "--code-stdin", "--project", "p1", "--label", "Acme", "--json"],
@@ -49,7 +45,7 @@ import TokenKeeperTesting
 
     @Test func aUsedCodeExits65AndStoresNothing() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let code = sinch.fake.issueCode()
             let first = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(first.status == 0)
@@ -64,7 +60,7 @@ import TokenKeeperTesting
     @Test func refusedCredentialsExit69AndNameTheirSource() async throws {
         try await SinchHarness.with { sinch in
             let secret = "not-the-secret-4242"
-            let sandbox = try sandbox(sinch, environment: ["SINCH_KEY_SECRET": secret])
+            let sandbox = try await sandbox(sinch, environment: ["SINCH_KEY_SECRET": secret])
             let code = sinch.fake.issueCode()
             let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(result.status == 69)
@@ -76,7 +72,7 @@ import TokenKeeperTesting
 
     @Test func refusedCredentialsFromTheConfigFileNameTheFile() async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try sandbox(sinch)
+            var sandbox = try await sandbox(sinch)
             sandbox.cli.environment["SINCH_KEY_ID"] = nil
             sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
             let config = sandbox.directory.file("tokenkeeper.yaml")
@@ -93,7 +89,7 @@ import TokenKeeperTesting
 
     @Test func missingCredentialsAreAConfigurationError() async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try sandbox(sinch)
+            var sandbox = try await sandbox(sinch)
             sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
             let code = sinch.fake.issueCode()
             let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
@@ -106,7 +102,7 @@ import TokenKeeperTesting
 
     @Test func aWrongMasterKeyStopsBeforeTheCodeIsSpent() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(
+            let sandbox = try await sandbox(
                 sinch,
                 environment: ["TOKENKEEPER_MASTER_KEY": Data(repeating: 7, count: 32).base64EncodedString()]
             )
@@ -119,8 +115,8 @@ import TokenKeeperTesting
 
     @Test func aCodeReplacesATokenThatNeedsReauth() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
-            let id = try sandbox.add(sinch.fake.issueToken(), project: "p1")
+            let sandbox = try await sandbox(sinch)
+            let id = try await sandbox.addAsync(sinch.fake.issueToken(), project: "p1")
             _ = try CLISQLite.run(
                 sandbox.databasePath,
                 "UPDATE tokens SET state = 'needs_reauth', failures = 3, last_error = '{\"class\":\"permanent\",\"code\":\"invalid_facebook_token\",\"status\":400,\"message\":\"invalid\",\"at\":1795600800}' WHERE id = '\(id)'"
@@ -143,9 +139,9 @@ import TokenKeeperTesting
 
     @Test func wabasListsWhatTheTokenReaches() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let token = sinch.fake.issueToken()
-            let id = try sandbox.add(token)
+            let id = try await sandbox.addAsync(token)
             let json = try await sandbox.cli.runDetached(["wabas", id, "--json"])
             try #require(json.status == 0, "\(json.stderr)")
             let wabas = try #require(try CLIJSON.parse(json.stdout).array)
@@ -165,9 +161,9 @@ import TokenKeeperTesting
 
     @Test func wabasWithARevokedTokenExits65() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let token = sinch.fake.issueToken()
-            let id = try sandbox.add(token)
+            let id = try await sandbox.addAsync(token)
             sinch.fake.revoke(token: token)
             let result = try await sandbox.cli.runDetached(["wabas", id])
             #expect(result.status == 65)
@@ -178,7 +174,7 @@ import TokenKeeperTesting
 
     @Test func enableTemplateAnalyticsCallsSinch() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0)
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
@@ -198,7 +194,7 @@ import TokenKeeperTesting
 
     @Test func throttlingExits69WithTheWait() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch)
+            let sandbox = try await sandbox(sinch)
             sinch.fake.inject(
                 FakeSinchFaultRule(.tooManyRequests(retryAfter: "12"), endpoint: .enableTemplateAnalytics)
             )
@@ -211,7 +207,7 @@ import TokenKeeperTesting
 
     @Test func enableTemplateAnalyticsNeedsNoDatabase() async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try sandbox(sinch)
+            var sandbox = try await sandbox(sinch)
             sandbox.cli.environment["TOKENKEEPER_DB"] = sandbox.directory.file("nowhere/none.sqlite")
             let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0, "\(result.stderr)")
@@ -231,7 +227,7 @@ import TokenKeeperTesting
         named: String
     ) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(sinch, environment: environment)
+            let sandbox = try await sandbox(sinch, environment: environment)
             let code = sinch.fake.issueCode()
             let result = try await sandbox.cli.runDetached(
                 ["add", "--code-stdin", "--project", "p1"] + arguments,
@@ -247,7 +243,7 @@ import TokenKeeperTesting
     /// itself answering the absolute-form request line a proxy receives.
     @Test func theProxyVariablesAreHonoured() async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try sandbox(
+            let sandbox = try await sandbox(
                 sinch,
                 environment: [
                     "http_proxy": sinch.fake.baseURL,
@@ -265,7 +261,7 @@ import TokenKeeperTesting
     @Test func anUnreachableSinchExits69() async throws {
         try await SinchHarness.with { sinch in
             // Port 9 (discard) on loopback: nothing listens there.
-            let sandbox = try sandbox(
+            let sandbox = try await sandbox(
                 sinch,
                 environment: ["SINCH_PROVISIONING_URL": "http://127.0.0.1:9", "SINCH_AUTH": "basic"]
             )

@@ -51,8 +51,8 @@ final class CurlTransfer {
         set(CURLOPT_URL, request.url)
         set(CURLOPT_PROTOCOLS_STR, "http,https")
         set(CURLOPT_USERAGENT, configuration.userAgent)
-        set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(configuration.connectTimeout))
-        set(CURLOPT_TIMEOUT_MS, Self.milliseconds(configuration.timeout))
+        set(CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout.milliseconds))
+        set(CURLOPT_TIMEOUT_MS, Int(configuration.timeout.milliseconds))
         set(CURLOPT_TCP_KEEPALIVE, 1)
         set(CURLOPT_SSL_VERIFYPEER, 1)
         set(CURLOPT_SSL_VERIFYHOST, 2)
@@ -140,11 +140,6 @@ final class CurlTransfer {
         let name = line[..<colon].lowercased()
         let value = line[line.index(after: colon)...].trimmingWhitespace()
         headers[name] = value
-    }
-
-    private static func milliseconds(_ duration: Duration) -> Int {
-        let (seconds, attoseconds) = duration.components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
     }
 
     private static func describe(_ code: CURLcode) -> String {

@@ -5,16 +5,8 @@ import ServiceLifecycle
 /// `tokenkeeper daemon`: the refresh scheduler under swift-service-lifecycle until SIGTERM or
 /// SIGINT, then a graceful stop (refreshes in flight commit, nothing new is claimed), exit 0.
 public enum Daemon {
-    public static func run(context: CommandContext, exchanger: any TokenExchanging, logger: Logger) async throws {
-        let owner = RefreshEngine.processOwner()
-        let engine = RefreshEngine(
-            inventory: try context.keyedInventory(actor: owner),
-            exchanger: exchanger,
-            limits: context.configuration.limits,
-            owner: owner,
-            hooks: HookRunner(hooks: context.configuration.hooks),
-            logger: logger
-        )
+    public static func run(context: CommandContext, logger: Logger) async throws {
+        let engine = try context.refreshEngine(dryRun: false, logger: logger)
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
@@ -23,7 +15,7 @@ public enum Daemon {
                 logger: logger
             )
         )
-        logger.info("daemon started", metadata: ["owner": "\(owner)"])
+        logger.info("daemon started", metadata: ["owner": "\(RefreshEngine.processOwner())"])
         try await group.run()
         logger.info("daemon stopped")
     }

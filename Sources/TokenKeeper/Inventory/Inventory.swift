@@ -111,12 +111,7 @@ public struct Inventory: Sendable {
         let fingerprint = sealer.fingerprint(token)
         return try store.write { db in
             guard var record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
-            if !new.project.isEmpty, new.project != record.projectID {
-                throw TokenKeeperError(
-                    .usage,
-                    "\(id) belongs to project \(record.projectID), not \(new.project); --replace keeps the project"
-                )
-            }
+            try Self.checkSameProject(record, new.project)
             let oldFingerprint = record.fingerprint
             record.label = new.label ?? record.label
             record.wabaID = new.waba ?? record.wabaID
@@ -205,11 +200,19 @@ public struct Inventory: Sendable {
         _ = try schedule(new, now: clock.now, using: &generator).get()
     }
 
-    /// The token value of `id`, for a call to Sinch on its behalf; not audited, because it
+    /// The token value of `record`, for a call to Sinch on its behalf; not audited, because it
     /// leaves the process only to Sinch. Use ``reveal(id:)`` to show a token to a person.
-    public func unsealed(id: String) throws -> String {
-        let sealer = try requireSealer()
-        return try sealer.open(token(id: id).sealedToken, id: id)
+    public func unsealed(_ record: TokenRecord) throws -> String {
+        try requireSealer().open(record.sealedToken, id: record.id)
+    }
+
+    /// `--replace` keeps a record's project: fails when `project` (if given) names another one.
+    static func checkSameProject(_ record: TokenRecord, _ project: String) throws {
+        guard !project.isEmpty, project != record.projectID else { return }
+        throw TokenKeeperError(
+            .usage,
+            "\(record.id) belongs to project \(record.projectID), not \(project); --replace keeps the project"
+        )
     }
 
     /// Opens and returns the token value of `id`, auditing `revealed` in the same transaction.

@@ -156,7 +156,8 @@ public final class RefreshEngine: Sendable {
             _ = try ledger.commit(decision, for: record, newToken: nil, detail: AuditDetail(), now: clock.now)
             return .failed
         }
-        let current = try ledger.inventory.unsealed(id: id)
+        // The claim returned the record: open it rather than read it again.
+        let current = try ledger.inventory.unsealed(record)
         await pace(record.projectID)
         let started = ContinuousClock.now
         let outcome: RefreshStateMachine.Outcome

@@ -22,12 +22,7 @@ public struct SinchOperations: Sendable {
         let project: String
         if let id {
             let existing = try inventory.token(id: id)
-            if !new.project.isEmpty, new.project != existing.projectID {
-                throw TokenKeeperError(
-                    .usage,
-                    "\(id) belongs to project \(existing.projectID), not \(new.project); --replace keeps the project"
-                )
-            }
+            try Inventory.checkSameProject(existing, new.project)
             project = existing.projectID
             new.businessManager = new.businessManager ?? existing.businessManager
         } else {
@@ -66,7 +61,7 @@ public struct SinchOperations: Sendable {
     /// The WABAs and numbers the stored token `id` reaches (`wabaDetails`).
     public func wabas(id: String) async throws -> [WABA] {
         let record = try inventory.token(id: id)
-        let token = try inventory.unsealed(id: id)
+        let token = try inventory.unsealed(record)
         do {
             return try await client.wabaDetails(token: token, project: record.projectID)
         } catch {

@@ -22,8 +22,7 @@ extension TokenKeeperCommand {
                 pthread_sigmask(SIG_UNBLOCK, &signals, nil)
                 let context = try options.context()
                 let logger = Diagnostics.logger()
-                let client = try context.configuration.sinchClient(logger: logger)
-                try runBlocking { try await Daemon.run(context: context, exchanger: client, logger: logger) }
+                try runBlocking { try await Daemon.run(context: context, logger: logger) }
             }
         }
     }

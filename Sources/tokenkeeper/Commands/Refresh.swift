@@ -1,5 +1,4 @@
 import ArgumentParser
-import SinchProvisioning
 import TokenKeeper
 
 extension TokenKeeperCommand {
@@ -38,17 +37,7 @@ extension TokenKeeperCommand {
         func run() throws {
             var summary = RefreshSummary()
             try reportingErrors {
-                let context = try options.context()
-                let owner = RefreshEngine.processOwner()
-                let engine = RefreshEngine(
-                    inventory: try context.keyedInventory(actor: owner),
-                    exchanger: dryRun
-                        ? DryRunExchange() : try context.configuration.sinchClient(logger: Diagnostics.logger()),
-                    limits: context.configuration.limits,
-                    owner: owner,
-                    hooks: HookRunner(hooks: context.configuration.hooks),
-                    logger: Diagnostics.logger()
-                )
+                let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
                 summary = try runBlocking { [due, ids, force, dryRun] in
                     due
                         ? try await engine.runOnce(dryRun: dryRun)
@@ -58,12 +47,5 @@ extension TokenKeeperCommand {
             }
             if summary.failed + summary.needsReauth > 0 { throw ExitCode(1) }
         }
-    }
-}
-
-/// The exchanger of a dry run: it is never called.
-struct DryRunExchange: TokenExchanging {
-    func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
-        throw SinchError(.cancelled, status: nil, code: "dry_run", message: "a dry run calls nothing")
     }
 }

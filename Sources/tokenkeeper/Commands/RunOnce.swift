@@ -20,19 +20,7 @@ extension TokenKeeperCommand {
         func run() throws {
             var summary = RefreshSummary()
             try reportingErrors {
-                let context = try options.context()
-                let owner = RefreshEngine.processOwner()
-                let inventory = try context.keyedInventory(actor: owner)
-                let exchanger: any TokenExchanging =
-                    dryRun ? DryRunExchange() : try context.configuration.sinchClient(logger: Diagnostics.logger())
-                let engine = RefreshEngine(
-                    inventory: inventory,
-                    exchanger: exchanger,
-                    limits: context.configuration.limits,
-                    owner: owner,
-                    hooks: HookRunner(hooks: context.configuration.hooks),
-                    logger: Diagnostics.logger()
-                )
+                let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
                 summary = try runBlocking { [dryRun] in try await engine.runOnce(dryRun: dryRun) }
                 Console.out(
                     json

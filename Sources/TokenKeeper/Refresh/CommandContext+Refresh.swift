@@ -1,0 +1,26 @@
+import Logging
+import SinchProvisioning
+
+extension CommandContext {
+    /// The refresh engine `run-once`, `refresh` and `daemon` share: the keyed store (audited as
+    /// this process, `host:pid`), the Sinch client (none for a dry run, which calls nothing), the
+    /// configured limits and hooks.
+    public func refreshEngine(dryRun: Bool, logger: Logger) throws -> RefreshEngine {
+        let owner = RefreshEngine.processOwner()
+        return RefreshEngine(
+            inventory: try keyedInventory(actor: owner),
+            exchanger: dryRun ? DryRunExchange() : try configuration.sinchClient(logger: logger),
+            limits: configuration.limits,
+            owner: owner,
+            hooks: HookRunner(hooks: configuration.hooks),
+            logger: logger
+        )
+    }
+}
+
+/// The exchanger of a dry run: the engine never calls it (a dry run only counts).
+struct DryRunExchange: TokenExchanging {
+    func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
+        throw SinchError(.cancelled, status: nil, code: "dry_run", message: "a dry run calls nothing")
+    }
+}

@@ -21,8 +21,10 @@ BIN_DIR = os.path.dirname(BINARY)
 TOKENS = int(os.environ.get("BENCH_TOKENS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
-# BENCH_ONLY=store or BENCH_ONLY=sinch runs one part.
+# BENCH_ONLY=store, sinch or engine runs one part.
 ONLY = os.environ.get("BENCH_ONLY", "")
+DUE = int(os.environ.get("BENCH_DUE", "20000"))
+IDLE_SECONDS = int(os.environ.get("BENCH_IDLE_SECONDS", "60"))
 
 rows = []
 
@@ -66,11 +68,10 @@ def generate(path, count, now):
 def bench_sinch():
     """Refresh calls through SinchClient (libcurl, keep-alive) against fake-sinch on loopback,
     beside the same call made by a shell loop spawning one curl per call."""
-    env = dict(os.environ, FAKE_SINCH_KEY_SECRET="bench-secret")
-    fake = subprocess.Popen([os.path.join(BIN_DIR, "fake-sinch"), "--port", "0", "--no-oauth-rate-limit",
-                             "--key-id", "bench-key"], env=env, stdout=subprocess.PIPE, text=True)
+    fake = FakeSinchProcess("--no-oauth-rate-limit")
+    env = fake.env
     try:
-        base_url = json.loads(fake.stdout.readline())["base_url"]
+        base_url = fake.base_url
 
         def client(calls, concurrency):
             out = subprocess.run([os.path.join(BIN_DIR, "sinch-bench"), "--base-url", base_url, "--key-id",
@@ -82,8 +83,7 @@ def bench_sinch():
         parallel = client(CALLS, 32)
 
         # What a shell script does: one curl process per call (Basic auth, no connection reuse).
-        token = json.loads(subprocess.run(["curl", "-s", "-X", "POST", "-d", "{}", f"{base_url}/_fake/tokens"],
-                                          capture_output=True, text=True, check=True).stdout)["token"]
+        token = fake.tokens(1)[0]
         spawn_calls = max(50, CALLS // 100)
         script = ('for i in $(seq "$N"); do curl -s -o /dev/null -u "bench-key:$FAKE_SINCH_KEY_SECRET" '
                   '-H "Content-Type: application/json" -d "{\\"facebookToken\\":\\"$T\\"}" '
@@ -103,24 +103,213 @@ def bench_sinch():
                curl_baseline, "≥ 5,000/s and ≥ 20x",
                "met" if parallel["calls_per_second"] >= 5000 and ratio >= 20 else "MISSED")
     finally:
-        fake.terminate()
-        fake.wait(timeout=30)
+        fake.stop()
 
 
 def main():
-    if ONLY != "store":
+    if ONLY in ("", "sinch"):
         bench_sinch()
-    if ONLY != "sinch":
+    if ONLY in ("", "engine"):
+        bench_engine()
+    if ONLY in ("", "store"):
         bench_store()
     print_table()
+
+
+class FakeSinchProcess:
+    """fake-sinch on an ephemeral loopback port, with its admin API over one kept-alive connection."""
+
+    def __init__(self, *arguments):
+        self.env = dict(os.environ, FAKE_SINCH_KEY_SECRET="bench-secret")
+        self.process = subprocess.Popen([os.path.join(BIN_DIR, "fake-sinch"), "--port", "0", "--key-id",
+                                         "bench-key", *arguments], env=self.env, stdout=subprocess.PIPE, text=True)
+        started = json.loads(self.process.stdout.readline())
+        self.base_url, self.port = started["base_url"], started["port"]
+        import http.client
+        self.admin = http.client.HTTPConnection("127.0.0.1", self.port)
+
+    def call(self, method, path, body=None):
+        self.admin.request(method, path, body=json.dumps(body) if body is not None else None,
+                           headers={"Content-Type": "application/json"})
+        response = self.admin.getresponse()
+        return json.loads(response.read() or b"null")
+
+    def tokens(self, count):
+        return [self.call("POST", "/_fake/tokens", {})["token"] for _ in range(count)]
+
+    def stats(self):
+        return self.call("GET", "/_fake/stats")
+
+    def sinch_env(self, env):
+        return dict(env, SINCH_KEY_ID="bench-key", SINCH_KEY_SECRET="bench-secret",
+                    SINCH_PROVISIONING_URL=self.base_url, SINCH_AUTH_URL=self.base_url + "/oauth2/token")
+
+    def stop(self):
+        self.admin.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def clean_env(work):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENKEEPER_", "SINCH_"))}
+    env["TOKENKEEPER_DB"] = os.path.join(work, "state", "tokenkeeper.sqlite")
+    env["HOME"] = work
+    env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
+    return env
+
+
+def import_due(env, tokens, projects, work):
+    """Stores `tokens` (valid at fake-sinch) due now: they expire in a day, inside renew-before."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86_400))
+    path = os.path.join(work, "due.jsonl")
+    with open(path, "w") as out:
+        for index, token in enumerate(tokens):
+            out.write(json.dumps({"project": f"p{index % projects}", "token": token, "expires_at": stamp}) + "\n")
+    run([BINARY, "init"], env)
+    with open(path, "rb") as stdin:
+        run([BINARY, "import", "-"], env, stdin=stdin)
+
+
+def bench_engine():
+    """run-once over due tokens against fake-sinch: the engine beside the bare client, a shell
+    script doing the same job with curl and sqlite3, and the per-project rate limit."""
+    work = tempfile.mkdtemp(prefix="tokenkeeper-bench-engine.")
+    fake = FakeSinchProcess("--no-oauth-rate-limit")
+    try:
+        env = fake.sinch_env(clean_env(work))
+        print(f"bench: minting {DUE:,} tokens at fake-sinch", file=sys.stderr, flush=True)
+        import_due(env, fake.tokens(DUE), 10, work)
+        engine_env = dict(env, TOKENKEEPER_CONCURRENCY="32", TOKENKEEPER_RATE="1000000")
+        start = time.perf_counter()
+        result = run([BINARY, "run-once", "--json"], engine_env)
+        seconds = time.perf_counter() - start
+        summary = json.loads(result.stdout)
+        if summary["refreshed"] != DUE:
+            sys.exit(f"bench: run-once refreshed {summary['refreshed']} of {DUE}: {result.stderr.decode()[-2000:]}")
+        engine_rate = DUE / seconds
+
+        client = json.loads(subprocess.run(
+            [os.path.join(BIN_DIR, "sinch-bench"), "--base-url", fake.base_url, "--key-id", "bench-key",
+             "--calls", str(DUE), "--concurrency", "32"],
+            env=fake.env, capture_output=True, text=True, check=True).stdout)
+
+        # The script a user would write: tokens in clear in a sqlite table, one sqlite3 and one curl
+        # process per token (the token even passes through curl's argv).
+        script_count = max(100, DUE // 100)
+        plain = os.path.join(work, "plain.sqlite")
+        with sqlite3.connect(plain) as db:
+            db.execute("CREATE TABLE tokens (id TEXT PRIMARY KEY, project TEXT, token TEXT, expires_at INTEGER)")
+            db.executemany("INSERT INTO tokens VALUES (?, ?, ?, ?)",
+                           [(f"t{i}", f"p{i % 10}", token, int(time.time()) + 86_400)
+                            for i, token in enumerate(fake.tokens(script_count))])
+        script = r'''
+now=$(date +%s)
+sqlite3 -separator ' ' "$DB" "SELECT id, project, token FROM tokens WHERE expires_at < $((now + 1728000))" |
+while read -r id project token; do
+    new=$(curl -s -u "$KEY:$SECRET" -H 'Content-Type: application/json' -d "{\"facebookToken\":\"$token\"}" \
+        "$URL/v1/projects/$project/whatsapp/longLivedAccessToken" |
+        sed -n 's/.*"longLivedAccessToken" *: *"\([^"]*\)".*/\1/p')
+    [ -n "$new" ] && sqlite3 "$DB" "UPDATE tokens SET token = '$new', expires_at = $((now + 5184000)) WHERE id = '$id'"
+done
+'''
+        start = time.perf_counter()
+        subprocess.run(["bash", "-c", script], check=True,
+                       env=dict(env, DB=plain, KEY="bench-key", SECRET="bench-secret", URL=fake.base_url))
+        script_rate = script_count / (time.perf_counter() - start)
+        with sqlite3.connect(plain) as db:
+            moved = db.execute("SELECT COUNT(*) FROM tokens WHERE expires_at > ?", (int(time.time()) + 86_400 * 2,)
+                               ).fetchone()[0]
+        if moved != script_count:
+            sys.exit(f"bench: the shell baseline refreshed {moved} of {script_count}")
+        share = engine_rate / client["calls_per_second"]
+        record(f"run-once over {DUE:,} due tokens (32 in flight, 10 projects)",
+               f"{engine_rate:,.0f} refreshes/s ({seconds:.1f} s) = {share:.0%} of the bare client, "
+               f"{engine_rate / script_rate:,.0f}x the script",
+               f"bare SinchClient: {client['calls_per_second']:,.0f} calls/s; shell script with curl + sqlite3: "
+               f"{script_rate:,.0f} tokens/s ({script_count} tokens)",
+               "≥ 50 % of the bare client", "met" if share >= 0.5 else "MISSED")
+    finally:
+        fake.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    # Catch-up under a rate limit: one project, limits.rate requests per second.
+    rate, count = 200, int(os.environ.get("BENCH_CATCHUP", "2000"))
+    work = tempfile.mkdtemp(prefix="tokenkeeper-bench-catchup.")
+    fake = FakeSinchProcess("--no-oauth-rate-limit")
+    try:
+        env = fake.sinch_env(clean_env(work))
+        import_due(env, fake.tokens(count), 1, work)
+        fake.call("POST", "/_fake/stats/reset")
+        start = time.perf_counter()
+        result = run([BINARY, "run-once", "--json"], dict(env, TOKENKEEPER_RATE=str(rate)))
+        seconds = time.perf_counter() - start
+        refreshed = json.loads(result.stdout)["refreshed"]
+        per_second = fake.stats()["requestsPerProjectSecond"].get("p0", {})
+        peak = max(per_second.values(), default=0)
+        over = sum(1 for value in per_second.values() if value > rate)
+        ideal = count / rate
+        off = abs(seconds - ideal) / ideal
+        record(f"catch-up: {count:,} due tokens, limits.rate {rate}",
+               f"{seconds:.2f} s for {refreshed:,} ({off:.1%} off N/R); peak {peak} requests in one second, "
+               f"{over} seconds above the limit",
+               f"N/R = {ideal:.1f} s", "within 10 % and 0 seconds above",
+               "met" if off <= 0.10 and over == 0 and refreshed == count else "MISSED")
+    finally:
+        fake.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_idle(env, work):
+    """A daemon over the store with nothing due for IDLE_SECONDS: CPU seconds and peak RSS, beside
+    a daemon over an empty database in the same window."""
+    # Nothing may come due during the window: move every refresh a month out.
+    with sqlite3.connect(env["TOKENKEEPER_DB"]) as db:
+        db.execute("UPDATE tokens SET refresh_at = CAST(strftime('%s', 'now') AS INTEGER) + 30 * 86400 "
+                   "+ (rowid % 86400)")
+    sinch = dict(SINCH_KEY_ID="bench-key", SINCH_KEY_SECRET="bench-secret",
+                 SINCH_PROVISIONING_URL="http://127.0.0.1:9", SINCH_AUTH_URL="http://127.0.0.1:9/oauth2/token")
+    empty_env = dict(env, TOKENKEEPER_DB=os.path.join(work, "empty", "tokenkeeper.sqlite"), **sinch)
+    run([BINARY, "init"], empty_env)
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(pid):
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def peak_rss_mib(pid):
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    daemons = [subprocess.Popen([BINARY, "daemon"], env=daemon_env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE) for daemon_env in (dict(env, **sinch), empty_env)]
+    try:
+        time.sleep(2)
+        for daemon in daemons:
+            if daemon.poll() is not None:
+                sys.exit(f"bench: a daemon exited: {daemon.stderr.read().decode()}")
+        started = [cpu_seconds(daemon.pid) for daemon in daemons]
+        print(f"bench: idle daemons for {IDLE_SECONDS} s", file=sys.stderr, flush=True)
+        time.sleep(IDLE_SECONDS)
+        idle = [cpu_seconds(daemon.pid) - before for daemon, before in zip(daemons, started)]
+        rss = [peak_rss_mib(daemon.pid) for daemon in daemons]
+    finally:
+        for daemon in daemons:
+            daemon.terminate()
+            daemon.wait(timeout=30)
+    record(f"idle daemon over {TOKENS:,} tokens, none due, {IDLE_SECONDS} s",
+           f"{idle[0]:.3f} CPU s in the window (start-up {started[0]:.3f} s), peak RSS {rss[0]:.1f} MiB",
+           f"the same daemon over an empty database: {idle[1]:.3f} CPU s, peak RSS {rss[1]:.1f} MiB",
+           "< 0.1 s and ≤ 40 MiB", "met" if idle[0] < 0.1 and rss[0] <= 40 else "MISSED")
 
 
 def bench_store():
     work = tempfile.mkdtemp(prefix="tokenkeeper-bench.")
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TOKENKEEPER_", "SINCH_"))}
-        env["TOKENKEEPER_DB"] = os.path.join(work, "state", "tokenkeeper.sqlite")
-        env["HOME"] = work
+        env = clean_env(work)
         now = int(time.time())
         lines = os.path.join(work, "tokens.jsonl")
         print(f"bench: generating {TOKENS:,} tokens", file=sys.stderr, flush=True)
@@ -196,6 +385,9 @@ def bench_store():
         floor = timed([BINARY, "--version"], env)
         record("start-up (tokenkeeper --version)", f"{floor[0]:.1f} ms median",
                f"sqlite3 --version: {timed(['sqlite3', '--version'], env)[0]:.1f} ms", "-", "-")
+
+        if IDLE_SECONDS > 0:
+            bench_idle(env, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,18 +3,23 @@ import Logging
 import ServiceLifecycle
 
 /// `tokenkeeper daemon`: the refresh scheduler under swift-service-lifecycle until SIGTERM or
-/// SIGINT, then a graceful stop (refreshes in flight commit, nothing new is claimed), exit 0.
+/// SIGINT, then a graceful stop: nothing new is claimed and refreshes in flight commit; those
+/// still waiting on Sinch after `grace` are cancelled and their leases released. Exit 0.
 public enum Daemon {
-    public static func run(context: CommandContext, logger: Logger) async throws {
+    public static let defaultGrace: Duration = .seconds(30)
+
+    public static func run(context: CommandContext, grace: Duration = defaultGrace, logger: Logger) async throws {
         let engine = try context.refreshEngine(dryRun: false, logger: logger)
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: scheduler)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var configuration = ServiceGroupConfiguration(
+            services: [.init(service: scheduler)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
+        // Past the grace period the group cancels the scheduler: exchanges still waiting end as
+        // `cancelled`, which releases their leases without charging the tokens.
+        configuration.maximumGracefulShutdownDuration = grace
+        let group = ServiceGroup(configuration: configuration)
         logger.info("daemon started", metadata: ["owner": "\(RefreshEngine.processOwner())"])
         try await group.run()
         logger.info("daemon stopped")

@@ -17,12 +17,14 @@ public struct HookRunner: Sendable {
     public func isConfigured(_ hook: RefreshStateMachine.Hook) -> Bool { commandLine(hook) != nil }
 
     /// Runs `hook` for `record`; nil when it succeeded or is not configured, else what went wrong
-    /// (for the `hook_failed` audit row; never holds the token).
+    /// (for the `hook_failed` audit row; never holds the token). A `dryRun` rehearsal sets
+    /// `TOKENKEEPER_DRY_RUN=1`.
     public func run(
         _ hook: RefreshStateMachine.Hook,
         record: TokenRecord,
         token: String?,
-        error: String?
+        error: String?,
+        dryRun: Bool = false
     ) async -> String? {
         guard let line = commandLine(hook) else { return nil }
         let words = Self.split(line)
@@ -34,6 +36,7 @@ public struct HookRunner: Sendable {
             "TOKENKEEPER_EXPIRES_AT": RFC3339.format(record.expiresAt),
         ]
         if hook != .deploy { variables["TOKENKEEPER_ERROR"] = error ?? "" }
+        if dryRun { variables["TOKENKEEPER_DRY_RUN"] = "1" }
         let arguments = Array(words.dropFirst())
         let environmentValues = variables
         let input = hook == .deploy ? (token ?? "") + "\n" : ""

@@ -31,7 +31,7 @@ public final class RefreshEngine: Sendable {
     private let logger: Logger
     private let hooks: HookRunner?
     private let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
-    private let paused = Mutex<[String: UnixTime]>([:])
+    private let throttle = Mutex<[String: ProjectThrottle]>([:])
 
     public init(
         inventory: Inventory,
@@ -55,18 +55,22 @@ public final class RefreshEngine: Sendable {
         "\(ProcessInfo.processInfo.hostName):\(getpid())"
     }
 
-    /// Refreshes every token due now (cron mode); with `dryRun`, only counts them.
-    /// `shouldContinue` is asked before each claim: a shutting-down daemon stops claiming and lets
-    /// what is in flight finish.
+    /// Refreshes every token due now (cron mode); with `dryRun`, only counts them (and, with
+    /// `runHooks`, rehearses the deploy hook on each). `shouldContinue` is asked before each claim:
+    /// a shutting-down daemon stops claiming and lets what is in flight finish.
     public func runOnce(
         dryRun: Bool = false,
+        runHooks: Bool = false,
         batch: Int = 10_000,
         shouldContinue: @escaping @Sendable () -> Bool = { true }
     ) async throws -> RefreshSummary {
         let ids = try ledger.due(now: ledger.inventory.clock.now, limit: batch)
         var summary = RefreshSummary()
         summary.due = ids.count
-        guard !dryRun else { return summary }
+        guard !dryRun else {
+            if runHooks { try await rehearseDeployHook(ids, into: &summary) }
+            return summary
+        }
         try await refreshAll(ids, into: &summary, shouldContinue: shouldContinue)
         return summary
     }
@@ -84,7 +88,12 @@ public final class RefreshEngine: Sendable {
     /// Refreshes the tokens `ids` now (`refresh ID...`). Without `force` a token still inside
     /// its failure backoff or younger than `min_age` is skipped; a token that needs a person
     /// (`needs_reauth`, `expired`) always is. An unknown id fails before anything is called.
-    public func refresh(ids: [String], force: Bool = false, dryRun: Bool = false) async throws -> RefreshSummary {
+    public func refresh(
+        ids: [String],
+        force: Bool = false,
+        dryRun: Bool = false,
+        runHooks: Bool = false
+    ) async throws -> RefreshSummary {
         let inventory = ledger.inventory
         let now = inventory.clock.now
         var summary = RefreshSummary()
@@ -101,7 +110,10 @@ public final class RefreshEngine: Sendable {
             }
         }
         summary.due = eligible.count
-        guard !dryRun else { return summary }
+        guard !dryRun else {
+            if runHooks { try await rehearseDeployHook(eligible, into: &summary) }
+            return summary
+        }
         try await refreshAll(eligible, into: &summary, force: force, onDemand: true)
         return summary
     }
@@ -140,7 +152,7 @@ public final class RefreshEngine: Sendable {
         let clock = ledger.inventory.clock
         // On demand (`refresh ID`) the token need not be due; from the schedule it must still be.
         guard let record = try ledger.claim(id, now: clock.now, onlyIfDue: !onDemand) else { return .skipped }
-        if !force, let until = paused.withLock({ $0[record.projectID] }), until > clock.now {
+        if !force, throttle.withLock({ $0[record.projectID]?.isPaused(at: clock.now) ?? false }) {
             try ledger.release(id)
             return .skipped
         }
@@ -175,12 +187,19 @@ public final class RefreshEngine: Sendable {
         }
         let latency = Int((ContinuousClock.now - started).milliseconds)
         let now = clock.now
-        switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: 0, using: &generator) {
+        let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
+        switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: strikes, using: &generator) {
         case .release:
             try ledger.release(id)
             return .skipped
         case .commit(let decision):
-            if let until = decision.pauseProjectUntil { paused.withLock { $0[record.projectID] = until } }
+            throttle.withLock { projects in
+                if let until = decision.pauseProjectUntil {
+                    projects[record.projectID, default: ProjectThrottle()].pause(until: until, now: now)
+                } else if decision.state == .active {
+                    projects[record.projectID] = nil
+                }
+            }
             var detail = AuditDetail(attempt: record.failures + 1, latencyMs: latency)
             if case .failed(let error) = outcome {
                 detail.httpStatus = error.status
@@ -264,6 +283,25 @@ public final class RefreshEngine: Sendable {
         }
     }
 
+    /// `--dry-run --run-hooks`: hands each token that would be refreshed, as it is now, to the
+    /// deploy hook with `TOKENKEEPER_DRY_RUN=1`, so an operator can try the hook; nothing is
+    /// claimed, called or written. A hook that fails counts as `failed`.
+    private func rehearseDeployHook(_ ids: [String], into summary: inout RefreshSummary) async throws {
+        guard let hooks, hooks.isConfigured(.deploy) else { return }
+        let inventory = ledger.inventory
+        for id in ids {
+            let record = try inventory.token(id: id)
+            let token = try inventory.unsealed(record)
+            guard let failure = await hooks.run(.deploy, record: record, token: token, error: nil, dryRun: true)
+            else { continue }
+            summary.failed += 1
+            logger.warning(
+                "hook failed (dry run)",
+                metadata: ["token.id": "\(id)", "hook": "deploy", "reason": "\(failure)"]
+            )
+        }
+    }
+
     /// Waits until the project may send another request (`limits.rate` per second).
     private func pace(_ project: String) async {
         let interval = Duration.seconds(1) / limits.rate
@@ -274,6 +312,24 @@ public final class RefreshEngine: Sendable {
             return slot
         }
         if slot > ContinuousClock.now { try? await Task.sleep(until: slot) }
+    }
+}
+
+/// A project's pause after throttling or refused credentials, and how many pauses in a row it
+/// has had (each one longer, like a token's backoff). A success in the project clears it.
+struct ProjectThrottle: Sendable, Equatable {
+    var until = UnixTime(seconds: 0)
+    var strikes = 0
+
+    func isPaused(at now: UnixTime) -> Bool { until > now }
+
+    /// The strikes that size a pause starting at `now`: answers that arrive during a pause (the
+    /// requests in flight when it began) belong to the strike that started it.
+    func strikesBefore(_ now: UnixTime) -> Int { isPaused(at: now) ? max(strikes - 1, 0) : strikes }
+
+    mutating func pause(until end: UnixTime, now: UnixTime) {
+        if !isPaused(at: now) { strikes += 1 }
+        until = max(until, end)
     }
 }
 

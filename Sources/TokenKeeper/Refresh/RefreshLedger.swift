@@ -93,8 +93,26 @@ struct RefreshLedger: Sendable {
             detail.newFingerprint = fingerprint
             detail.project = record.projectID
             detail.note = decision.note
+            if let until = decision.pauseProjectUntil {
+                try pauseProject(db, record.projectID, until: until, now: now)
+            }
             try inventory.audit.append(db, event: decision.event, tokenID: record.id, detail: detail, at: now)
             return true
         }
+    }
+
+    /// Moves the project's other live tokens that would come due before `until` to `until` (never
+    /// into their last hour), so neither this process nor another one (cron, a second daemon)
+    /// calls Sinch for the project meanwhile. Tokens another process holds are left to it; no
+    /// token is charged a failure.
+    private func pauseProject(_ db: Database, _ project: String, until: UnixTime, now: UnixTime) throws {
+        try db.execute(
+            sql: """
+                UPDATE tokens SET refresh_at = MAX(refresh_at, MIN(?, expires_at - ?)), version = version + 1
+                WHERE project_id = ? AND state IN ('active', 'retrying') AND refresh_at < ?
+                  AND (lease_until IS NULL OR lease_until < ?)
+                """,
+            arguments: [until, RenewalPolicy.lastRetryMargin.wholeSeconds, project, until, now]
+        )
     }
 }

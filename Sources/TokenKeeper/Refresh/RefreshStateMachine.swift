@@ -162,6 +162,7 @@ public struct RefreshStateMachine: Sendable {
             decision.failures = token.failures
             let pause = error.retryAfter ?? policy.backoffCeiling(afterFailure: projectStrikes + 1)
             decision.pauseProjectUntil = now + pause
+            decision.note = "the project's refreshes pause until \(RFC3339.format(now + pause))"
             decision.refreshAt = policy.retryTime(
                 afterFailure: 1,
                 now: now,

@@ -7,10 +7,16 @@ extension TokenKeeperCommand {
         static let configuration = CommandConfiguration(
             commandName: "daemon",
             abstract: "Refresh tokens as they come due, timer-driven, until SIGTERM or SIGINT.",
-            discussion: "Stops gracefully: refreshes in flight commit, nothing new is claimed, exit 0."
+            discussion: """
+                Stops gracefully on SIGTERM/SIGINT: nothing new is claimed, refreshes in flight commit; \
+                those still waiting on Sinch after --grace are cancelled and their leases released. Exit 0.
+                """
         )
 
         @OptionGroup var options: GlobalOptions
+
+        @Option(help: "How long refreshes in flight may finish after SIGTERM/SIGINT (a duration).")
+        var grace = "30s"
 
         func run() throws {
             try reportingErrors {
@@ -20,9 +26,10 @@ extension TokenKeeperCommand {
                 sigaddset(&signals, SIGTERM)
                 sigaddset(&signals, SIGINT)
                 pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+                let grace = try DurationText.parse(grace, key: "--grace")
                 let context = try options.context()
                 let logger = Diagnostics.logger()
-                try runBlocking { try await Daemon.run(context: context, logger: logger) }
+                try runBlocking { try await Daemon.run(context: context, grace: grace, logger: logger) }
             }
         }
     }

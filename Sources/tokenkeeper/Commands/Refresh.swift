@@ -24,8 +24,7 @@ extension TokenKeeperCommand {
         @Flag(help: "Ignore the failure backoff and min_age (never needs_reauth).")
         var force = false
 
-        @Flag(help: "Show what would be refreshed; call nothing, change nothing.")
-        var dryRun = false
+        @OptionGroup var rehearsal: DryRunOptions
 
         @Flag(help: "Print one JSON summary object.")
         var json = false
@@ -37,11 +36,12 @@ extension TokenKeeperCommand {
         func run() throws {
             var summary = RefreshSummary()
             try reportingErrors {
+                let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
                 let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
-                summary = try runBlocking { [due, ids, force, dryRun] in
+                summary = try runBlocking { [due, ids, force] in
                     due
-                        ? try await engine.runOnce(dryRun: dryRun)
-                        : try await engine.refresh(ids: ids, force: force, dryRun: dryRun)
+                        ? try await engine.runOnce(dryRun: dryRun, runHooks: runHooks)
+                        : try await engine.refresh(ids: ids, force: force, dryRun: dryRun, runHooks: runHooks)
                 }
                 Console.out(json ? try JSONOutput.encode(summary) : TextOutput.refreshSummary(summary))
             }

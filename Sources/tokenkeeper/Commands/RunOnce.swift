@@ -11,8 +11,7 @@ extension TokenKeeperCommand {
 
         @OptionGroup var options: GlobalOptions
 
-        @Flag(help: "Count what is due; call nothing, change nothing.")
-        var dryRun = false
+        @OptionGroup var rehearsal: DryRunOptions
 
         @Flag(help: "Print one JSON summary object.")
         var json = false
@@ -20,8 +19,9 @@ extension TokenKeeperCommand {
         func run() throws {
             var summary = RefreshSummary()
             try reportingErrors {
+                let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
                 let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
-                summary = try runBlocking { [dryRun] in try await engine.runOnce(dryRun: dryRun) }
+                summary = try runBlocking { try await engine.runOnce(dryRun: dryRun, runHooks: runHooks) }
                 Console.out(
                     json
                         ? try JSONOutput.encode(summary)

@@ -6,23 +6,23 @@ import TokenKeeperTesting
 /// The daemon as an operator runs it: a real process, a real SQLite file, FakeSinch over HTTP,
 /// lifetimes short enough to watch several refresh cycles.
 @Suite struct DaemonCLITests {
-    @Test(.timeLimit(.minutes(3)))
-    func keepsShortLivedTokensAliveAndStopsCleanlyOnSIGTERM() async throws {
-        // 24 s lifetime, refreshed 8 s before expiry: a cycle every ~16 s.
-        let lifetime = 24
+    @Test(.timeLimit(.minutes(4)))
+    func keepsFiftyTokensAliveForSeveralLifetimesAndStopsCleanlyOnSIGTERM() async throws {
+        // A 30 s lifetime refreshed 10 s before expiry: a cycle every ~20 s.
+        let lifetime = 30
         let configuration = FakeSinchConfiguration(tokenLifetime: .seconds(lifetime))
         try await SinchHarness.with(configuration) { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: [
                     "TOKENKEEPER_LIFETIME": "\(lifetime)s",
-                    "TOKENKEEPER_RENEW_BEFORE": "8s",
+                    "TOKENKEEPER_RENEW_BEFORE": "10s",
                     "TOKENKEEPER_RATE": "1000",
                     "TOKENKEEPER_CONCURRENCY": "8",
                 ]
             )
             var ids: [String] = []
-            for _ in 0..<20 {
+            for _ in 0..<50 {
                 ids.append(try await sandbox.addAsync(sinch.fake.issueToken(lifetime: .seconds(lifetime))))
             }
 
@@ -30,16 +30,26 @@ import TokenKeeperTesting
             let daemon = try sandbox.spawn(["daemon"], stderrFile: log)
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
 
-            // Watch for two full cycles (every token refreshed twice), well past one lifetime.
-            let deadline = ContinuousClock.now + .seconds(120)
+            // Three lifetimes: a token that missed one cycle would be dead by the end.
+            let started = Date()
+            let until = started.addingTimeInterval(Double(3 * lifetime))
             var refreshed: [String: Int] = [:]
-            while ContinuousClock.now < deadline {
+            var deadSeen: [String] = []
+            while Date() < until || !ids.allSatisfy({ (refreshed[$0] ?? 0) >= 4 }) {
+                guard Date() < started.addingTimeInterval(Double(5 * lifetime)) else { break }
                 try await Task.sleep(for: .seconds(1))
-                let lines = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "refreshed", "--json").stdout)
+                let lines = try CLIJSON.parseLines(
+                    try await sandbox.succeedAsync("audit", "--event", "refreshed", "--json").stdout
+                )
                 refreshed = Dictionary(grouping: lines.compactMap { $0["token"]?.string }, by: { $0 }).mapValues(
                     \.count
                 )
-                if ids.allSatisfy({ (refreshed[$0] ?? 0) >= 2 }) { break }
+                for token in try await sandbox.listJSONAsync() {
+                    let expires = token["expires_at"]?.string.flatMap(CLITime.parse) ?? .distantPast
+                    if token["state"]?.string != "active" || expires < Date() {
+                        deadSeen.append(token["id"]?.string ?? "?")
+                    }
+                }
             }
             kill(daemon.processIdentifier, SIGTERM)
             let stopBy = ContinuousClock.now + .seconds(30)
@@ -47,9 +57,13 @@ import TokenKeeperTesting
 
             #expect(!daemon.isRunning)
             #expect(daemon.terminationStatus == 0)
-            for id in ids { #expect((refreshed[id] ?? 0) >= 2, "\(id) refreshed \(refreshed[id] ?? 0) times") }
-            let tokens = try await sandbox.listJSONAsync()
-            #expect(tokens.allSatisfy { $0["state"]?.string == "active" })
+            #expect(deadSeen.isEmpty, "tokens seen expired or not active: \(Set(deadSeen).sorted())")
+            for id in ids { #expect((refreshed[id] ?? 0) >= 4, "\(id) refreshed \(refreshed[id] ?? 0) times") }
+            // Each refresh reached Sinch once: FakeSinch's exchanges equal the audited refreshes.
+            #expect(
+                sinch.fake.stats().exchangesPerLineage.values.reduce(0, +) == refreshed.values.reduce(0, +),
+                "a token was exchanged without its refresh being recorded, or twice"
+            )
             for id in ids {
                 let value = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(
                     in: .whitespacesAndNewlines
@@ -59,6 +73,96 @@ import TokenKeeperTesting
             #expect(try await sandbox.runAsync("audit", "verify").status == 0)
             let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             #expect(!logged.contains("EAAG"))
+        }
+    }
+
+    /// A sandbox holding `count` due tokens (they expire in a day, well inside renew-before).
+    func dueSandbox(_ sinch: SinchHarness, count: Int) async throws -> (CLISandbox, [String]) {
+        let sandbox = try await CLISandbox.make(
+            sinch: sinch,
+            environment: ["TOKENKEEPER_RATE": "1000", "TOKENKEEPER_CONCURRENCY": "4"]
+        )
+        let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+        var ids: [String] = []
+        for _ in 0..<count { ids.append(try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)) }
+        return (sandbox, ids)
+    }
+
+    /// Provisioning calls FakeSinch has begun (answered or not).
+    func begun(_ sinch: SinchHarness) -> Int { sinch.fake.stats().requestsPerSecond.values.reduce(0, +) }
+
+    func waitFor(_ condition: () -> Bool, within limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(condition(), "condition not met within \(limit)")
+    }
+
+    func stop(_ daemon: Process, within limit: Duration) async throws -> ContinuousClock.Duration {
+        let start = ContinuousClock.now
+        kill(daemon.processIdentifier, SIGTERM)
+        while daemon.isRunning, ContinuousClock.now < start + limit { try await Task.sleep(for: .milliseconds(20)) }
+        return ContinuousClock.now - start
+    }
+
+    func heldLeases(_ sandbox: CLISandbox) throws -> String {
+        try sandbox.sqlite("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL;")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func sigtermDuringABatchLetsRefreshesInFlightCommitAndClaimsNothingMore() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, ids) = try await dueSandbox(sinch, count: 12)
+            sinch.fake.inject(FakeSinchFaultRule(.latency(.seconds(2)), endpoint: .longLivedAccessToken))
+            let daemon = try sandbox.spawn(["daemon"])
+            defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+            try await waitFor({ begun(sinch) >= 4 }, within: .seconds(30))
+
+            _ = try await stop(daemon, within: .seconds(20))
+            #expect(!daemon.isRunning)
+            #expect(daemon.terminationStatus == 0)
+            let inFlight = begun(sinch)
+            let committed = try CLIJSON.parseLines(
+                try await sandbox.succeedAsync("audit", "--event", "refreshed", "--json").stdout
+            )
+            #expect(committed.count == inFlight, "every refresh in flight at SIGTERM commits")
+            #expect(inFlight < ids.count, "nothing new is claimed after SIGTERM")
+            #expect(try heldLeases(sandbox) == "0")
+
+            // The rest is free for the next run at once: no lease was left behind.
+            sinch.fake.clearFaults()
+            let rest = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(try CLIJSON.parse(rest.stdout)["refreshed"] == .integer(ids.count - inFlight))
+            for id in ids {
+                let value = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .newlines)
+                #expect(sinch.fake.isValid(value))
+            }
+            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func refreshesStillHangingAfterTheGracePeriodAreCancelledAndReleased() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, ids) = try await dueSandbox(sinch, count: 6)
+            sinch.fake.inject(FakeSinchFaultRule(.hang, endpoint: .longLivedAccessToken))
+            let daemon = try sandbox.spawn(["daemon", "--grace", "1s"])
+            defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
+            try await waitFor({ begun(sinch) >= 4 }, within: .seconds(30))
+
+            let took = try await stop(daemon, within: .seconds(20))
+            #expect(!daemon.isRunning)
+            #expect(daemon.terminationStatus == 0)
+            #expect(took < .seconds(15), "the grace period bounds the stop (took \(took))")
+            // Cancelled, not failed: nothing is charged or recorded, and every lease is let go.
+            let events = try CLIJSON.parseLines(try await sandbox.succeedAsync("audit", "--json").stdout)
+            #expect(events.allSatisfy { $0["event"]?.string == "added" })
+            #expect(try heldLeases(sandbox) == "0")
+            for token in try await sandbox.listJSONAsync() { #expect(token["failures"] == .integer(0)) }
+
+            sinch.fake.clearFaults()
+            let next = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(try CLIJSON.parse(next.stdout)["refreshed"] == .integer(ids.count))
         }
     }
 }

@@ -94,4 +94,114 @@ import TokenKeeperTesting
             #expect(try await sandbox.runAsync("audit", "verify").status == 0)
         }
     }
+
+    @Test func aThrottledProjectBacksOffAsAWholeAndRecoveryRunsRecovered() async throws {
+        try await SinchHarness.with { sinch in
+            var (sandbox, record) = try await sandbox(sinch, hooks: ["recovered": "recovered", "deploy": "deploy"])
+            // One call at a time, so the pause provably stops the project's next call; a 1 s
+            // backoff floor keeps the jitter inside Sinch's Retry-After.
+            sandbox.cli.environment["TOKENKEEPER_CONCURRENCY"] = "1"
+            sandbox.cli.environment["TOKENKEEPER_BACKOFF_MIN"] = "1s"
+            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+            var throttled: [String] = []
+            for _ in 0..<4 {
+                throttled.append(
+                    try await sandbox.addAsync(sinch.fake.issueToken(), project: "p1", "--expires-at", expires)
+                )
+            }
+            var others: [String] = []
+            for _ in 0..<3 {
+                others.append(
+                    try await sandbox.addAsync(sinch.fake.issueToken(), project: "p2", "--expires-at", expires)
+                )
+            }
+            sinch.fake.inject(
+                FakeSinchFaultRule(
+                    .tooManyRequests(retryAfter: "3"),
+                    endpoint: .longLivedAccessToken,
+                    project: "p1",
+                    count: 1
+                )
+            )
+            func projectCalls(_ project: String) -> Int {
+                sinch.fake.stats().requestsPerProjectSecond[project, default: [:]].values.reduce(0, +)
+            }
+
+            let first = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(first.status == 1, "a throttled refresh is a failed refresh: \(first.stderr)")
+            let summary = try CLIJSON.parse(first.stdout)
+            #expect(summary["refreshed"] == .integer(3))
+            #expect(summary["failed"] == .integer(1))
+            #expect(summary["skipped"] == .integer(3))
+            #expect(projectCalls("p1") == 1, "one 429 must stop the project's other calls")
+            let tokens = try await sandbox.listJSONAsync()
+            let paused = tokens.filter { $0["project"]?.string == "p1" }
+            #expect(paused.count == 4)
+            #expect(paused.allSatisfy { $0["failures"] == .integer(0) }, "throttling charges no token")
+            #expect(paused.filter { $0["state"]?.string == "retrying" }.count == 1)
+            #expect(paused.first { $0["state"]?.string == "retrying" }?["last_error"]?["class"]?.string == "throttled")
+
+            // Another process inside the pause (cron a minute later) sends nothing for the project.
+            let inside = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(try CLIJSON.parse(inside.stdout)["due"] == .integer(0))
+            #expect(projectCalls("p1") == 1)
+
+            // After Retry-After the project is refreshed, and only the token that failed recovers.
+            let resume = paused.compactMap { $0["refresh_at"]?.string.flatMap(CLITime.parse) }.max() ?? Date()
+            try await Task.sleep(for: .seconds(max(resume.timeIntervalSinceNow, 0) + 1.1))
+            let after = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(after.status == 0, "\(after.stderr)")
+            #expect(try CLIJSON.parse(after.stdout)["refreshed"] == .integer(4))
+            let recovered = throttled.filter { FileManager.default.fileExists(atPath: "\(record)/\($0).recovered.env") }
+            #expect(recovered.count == 1)
+            for id in throttled + others {
+                #expect(FileManager.default.fileExists(atPath: "\(record)/\(id).deploy.stdin"), "\(id) not deployed")
+            }
+            for token in try await sandbox.listJSONAsync() {
+                #expect(token["state"]?.string == "active")
+                #expect(token["last_error"] == .null)
+            }
+            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
+        }
+    }
+
+    @Test func aDryRunRunsTheDeployHookOnlyWhenAskedAndChangesNothing() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, record) = try await sandbox(sinch, hooks: ["deploy": "deploy"])
+            let token = sinch.fake.issueToken()
+            let id = try await addDue(sandbox, token)
+            let auditBefore = try await sandbox.succeedAsync("audit", "--json").stdout
+            let hooked = "\(record)/\(id).deploy.stdin"
+
+            let quiet = try await sandbox.cli.runDetached(["run-once", "--dry-run", "--json"])
+            #expect(quiet.status == 0)
+            #expect(try CLIJSON.parse(quiet.stdout)["due"] == .integer(1))
+            #expect(!FileManager.default.fileExists(atPath: hooked), "--dry-run alone must not run hooks")
+
+            for command in [["run-once"], ["refresh", id]] {
+                let rehearsal = try await sandbox.cli.runDetached(command + ["--dry-run", "--run-hooks", "--json"])
+                #expect(rehearsal.status == 0, "\(rehearsal.stderr)")
+                #expect(try CLIJSON.parse(rehearsal.stdout)["refreshed"] == .integer(0))
+                let stdin = try String(contentsOfFile: hooked, encoding: .utf8)
+                #expect(stdin.trimmingCharacters(in: .newlines) == token, "the hook gets the current token")
+                let environment = try String(contentsOfFile: "\(record)/\(id).deploy.env", encoding: .utf8)
+                #expect(environment.contains("TOKENKEEPER_DRY_RUN=1"))
+                #expect(!rehearsal.everything.contains(token))
+                try FileManager.default.removeItem(atPath: hooked)
+            }
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a dry run calls nothing")
+            #expect(try await sandbox.succeedAsync("audit", "--json").stdout == auditBefore, "a dry run writes nothing")
+            #expect(try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .newlines) == token)
+
+            var failing = sandbox
+            failing.cli.environment["HOOK_EXIT"] = "4"
+            let failed = try await failing.cli.runDetached(["run-once", "--dry-run", "--run-hooks", "--json"])
+            #expect(failed.status == 1, "a failing hook in a rehearsal fails the run")
+            #expect(try CLIJSON.parse(failed.stdout)["failed"] == .integer(1))
+
+            let misuse = try await sandbox.cli.runDetached(["run-once", "--run-hooks"])
+            #expect(misuse.status == 64)
+            #expect(misuse.stderr.contains("--run-hooks goes with --dry-run"))
+        }
+    }
 }

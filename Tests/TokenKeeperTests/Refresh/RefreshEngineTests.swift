@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+import SinchProvisioning
+import Synchronization
+import Testing
+import TokenKeeper
+import TokenKeeperTesting
+
+/// The engine over a real SQLite file and a manual clock, with a scripted exchanger below the
+/// `TokenExchanging` protocol (the HTTP path is proven end to end in the CLI tests).
+@Suite struct RefreshEngineTests {
+    /// Answers each refresh from a per-project script and counts the calls.
+    final class ScriptedExchange: TokenExchanging {
+        private let state = Mutex<(calls: [String: Int], failing: [String: SinchError])>(([:], [:]))
+
+        func fail(_ project: String, with error: SinchError?) { state.withLock { $0.failing[project] = error } }
+        func calls(_ project: String) -> Int { state.withLock { $0.calls[project] ?? 0 } }
+
+        func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
+            let failure = state.withLock { state -> SinchError? in
+                state.calls[project, default: 0] += 1
+                return state.failing[project]
+            }
+            if let failure { throw failure }
+            return "EAAG-refreshed-\(UUID().uuidString)"
+        }
+    }
+
+    static let throttled = SinchError(
+        .throttled,
+        status: 429,
+        code: "facebook_Request_limit_reached",
+        message: "too many calls"
+    )
+
+    let fixture: StoreFixture
+    let exchange = ScriptedExchange()
+    let engine: RefreshEngine
+
+    init() throws {
+        fixture = try StoreFixture(policy: RenewalPolicy(backoffMin: .seconds(60), backoffMax: .seconds(3_600)))
+        var limits = TokenKeeperConfiguration.Limits()
+        limits.concurrency = 1
+        limits.rate = 1_000
+        engine = RefreshEngine(
+            inventory: fixture.inventory,
+            exchanger: exchange,
+            limits: limits,
+            owner: "test:1",
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+    }
+
+    /// Adds a token of `project` that is due now (it expires in two days, inside renew-before).
+    @discardableResult
+    func addDue(_ project: String) throws -> String {
+        let now = fixture.clock.now
+        let new = NewToken(
+            project: project,
+            issuedAt: now - .seconds(58 * 86_400),
+            expiresAt: now + .seconds(2 * 86_400)
+        )
+        return try fixture.inventory.add(token: "EAAG-\(UUID().uuidString)", new).id
+    }
+
+    func record(_ id: String) throws -> TokenRecord { try fixture.inventory.token(id: id) }
+
+    @Test func aThrottledProjectWaitsAsAWholeWithoutChargingItsTokens() async throws {
+        let throttledIDs = try (0..<3).map { _ in try addDue("p1") }
+        let otherIDs = try (0..<2).map { _ in try addDue("p2") }
+        exchange.fail("p1", with: Self.throttled)
+        let now = fixture.clock.now
+
+        let summary = try await engine.runOnce()
+
+        #expect(summary.due == 5)
+        #expect(summary.refreshed == 2)
+        #expect(summary.failed == 1)
+        #expect(summary.skipped == 2)
+        #expect(exchange.calls("p1") == 1, "one throttled answer must stop the project's other calls")
+        #expect(exchange.calls("p2") == 2)
+        for id in throttledIDs {
+            let token = try record(id)
+            #expect(token.failures == 0, "throttling is not the token's fault")
+            #expect(token.refreshAt >= now + .seconds(60), "\(id) would be tried again inside the pause")
+            #expect(token.leaseOwner == nil)
+        }
+        #expect(try throttledIDs.map { try record($0).state }.filter { $0 == .retrying }.count == 1)
+        for id in otherIDs { #expect(try record(id).state == .active) }
+
+        // Another pass (or another process) inside the pause sends nothing for the project.
+        fixture.clock.advance(by: .seconds(30))
+        let inside = try await engine.runOnce()
+        #expect(inside.due == 0)
+        #expect(exchange.calls("p1") == 1)
+    }
+
+    @Test func consecutivePausesOfAProjectGrowAndASuccessResetsThem() async throws {
+        let ids = try (0..<2).map { _ in try addDue("p1") }
+        exchange.fail("p1", with: Self.throttled)
+
+        // No Retry-After: the pause is the backoff ceiling of the project's strike (1, 2, 4 min).
+        var pauses: [Int64] = []
+        for _ in 0..<3 {
+            let start = fixture.clock.now
+            _ = try await engine.runOnce()
+            let resumes = try ids.map { try record($0).refreshAt }.min()!
+            pauses.append(resumes.seconds - start.seconds)
+            fixture.clock.set(try ids.map { try record($0).refreshAt }.max()!)
+        }
+        #expect(pauses == [60, 120, 240])
+
+        exchange.fail("p1", with: nil)
+        let recovered = try await engine.runOnce()
+        #expect(recovered.refreshed >= 1)
+        for id in ids where try record(id).state == .active { #expect(try record(id).failures == 0) }
+
+        // The strikes started over: the next throttling pauses for the first ceiling again.
+        try addDue("p1")
+        exchange.fail("p1", with: Self.throttled)
+        let start = fixture.clock.now
+        _ = try await engine.runOnce()
+        var all: [TokenRecord] = []
+        try fixture.inventory.forEachToken(matching: .init()) { all.append($0) }
+        let paused = all.filter { $0.state == .retrying }
+        #expect(paused.count == 1)
+        #expect(paused.first.map { $0.refreshAt.seconds - start.seconds } == 60)
+    }
+
+    @Test func retryAfterSetsThePause() async throws {
+        let ids = try (0..<2).map { _ in try addDue("p1") }
+        var error = Self.throttled
+        error.retryAfter = .seconds(7)
+        exchange.fail("p1", with: error)
+        let start = fixture.clock.now
+        _ = try await engine.runOnce()
+        #expect(exchange.calls("p1") == 1)
+        for id in ids { #expect(try record(id).refreshAt >= start + .seconds(7)) }
+        #expect(try ids.map { try record($0).refreshAt }.min() == start + .seconds(7))
+    }
+
+    @Test func refusedCredentialsPauseTheProjectToo() async throws {
+        let ids = try (0..<3).map { _ in try addDue("p1") }
+        exchange.fail("p1", with: SinchError(.credentials, status: 401, code: "unauthorized", message: "bad key"))
+        let summary = try await engine.runOnce()
+        #expect(exchange.calls("p1") == 1)
+        #expect(summary.failed == 1)
+        for id in ids { #expect(try record(id).failures == 0) }
+        let failed = try ids.map { try record($0) }.first { $0.state == .retrying }
+        #expect(failed?.lastError?.errorClass == "credentials")
+    }
+}

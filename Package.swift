@@ -90,6 +90,7 @@ let package = Package(
                 // The daemon's /metrics and /healthz, and the embedded fake of `tokenkeeper demo`.
                 "FakeSinch",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

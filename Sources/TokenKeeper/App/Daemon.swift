@@ -8,11 +8,23 @@ import ServiceLifecycle
 public enum Daemon {
     public static let defaultGrace: Duration = .seconds(30)
 
-    public static func run(context: CommandContext, grace: Duration = defaultGrace, logger: Logger) async throws {
+    /// - Parameter metrics: where to serve `/metrics` and `/healthz`, if anywhere.
+    public static func run(
+        context: CommandContext,
+        grace: Duration = defaultGrace,
+        metrics: MetricsEndpoint.Address? = nil,
+        logger: Logger
+    ) async throws {
+        let registry = metrics.map { _ in MetricsEndpoint.bootstrapRegistry() }
         let engine = try context.refreshEngine(dryRun: false, logger: logger)
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: scheduler)]
+        if let metrics, let registry {
+            let endpoint = MetricsEndpoint(registry: registry, store: engine.store) { scheduler.isRunning }
+            services.append(.init(service: endpoint.service(at: metrics, logger: logger)))
+        }
         var configuration = ServiceGroupConfiguration(
-            services: [.init(service: scheduler)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -50,6 +50,9 @@ public final class RefreshEngine: Sendable {
         self.logger = logger
     }
 
+    /// The database the engine refreshes.
+    public var store: TokenStore { ledger.inventory.store }
+
     /// `host:pid`, the lease owner and audit actor of a refreshing process.
     public static func processOwner() -> String {
         "\(ProcessInfo.processInfo.hostName):\(getpid())"
@@ -165,7 +168,9 @@ public final class RefreshEngine: Sendable {
         var generator = SystemRandomNumberGenerator()
         if record.expiresAt <= clock.now {
             let decision = machine.expire(facts, now: clock.now)
-            _ = try ledger.commit(decision, for: record, newToken: nil, detail: AuditDetail(), now: clock.now)
+            if try ledger.commit(decision, for: record, newToken: nil, detail: AuditDetail(), now: clock.now) {
+                RefreshMetrics.record(.expired, latency: nil)
+            }
             return .failed
         }
         // The claim returned the record: open it rather than read it again.
@@ -185,7 +190,8 @@ public final class RefreshEngine: Sendable {
         } catch {
             outcome = .failed(error)
         }
-        let latency = Int((ContinuousClock.now - started).milliseconds)
+        let elapsed = ContinuousClock.now - started
+        let latency = Int(elapsed.milliseconds)
         let now = clock.now
         let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
         switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: strikes, using: &generator) {
@@ -221,6 +227,7 @@ public final class RefreshEngine: Sendable {
                 log.warning("lease lost before commit; another process's outcome stands")
                 return .skipped
             }
+            RefreshMetrics.record(decision.state, latency: elapsed)
             await runHooks(decision, record: record, newToken: newToken, outcome: outcome, logger: log)
             switch decision.state {
             case .active:
@@ -229,7 +236,10 @@ public final class RefreshEngine: Sendable {
             case .needsReauth:
                 log.error(
                     "token refused by Meta: needs a new Embedded Signup",
-                    metadata: ["error.code": "\(decision.lastError?.code ?? "")"]
+                    metadata: [
+                        "error.code": "\(decision.lastError?.code ?? "")",
+                        "error.class": "\(decision.lastError?.errorClass ?? "")",
+                    ]
                 )
                 return .needsReauth
             default:

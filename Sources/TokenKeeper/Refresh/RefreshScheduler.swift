@@ -15,6 +15,10 @@ public final class RefreshScheduler: Service, Sendable {
     private let logger: Logger
     private let timer = WallClockTimer()
     private let stopping = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
+
+    /// True from the start of ``run()`` until it returns or fails (`/healthz`).
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
 
     public init(engine: RefreshEngine, clock: any WallClock, maxSleep: Duration = .seconds(60), logger: Logger) {
         self.engine = engine
@@ -24,6 +28,8 @@ public final class RefreshScheduler: Service, Sendable {
     }
 
     public func run() async throws {
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
         try await withGracefulShutdownHandler {
             while !stopping.load(ordering: .relaxed) {
                 let summary = try await engine.runOnce(shouldContinue: { [self] in

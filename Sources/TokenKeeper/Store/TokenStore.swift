@@ -8,6 +8,8 @@ import GRDB
 public final class TokenStore: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// The file opened, to notice when it is deleted or replaced under a long-running daemon.
+    private let identity: FileIdentity?
 
     /// The default time a write waits for another process's transaction.
     public static let defaultBusyTimeout: Duration = .seconds(5)
@@ -15,6 +17,21 @@ public final class TokenStore: Sendable {
     private init(path: String, pool: DatabasePool) {
         self.path = path
         self.pool = pool
+        identity = FileIdentity(path: path)
+    }
+
+    /// Nil when the database still answers at the path it was opened from; else what is wrong
+    /// (for `/healthz`: an open connection keeps answering from a file that was deleted).
+    public func healthProblem() -> String? {
+        guard let current = FileIdentity(path: path), current == identity else {
+            return "the database file \(path) is gone or was replaced"
+        }
+        do {
+            _ = try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master") }
+        } catch {
+            return "\(error)"
+        }
+        return nil
     }
 
     /// Opens an existing database, bringing its schema up to date.
@@ -201,5 +218,18 @@ extension TokenStore {
     public func hasKeyCheck() throws -> Bool {
         try read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'key_check')") }
             ?? false
+    }
+}
+
+/// A file's device and inode.
+struct FileIdentity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }

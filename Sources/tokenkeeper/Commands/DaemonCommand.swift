@@ -18,6 +18,9 @@ extension TokenKeeperCommand {
         @Option(help: "How long refreshes in flight may finish after SIGTERM/SIGINT (a duration).")
         var grace = "30s"
 
+        @Option(help: "Serve /metrics (Prometheus) and /healthz at HOST:PORT, as in 127.0.0.1:9464.")
+        var metrics: String?
+
         func run() throws {
             try reportingErrors {
                 // A parent may have started us with these blocked (the mask survives exec).
@@ -27,9 +30,12 @@ extension TokenKeeperCommand {
                 sigaddset(&signals, SIGINT)
                 pthread_sigmask(SIG_UNBLOCK, &signals, nil)
                 let grace = try DurationText.parse(grace, key: "--grace")
+                let address = try metrics.map(MetricsEndpoint.Address.init(parsing:))
                 let context = try options.context()
-                let logger = Diagnostics.logger()
-                try runBlocking { try await Daemon.run(context: context, grace: grace, logger: logger) }
+                let logger = Diagnostics.logger(defaultLevel: .info)
+                try runBlocking {
+                    try await Daemon.run(context: context, grace: grace, metrics: address, logger: logger)
+                }
             }
         }
     }

@@ -1,0 +1,152 @@
+import FakeSinch
+import Foundation
+import SinchProvisioning
+import Testing
+import TokenKeeperTesting
+
+/// `daemon --metrics`: a real daemon process serving /metrics and /healthz, scraped over HTTP
+/// with libcurl; its JSON log lines on standard error.
+@Suite struct MetricsCLITests {
+    /// A running daemon with `--metrics 127.0.0.1:0` and the base URL it logged.
+    struct RunningDaemon {
+        let process: Process
+        let url: String
+        let log: String
+    }
+
+    func startDaemon(_ sandbox: CLISandbox) async throws -> RunningDaemon {
+        let log = sandbox.directory.file("daemon.log")
+        let process = try sandbox.spawn(["daemon", "--metrics", "127.0.0.1:0"], stderrFile: log)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            for line in lines.split(separator: "\n") {
+                if let object = try? CLIJSON.parse(String(line)), let url = object["metrics.address"]?.string {
+                    return RunningDaemon(process: process, url: url, log: log)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw CLITestFailure("the daemon never logged its metrics address")
+    }
+
+    func get(_ url: String, with transport: CurlTransport) async throws -> (status: Int, body: String) {
+        let response = try await transport.send(HTTPRequest(method: .get, url: url))
+        return (response.status, String(decoding: response.body, as: UTF8.self))
+    }
+
+    /// `name{labels} value` lines of one metric, keyed by their `id` label.
+    func series(_ name: String, in text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
+            guard let idStart = line.range(of: "id=\"")?.upperBound,
+                let idEnd = line[idStart...].firstIndex(of: "\""),
+                let value = line.split(separator: " ").last.flatMap({ Double($0) })
+            else { continue }
+            values[String(line[idStart..<idEnd])] = value
+        }
+        return values
+    }
+
+    func stop(_ daemon: RunningDaemon) async throws {
+        kill(daemon.process.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while daemon.process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func scrapesTokenExpiriesRefreshCountsAndDropsARemovedToken() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(sinch: sinch, environment: ["TOKENKEEPER_RATE": "1000"])
+            let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+            let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(50 * 86_400))
+            let due = try await sandbox.addAsync(
+                sinch.fake.issueToken(),
+                "--label",
+                "Acme \"EU\"",
+                "--expires-at",
+                soon
+            )
+            let kept = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", later)
+            let removed = try await sandbox.addAsync(sinch.fake.issueToken(), project: "p2", "--expires-at", later)
+            let daemon = try await startDaemon(sandbox)
+            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+            let transport = try sinch.transport()
+
+            // The due token is refreshed first; then the scrape reflects it.
+            let deadline = ContinuousClock.now + .seconds(30)
+            var text = ""
+            while ContinuousClock.now < deadline {
+                text = try await get(daemon.url + "/metrics", with: transport).body
+                if text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#), "\(text)")
+            #expect(text.contains("tokenkeeper_refresh_duration_seconds_bucket"))
+            #expect(text.contains("tokenkeeper_refresh_duration_seconds_count 1"))
+            #expect(text.contains(#"tokenkeeper_tokens{state="active"} 3"#))
+            #expect(text.contains(#"tokenkeeper_tokens{state="needs_reauth"} 0"#))
+            #expect(text.contains(#"label="Acme \"EU\"""#), "label values are escaped")
+
+            let expiries = series("tokenkeeper_token_expiry_timestamp_seconds", in: text)
+            let listed = try await sandbox.listJSONAsync()
+            #expect(Set(expiries.keys) == [due, kept, removed])
+            for token in listed {
+                let id = try #require(token["id"]?.string)
+                let expires = try #require(token["expires_at"]?.string.flatMap(CLITime.parse))
+                #expect(expiries[id] == expires.timeIntervalSince1970, "\(id)'s expiry series")
+            }
+            #expect(Set(series("tokenkeeper_token_refresh_timestamp_seconds", in: text).keys) == [due, kept, removed])
+
+            // A token removed by another process is gone from the next scrape.
+            try await sandbox.succeedAsync("remove", removed)
+            let after = try await get(daemon.url + "/metrics", with: transport).body
+            #expect(Set(series("tokenkeeper_token_expiry_timestamp_seconds", in: after).keys) == [due, kept])
+            #expect(!after.contains(removed))
+
+            try await stop(daemon)
+            #expect(daemon.process.terminationStatus == 0)
+            // Logs: one JSON object a line (standard error is not a terminal), no token values.
+            let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
+            let lines = try log.split(separator: "\n").map { try CLIJSON.parse(String($0)) }
+            let refreshed = try #require(lines.first { $0["msg"]?.string == "refreshed" })
+            #expect(refreshed["token.id"]?.string == due)
+            #expect(refreshed["sinch.project"]?.string == "p1")
+            #expect(refreshed["latency_ms"]?.string != nil)
+            #expect(refreshed["level"]?.string == "info")
+            #expect(refreshed["ts"]?.string != nil)
+            #expect(!log.contains("EAAG"))
+            #expect(!text.contains("EAAG"))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func healthzTurns503WhenTheDatabaseGoesAway() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(sinch: sinch)
+            let daemon = try await startDaemon(sandbox)
+            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+            let transport = try sinch.transport()
+
+            let healthy = try await get(daemon.url + "/healthz", with: transport)
+            #expect(healthy.status == 200)
+            #expect(healthy.body == "ok\n")
+
+            for suffix in ["", "-wal", "-shm"] {
+                try? FileManager.default.removeItem(atPath: sandbox.databasePath + suffix)
+            }
+            let gone = try await get(daemon.url + "/healthz", with: transport)
+            #expect(gone.status == 503)
+            #expect(gone.body.contains("gone"), "\(gone.body)")
+            try await stop(daemon)
+        }
+    }
+
+    @Test func aMalformedMetricsAddressIsAUsageError() async throws {
+        let sandbox = try CLISandbox()
+        let result = try await sandbox.cli.runDetached(["daemon", "--metrics", "localhost"])
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("invalid --metrics address \"localhost\""))
+    }
+}

@@ -13,6 +13,14 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
 
     public init() {}
 
+    mutating func add(_ other: RefreshSummary) {
+        due += other.due
+        refreshed += other.refreshed
+        failed += other.failed
+        needsReauth += other.needsReauth
+        skipped += other.skipped
+    }
+
     enum CodingKeys: String, CodingKey {
         case due, refreshed, failed, skipped
         case needsReauth = "needs_reauth"
@@ -58,23 +66,32 @@ public final class RefreshEngine: Sendable {
         "\(ProcessInfo.processInfo.hostName):\(getpid())"
     }
 
-    /// Refreshes every token due now (cron mode); with `dryRun`, only counts them (and, with
-    /// `runHooks`, rehearses the deploy hook on each). `shouldContinue` is asked before each claim:
-    /// a shutting-down daemon stops claiming and lets what is in flight finish.
+    /// Refreshes every token due now (cron mode), `batch` ids read at a time; with `dryRun`, only
+    /// counts them (and, with `runHooks`, rehearses the deploy hook on each). `shouldContinue` is
+    /// asked before each claim: a shutting-down daemon stops claiming and lets what is in flight
+    /// finish.
     public func runOnce(
         dryRun: Bool = false,
         runHooks: Bool = false,
         batch: Int = 10_000,
         shouldContinue: @escaping @Sendable () -> Bool = { true }
     ) async throws -> RefreshSummary {
-        let ids = try ledger.due(now: ledger.inventory.clock.now, limit: batch)
         var summary = RefreshSummary()
-        summary.due = ids.count
         guard !dryRun else {
+            let ids = try ledger.due(now: ledger.inventory.clock.now, limit: .max)
+            summary.due = ids.count
             if runHooks { try await rehearseDeployHook(ids, into: &summary) }
             return summary
         }
-        try await refreshAll(ids, into: &summary, shouldContinue: shouldContinue)
+        while shouldContinue() {
+            let ids = try ledger.due(now: ledger.inventory.clock.now, limit: batch)
+            var pass = RefreshSummary()
+            pass.due = ids.count
+            try await refreshAll(ids, into: &pass, shouldContinue: shouldContinue)
+            summary.add(pass)
+            // A short batch was the last; one where nothing moved (all held elsewhere) would repeat.
+            guard ids.count == batch, pass.refreshed + pass.failed + pass.needsReauth > 0 else { break }
+        }
         return summary
     }
 

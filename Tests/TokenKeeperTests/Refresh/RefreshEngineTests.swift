@@ -150,3 +150,15 @@ import TokenKeeperTesting
         #expect(failed?.lastError?.errorClass == "credentials")
     }
 }
+
+extension RefreshEngineTests {
+    @Test func runOnceRefreshesEverythingDueAcrossBatches() async throws {
+        let ids = try (0..<7).map { _ in try addDue("p\(Int.random(in: 1...3))") }
+        let summary = try await engine.runOnce(batch: 3)
+        #expect(summary.due == 7)
+        #expect(summary.refreshed == 7)
+        for id in ids { #expect(try record(id).lastRefreshedAt != nil) }
+        let dryRun = try await engine.runOnce(dryRun: true, batch: 3)
+        #expect(dryRun.due == 0)
+    }
+}

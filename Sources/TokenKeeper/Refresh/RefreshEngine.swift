@@ -33,6 +33,7 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
 /// project paused by throttling or refused credentials is left alone for the rest of the pass.
 public final class RefreshEngine: Sendable {
     private let ledger: RefreshLedger
+    private let committer: GroupCommitter
     private let exchanger: any TokenExchanging
     private let machine: RefreshStateMachine
     private let limits: TokenKeeperConfiguration.Limits
@@ -52,6 +53,7 @@ public final class RefreshEngine: Sendable {
     ) {
         self.hooks = hooks
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
+        committer = GroupCommitter(ledger: ledger)
         self.exchanger = exchanger
         machine = RefreshStateMachine(policy: inventory.policy)
         self.limits = limits
@@ -138,6 +140,9 @@ public final class RefreshEngine: Sendable {
         return summary
     }
 
+    /// Claims `ids` a chunk at a time (one transaction a chunk) and refreshes the claimed
+    /// records, `limits.concurrency` at once. When `shouldContinue` turns false, the records
+    /// claimed but not started are released.
     private func refreshAll(
         _ ids: [String],
         into summary: inout RefreshSummary,
@@ -145,11 +150,24 @@ public final class RefreshEngine: Sendable {
         onDemand: Bool = false,
         shouldContinue: @escaping @Sendable () -> Bool = { true }
     ) async throws {
+        let chunk = max(limits.concurrency * 4, 64)
+        var unclaimed = ids[...]
+        var claimed: [TokenRecord] = []
+        defer { try? ledger.release(claimed.map(\.id)) }
+        // On demand (`refresh ID`) a token need not be due; from the schedule it must still be.
+        func nextRecord() throws -> TokenRecord? {
+            while claimed.isEmpty, !unclaimed.isEmpty, shouldContinue() {
+                let ids = unclaimed.prefix(chunk)
+                unclaimed = unclaimed.dropFirst(ids.count)
+                claimed = try ledger.claim(ids, now: ledger.inventory.clock.now, onlyIfDue: !onDemand).reversed()
+                summary.skipped += ids.count - claimed.count
+            }
+            return shouldContinue() ? claimed.popLast() : nil
+        }
         try await withThrowingTaskGroup(of: Result.self) { group in
-            var next = ids.makeIterator()
             for _ in 0..<limits.concurrency {
-                guard shouldContinue(), let id = next.next() else { break }
-                group.addTask { try await self.refresh(id, force: force, onDemand: onDemand) }
+                guard let record = try nextRecord() else { break }
+                group.addTask { try await self.refresh(record, force: force) }
             }
             while let result = try await group.next() {
                 switch result {
@@ -158,8 +176,8 @@ public final class RefreshEngine: Sendable {
                 case .needsReauth: summary.needsReauth += 1
                 case .skipped: summary.skipped += 1
                 }
-                if shouldContinue(), let id = next.next() {
-                    group.addTask { try await self.refresh(id, force: force, onDemand: onDemand) }
+                if let record = try nextRecord() {
+                    group.addTask { try await self.refresh(record, force: force) }
                 }
             }
         }
@@ -167,13 +185,12 @@ public final class RefreshEngine: Sendable {
 
     enum Result: Sendable { case refreshed, failed, needsReauth, skipped }
 
-    /// One token through claim, exchange and commit.
-    func refresh(_ id: String, force: Bool = false, onDemand: Bool = false) async throws -> Result {
+    /// One claimed token through exchange and commit.
+    func refresh(_ record: TokenRecord, force: Bool = false) async throws -> Result {
         let clock = ledger.inventory.clock
-        // On demand (`refresh ID`) the token need not be due; from the schedule it must still be.
-        guard let record = try ledger.claim(id, now: clock.now, onlyIfDue: !onDemand) else { return .skipped }
+        let id = record.id
         if !force, throttle.withLock({ $0[record.projectID]?.isPaused(at: clock.now) ?? false }) {
-            try ledger.release(id)
+            try ledger.release([id])
             return .skipped
         }
         let facts = RefreshStateMachine.Token(
@@ -185,9 +202,14 @@ public final class RefreshEngine: Sendable {
         var generator = SystemRandomNumberGenerator()
         if record.expiresAt <= clock.now {
             let decision = machine.expire(facts, now: clock.now)
-            if try ledger.commit(decision, for: record, newToken: nil, detail: AuditDetail(), now: clock.now) {
-                RefreshMetrics.record(.expired, latency: nil)
-            }
+            let outcome = try ledger.prepare(
+                decision,
+                for: record,
+                newToken: nil,
+                detail: AuditDetail(),
+                now: clock.now
+            )
+            if try await committer.commit(outcome) { RefreshMetrics.record(.expired, latency: nil) }
             return .failed
         }
         // The claim returned the record: open it rather than read it again.
@@ -213,7 +235,7 @@ public final class RefreshEngine: Sendable {
         let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
         switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: strikes, using: &generator) {
         case .release:
-            try ledger.release(id)
+            try ledger.release([id])
             return .skipped
         case .commit(let decision):
             throttle.withLock { projects in
@@ -229,12 +251,8 @@ public final class RefreshEngine: Sendable {
                 detail.errorClass = decision.lastError?.errorClass
                 detail.errorCode = error.code
             }
-            let committed = try ledger.commit(
-                decision,
-                for: record,
-                newToken: decision.storesNewToken ? newToken : nil,
-                detail: detail,
-                now: now
+            let committed = try await committer.commit(
+                ledger.prepare(decision, for: record, newToken: newToken, detail: detail, now: now)
             )
             var log = logger
             log[metadataKey: "token.id"] = "\(id)"

@@ -26,93 +26,136 @@ struct RefreshLedger: Sendable {
         }
     }
 
-    /// Takes the lease on `id` if it is live and free (and, with `onlyIfDue`, still due); the
-    /// record as claimed, or nil when another process holds it, already refreshed it since it
-    /// was listed as due, or it is gone or no longer live.
-    func claim(_ id: String, now: UnixTime, onlyIfDue: Bool = true) throws -> TokenRecord? {
-        try inventory.store.write { db in
+    /// Takes the leases on those of `ids` that are live and free (and, with `onlyIfDue`, still
+    /// due), in one transaction; the records as claimed. An id another process holds, already
+    /// refreshed since it was listed as due, removed or no longer live is left out.
+    func claim(_ ids: some Collection<String>, now: UnixTime, onlyIfDue: Bool = true) throws -> [TokenRecord] {
+        guard !ids.isEmpty else { return [] }
+        return try inventory.store.write { db in
             // `refresh_at <= now` matters: a token another process refreshed (and released)
             // after we listed it is free again, but no longer due.
-            try db.execute(
+            let claim = try db.cachedStatement(
                 sql: """
                     UPDATE tokens SET lease_owner = ?, lease_until = ?
                     WHERE id = ? AND state IN ('active', 'retrying')
                       AND (lease_until IS NULL OR lease_until < ?)
                       AND (refresh_at <= ? OR ?)
-                    """,
-                arguments: [owner, now + lease, id, now, now, !onlyIfDue]
+                    RETURNING *
+                    """
             )
-            guard db.changesCount == 1 else { return nil }
-            return try TokenRecord.fetchOne(db, key: id)
+            return try ids.compactMap { id in
+                try TokenRecord.fetchOne(claim, arguments: [owner, now + lease, id, now, now, !onlyIfDue])
+            }
         }
     }
 
-    /// Lets go of `id` without changing anything else.
-    func release(_ id: String) throws {
+    /// Lets go of `ids` without changing anything else.
+    func release(_ ids: some Collection<String>) throws {
+        guard !ids.isEmpty else { return }
         try inventory.store.write { db in
-            try db.execute(
-                sql: "UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-                arguments: [id, owner]
+            let release = try db.cachedStatement(
+                sql: "UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?"
             )
+            for id in ids { try release.execute(arguments: [id, owner]) }
         }
     }
 
-    /// Writes `decision` for the claimed `record` and its audit row in one transaction; false
-    /// (nothing written) when the lease was lost meanwhile: the other holder's outcome stands.
-    func commit(
+    /// One claimed token's outcome, ready to write: the new token already sealed.
+    struct Outcome: Sendable {
+        var decision: RefreshStateMachine.Decision
+        var record: TokenRecord
+        var sealedToken: Data?
+        var fingerprint: String?
+        var detail: AuditDetail
+        var now: UnixTime
+    }
+
+    /// Seals `newToken` (when the decision stores one) for ``commit(_:)``, outside any transaction.
+    func prepare(
         _ decision: RefreshStateMachine.Decision,
         for record: TokenRecord,
         newToken: String?,
         detail: AuditDetail,
         now: UnixTime
-    ) throws -> Bool {
-        let sealer = try inventory.requireSealer()
-        let sealed = try newToken.map { try sealer.seal($0, id: record.id) }
-        let fingerprint = newToken.map { sealer.fingerprint($0) }
-        return try inventory.store.write { db in
-            guard var current = try TokenRecord.fetchOne(db, key: record.id), current.leaseOwner == owner,
-                current.version == record.version
-            else { return false }
-            if let sealed, let fingerprint {
-                current.sealedToken = sealed
-                current.fingerprint = fingerprint
-                current.issuedAt = decision.issuedAt
-                current.expiresAt = decision.expiresAt
-                current.lastRefreshedAt = now
-            }
-            current.state = decision.state
-            current.failures = decision.failures
-            current.refreshAt = decision.refreshAt
-            current.lastError = decision.lastError
-            current.leaseOwner = nil
-            current.leaseUntil = nil
-            current.version += 1
-            try current.update(db)
-            var detail = detail
-            detail.oldFingerprint = record.fingerprint
-            detail.newFingerprint = fingerprint
-            detail.project = record.projectID
-            detail.note = decision.note
-            if let until = decision.pauseProjectUntil {
-                try pauseProject(db, record.projectID, until: until, now: now)
-            }
-            try inventory.audit.append(db, event: decision.event, tokenID: record.id, detail: detail, at: now)
-            return true
+    ) throws -> Outcome {
+        var outcome = Outcome(decision: decision, record: record, detail: detail, now: now)
+        if decision.storesNewToken, let newToken {
+            let sealer = try inventory.requireSealer()
+            outcome.sealedToken = try sealer.seal(newToken, id: record.id)
+            outcome.fingerprint = sealer.fingerprint(newToken)
         }
+        return outcome
+    }
+
+    /// Writes each outcome (token, schedule, counters, lease cleared, version + 1) with its audit
+    /// row, all in one transaction: one commit for many refreshes under load. An outcome whose
+    /// lease was lost meanwhile writes nothing and is `false`: the other holder's outcome stands.
+    func commit(_ outcomes: [Outcome]) throws -> [Bool] {
+        try inventory.store.write { db in
+            var tail = try AuditLog.tail(db)
+            let update = try db.cachedStatement(
+                sql: """
+                    UPDATE tokens SET
+                      sealed_token = COALESCE(?, sealed_token), fingerprint = COALESCE(?, fingerprint),
+                      issued_at = ?, expires_at = ?, last_refreshed_at = COALESCE(?, last_refreshed_at),
+                      state = ?, failures = ?, refresh_at = ?, last_error = ?,
+                      lease_owner = NULL, lease_until = NULL, version = version + 1
+                    WHERE id = ? AND lease_owner = ? AND version = ?
+                    """
+            )
+            return try outcomes.map { outcome in
+                let decision = outcome.decision
+                let record = outcome.record
+                let stored = outcome.sealedToken != nil
+                try update.execute(arguments: [
+                    outcome.sealedToken, outcome.fingerprint,
+                    stored ? decision.issuedAt : record.issuedAt, stored ? decision.expiresAt : record.expiresAt,
+                    stored ? outcome.now : nil,
+                    decision.state, decision.failures, decision.refreshAt, try decision.lastError.map(Self.json),
+                    record.id, owner, record.version,
+                ])
+                guard db.changesCount == 1 else { return false }
+                if let until = decision.pauseProjectUntil {
+                    try pauseProject(db, record.projectID, until: until, now: outcome.now)
+                }
+                var detail = outcome.detail
+                detail.oldFingerprint = record.fingerprint
+                detail.newFingerprint = outcome.fingerprint
+                detail.project = record.projectID
+                detail.note = decision.note
+                try inventory.audit.append(
+                    db,
+                    after: &tail,
+                    event: decision.event,
+                    tokenID: record.id,
+                    detailJSON: try inventory.audit.encode(detail),
+                    at: outcome.now
+                )
+                return true
+            }
+        }
+    }
+
+    /// `last_error` as stored: the JSON the record's `Codable` form reads back.
+    private static func json(_ error: LastError) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(error), as: UTF8.self)
     }
 
     /// Moves the project's other live tokens that would come due before `until` to `until` (never
     /// into their last hour), so neither this process nor another one (cron, a second daemon)
     /// calls Sinch for the project meanwhile. Tokens another process holds are left to it; no
-    /// token is charged a failure.
+    /// token is charged a failure. Only the schedule moves, so `version` stays: this process's own
+    /// refreshes in flight still commit.
     private func pauseProject(_ db: Database, _ project: String, until: UnixTime, now: UnixTime) throws {
         try db.execute(
             sql: """
-                UPDATE tokens SET refresh_at = MAX(refresh_at, MIN(?, expires_at - ?)), version = version + 1
+                UPDATE tokens SET refresh_at = MAX(refresh_at, MIN(?, expires_at - ?))
                 WHERE project_id = ? AND state IN ('active', 'retrying') AND refresh_at < ?
-                  AND (lease_until IS NULL OR lease_until < ?)
+                  AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)
                 """,
-            arguments: [until, RenewalPolicy.lastRetryMargin.wholeSeconds, project, until, now]
+            arguments: [until, RenewalPolicy.lastRetryMargin.wholeSeconds, project, until, now, owner]
         )
     }
 }

@@ -1,0 +1,248 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// The repository's root folder, which holds Tests/TokenKeeperTests/CLI/ (this file's folder).
+private let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// The files operators install from scripts/: the systemd units, the example configuration, the
+/// install script, and the shell completions the install script generates.
+@Suite struct OperationsFilesTests {
+    private static func scripts(_ path: String) -> String { repository + "/scripts/" + path }
+
+    private static let units = ["tokenkeeper.service", "tokenkeeper-run-once.service", "tokenkeeper-run-once.timer"]
+
+    /// The YAML keys of CONTRACT.md's configuration table.
+    private static let contractKeys = [
+        "database", "master_key_file",
+        "sinch.key_id", "sinch.key_secret", "sinch.auth", "sinch.provisioning_url", "sinch.auth_url",
+        "policy.lifetime", "policy.renew_before", "policy.min_age", "policy.jitter",
+        "policy.backoff_min", "policy.backoff_max",
+        "limits.concurrency", "limits.rate",
+        "http.timeout",
+        "hooks.deploy", "hooks.failure", "hooks.reauth", "hooks.recovered",
+    ]
+
+    /// Keys the loader reads beyond the contract's table.
+    private static let loaderOnlyKeys = ["sinch.ca_bundle"]
+
+    private static let systemdAnalyze = ExternalCommand.find("systemd-analyze")
+
+    // MARK: systemd units
+
+    @Test(.enabled(if: systemdAnalyze != nil, "systemd-analyze is not installed (Debian: apt-get install systemd)"))
+    func systemdUnitsPassSystemdAnalyzeVerify() throws {
+        let directory = TemporaryDirectory("tokenkeeper-units")
+        // verify checks that ExecStart's binary exists and is executable: point the units at the
+        // binary under test instead of /usr/local/bin, where nothing is installed.
+        let binary = CLI.locateExecutable()
+        for unit in Self.units {
+            let text = try String(contentsOfFile: Self.scripts("systemd/" + unit), encoding: .utf8)
+            #expect(unit.hasSuffix(".timer") || text.contains("ExecStart=/usr/local/bin/tokenkeeper "))
+            try CLIFiles.write(
+                text.replacingOccurrences(of: "/usr/local/bin/tokenkeeper", with: binary),
+                to: directory.file(unit)
+            )
+        }
+
+        // --man=no: Documentation=man:tokenkeeper(1) names a page only scripts/install puts in place.
+        let result = try ExternalCommand.run(
+            try #require(Self.systemdAnalyze),
+            ["verify", "--man=no"] + Self.units.map(directory.file),
+            in: directory.path
+        )
+
+        // verify exits 0 after mere warnings ("Unknown key ..., ignoring"), so those must not
+        // appear either. Lines about other units (the system's targets) are not ours to judge.
+        let complaints = result.stderr.split(separator: "\n").filter { $0.contains("tokenkeeper") }
+        #expect(result.status == 0, "systemd-analyze verify exited \(result.status): \(result.stderr)")
+        #expect(complaints.isEmpty, "systemd-analyze verify: \(complaints.joined(separator: "\n"))")
+    }
+
+    @Test func unitsRunTheDocumentedCommandsWithNoSecretOnTheCommandLine() throws {
+        let daemon = try String(contentsOfFile: Self.scripts("systemd/tokenkeeper.service"), encoding: .utf8)
+        let runOnce = try String(contentsOfFile: Self.scripts("systemd/tokenkeeper-run-once.service"), encoding: .utf8)
+        let timer = try String(contentsOfFile: Self.scripts("systemd/tokenkeeper-run-once.timer"), encoding: .utf8)
+
+        #expect(daemon.contains("\nExecStart=/usr/local/bin/tokenkeeper daemon --metrics 127.0.0.1:9464\n"))
+        #expect(runOnce.contains("\nExecStart=/usr/local/bin/tokenkeeper run-once\n"))
+        #expect(runOnce.contains("\nType=oneshot\n"))
+        #expect(timer.contains("\nPersistent=true\n"))
+        for unit in [daemon, runOnce] {
+            #expect(unit.contains("\nEnvironmentFile=/etc/tokenkeeper/credentials\n"))
+            #expect(unit.contains("\nEnvironment=TOKENKEEPER_DB=/var/lib/tokenkeeper/tokenkeeper.sqlite\n"))
+            #expect(unit.contains("\nMemoryDenyWriteExecute=yes\n"))
+            let commandLines = unit.split(separator: "\n").filter { $0.hasPrefix("Exec") }
+            #expect(!commandLines.contains { $0.contains("SINCH_") || $0.contains("--key") }, "\(commandLines)")
+        }
+    }
+
+    // MARK: example configuration
+
+    @Test func exampleConfigLoadsAsShipped() throws {
+        var sandbox = try CLISandbox(initialized: false)
+        sandbox.cli.environment["TOKENKEEPER_CONFIG"] = Self.scripts("tokenkeeper.example.yaml")
+
+        try sandbox.succeed("init")
+        #expect(try sandbox.succeed("list", "--json").stdout == "[]\n")
+    }
+
+    @Test func exampleConfigLoadsWithEverySettingUncommented() throws {
+        let sandbox = try uncommentedExampleSandbox()
+
+        try sandbox.succeed("init")
+        #expect(try sandbox.succeed("list", "--json").stdout == "[]\n")
+    }
+
+    @Test func exampleConfigShowsEveryKeyOfTheContractAndNoOther() throws {
+        let keys = ExampleConfig.settings(in: try ExampleConfig.uncommented()).map(\.key)
+
+        let missing = Set(Self.contractKeys).subtracting(keys)
+        #expect(missing.isEmpty, "missing from the example: \(missing.sorted())")
+        // The loader ignores keys it does not know, so a misspelt one would load without a word.
+        let unknown = Set(keys).subtracting(Self.contractKeys + Self.loaderOnlyKeys)
+        #expect(unknown.isEmpty, "keys the loader does not read: \(unknown.sorted())")
+        #expect(keys.count == Set(keys).count, "a key appears twice: \(keys)")
+    }
+
+    /// Proves each example key is spelt and nested the way the loader reads it: a bad value under
+    /// that exact key must be refused, naming the key.
+    @Test(arguments: [
+        "sinch.auth", "sinch.provisioning_url", "sinch.auth_url",
+        "policy.lifetime", "policy.renew_before", "policy.min_age", "policy.jitter",
+        "policy.backoff_min", "policy.backoff_max",
+        "limits.concurrency", "limits.rate",
+        "http.timeout",
+    ])
+    func exampleConfigKeyIsTheOneTheLoaderReads(key: String) throws {
+        let text: String = try #require(
+            ExampleConfig.replacingValue(of: key, with: "not-valid", in: try ExampleConfig.uncommented()),
+            "\(key) is not in the example"
+        )
+        let sandbox = try uncommentedExampleSandbox(text: text)
+
+        let result = try sandbox.run("list", "--json")
+
+        #expect(result.status == 64, "list exited \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains(key), "stderr: \(result.stderr)")
+    }
+
+    /// A sandbox whose config file is the example with every setting uncommented; its database
+    /// and master key file stay in the sandbox (the environment wins over the file's paths).
+    private func uncommentedExampleSandbox(text: String? = nil) throws -> CLISandbox {
+        var sandbox = try CLISandbox(initialized: false)
+        let config = sandbox.directory.file("tokenkeeper.yaml")
+        try CLIFiles.write(try text ?? ExampleConfig.uncommented(), to: config)
+        sandbox.cli.environment["TOKENKEEPER_CONFIG"] = config
+        sandbox.cli.environment["TOKENKEEPER_MASTER_KEY_FILE"] = sandbox.keyFilePath
+        return sandbox
+    }
+
+    // MARK: completions and the install script
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionScriptNamesTheSubcommands(shell: String) throws {
+        let sandbox = try CLISandbox(initialized: false)
+
+        let result = try sandbox.succeed("--generate-completion-script", shell)
+
+        for subcommand in ["run-once", "daemon", "check", "audit", "init"] {
+            #expect(result.stdout.contains(subcommand), "no \(subcommand) in the \(shell) completions")
+        }
+    }
+
+    @Test func installScriptPrintsItsHelp() throws {
+        let result = try ExternalCommand.run(Self.scripts("install"), ["--help"], in: repository)
+
+        #expect(result.status == 0, "scripts/install --help exited \(result.status): \(result.stderr)")
+        for option in ["--prefix", "--destdir", "--no-build", "--systemd-dir", "--help"] {
+            #expect(result.stdout.contains(option), "--help does not mention \(option)")
+        }
+    }
+
+    @Test func installScriptRefusesAnUnknownOptionAsAUsageError() throws {
+        let result = try ExternalCommand.run(Self.scripts("install"), ["--prefx", "/opt"], in: repository)
+
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("--prefx"))
+    }
+}
+
+/// scripts/tokenkeeper.example.yaml, whose settings are commented out as `#key: value` (no space
+/// after the `#`) while explanations read `# text`.
+private enum ExampleConfig {
+    static func uncommented() throws -> String {
+        let text = try String(contentsOfFile: repository + "/scripts/tokenkeeper.example.yaml", encoding: .utf8)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            guard let match = line.wholeMatch(of: /(\s*)#([a-z_]+:.*)/) else { return String(line) }
+            return String(match.output.1 + match.output.2)
+        }.joined(separator: "\n")
+    }
+
+    /// Each setting's dotted key (`policy.lifetime`) and line number, in file order.
+    static func settings(in text: String) -> [(key: String, line: Int)] {
+        var section: String?
+        var found: [(key: String, line: Int)] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard let match = line.wholeMatch(of: /(\s*)([a-z_]+):(.*)/) else { continue }
+            let name = String(match.output.2)
+            if match.output.1.isEmpty {
+                let value = match.output.3.trimmingCharacters(in: .whitespaces)
+                section = value.isEmpty ? name : nil
+                if !value.isEmpty { found.append((name, number)) }
+            } else if let section {
+                found.append((section + "." + name, number))
+            }
+        }
+        return found
+    }
+
+    /// `text` with the value of `key` replaced, or nil when `key` is not set in it.
+    static func replacingValue(of key: String, with value: String, in text: String) -> String? {
+        guard let line = settings(in: text).first(where: { $0.key == key })?.line else { return nil }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let indentation = String(lines[line].prefix { $0 == " " })
+        lines[line] = indentation + String(key.split(separator: ".").last!) + ": " + value
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Runs a program other than tokenkeeper (systemd-analyze, the install script), its output
+/// collected in files so that neither pipe can fill up and stall it.
+private enum ExternalCommand {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func find(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(name)" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
+    static func run(_ executable: String, _ arguments: [String], in directory: String) throws -> Result {
+        let outputs = TemporaryDirectory("tokenkeeper-command")
+        let stdout = outputs.file("stdout")
+        let stderr = outputs.file("stderr")
+        _ = FileManager.default.createFile(atPath: stdout, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: stdout)
+        process.standardError = FileHandle(forWritingAtPath: stderr)
+        try process.run()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: CLIFiles.bytes(stdout) ?? Data(), as: UTF8.self),
+            stderr: String(decoding: CLIFiles.bytes(stderr) ?? Data(), as: UTF8.self)
+        )
+    }
+}

@@ -323,6 +323,8 @@ def bench_store():
             run([BINARY, "import", "-"], env, stdin=stdin)
         import_seconds = time.perf_counter() - start
         tk_rate = TOKENS / import_seconds
+        # Children so far: init and import; import dominates the peak.
+        import_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
         baseline_db = os.path.join(work, "baseline.sqlite")
         schema = subprocess.run(["sqlite3", env["TOKENKEEPER_DB"], ".schema tokens"], capture_output=True,
@@ -342,8 +344,6 @@ def bench_store():
         start = time.perf_counter()
         subprocess.run(["sqlite3", baseline_db], input=script, text=True, check=True, capture_output=True)
         baseline_rate = TOKENS / (time.perf_counter() - start)
-        # Children so far: init and import; import dominates the peak.
-        import_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         input_mib = os.path.getsize(lines) / (1 << 20)
         record(f"import {TOKENS:,} tokens (JSON Lines, sealed, audited)",
                f"{tk_rate:,.0f} tokens/s, peak RSS {import_rss:,.0f} MiB",

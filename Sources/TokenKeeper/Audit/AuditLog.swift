@@ -117,6 +117,14 @@ public struct AuditLog: Sendable {
         case intact(count: Int64, head: String)
         /// The first row that does not verify, and why.
         case broken(seq: Int64, reason: String)
+
+        /// What `audit verify` prints.
+        public var description: String {
+            switch self {
+            case .intact(let count, let head): "audit chain intact: \(count) events, head \(head)"
+            case .broken(let seq, let reason): "audit chain broken at seq \(seq): \(reason)"
+            }
+        }
     }
 
     /// Walks the chain from the first row; stops at the first row that does not verify.

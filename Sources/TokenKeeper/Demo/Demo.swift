@@ -166,10 +166,7 @@ public enum Demo {
         }
         text += "\n$ tokenkeeper audit verify\n"
         let verification = try inventory.verifyAudit()
-        switch verification {
-        case .intact(let count, let head): text += "audit chain intact: \(count) events, head \(head)\n"
-        case .broken(let seq, let reason): text += "audit chain broken at seq \(seq): \(reason)\n"
-        }
+        text += verification.description + "\n"
         write(text)
         return verification
     }

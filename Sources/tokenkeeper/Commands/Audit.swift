@@ -61,13 +61,9 @@ extension TokenKeeperCommand {
 
             func run() throws {
                 try reportingErrors {
-                    switch try options.context().inventory().verifyAudit() {
-                    case .intact(let count, let head):
-                        Console.out("audit chain intact: \(count) events, head \(head)")
-                    case .broken(let seq, let reason):
-                        Console.out("audit chain broken at seq \(seq): \(reason)")
-                        throw ExitCode(1)
-                    }
+                    let verification = try options.context().inventory().verifyAudit()
+                    Console.out(verification.description)
+                    if case .broken = verification { throw ExitCode(1) }
                 }
             }
         }

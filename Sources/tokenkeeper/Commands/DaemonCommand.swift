@@ -23,12 +23,7 @@ extension TokenKeeperCommand {
 
         func run() throws {
             try reportingErrors {
-                // A parent may have started us with these blocked (the mask survives exec).
-                var signals = sigset_t()
-                sigemptyset(&signals)
-                sigaddset(&signals, SIGTERM)
-                sigaddset(&signals, SIGINT)
-                pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+                Signals.unblockTermination()
                 let grace = try DurationText.parse(grace, key: "--grace")
                 let address = try metrics.map(MetricsEndpoint.Address.init(parsing:))
                 let context = try options.context()

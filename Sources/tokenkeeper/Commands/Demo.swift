@@ -25,13 +25,8 @@ extension TokenKeeperCommand {
 
         func run() throws {
             try reportingErrors {
-                // Ctrl-C and SIGTERM end the demo gracefully; a parent may have started us with
-                // them blocked (the mask survives exec).
-                var signals = sigset_t()
-                sigemptyset(&signals)
-                sigaddset(&signals, SIGTERM)
-                sigaddset(&signals, SIGINT)
-                pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+                // Ctrl-C and SIGTERM end the demo gracefully.
+                Signals.unblockTermination()
                 // The demo talks to its own FakeSinch on loopback, never through a proxy the
                 // machine may have configured (libcurl reads these on each request).
                 for name in ["no_proxy", "NO_PROXY"] {

@@ -1,10 +1,14 @@
+import Dispatch
 import Synchronization
 
-/// Commits refresh outcomes in groups: the first caller to arrive writes its outcome and every
-/// one that queued up meanwhile in one transaction, then the next group, until none is left.
+/// Commits refresh outcomes in groups: the first outcome to arrive starts a writer, which writes
+/// it and every one that queued up meanwhile in one transaction, then the next group, until none
+/// is left.
 ///
 /// Alone, an outcome commits at once, with no added wait; under load (many refreshes in flight)
-/// a group shares one transaction and one WAL write instead of paying for each.
+/// a group shares one transaction and one WAL write instead of paying for each. The writer runs
+/// on a queue of its own, so no thread of the small cooperative pool (which also resumes every
+/// finished HTTP call) ever waits on SQLite.
 final class GroupCommitter: Sendable {
     private struct Waiting {
         var outcome: RefreshLedger.Outcome
@@ -18,6 +22,7 @@ final class GroupCommitter: Sendable {
 
     private let ledger: RefreshLedger
     private let queue = Mutex(Queue())
+    private let writer = DispatchQueue(label: "tokenkeeper.commits")
 
     init(ledger: RefreshLedger) {
         self.ledger = ledger
@@ -33,7 +38,7 @@ final class GroupCommitter: Sendable {
                 queue.writing = true
                 return true
             }
-            if leads { writeGroups() }
+            if leads { writer.async { self.writeGroups() } }
         }
     }
 

@@ -150,23 +150,27 @@ public final class RefreshEngine: Sendable {
         onDemand: Bool = false,
         shouldContinue: @escaping @Sendable () -> Bool = { true }
     ) async throws {
-        let chunk = max(limits.concurrency * 4, 64)
+        // Small enough that a process killed mid-batch holds few leases until they lapse (the
+        // claimed tokens wait that long), large enough to share the claim transaction.
+        let chunk = limits.concurrency * 2
         var unclaimed = ids[...]
         var claimed: [TokenRecord] = []
         defer { try? ledger.release(claimed.map(\.id)) }
         // On demand (`refresh ID`) a token need not be due; from the schedule it must still be.
-        func nextRecord() throws -> TokenRecord? {
+        func nextRecord() async throws -> TokenRecord? {
             while claimed.isEmpty, !unclaimed.isEmpty, shouldContinue() {
-                let ids = unclaimed.prefix(chunk)
+                let ids = Array(unclaimed.prefix(chunk))
                 unclaimed = unclaimed.dropFirst(ids.count)
-                claimed = try ledger.claim(ids, now: ledger.inventory.clock.now, onlyIfDue: !onDemand).reversed()
+                claimed = try await offCooperativePool { [ledger] in
+                    try ledger.claim(ids, now: ledger.inventory.clock.now, onlyIfDue: !onDemand)
+                }.reversed()
                 summary.skipped += ids.count - claimed.count
             }
             return shouldContinue() ? claimed.popLast() : nil
         }
         try await withThrowingTaskGroup(of: Result.self) { group in
             for _ in 0..<limits.concurrency {
-                guard let record = try nextRecord() else { break }
+                guard let record = try await nextRecord() else { break }
                 group.addTask { try await self.refresh(record, force: force) }
             }
             while let result = try await group.next() {
@@ -176,7 +180,7 @@ public final class RefreshEngine: Sendable {
                 case .needsReauth: summary.needsReauth += 1
                 case .skipped: summary.skipped += 1
                 }
-                if let record = try nextRecord() {
+                if let record = try await nextRecord() {
                     group.addTask { try await self.refresh(record, force: force) }
                 }
             }
@@ -254,52 +258,52 @@ public final class RefreshEngine: Sendable {
             let committed = try await committer.commit(
                 ledger.prepare(decision, for: record, newToken: newToken, detail: detail, now: now)
             )
-            var log = logger
-            log[metadataKey: "token.id"] = "\(id)"
-            log[metadataKey: "sinch.project"] = "\(record.projectID)"
-            log[metadataKey: "latency_ms"] = "\(latency)"
+            // Built only for a line that is logged: run-once logs warnings and up.
+            func about(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+                var metadata: Logger.Metadata = [
+                    "token.id": "\(id)", "sinch.project": "\(record.projectID)", "latency_ms": "\(latency)",
+                ]
+                if let error = decision.lastError {
+                    metadata["error.code"] = "\(error.code)"
+                    metadata["error.class"] = "\(error.errorClass)"
+                }
+                return metadata.merging(extra) { $1 }
+            }
             guard committed else {
-                log.warning("lease lost before commit; another process's outcome stands")
+                logger.warning("lease lost before commit; another process's outcome stands", metadata: about())
                 return .skipped
             }
             RefreshMetrics.record(decision.state, latency: elapsed)
-            await runHooks(decision, record: record, newToken: newToken, outcome: outcome, logger: log)
+            for failure in await runHooks(decision, record: record, newToken: newToken, outcome: outcome) {
+                logger.warning(
+                    "hook failed",
+                    metadata: about(["hook": "\(failure.hook.rawValue)", "reason": "\(failure.reason)"])
+                )
+            }
             switch decision.state {
             case .active:
-                log.info("refreshed")
+                logger.info("refreshed", metadata: about())
                 return .refreshed
             case .needsReauth:
-                log.error(
-                    "token refused by Meta: needs a new Embedded Signup",
-                    metadata: [
-                        "error.code": "\(decision.lastError?.code ?? "")",
-                        "error.class": "\(decision.lastError?.errorClass ?? "")",
-                    ]
-                )
+                logger.error("token refused by Meta: needs a new Embedded Signup", metadata: about())
                 return .needsReauth
             default:
-                log.warning(
-                    "refresh failed",
-                    metadata: [
-                        "error.code": "\(decision.lastError?.code ?? "")",
-                        "error.class": "\(decision.lastError?.errorClass ?? "")",
-                    ]
-                )
+                logger.warning("refresh failed", metadata: about())
                 return .failed
             }
         }
     }
 
-    /// Runs the decision's hooks after the commit; a failure is audited `hook_failed` and never
-    /// undoes the refresh.
+    /// Runs the decision's hooks after the commit; a failure is audited `hook_failed` (and
+    /// returned, to be logged) and never undoes the refresh.
     private func runHooks(
         _ decision: RefreshStateMachine.Decision,
         record: TokenRecord,
         newToken: String?,
-        outcome: RefreshStateMachine.Outcome,
-        logger: Logger
-    ) async {
-        guard let hooks else { return }
+        outcome: RefreshStateMachine.Outcome
+    ) async -> [(hook: RefreshStateMachine.Hook, reason: String)] {
+        guard let hooks else { return [] }
+        var failures: [(hook: RefreshStateMachine.Hook, reason: String)] = []
         var updated = record
         updated.expiresAt = decision.expiresAt
         var errorText: String?
@@ -313,7 +317,7 @@ public final class RefreshEngine: Sendable {
                     error: errorText
                 )
             else { continue }
-            logger.warning("hook failed", metadata: ["hook": "\(hook.rawValue)", "reason": "\(failure)"])
+            failures.append((hook, failure))
             let inventory = ledger.inventory
             let now = inventory.clock.now
             try? inventory.store.write { db in
@@ -326,6 +330,7 @@ public final class RefreshEngine: Sendable {
                 )
             }
         }
+        return failures
     }
 
     /// `--dry-run --run-hooks`: hands each token that would be refreshed, as it is now, to the

@@ -66,11 +66,13 @@ struct RefreshLedger: Sendable {
         var record: TokenRecord
         var sealedToken: Data?
         var fingerprint: String?
-        var detail: AuditDetail
+        /// The audit row's detail, encoded before the transaction.
+        var detailJSON = ""
         var now: UnixTime
     }
 
-    /// Seals `newToken` (when the decision stores one) for ``commit(_:)``, outside any transaction.
+    /// Seals `newToken` (when the decision stores one) and encodes the audit detail for
+    /// ``commit(_:)``, outside any transaction: the single writer does only the writing.
     func prepare(
         _ decision: RefreshStateMachine.Decision,
         for record: TokenRecord,
@@ -78,12 +80,18 @@ struct RefreshLedger: Sendable {
         detail: AuditDetail,
         now: UnixTime
     ) throws -> Outcome {
-        var outcome = Outcome(decision: decision, record: record, detail: detail, now: now)
+        var outcome = Outcome(decision: decision, record: record, now: now)
         if decision.storesNewToken, let newToken {
             let sealer = try inventory.requireSealer()
             outcome.sealedToken = try sealer.seal(newToken, id: record.id)
             outcome.fingerprint = sealer.fingerprint(newToken)
         }
+        var detail = detail
+        detail.oldFingerprint = record.fingerprint
+        detail.newFingerprint = outcome.fingerprint
+        detail.project = record.projectID
+        detail.note = decision.note
+        outcome.detailJSON = try inventory.audit.encode(detail)
         return outcome
     }
 
@@ -118,17 +126,12 @@ struct RefreshLedger: Sendable {
                 if let until = decision.pauseProjectUntil {
                     try pauseProject(db, record.projectID, until: until, now: outcome.now)
                 }
-                var detail = outcome.detail
-                detail.oldFingerprint = record.fingerprint
-                detail.newFingerprint = outcome.fingerprint
-                detail.project = record.projectID
-                detail.note = decision.note
                 try inventory.audit.append(
                     db,
                     after: &tail,
                     event: decision.event,
                     tokenID: record.id,
-                    detailJSON: try inventory.audit.encode(detail),
+                    detailJSON: outcome.detailJSON,
                     at: outcome.now
                 )
                 return true

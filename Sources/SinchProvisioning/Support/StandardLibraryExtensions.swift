@@ -10,7 +10,8 @@ extension StringProtocol {
 }
 
 extension Duration {
-    var milliseconds: Int64 {
+    /// Whole milliseconds (latencies in logs and audit details).
+    public var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

@@ -18,11 +18,14 @@ public enum Daemon {
         let registry = metrics.map { _ in MetricsEndpoint.bootstrapRegistry() }
         let engine = try context.refreshEngine(dryRun: false, logger: logger)
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: scheduler)]
+        // Services stop in reverse order: the scheduler (last) stops claiming first, while
+        // /healthz still answers.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let metrics, let registry {
-            let endpoint = MetricsEndpoint(registry: registry, store: engine.store) { scheduler.isRunning }
+            let endpoint = MetricsEndpoint(registry: registry, store: engine.store) { scheduler.problem }
             services.append(.init(service: endpoint.service(at: metrics, logger: logger)))
         }
+        services.append(.init(service: scheduler))
         var configuration = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],

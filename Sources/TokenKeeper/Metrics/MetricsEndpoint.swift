@@ -40,7 +40,8 @@ public struct MetricsEndpoint: Sendable {
 
     let registry: PrometheusCollectorRegistry
     let store: TokenStore
-    let isSchedulerAlive: @Sendable () -> Bool
+    /// Nil while the scheduler runs and its last pass went through; else what is wrong.
+    let schedulerProblem: @Sendable () -> String?
 
     /// Makes the registry swift-metrics reports to, once per process.
     public static func bootstrapRegistry() -> PrometheusCollectorRegistry {
@@ -53,18 +54,19 @@ public struct MetricsEndpoint: Sendable {
     public init(
         registry: PrometheusCollectorRegistry,
         store: TokenStore,
-        isSchedulerAlive: @escaping @Sendable () -> Bool
+        schedulerProblem: @escaping @Sendable () -> String?
     ) {
         self.registry = registry
         self.store = store
-        self.isSchedulerAlive = isSchedulerAlive
+        self.schedulerProblem = schedulerProblem
     }
 
     /// The HTTP server as a service for the daemon's ServiceGroup; it logs the address it bound.
     public func service(at address: Address, logger: Logger) -> some Service {
         let router = Router()
+        // Both read SQLite: on a thread of their own, not on the few that resume every task.
         router.get("metrics") { _, _ in
-            let text = try self.render()
+            let text = try await offCooperativePool { try self.render() }
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -72,7 +74,7 @@ public struct MetricsEndpoint: Sendable {
             )
         }
         router.get("healthz") { _, _ in
-            let problem = self.healthProblem()
+            let problem = try await offCooperativePool { self.healthProblem() }
             return Response(
                 status: problem == nil ? .ok : .serviceUnavailable,
                 headers: [.contentType: "text/plain; charset=utf-8"],
@@ -81,7 +83,7 @@ public struct MetricsEndpoint: Sendable {
         }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
-        return Application(
+        let application = Application(
             router: router,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
@@ -91,12 +93,27 @@ public struct MetricsEndpoint: Sendable {
             },
             logger: quiet
         )
+        return Server(application: application, address: address)
     }
 
-    /// Nil while the scheduler runs and the database answers at its path; else why not.
+    /// The application, its failure (an address in use, say) told in the daemon's terms.
+    private struct Server<Wrapped: Service>: Service {
+        let application: Wrapped
+        let address: Address
+
+        func run() async throws {
+            do {
+                try await application.run()
+            } catch {
+                throw TokenKeeperError(.usage, "cannot serve --metrics at \(address): \(error)")
+            }
+        }
+    }
+
+    /// Nil while the scheduler runs, its last pass went through and the database answers at its
+    /// path; else why not.
     func healthProblem() -> String? {
-        guard isSchedulerAlive() else { return "the refresh scheduler is not running" }
-        return store.healthProblem()
+        schedulerProblem() ?? store.healthProblem()
     }
 
     static var tokens: MetricNameDescriptor {

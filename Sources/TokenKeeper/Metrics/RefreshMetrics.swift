@@ -26,8 +26,6 @@ enum RefreshMetrics {
             }
         Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result)]).increment()
         guard let latency else { return }
-        Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds").recordNanoseconds(
-            latency.components.seconds * 1_000_000_000 + latency.components.attoseconds / 1_000_000_000
-        )
+        Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds").recordSeconds(latency / .seconds(1))
     }
 }

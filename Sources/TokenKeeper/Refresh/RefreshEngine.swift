@@ -3,44 +3,20 @@ import Logging
 import SinchProvisioning
 import Synchronization
 
-/// What one pass of refreshes did (`run-once --json`, `refresh --json`).
-public struct RefreshSummary: Sendable, Equatable, Encodable {
-    public var due = 0
-    public var refreshed = 0
-    public var failed = 0
-    public var needsReauth = 0
-    public var skipped = 0
-
-    public init() {}
-
-    mutating func add(_ other: RefreshSummary) {
-        due += other.due
-        refreshed += other.refreshed
-        failed += other.failed
-        needsReauth += other.needsReauth
-        skipped += other.skipped
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case due, refreshed, failed, skipped
-        case needsReauth = "needs_reauth"
-    }
-}
-
 /// Refreshes due tokens: claim, exchange outside any transaction, commit with the audit row.
 ///
 /// Bounded concurrency (`limits.concurrency`), a per-project request rate (`limits.rate`), and a
 /// project paused by throttling or refused credentials is left alone for the rest of the pass.
 public final class RefreshEngine: Sendable {
-    private let ledger: RefreshLedger
-    private let committer: GroupCommitter
-    private let exchanger: any TokenExchanging
-    private let machine: RefreshStateMachine
-    private let limits: TokenKeeperConfiguration.Limits
-    private let logger: Logger
-    private let hooks: HookRunner?
-    private let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
-    private let throttle = Mutex<[String: ProjectThrottle]>([:])
+    let ledger: RefreshLedger
+    let committer: GroupCommitter
+    let exchanger: any TokenExchanging
+    let machine: RefreshStateMachine
+    let limits: TokenKeeperConfiguration.Limits
+    let logger: Logger
+    let hooks: HookRunner?
+    let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
+    let throttle = Mutex<[String: ProjectThrottle]>([:])
 
     public init(
         inventory: Inventory,
@@ -168,10 +144,10 @@ public final class RefreshEngine: Sendable {
             }
             return shouldContinue() ? claimed.popLast() : nil
         }
-        try await withThrowingTaskGroup(of: Result.self) { group in
+        try await withThrowingTaskGroup(of: Attempt.self) { group in
             for _ in 0..<limits.concurrency {
                 guard let record = try await nextRecord() else { break }
-                group.addTask { try await self.refresh(record, force: force) }
+                group.addTask { try await self.attempt(record, force: force) }
             }
             while let result = try await group.next() {
                 switch result {
@@ -181,156 +157,10 @@ public final class RefreshEngine: Sendable {
                 case .skipped: summary.skipped += 1
                 }
                 if let record = try await nextRecord() {
-                    group.addTask { try await self.refresh(record, force: force) }
+                    group.addTask { try await self.attempt(record, force: force) }
                 }
             }
         }
-    }
-
-    enum Result: Sendable { case refreshed, failed, needsReauth, skipped }
-
-    /// One claimed token through exchange and commit.
-    func refresh(_ record: TokenRecord, force: Bool = false) async throws -> Result {
-        let clock = ledger.inventory.clock
-        let id = record.id
-        if !force, throttle.withLock({ $0[record.projectID]?.isPaused(at: clock.now) ?? false }) {
-            try ledger.release([id])
-            return .skipped
-        }
-        let facts = RefreshStateMachine.Token(
-            state: record.state,
-            failures: record.failures,
-            issuedAt: record.issuedAt,
-            expiresAt: record.expiresAt
-        )
-        var generator = SystemRandomNumberGenerator()
-        if record.expiresAt <= clock.now {
-            let decision = machine.expire(facts, now: clock.now)
-            let outcome = try ledger.prepare(
-                decision,
-                for: record,
-                newToken: nil,
-                detail: AuditDetail(),
-                now: clock.now
-            )
-            if try await committer.commit(outcome) { RefreshMetrics.record(.expired, latency: nil) }
-            return .failed
-        }
-        // The claim returned the record: open it rather than read it again.
-        let current = try ledger.inventory.unsealed(record)
-        await pace(record.projectID)
-        let started = ContinuousClock.now
-        let outcome: RefreshStateMachine.Outcome
-        var newToken: String?
-        do {
-            let token = try await exchanger.refresh(
-                token: current,
-                project: record.projectID,
-                businessManager: record.businessManager
-            )
-            newToken = token
-            outcome = .refreshed(sameValue: token == current)
-        } catch {
-            outcome = .failed(error)
-        }
-        let elapsed = ContinuousClock.now - started
-        let latency = Int(elapsed.milliseconds)
-        let now = clock.now
-        let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
-        switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: strikes, using: &generator) {
-        case .release:
-            try ledger.release([id])
-            return .skipped
-        case .commit(let decision):
-            throttle.withLock { projects in
-                if let until = decision.pauseProjectUntil {
-                    projects[record.projectID, default: ProjectThrottle()].pause(until: until, now: now)
-                } else if decision.state == .active {
-                    projects[record.projectID] = nil
-                }
-            }
-            var detail = AuditDetail(attempt: record.failures + 1, latencyMs: latency)
-            if case .failed(let error) = outcome {
-                detail.httpStatus = error.status
-                detail.errorClass = decision.lastError?.errorClass
-                detail.errorCode = error.code
-            }
-            let committed = try await committer.commit(
-                ledger.prepare(decision, for: record, newToken: newToken, detail: detail, now: now)
-            )
-            // Built only for a line that is logged: run-once logs warnings and up.
-            func about(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
-                var metadata: Logger.Metadata = [
-                    "token.id": "\(id)", "sinch.project": "\(record.projectID)", "latency_ms": "\(latency)",
-                ]
-                if let error = decision.lastError {
-                    metadata["error.code"] = "\(error.code)"
-                    metadata["error.class"] = "\(error.errorClass)"
-                }
-                return metadata.merging(extra) { $1 }
-            }
-            guard committed else {
-                logger.warning("lease lost before commit; another process's outcome stands", metadata: about())
-                return .skipped
-            }
-            RefreshMetrics.record(decision.state, latency: elapsed)
-            for failure in await runHooks(decision, record: record, newToken: newToken, outcome: outcome) {
-                logger.warning(
-                    "hook failed",
-                    metadata: about(["hook": "\(failure.hook.rawValue)", "reason": "\(failure.reason)"])
-                )
-            }
-            switch decision.state {
-            case .active:
-                logger.info("refreshed", metadata: about())
-                return .refreshed
-            case .needsReauth:
-                logger.error("token refused by Meta: needs a new Embedded Signup", metadata: about())
-                return .needsReauth
-            default:
-                logger.warning("refresh failed", metadata: about())
-                return .failed
-            }
-        }
-    }
-
-    /// Runs the decision's hooks after the commit; a failure is audited `hook_failed` (and
-    /// returned, to be logged) and never undoes the refresh.
-    private func runHooks(
-        _ decision: RefreshStateMachine.Decision,
-        record: TokenRecord,
-        newToken: String?,
-        outcome: RefreshStateMachine.Outcome
-    ) async -> [(hook: RefreshStateMachine.Hook, reason: String)] {
-        guard let hooks else { return [] }
-        var failures: [(hook: RefreshStateMachine.Hook, reason: String)] = []
-        var updated = record
-        updated.expiresAt = decision.expiresAt
-        var errorText: String?
-        if case .failed(let error) = outcome { errorText = error.description }
-        for hook in decision.hooks where hooks.isConfigured(hook) {
-            guard
-                let failure = await hooks.run(
-                    hook,
-                    record: updated,
-                    token: hook == .deploy ? newToken : nil,
-                    error: errorText
-                )
-            else { continue }
-            failures.append((hook, failure))
-            let inventory = ledger.inventory
-            let now = inventory.clock.now
-            try? inventory.store.write { db in
-                _ = try inventory.audit.append(
-                    db,
-                    event: .hookFailed,
-                    tokenID: record.id,
-                    detail: AuditDetail(project: record.projectID, note: failure),
-                    at: now
-                )
-            }
-        }
-        return failures
     }
 
     /// `--dry-run --run-hooks`: hands each token that would be refreshed, as it is now, to the
@@ -350,50 +180,5 @@ public final class RefreshEngine: Sendable {
                 metadata: ["token.id": "\(id)", "hook": "deploy", "reason": "\(failure)"]
             )
         }
-    }
-
-    /// Waits until the project may send another request (`limits.rate` per second).
-    private func pace(_ project: String) async {
-        let interval = Duration.seconds(1) / limits.rate
-        let slot = pacing.withLock { slots -> ContinuousClock.Instant in
-            let now = ContinuousClock.now
-            let slot = max(now, slots[project] ?? now)
-            slots[project] = slot + interval
-            return slot
-        }
-        if slot > ContinuousClock.now { try? await Task.sleep(until: slot) }
-    }
-}
-
-/// A project's pause after throttling or refused credentials, and how many pauses in a row it
-/// has had (each one longer, like a token's backoff). A success in the project clears it.
-struct ProjectThrottle: Sendable, Equatable {
-    var until = UnixTime(seconds: 0)
-    var strikes = 0
-
-    func isPaused(at now: UnixTime) -> Bool { until > now }
-
-    /// The strikes that size a pause starting at `now`: answers that arrive during a pause (the
-    /// requests in flight when it began) belong to the strike that started it.
-    func strikesBefore(_ now: UnixTime) -> Int { isPaused(at: now) ? max(strikes - 1, 0) : strikes }
-
-    mutating func pause(until end: UnixTime, now: UnixTime) {
-        if !isPaused(at: now) { strikes += 1 }
-        until = max(until, end)
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
-extension TextOutput {
-    /// `run-once` and `refresh` without `--json`.
-    public static func refreshSummary(_ summary: RefreshSummary) -> String {
-        "due \(summary.due), refreshed \(summary.refreshed), failed \(summary.failed), "
-            + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped)"
     }
 }

@@ -60,6 +60,18 @@ struct RefreshLedger: Sendable {
         }
     }
 
+    /// Extends the lease on `record` from `now`; false when it is no longer ours (it lapsed and
+    /// another process claimed or refreshed the token).
+    func renew(_ record: TokenRecord, now: UnixTime) throws -> Bool {
+        try inventory.store.write { db in
+            try db.execute(
+                sql: "UPDATE tokens SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?",
+                arguments: [now + lease, record.id, owner, record.version]
+            )
+            return db.changesCount == 1
+        }
+    }
+
     /// One claimed token's outcome, ready to write: the new token already sealed.
     struct Outcome: Sendable {
         var decision: RefreshStateMachine.Decision

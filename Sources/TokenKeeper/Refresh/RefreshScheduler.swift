@@ -7,7 +7,9 @@ import Synchronization
 /// are noticed). Nothing polls while nothing is due.
 ///
 /// On graceful shutdown (SIGTERM, SIGINT) it stops claiming, lets the refreshes in flight
-/// commit, and returns.
+/// commit, and returns; cancelled (the grace period is over, or a sibling service failed), it
+/// returns too. A pass that fails (the database locked past its timeout) is logged and retried
+/// with a growing wait; the daemon keeps running and `/healthz` reports the failure meanwhile.
 public final class RefreshScheduler: Service, Sendable {
     private let engine: RefreshEngine
     private let clock: any WallClock
@@ -15,10 +17,12 @@ public final class RefreshScheduler: Service, Sendable {
     private let logger: Logger
     private let timer = WallClockTimer()
     private let stopping = Atomic<Bool>(false)
-    private let running = Atomic<Bool>(false)
+    private let state = Mutex(State())
 
-    /// True from the start of ``run()`` until it returns or fails (`/healthz`).
-    public var isRunning: Bool { running.load(ordering: .relaxed) }
+    private struct State {
+        var running = false
+        var lastFailure: String?
+    }
 
     public init(engine: RefreshEngine, clock: any WallClock, maxSleep: Duration = .seconds(60), logger: Logger) {
         self.engine = engine
@@ -27,36 +31,64 @@ public final class RefreshScheduler: Service, Sendable {
         self.logger = logger
     }
 
+    /// Nil while the loop runs and its last pass went through; else what is wrong (`/healthz`).
+    public var problem: String? {
+        state.withLock { state in
+            guard state.running else { return "the refresh scheduler is not running" }
+            return state.lastFailure.map { "the last refresh pass failed: \($0)" }
+        }
+    }
+
     public func run() async throws {
-        running.store(true, ordering: .relaxed)
-        defer { running.store(false, ordering: .relaxed) }
-        try await withGracefulShutdownHandler {
-            while !stopping.load(ordering: .relaxed) {
-                let summary = try await engine.runOnce(shouldContinue: { [self] in
-                    !stopping.load(ordering: .relaxed)
-                })
-                if summary.due > 0 {
-                    logger.info(
-                        "refresh pass",
-                        metadata: [
-                            "due": "\(summary.due)", "refreshed": "\(summary.refreshed)",
-                            "failed": "\(summary.failed)", "needs_reauth": "\(summary.needsReauth)",
-                        ]
-                    )
+        state.withLock { $0.running = true }
+        defer { state.withLock { $0.running = false } }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            var failures = 0
+            while shouldContinue() {
+                var progress = false
+                do {
+                    let summary = try await engine.runOnce(shouldContinue: { [self] in shouldContinue() })
+                    progress = summary.refreshed + summary.failed + summary.needsReauth > 0
+                    failures = 0
+                    state.withLock { $0.lastFailure = nil }
+                    if summary.due > 0 { log(summary) }
+                } catch {
+                    guard shouldContinue() else { break }
+                    failures += 1
+                    state.withLock { $0.lastFailure = "\(error)" }
+                    logger.error("refresh pass failed; trying again", metadata: ["error": "\(error)"])
                 }
-                guard !stopping.load(ordering: .relaxed) else { break }
-                let now = clock.now
-                var deadline = try engine.nextRefresh().map { min($0, now + maxSleep) } ?? now + maxSleep
-                // Due tokens another process holds (or a paused project's) would spin the loop.
-                if summary.due > 0, summary.refreshed + summary.failed + summary.needsReauth == 0 {
-                    deadline = max(deadline, now + .seconds(1))
-                }
-                if deadline > now { await timer.sleep(until: deadline) }
+                guard shouldContinue() else { break }
+                await timer.sleep(until: nextWake(progress: progress, failures: failures))
             }
-        } onGracefulShutdown: { [self] in
+        } onCancelOrGracefulShutdown: { [self] in
             logger.info("stopping: letting refreshes in flight finish")
             stopping.store(true, ordering: .relaxed)
             timer.wake()
         }
+    }
+
+    private func shouldContinue() -> Bool { !stopping.load(ordering: .relaxed) && !Task.isCancelled }
+
+    /// The earliest `refresh_at`, at most `maxSleep` ahead. A pass that moved nothing sleeps at
+    /// least a second: the earliest token may be held by another process or in a paused
+    /// project, and would otherwise spin the loop. After failures, 2, 4, 8... seconds.
+    private func nextWake(progress: Bool, failures: Int) -> UnixTime {
+        let now = clock.now
+        if failures > 0 { return now + min(.seconds(1 << min(failures, 6)), maxSleep) }
+        let next = (try? engine.nextRefresh()) ?? nil
+        var deadline = next.map { min($0, now + maxSleep) } ?? now + maxSleep
+        if !progress { deadline = max(deadline, now + .seconds(1)) }
+        return deadline
+    }
+
+    private func log(_ summary: RefreshSummary) {
+        logger.info(
+            "refresh pass",
+            metadata: [
+                "due": "\(summary.due)", "refreshed": "\(summary.refreshed)", "failed": "\(summary.failed)",
+                "needs_reauth": "\(summary.needsReauth)",
+            ]
+        )
     }
 }

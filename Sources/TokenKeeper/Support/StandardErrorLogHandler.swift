@@ -57,8 +57,9 @@ public struct StandardErrorLogHandler: LogHandler {
             "\(time) \(event.level.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(event.message)"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             let text = "\(value)"
-            let quoted = text.isEmpty || text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" })
-            line += " \(key)=" + (quoted ? "\"\(text.replacingOccurrences(of: "\"", with: "\\\""))\"" : text)
+            let quoted = text.isEmpty || text.contains(where: { " \"=\n".contains($0) })
+            let escaped = text.replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+            line += " \(key)=" + (quoted ? "\"\(escaped)\"" : text)
         }
         return line
     }

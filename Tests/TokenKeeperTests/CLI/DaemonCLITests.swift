@@ -57,6 +57,11 @@ import TokenKeeperTesting
 
             #expect(!daemon.isRunning)
             #expect(daemon.terminationStatus == 0)
+            // Read again once it stopped: a refresh may have committed after the last look.
+            let final = try CLIJSON.parseLines(
+                try await sandbox.succeedAsync("audit", "--event", "refreshed", "--json").stdout
+            )
+            refreshed = Dictionary(grouping: final.compactMap { $0["token"]?.string }, by: { $0 }).mapValues(\.count)
             #expect(deadSeen.isEmpty, "tokens seen expired or not active: \(Set(deadSeen).sorted())")
             for id in ids { #expect((refreshed[id] ?? 0) >= 4, "\(id) refreshed \(refreshed[id] ?? 0) times") }
             // Each refresh reached Sinch once: FakeSinch's exchanges equal the audited refreshes.

@@ -117,7 +117,7 @@ import TokenKeeperTesting
             }
             sinch.fake.inject(
                 FakeSinchFaultRule(
-                    .tooManyRequests(retryAfter: "3"),
+                    .tooManyRequests(retryAfter: "6"),
                     endpoint: .longLivedAccessToken,
                     project: "p1",
                     count: 1
@@ -202,6 +202,31 @@ import TokenKeeperTesting
             let misuse = try await sandbox.cli.runDetached(["run-once", "--run-hooks"])
             #expect(misuse.status == 64)
             #expect(misuse.stderr.contains("--run-hooks goes with --dry-run"))
+        }
+    }
+
+    @Test func aTokenFoundPastItsExpiryIsExpiredAndRunsReauthOnce() async throws {
+        try await SinchHarness.with { sinch in
+            let (sandbox, record) = try await sandbox(sinch, hooks: ["reauth": "reauth", "deploy": "deploy"])
+            let expires = Date().addingTimeInterval(2)
+            let id = try await sandbox.addAsync(
+                sinch.fake.issueToken(),
+                "--expires-at",
+                ISO8601DateFormatter().string(from: expires)
+            )
+            try await Task.sleep(for: .seconds(max(expires.timeIntervalSinceNow, 0) + 1.2))
+            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            #expect(result.status == 1, "an expired token is a failed refresh: \(result.stderr)")
+            #expect(try CLIJSON.parse(result.stdout)["failed"] == .integer(1))
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a dead token is not sent")
+            let token = try #require(try await sandbox.listJSONAsync().first)
+            #expect(token["state"]?.string == "expired")
+            #expect(FileManager.default.fileExists(atPath: "\(record)/\(id).reauth.env"))
+            #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).deploy.stdin"))
+            #expect(try await sandbox.succeedAsync("audit", "--event", "expired", "--json").stdout.contains(id))
+            try FileManager.default.removeItem(atPath: "\(record)/\(id).reauth.env")
+            _ = try await sandbox.cli.runDetached(["run-once"])
+            #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).reauth.env"), "reauth runs once")
         }
     }
 }

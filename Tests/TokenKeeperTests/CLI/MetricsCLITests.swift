@@ -149,4 +149,90 @@ import TokenKeeperTesting
         #expect(result.status == 64)
         #expect(result.stderr.contains("invalid --metrics address \"localhost\""))
     }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aMetricsAddressInUseIsAUsageErrorNamingIt() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(sinch: sinch)
+            let first = try await startDaemon(sandbox)
+            defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
+            let address = first.url.replacingOccurrences(of: "http://", with: "")
+            let second = try await sandbox.cli.runDetached(["daemon", "--metrics", address])
+            #expect(second.status == 64)
+            #expect(second.stderr.contains("cannot serve --metrics at \(address)"), "\(second.stderr)")
+            try await stop(first)
+        }
+    }
+
+    /// A daemon's CPU seconds so far, from /proc.
+    func cpuSeconds(_ process: Process) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8)
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aDueTokenHeldByAnotherProcessDoesNotSpinTheDaemon() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(sinch: sinch)
+            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+            let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)
+            // Another process's lease, as a cron run in the middle of its batch would hold.
+            try sandbox.sqlite(
+                "UPDATE tokens SET lease_owner = 'other:1', lease_until = strftime('%s','now') + 300 WHERE id = '\(id)';"
+            )
+            let daemon = try await startDaemon(sandbox)
+            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+            let before = try cpuSeconds(daemon.process)
+            try await Task.sleep(for: .seconds(3))
+            let used = try cpuSeconds(daemon.process) - before
+            // A loop re-checking the held token without sleeping burns a whole core: ~3 s here.
+            #expect(used < 1, "the daemon used \(used) CPU s in 3 s while the due token was held elsewhere")
+            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a held token is not ours to refresh")
+            try await stop(daemon)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aDatabaseLockedPastItsTimeoutFailsAPassNotTheDaemon() async throws {
+        try await SinchHarness.with { sinch in
+            // The token comes due 8 s after it is added (renew-before 1d, no jitter): time for the
+            // daemon to start (it opens the database for writing) before the lock is taken.
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: ["TOKENKEEPER_RENEW_BEFORE": "1d", "TOKENKEEPER_JITTER": "0s"]
+            )
+            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 8))
+            let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)
+            let daemon = try await startDaemon(sandbox)
+            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+            // Another writer holds the database for longer than the 5 s busy timeout.
+            let holder = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN IMMEDIATE;")
+            let transport = try sinch.transport()
+            var unhealthy = (status: 0, body: "")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                unhealthy = try await get(daemon.url + "/healthz", with: transport)
+                if unhealthy.status == 503 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(unhealthy.status == 503)
+            #expect(unhealthy.body.contains("the last refresh pass failed"), "\(unhealthy.body)")
+            #expect(daemon.process.isRunning, "a locked database must not stop the daemon")
+
+            holder.close()
+            var refreshed = false
+            let recovery = ContinuousClock.now + .seconds(40)
+            while ContinuousClock.now < recovery, !refreshed {
+                try await Task.sleep(for: .milliseconds(200))
+                let events = try CLIJSON.parseLines(try await sandbox.succeedAsync("audit", "--json").stdout)
+                refreshed = events.contains { $0["event"]?.string == "refreshed" && $0["token"]?.string == id }
+            }
+            #expect(refreshed, "the next pass refreshes the token once the lock is gone")
+            #expect(try await get(daemon.url + "/healthz", with: transport).status == 200)
+            try await stop(daemon)
+            #expect(daemon.process.terminationStatus == 0)
+        }
+    }
 }

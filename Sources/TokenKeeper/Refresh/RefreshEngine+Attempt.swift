@@ -1,0 +1,219 @@
+import Logging
+import SinchProvisioning
+
+/// One claimed token through exchange, commit, hooks and logs.
+extension RefreshEngine {
+    enum Attempt: Sendable { case refreshed, failed, needsReauth, skipped }
+
+    /// Refreshes `record`, whose lease this process holds. When something throws (the database),
+    /// the lease is let go before the error goes on, so the next pass can try again at once.
+    func attempt(_ record: TokenRecord, force: Bool = false) async throws -> Attempt {
+        do {
+            return try await attemptHeld(record, force: force)
+        } catch {
+            try? await release(record.id)
+            throw error
+        }
+    }
+
+    private func attemptHeld(_ record: TokenRecord, force: Bool) async throws -> Attempt {
+        let clock = ledger.inventory.clock
+        guard force || !isPaused(record.projectID) else {
+            try await release(record.id)
+            return .skipped
+        }
+        let facts = RefreshStateMachine.Token(
+            state: record.state,
+            failures: record.failures,
+            issuedAt: record.issuedAt,
+            expiresAt: record.expiresAt
+        )
+        if record.expiresAt <= clock.now {
+            let now = clock.now
+            return try await finish(machine.expire(facts, now: now), record: record, now: now)
+        }
+        // The claim returned the record: open it rather than read it again.
+        let current = try ledger.inventory.unsealed(record)
+        await pace(record.projectID)
+        // A 429 may have paused the project while this one waited for its slot.
+        guard force || !isPaused(record.projectID) else {
+            try await release(record.id)
+            return .skipped
+        }
+        // A record that waited long in its chunk renews its lease before calling, or gives up.
+        guard try await holdsLease(record) else { return .skipped }
+        let started = ContinuousClock.now
+        let outcome: RefreshStateMachine.Outcome
+        var newToken: String?
+        do {
+            let token = try await exchanger.refresh(
+                token: current,
+                project: record.projectID,
+                businessManager: record.businessManager
+            )
+            newToken = token
+            outcome = .refreshed(sameValue: token == current)
+        } catch {
+            outcome = .failed(error)
+        }
+        let elapsed = ContinuousClock.now - started
+        let now = clock.now
+        let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
+        var generator = SystemRandomNumberGenerator()
+        switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: strikes, using: &generator) {
+        case .release:
+            try await release(record.id)
+            return .skipped
+        case .commit(let decision):
+            throttle.withLock { projects in
+                if let until = decision.pauseProjectUntil {
+                    projects[record.projectID, default: ProjectThrottle()].pause(until: until, now: now)
+                } else if decision.state == .active {
+                    projects[record.projectID] = nil
+                }
+            }
+            return try await finish(
+                decision,
+                record: record,
+                now: now,
+                newToken: newToken,
+                outcome: outcome,
+                elapsed: elapsed
+            )
+        }
+    }
+
+    /// Commits `decision` with its audit row, then records, runs the hooks and logs: the same
+    /// ending for a refresh, a failure and a token found expired.
+    private func finish(
+        _ decision: RefreshStateMachine.Decision,
+        record: TokenRecord,
+        now: UnixTime,
+        newToken: String? = nil,
+        outcome: RefreshStateMachine.Outcome? = nil,
+        elapsed: Duration? = nil
+    ) async throws -> Attempt {
+        var detail = AuditDetail(attempt: record.failures + 1, latencyMs: elapsed.map { Int($0.milliseconds) })
+        if case .failed(let error) = outcome {
+            detail.httpStatus = error.status
+            detail.errorClass = decision.lastError?.errorClass
+            detail.errorCode = error.code
+        }
+        let committed = try await committer.commit(
+            ledger.prepare(decision, for: record, newToken: newToken, detail: detail, now: now)
+        )
+        // Built only for a line that is logged: run-once logs warnings and up.
+        func about(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+            var metadata: Logger.Metadata = ["token.id": "\(record.id)", "sinch.project": "\(record.projectID)"]
+            if let elapsed { metadata["latency_ms"] = "\(elapsed.milliseconds)" }
+            if let error = decision.lastError {
+                metadata["error.code"] = "\(error.code)"
+                metadata["error.class"] = "\(error.errorClass)"
+            }
+            return metadata.merging(extra) { $1 }
+        }
+        guard committed else {
+            logger.warning("lease lost before commit; another process's outcome stands", metadata: about())
+            return .skipped
+        }
+        RefreshMetrics.record(decision.state, latency: elapsed)
+        // Past the commit the refresh stands: its hooks run to their own limit even when the
+        // daemon's grace period runs out (cancelling them would leave an app on the old token).
+        var failures: [(hook: RefreshStateMachine.Hook, reason: String)] = []
+        if let hooks, decision.hooks.contains(where: hooks.isConfigured) {
+            failures = await Task {
+                await self.runHooks(decision, record: record, newToken: newToken, outcome: outcome)
+            }.value
+        }
+        for failure in failures {
+            logger.warning(
+                "hook failed",
+                metadata: about(["hook": "\(failure.hook.rawValue)", "reason": "\(failure.reason)"])
+            )
+        }
+        switch decision.state {
+        case .active:
+            logger.info("refreshed", metadata: about())
+            return .refreshed
+        case .needsReauth:
+            logger.error("token refused by Meta: needs a new Embedded Signup", metadata: about())
+            return .needsReauth
+        case .expired:
+            logger.error("token expired before it could be refreshed: needs a new Embedded Signup", metadata: about())
+            return .failed
+        case .retrying:
+            logger.warning("refresh failed", metadata: about())
+            return .failed
+        }
+    }
+
+    /// Runs the decision's hooks after the commit; a failure is audited `hook_failed` (and
+    /// returned, to be logged) and never undoes the refresh.
+    private func runHooks(
+        _ decision: RefreshStateMachine.Decision,
+        record: TokenRecord,
+        newToken: String?,
+        outcome: RefreshStateMachine.Outcome?
+    ) async -> [(hook: RefreshStateMachine.Hook, reason: String)] {
+        guard let hooks else { return [] }
+        var failures: [(hook: RefreshStateMachine.Hook, reason: String)] = []
+        var updated = record
+        updated.expiresAt = decision.expiresAt
+        var errorText: String?
+        if case .failed(let error) = outcome { errorText = error.description }
+        for hook in decision.hooks where hooks.isConfigured(hook) {
+            guard
+                let failure = await hooks.run(
+                    hook,
+                    record: updated,
+                    token: hook == .deploy ? newToken : nil,
+                    error: errorText
+                )
+            else { continue }
+            failures.append((hook, failure))
+            let inventory = ledger.inventory
+            let now = inventory.clock.now
+            try? await offCooperativePool {
+                try inventory.store.write { db in
+                    _ = try inventory.audit.append(
+                        db,
+                        event: .hookFailed,
+                        tokenID: record.id,
+                        detail: AuditDetail(project: record.projectID, note: failure),
+                        at: now
+                    )
+                }
+            }
+        }
+        return failures
+    }
+
+    private func isPaused(_ project: String) -> Bool {
+        let now = ledger.inventory.clock.now
+        return throttle.withLock { $0[project]?.isPaused(at: now) ?? false }
+    }
+
+    private func release(_ id: String) async throws {
+        try await offCooperativePool { [ledger] in try ledger.release([id]) }
+    }
+
+    /// True when the lease on `record` still has half its time left, or was renewed; false when
+    /// it lapsed and another process took the token meanwhile.
+    private func holdsLease(_ record: TokenRecord) async throws -> Bool {
+        let now = ledger.inventory.clock.now
+        guard let until = record.leaseUntil, until < now + ledger.lease / 2 else { return true }
+        return try await offCooperativePool { [ledger] in try ledger.renew(record, now: now) }
+    }
+
+    /// Waits until the project may send another request (`limits.rate` per second).
+    private func pace(_ project: String) async {
+        let interval = Duration.seconds(1) / limits.rate
+        let slot = pacing.withLock { slots -> ContinuousClock.Instant in
+            let now = ContinuousClock.now
+            let slot = max(now, slots[project] ?? now)
+            slots[project] = slot + interval
+            return slot
+        }
+        if slot > ContinuousClock.now { try? await Task.sleep(until: slot) }
+    }
+}

@@ -1,0 +1,31 @@
+/// What one pass of refreshes did (`run-once --json`, `refresh --json`).
+public struct RefreshSummary: Sendable, Equatable, Encodable {
+    public var due = 0
+    public var refreshed = 0
+    public var failed = 0
+    public var needsReauth = 0
+    public var skipped = 0
+
+    public init() {}
+
+    mutating func add(_ other: RefreshSummary) {
+        due += other.due
+        refreshed += other.refreshed
+        failed += other.failed
+        needsReauth += other.needsReauth
+        skipped += other.skipped
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case due, refreshed, failed, skipped
+        case needsReauth = "needs_reauth"
+    }
+}
+
+extension TextOutput {
+    /// `run-once` and `refresh` without `--json`.
+    public static func refreshSummary(_ summary: RefreshSummary) -> String {
+        "due \(summary.due), refreshed \(summary.refreshed), failed \(summary.failed), "
+            + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped)"
+    }
+}

@@ -7,16 +7,24 @@ extension RefreshEngine {
 
     /// Refreshes `record`, whose lease this process holds. When something throws (the database),
     /// the lease is let go before the error goes on, so the next pass can try again at once.
-    func attempt(_ record: TokenRecord, force: Bool = false) async throws -> Attempt {
+    func attempt(
+        _ record: TokenRecord,
+        force: Bool = false,
+        shouldContinue: @escaping @Sendable () -> Bool = { true }
+    ) async throws -> Attempt {
         do {
-            return try await attemptHeld(record, force: force)
+            return try await attemptHeld(record, force: force, shouldContinue: shouldContinue)
         } catch {
             try? await release(record.id)
             throw error
         }
     }
 
-    private func attemptHeld(_ record: TokenRecord, force: Bool) async throws -> Attempt {
+    private func attemptHeld(
+        _ record: TokenRecord,
+        force: Bool,
+        shouldContinue: @escaping @Sendable () -> Bool
+    ) async throws -> Attempt {
         let clock = ledger.inventory.clock
         guard force || !isPaused(record.projectID) else {
             try await release(record.id)
@@ -34,29 +42,9 @@ extension RefreshEngine {
         }
         // The claim returned the record: open it rather than read it again.
         let current = try ledger.inventory.unsealed(record)
-        await pace(record.projectID)
-        // A 429 may have paused the project while this one waited for its slot.
-        guard force || !isPaused(record.projectID) else {
-            try await release(record.id)
-            return .skipped
-        }
-        // A record that waited long in its chunk renews its lease before calling, or gives up.
-        guard try await holdsLease(record) else { return .skipped }
-        let started = ContinuousClock.now
-        let outcome: RefreshStateMachine.Outcome
-        var newToken: String?
-        do {
-            let token = try await exchanger.refresh(
-                token: current,
-                project: record.projectID,
-                businessManager: record.businessManager
-            )
-            newToken = token
-            outcome = .refreshed(sameValue: token == current)
-        } catch {
-            outcome = .failed(error)
-        }
-        let elapsed = ContinuousClock.now - started
+        guard let answer = try await callSinch(record, current: current, force: force, shouldContinue: shouldContinue)
+        else { return .skipped }
+        let (outcome, newToken, elapsed) = (answer.outcome, answer.newToken, answer.elapsed)
         let now = clock.now
         let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
         var generator = SystemRandomNumberGenerator()
@@ -80,6 +68,46 @@ extension RefreshEngine {
                 outcome: outcome,
                 elapsed: elapsed
             )
+        }
+    }
+
+    /// What Sinch answered, and how long it took.
+    private struct Answer {
+        var outcome: RefreshStateMachine.Outcome
+        var newToken: String?
+        var elapsed: Duration
+    }
+
+    /// Takes a call slot, waits for the project's rate slot, then asks Sinch; nil when the token
+    /// is no longer to be called (the process is stopping, its project was paused meanwhile, or
+    /// its lease lost). The slot is held until the answer only: the commit happens without it.
+    private func callSinch(
+        _ record: TokenRecord,
+        current: String,
+        force: Bool,
+        shouldContinue: @Sendable () -> Bool
+    ) async throws -> Answer? {
+        try await slots.withSlot {
+            await pace(record.projectID)
+            // A stop, or a 429 that paused the project, may have come while this one waited.
+            guard shouldContinue(), force || !isPaused(record.projectID) else {
+                try await release(record.id)
+                return nil
+            }
+            // A record that waited long in its chunk renews its lease before calling, or gives up.
+            guard try await holdsLease(record) else { return nil }
+            let started = ContinuousClock.now
+            do throws(SinchError) {
+                let token = try await exchanger.refresh(
+                    token: current,
+                    project: record.projectID,
+                    businessManager: record.businessManager
+                )
+                let outcome = RefreshStateMachine.Outcome.refreshed(sameValue: token == current)
+                return Answer(outcome: outcome, newToken: token, elapsed: ContinuousClock.now - started)
+            } catch {
+                return Answer(outcome: .failed(error), newToken: nil, elapsed: ContinuousClock.now - started)
+            }
         }
     }
 

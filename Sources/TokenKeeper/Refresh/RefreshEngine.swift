@@ -17,6 +17,7 @@ public final class RefreshEngine: Sendable {
     let hooks: HookRunner?
     let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
     let throttle = Mutex<[String: ProjectThrottle]>([:])
+    let slots: CallSlots
 
     public init(
         inventory: Inventory,
@@ -30,6 +31,7 @@ public final class RefreshEngine: Sendable {
         self.hooks = hooks
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         committer = GroupCommitter(ledger: ledger)
+        slots = CallSlots(limits.concurrency)
         self.exchanger = exchanger
         machine = RefreshStateMachine(policy: inventory.policy)
         self.limits = limits
@@ -129,6 +131,9 @@ public final class RefreshEngine: Sendable {
         // Small enough that a process killed mid-batch holds few leases until they lapse (the
         // claimed tokens wait that long), large enough to share the claim transaction.
         let chunk = limits.concurrency * 2
+        // More refreshes than call slots: those waiting on their commit or hooks do not hold up
+        // the next call.
+        let width = limits.concurrency * 4
         var unclaimed = ids[...]
         var claimed: [TokenRecord] = []
         defer { try? ledger.release(claimed.map(\.id)) }
@@ -145,9 +150,9 @@ public final class RefreshEngine: Sendable {
             return shouldContinue() ? claimed.popLast() : nil
         }
         try await withThrowingTaskGroup(of: Attempt.self) { group in
-            for _ in 0..<limits.concurrency {
+            for _ in 0..<width {
                 guard let record = try await nextRecord() else { break }
-                group.addTask { try await self.attempt(record, force: force) }
+                group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
             }
             while let result = try await group.next() {
                 switch result {
@@ -157,7 +162,7 @@ public final class RefreshEngine: Sendable {
                 case .skipped: summary.skipped += 1
                 }
                 if let record = try await nextRecord() {
-                    group.addTask { try await self.attempt(record, force: force) }
+                    group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
                 }
             }
         }

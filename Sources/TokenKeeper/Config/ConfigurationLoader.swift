@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import SystemPackage
+import Yams
 
 /// Reads ``TokenKeeperConfiguration`` through swift-configuration, in the precedence of
 /// CONTRACT.md: command-line flag > environment variable > YAML config file > default.
@@ -235,6 +236,13 @@ public enum ConfigurationLoader {
                 "config file \(path) is not valid YAML with a mapping at the top\(at)"
             )
         }
+        if let unknown = try? unknownKeys(in: data).first {
+            throw TokenKeeperError(
+                .configuration,
+                "config file \(path): unknown key \(unknown) (a misspelt key would silently keep its default; "
+                    + "the keys are listed in the README's configuration table)"
+            )
+        }
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
         for setting in settings {
             let key = AbsoluteConfigKey(ConfigKey(setting.key))
@@ -248,5 +256,26 @@ public enum ConfigurationLoader {
             }
         }
         return InMemoryProvider(name: "config file", values: values)
+    }
+
+    /// The file's keys, dotted as swift-configuration reads them, that are not in ``settings``.
+    /// Only names, never values: an unknown key may hold a secret.
+    static func unknownKeys(in data: Data) throws -> [String] {
+        guard case .mapping(let root) = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) else { return [] }
+        let known = Set(settings.map(\.key))
+        let sections = Set(settings.compactMap { $0.key.split(separator: ".").first.map(String.init) })
+        var unknown: [String] = []
+        func walk(_ mapping: Node.Mapping, prefix: String) {
+            for (key, value) in mapping {
+                let name = prefix + (key.string ?? "\(key)")
+                if case .mapping(let inner) = value, prefix.isEmpty, sections.contains(name) {
+                    walk(inner, prefix: name + ".")
+                } else if !known.contains(name) {
+                    unknown.append(name)
+                }
+            }
+        }
+        walk(root, prefix: "")
+        return unknown
     }
 }

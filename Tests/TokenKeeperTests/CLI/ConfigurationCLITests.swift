@@ -150,4 +150,24 @@ import TokenKeeperTesting
         sandbox.cli.environment["TOKENKEEPER_LIFETIME"] = "30d"
         #expect(try lifetime(ofTokenAddedBy: sandbox, "--config", config) == 30 * 86_400)
     }
+
+    @Test(arguments: [
+        ("policy:\n  lifetme: 30d\n", "policy.lifetme"),
+        ("limits:\n  concurency: 8\n", "limits.concurency"),
+        ("databse: /tmp/x.sqlite\n", "databse"),
+        ("sinch:\n  key_secrett: hunter2-not-shown\n", "sinch.key_secrett"),
+    ])
+    func aMisspeltKeyIsRefusedByName(yaml: String, key: String) throws {
+        let sandbox = try CLISandbox()
+        let config = sandbox.directory.file("config.yaml")
+        try CLIFiles.write(yaml, to: config)
+        let before = try sandbox.run("list", "--json")
+
+        let result = try sandbox.run("list", "--json", "--config", config)
+
+        #expect(result.status == 64)
+        #expect(result.stderr.contains("unknown key \(key)"), "stderr: \(result.stderr)")
+        #expect(!result.everything.contains("hunter2"), "a value is never echoed")
+        #expect(try sandbox.run("list", "--json").stdout == before.stdout)
+    }
 }

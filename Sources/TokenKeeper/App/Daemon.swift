@@ -15,13 +15,14 @@ public enum Daemon {
         metrics: MetricsEndpoint.Address? = nil,
         logger: Logger
     ) async throws {
-        let registry = metrics.map { _ in MetricsEndpoint.bootstrapRegistry() }
         let engine = try context.refreshEngine(dryRun: false, logger: logger)
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)
         // Services stop in reverse order: the scheduler (last) stops claiming first, while
         // /healthz still answers.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let metrics, let registry {
+        if let metrics {
+            // Before the scheduler runs, so its first refresh is counted.
+            let registry = MetricsEndpoint.bootstrapRegistry()
             let endpoint = MetricsEndpoint(registry: registry, store: engine.store) { scheduler.problem }
             services.append(.init(service: endpoint.service(at: metrics, logger: logger)))
         }

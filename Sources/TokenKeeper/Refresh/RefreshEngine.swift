@@ -75,14 +75,9 @@ public final class RefreshEngine: Sendable {
         return summary
     }
 
-    /// The earliest `refresh_at` of a live token, from the partial index; nil when there is none.
+    /// When the next token this process could claim comes due; nil when none is live.
     public func nextRefresh() throws -> UnixTime? {
-        try ledger.inventory.store.read { db in
-            try UnixTime.fetchOne(
-                db,
-                sql: "SELECT MIN(refresh_at) FROM tokens WHERE state IN ('active', 'retrying')"
-            )
-        }
+        try ledger.nextDue(now: ledger.inventory.clock.now)
     }
 
     /// Refreshes the tokens `ids` now (`refresh ID...`). Without `force` a token still inside

@@ -26,6 +26,23 @@ struct RefreshLedger: Sendable {
         }
     }
 
+    /// The earliest `refresh_at` among live tokens nobody holds, read in the partial index's
+    /// order; nil when there is none. A token another process holds is left to it: its holder
+    /// refreshes it, or its lease lapses and the next look (at most a minute on) finds it.
+    func nextDue(now: UnixTime) throws -> UnixTime? {
+        try inventory.store.read { db in
+            try UnixTime.fetchOne(
+                db,
+                sql: """
+                    SELECT refresh_at FROM tokens
+                    WHERE state IN ('active', 'retrying') AND (lease_until IS NULL OR lease_until < ?)
+                    ORDER BY refresh_at LIMIT 1
+                    """,
+                arguments: [now]
+            )
+        }
+    }
+
     /// Takes the leases on those of `ids` that are live and free (and, with `onlyIfDue`, still
     /// due), in one transaction; the records as claimed. An id another process holds, already
     /// refreshed since it was listed as due, removed or no longer live is left out.

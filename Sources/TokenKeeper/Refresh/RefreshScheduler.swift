@@ -70,9 +70,9 @@ public final class RefreshScheduler: Service, Sendable {
 
     private func shouldContinue() -> Bool { !stopping.load(ordering: .relaxed) && !Task.isCancelled }
 
-    /// The earliest `refresh_at`, at most `maxSleep` ahead. A pass that moved nothing sleeps at
-    /// least a second: the earliest token may be held by another process or in a paused
-    /// project, and would otherwise spin the loop. After failures, 2, 4, 8... seconds.
+    /// The next claimable `refresh_at`, at most `maxSleep` ahead. A pass that moved nothing sleeps
+    /// at least a second, a guard against a loop that finds work it cannot do (a token due but
+    /// refused its claim). After failures, 2, 4, 8... seconds.
     private func nextWake(progress: Bool, failures: Int) -> UnixTime {
         let now = clock.now
         if failures > 0 { return now + min(.seconds(1 << min(failures, 6)), maxSleep) }

@@ -134,6 +134,14 @@ import TokenKeeperTesting
             #expect(summary["failed"] == .integer(1))
             #expect(summary["skipped"] == .integer(3))
             #expect(projectCalls("p1") == 1, "one 429 must stop the project's other calls")
+            // The failure is logged as one JSON line with its token, project, class and latency.
+            let logged = try first.stderr.split(separator: "\n").map { try CLIJSON.parse(String($0)) }
+            let failure = try #require(logged.first { $0["msg"]?.string == "refresh failed" })
+            #expect(failure["level"]?.string == "warning")
+            #expect(failure["sinch.project"]?.string == "p1")
+            #expect(failure["error.class"]?.string == "throttled")
+            #expect(failure["latency_ms"]?.string != nil)
+            #expect(failure["token.id"].flatMap(\.string).map(throttled.contains) == true)
             let tokens = try await sandbox.listJSONAsync()
             let paused = tokens.filter { $0["project"]?.string == "p1" }
             #expect(paused.count == 4)

@@ -26,10 +26,12 @@ final class FakeSinchTestClock: Sendable {
 
 /// A FakeSinch on an ephemeral loopback port, its manual clock, and a libcurl transport to it.
 struct FakeSinchHarness: Sendable {
-    let fake: FakeSinch
+    let sinch: SinchHarness
     let clock: FakeSinchTestClock
     let transport: CurlTransport
     let configuration: FakeSinchConfiguration
+
+    var fake: FakeSinch { sinch.fake }
 
     /// Starts a fake, runs `body`, and stops the fake however `body` ends.
     static func with<T: Sendable>(
@@ -46,7 +48,7 @@ struct FakeSinchHarness: Sendable {
         return try await SinchHarness.with(configuration, logger: logger) { sinch in
             try await body(
                 FakeSinchHarness(
-                    fake: sinch.fake,
+                    sinch: sinch,
                     clock: clock,
                     transport: try sinch.transport(timeout: timeout, maxResponseBytes: maxResponseBytes),
                     configuration: configuration
@@ -124,14 +126,7 @@ struct FakeSinchHarness: Sendable {
 
     /// A fresh transport, for tests that count connections or need their own timeout.
     func newTransport(timeout: Duration = .seconds(10), maxResponseBytes: Int = 1 << 20) throws -> CurlTransport {
-        try CurlTransport(
-            configuration: CurlTransportConfiguration(
-                connectTimeout: .seconds(5),
-                timeout: timeout,
-                maxResponseBytes: maxResponseBytes,
-                userAgent: "test"
-            )
-        )
+        try sinch.transport(timeout: timeout, maxResponseBytes: maxResponseBytes)
     }
 }
 

@@ -78,7 +78,8 @@ struct DemoMonitor {
         guard let id = event.tokenID, let kind = AuditEvent(rawValue: event.event) else { return [] }
         let detail = try? decoder.decode(AuditDetail.self, from: Data(event.detail.utf8))
         let project = projectOfToken[id] ?? detail?.project ?? "?"
-        let token = "\(id) (\(project))"
+        // How a line names the token: its id and project (never its value).
+        let named = "\(id) (\(project))"
         switch kind {
         case .refreshed:
             refreshes += 1
@@ -86,7 +87,7 @@ struct DemoMonitor {
             if let failures = failing.removeValue(forKey: id) {
                 recovered += 1
                 let attempts = failures == 1 ? "1 failed attempt" : "\(failures) failed attempts"
-                lines.append("\(token) recovered: active again, refreshed after \(attempts)")
+                lines.append("\(named) recovered: active again, refreshed after \(attempts)")
             }
             let stillFailing = failing.keys.contains { projectOfToken[$0] == project }
             if !stillFailing, throttledProjects.remove(project) != nil {
@@ -101,24 +102,24 @@ struct DemoMonitor {
             if detail?.errorClass == "throttled" {
                 throttledProjects.insert(project)
                 let pause = detail?.note.map { "; \($0)" } ?? ""
-                return ["\(token) retrying: Sinch throttled the refresh (\(status)\(code))\(pause)"]
+                return ["\(named) retrying: Sinch throttled the refresh (\(status)\(code))\(pause)"]
             }
             let errorClass = detail?.errorClass ?? "failed"
-            return ["\(token) retrying: \(errorClass) error (\(status)\(code)), backing off"]
+            return ["\(named) retrying: \(errorClass) error (\(status)\(code)), backing off"]
         case .needsReauth:
             failedAttempts += 1
             needsReauth += 1
             failing[id] = nil
             let code = detail?.errorCode ?? "refused"
             return [
-                "\(token) needs_reauth: Meta refused the token (\(code)); no more attempts, a person "
+                "\(named) needs_reauth: Meta refused the token (\(code)); no more attempts, a person "
                     + "redoes Embedded Signup, then `tokenkeeper add --replace \(id)`"
             ]
         case .expired:
             failing[id] = nil
-            return ["\(token) expired: it died before a refresh went through"]
+            return ["\(named) expired: it died before a refresh went through"]
         case .hookFailed:
-            return ["\(token): a hook failed (\(detail?.note ?? "no detail"))"]
+            return ["\(named): a hook failed (\(detail?.note ?? "no detail"))"]
         case .added, .exchanged, .revealed, .removed, .replaced:
             return []
         }

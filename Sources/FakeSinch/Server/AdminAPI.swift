@@ -139,7 +139,7 @@ struct AdminAPI {
     private static var badBody: Response { failure(400, "the body is not the JSON this call expects") }
 
     private static func failure(_ status: Int, _ message: String) -> Response {
-        WireResponse.json(status, "{\"error\":\(WireResponse.quoted(message))}")
+        WireResponse.json(status, ErrorDocument(error: message))
     }
 
     /// Decodes `bytes`, reading an empty body as `{}`.

@@ -120,15 +120,12 @@ struct FakeSinchResponder: HTTPResponder {
         }
         guard core.acceptsKey(authorization) else { return WireResponse.unauthorized() }
         guard form.fields["grant_type"] == "client_credentials" else {
-            return WireResponse.json(400, "{\"error\":\"unsupported_grant_type\"}")
+            return WireResponse.json(400, ErrorDocument(error: "unsupported_grant_type"))
         }
         let lifetime = core.bearerLifetime
         let bearer = core.state.withLock { $0.issueBearer(now: now, expiresAt: now + lifetime) }
         let expiresIn = Int(lifetime.rounded())
-        return WireResponse.json(
-            200,
-            "{\"access_token\":\"\(bearer)\",\"token_type\":\"Bearer\",\"expires_in\":\(expiresIn),\"scope\":\"\"}"
-        )
+        return WireResponse.json(200, OAuthTokenDocument(accessToken: bearer, expiresIn: expiresIn))
     }
 
     private func longLivedAccessToken(_ body: ProvisioningBody?, now: Double) -> Response {
@@ -152,7 +149,7 @@ struct FakeSinchResponder: HTTPResponder {
         }
         switch exchange {
         case .issued(let token, _):
-            return WireResponse.json(201, "{\"longLivedAccessToken\":\"\(token)\"}")
+            return WireResponse.json(201, LongLivedAccessTokenDocument(longLivedAccessToken: token))
         case .invalidCode:
             return WireResponse.papiError(400, code: "invalid_facebook_code")
         case .invalidToken:
@@ -174,11 +171,10 @@ struct FakeSinchResponder: HTTPResponder {
         }
         let waba = Self.digits(lineage, salt: "waba")
         let number = Self.digits(lineage, salt: "number")
-        let name = WireResponse.quoted("WABA \(lineage)")
+        let phone = WABADetailsDocument.Number(id: number, displayPhoneNumber: "+46 70 123 45 67", provisioned: true)
         return WireResponse.json(
             200,
-            "{\"wabas\":[{\"id\":\"\(waba)\",\"name\":\(name),\"numbers\":[{\"id\":\"\(number)\","
-                + "\"displayPhoneNumber\":\"+46 70 123 45 67\",\"provisioned\":true}]}]}"
+            WABADetailsDocument(wabas: [.init(id: waba, name: "WABA \(lineage)", numbers: [phone])])
         )
     }
 

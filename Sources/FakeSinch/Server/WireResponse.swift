@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 
@@ -11,9 +12,20 @@ enum WireResponse {
         return Response(status: httpStatus(status), headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
+    /// A JSON document of fixed text: the faults' deliberately broken documents.
     static func json(_ status: Int, _ text: String) -> Response {
         body(status, contentType: "application/json", ByteBuffer(string: text))
     }
+
+    /// `value` as JSON, encoded (never assembled by hand, so any text is escaped right).
+    static func json(_ status: Int, _ value: some Encodable, contentType: String = "application/json") -> Response {
+        guard let data = try? encoder.encode(value) else {
+            return body(500, contentType: "text/plain", ByteBuffer(string: "could not encode the answer"))
+        }
+        return body(status, contentType: contentType, ByteBuffer(bytes: data))
+    }
+
+    private static let encoder = JSONEncoder()
 
     static func empty(_ status: Int) -> Response {
         Response(status: httpStatus(status), headers: [.contentLength: "0"], body: ResponseBody())
@@ -22,19 +34,25 @@ enum WireResponse {
     /// A Provisioning API error: `{"errorCode","message","resolution"}`. Never echoes request data.
     static func papiError(_ status: Int, code: String, validationErrors: [String]? = nil) -> Response {
         let (message, resolution) = PAPIErrorText.text(for: code)
-        var text = "{\"errorCode\":\(quoted(code)),\"message\":\(quoted(message)),\"resolution\":\(quoted(resolution))"
-        if let validationErrors {
-            let list = validationErrors.map(quoted).joined(separator: ",")
-            text += ",\"additionalInformation\":{\"validationErrors\":[\(list)]}"
-        }
-        return json(status, text + "}")
+        return json(
+            status,
+            PAPIError(
+                errorCode: code,
+                message: message,
+                resolution: resolution,
+                additionalInformation: validationErrors.map { PAPIError.Information(validationErrors: $0) }
+            )
+        )
     }
 
     /// An RFC 7807 problem, as Sinch's gateway answers 401 and 429.
     static func problem(_ status: Int, title: String, detail: String, retryAfter: String? = nil) -> Response {
         let type = "https://developers.sinch.com/docs/errors/\(status)"
-        let text = "{\"type\":\(quoted(type)),\"title\":\(quoted(title)),\"detail\":\(quoted(detail))}"
-        var response = body(status, contentType: "application/problem+json", ByteBuffer(string: text))
+        var response = json(
+            status,
+            Problem(type: type, title: title, detail: detail),
+            contentType: "application/problem+json"
+        )
         if let retryAfter { response.headers[.retryAfter] = retryAfter }
         return response
     }
@@ -59,26 +77,6 @@ enum WireResponse {
         var response = papiError(405, code: "method_not_allowed")
         response.headers[.allow] = allow.rawValue
         return response
-    }
-
-    /// JSON string literal for `text`, escaped.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        result.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 
     private static func reasonPhrase(_ status: Int) -> String {

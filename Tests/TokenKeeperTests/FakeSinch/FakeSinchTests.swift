@@ -159,6 +159,15 @@ import Testing
         }
     }
 
+    @Test func textThatJSONMustEscapeComesBackIntact() async throws {
+        try await FakeSinchHarness.with { sinch async throws in
+            let lineage = "ln_\"quoted\" back\\slash\nnew line\u{1}é"
+            let token = sinch.fake.issueToken(lineage: lineage)
+            let response = try await sinch.wabaDetails(token)
+            #expect(try response.decode(FakeSinchWire.WABAs.self).wabas.first?.name == "WABA \(lineage)")
+        }
+    }
+
     @Test func enableTemplateAnalyticsAnswersAnEmptyOK() async throws {
         try await FakeSinchHarness.with { sinch async throws in
             let response = try await sinch.call(.enableTemplateAnalytics)

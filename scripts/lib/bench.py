@@ -9,6 +9,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import sqlite3
 import statistics
 import string
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 BINARY = sys.argv[1]
 BIN_DIR = os.path.dirname(BINARY)
@@ -352,6 +354,35 @@ def bench_idle(env, work):
            f"{idle[0]:.3f} CPU s in the window (start-up {started[0]:.3f} s), peak RSS {rss[0]:.1f} MiB",
            f"the same daemon over an empty database: {idle[1]:.3f} CPU s, peak RSS {rss[1]:.1f} MiB",
            "< 0.1 s and ≤ 40 MiB", "met" if idle[0] < 0.1 and rss[0] <= 40 else "MISSED")
+
+    # One /metrics scrape of the same store: the per-token series are streamed a page at a time.
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen([BINARY, "daemon", "--metrics", f"127.0.0.1:{port}"], env=dict(env, **sinch),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                direct.open(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+                break
+            except OSError:
+                if daemon.poll() is not None:
+                    sys.exit(f"bench: the metrics daemon exited: {daemon.stderr.read().decode()}")
+                time.sleep(0.1)
+        before = peak_rss_mib(daemon.pid)
+        start = time.perf_counter()
+        body = direct.open(f"http://127.0.0.1:{port}/metrics", timeout=120).read()
+        seconds = time.perf_counter() - start
+        peak = peak_rss_mib(daemon.pid)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+    samples = body.count(b"\ntokenkeeper_token_")
+    record(f"/metrics scrape over {TOKENS:,} tokens", f"{seconds:.1f} s for {len(body) / 1e6:,.0f} MB "
+           f"({samples:,} per-token samples), daemon peak RSS {peak:.0f} MiB",
+           f"the same daemon before the scrape: peak RSS {before:.0f} MiB", "-", "-")
 
 
 def sqlite_floor(schema_db, path, count, now):

@@ -12,7 +12,8 @@ import ServiceLifecycle
 /// Counters and the latency histogram live in a swift-prometheus registry fed through
 /// swift-metrics. The per-token series are read from the database at each scrape rather than
 /// kept as gauges: a token removed by any process disappears from the next scrape, and the daemon
-/// holds no per-token state.
+/// holds no per-token state. They are streamed a page at a time, so a scrape of a million tokens
+/// (~200 MB of text) holds one page, not the whole answer.
 public struct MetricsEndpoint: Sendable {
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 picks a free one.
     public struct Address: Sendable, Equatable, CustomStringConvertible {
@@ -40,6 +41,8 @@ public struct MetricsEndpoint: Sendable {
 
     let registry: PrometheusCollectorRegistry
     let store: TokenStore
+    /// Tokens read per page of the per-token series.
+    let pageSize: Int
     /// Nil while the scheduler runs and its last pass went through; else what is wrong.
     let schedulerProblem: @Sendable () -> String?
 
@@ -54,10 +57,12 @@ public struct MetricsEndpoint: Sendable {
     public init(
         registry: PrometheusCollectorRegistry,
         store: TokenStore,
+        pageSize: Int = 10_000,
         schedulerProblem: @escaping @Sendable () -> String?
     ) {
         self.registry = registry
         self.store = store
+        self.pageSize = pageSize
         self.schedulerProblem = schedulerProblem
     }
 
@@ -66,11 +71,27 @@ public struct MetricsEndpoint: Sendable {
         let router = Router()
         // Both read SQLite: on a thread of their own, not on the few that resume every task.
         router.get("metrics") { _, _ in
-            let text = try await offCooperativePool { try self.render() }
+            // The registry, the counts and the first page are read before the answer starts, so a
+            // database that cannot be read is a 500 rather than a body cut short.
+            let (first, rest) = try await offCooperativePool { try self.startScrape() }
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: text))
+                body: ResponseBody { writer in
+                    try await writer.write(ByteBuffer(bytes: first))
+                    var pages = rest
+                    while true {
+                        let (page, after) = try await offCooperativePool { [pages] in
+                            var pages = pages
+                            let page = try self.store.read { try pages.next($0) }
+                            return (page, pages)
+                        }
+                        guard let page else { break }
+                        try await writer.write(ByteBuffer(bytes: page))
+                        pages = after
+                    }
+                    try await writer.finish(nil)
+                }
             )
         }
         router.get("healthz") { _, _ in
@@ -125,9 +146,9 @@ public struct MetricsEndpoint: Sendable {
         )
     }
 
-    /// The whole scrape: the registry's series, then the token gauges read from the database.
-    func render() throws -> [UInt8] {
-        var output: [UInt8] = []
+    /// The scrape's beginning: the registry's series, the state counts, and the first page of the
+    /// per-token series; `rest` reads the pages after it.
+    func startScrape() throws -> (text: [UInt8], rest: TokenSeries) {
         try store.read { db in
             var counts = Dictionary(uniqueKeysWithValues: TokenState.allCases.map { ($0, 0) })
             let rows = try Row.fetchCursor(db, sql: "SELECT state, COUNT(*) FROM tokens GROUP BY state")
@@ -137,50 +158,13 @@ public struct MetricsEndpoint: Sendable {
             for (state, count) in counts {
                 registry.makeGauge(descriptor: Self.tokens, labels: [("state", state.rawValue)]).set(Double(count))
             }
+            var output: [UInt8] = []
             registry.emit(into: &output)
-            try Self.appendTokenSeries(db, into: &output)
-        }
-        return output
-    }
-
-    /// `tokenkeeper_token_expiry_timestamp_seconds` for every token and
-    /// `tokenkeeper_token_refresh_timestamp_seconds` (the next scheduled refresh) for live ones.
-    static func appendTokenSeries(_ db: Database, into output: inout [UInt8]) throws {
-        let sql = "SELECT id, project_id, label, state, expires_at, refresh_at FROM tokens ORDER BY id"
-        var refresh: [UInt8] = []
-        output += Array(
-            """
-            # HELP tokenkeeper_token_expiry_timestamp_seconds When each stored token expires (Unix time).
-            # TYPE tokenkeeper_token_expiry_timestamp_seconds gauge
-
-            """.utf8
-        )
-        refresh += Array(
-            """
-            # HELP tokenkeeper_token_refresh_timestamp_seconds When each live token is next refreshed (Unix time).
-            # TYPE tokenkeeper_token_refresh_timestamp_seconds gauge
-
-            """.utf8
-        )
-        let rows = try Row.fetchCursor(db, sql: sql)
-        while let row = try rows.next() {
-            let id: String = row[0]
-            let project: String = row[1]
-            let label: String? = row[2]
-            let state: String = row[3]
-            let labels = "{id=\"\(escape(id))\",project=\"\(escape(project))\",label=\"\(escape(label ?? ""))\"}"
-            output += Array("tokenkeeper_token_expiry_timestamp_seconds\(labels) \(row[4] as Int64)\n".utf8)
-            if state == TokenState.active.rawValue || state == TokenState.retrying.rawValue {
-                refresh += Array("tokenkeeper_token_refresh_timestamp_seconds\(labels) \(row[5] as Int64)\n".utf8)
+            var series = TokenSeries(pageSize: pageSize)
+            if let page = try series.next(db) {
+                output += page
             }
+            return (output, series)
         }
-        output += refresh
-    }
-
-    /// A label value in the text format: backslash, double quote and newline escaped.
-    static func escape(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
-        return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
     }
 }

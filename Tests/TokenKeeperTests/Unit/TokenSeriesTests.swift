@@ -1,0 +1,82 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import TokenKeeper
+
+/// The per-token series of `/metrics`, read a page at a time from a real database file.
+@Suite struct TokenSeriesTests {
+    /// Imports `count` tokens; every third one is then marked `needs_reauth` (not live).
+    func fixture(tokens count: Int) throws -> StoreFixture {
+        let fixture = try StoreFixture()
+        let lines = (0..<count).map { index in
+            #"{"project":"p\#(index % 3)","token":"EAA\#(index)xyzTOKENVALUE","label":"L \#(index)"}"#
+        }
+        _ = try fixture.importLines(lines.joined(separator: "\n"))
+        let ids = try fixture.allTokens().map(\.id).sorted()
+        try fixture.store.write { db in
+            for id in ids.enumerated().filter({ $0.offset % 3 == 0 }).map(\.element) {
+                try db.execute(sql: "UPDATE tokens SET state = 'needs_reauth' WHERE id = ?", arguments: [id])
+            }
+        }
+        return fixture
+    }
+
+    /// Every page until the end, each read in its own transaction as the endpoint does.
+    func pages(_ fixture: StoreFixture, pageSize: Int) throws -> [String] {
+        var series = TokenSeries(pageSize: pageSize)
+        var pages: [String] = []
+        while let page = try fixture.store.read({ try series.next($0) }) {
+            pages.append(String(decoding: page, as: UTF8.self))
+        }
+        return pages
+    }
+
+    /// `name{id="..."...} value` lines of `text` by token id.
+    func samples(_ name: String, in text: String) -> [String: Int64] {
+        var samples: [String: Int64] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
+            let id = line.split(separator: "\"")[1]
+            #expect(samples[String(id)] == nil, "\(id) appears twice in \(name)")
+            samples[String(id)] = Int64(line.split(separator: " ").last!)
+        }
+        return samples
+    }
+
+    @Test(arguments: [7, 25, 10_000])
+    func pagesHoldEveryTokenOnceGroupedByFamily(pageSize: Int) throws {
+        let fixture = try fixture(tokens: 25)
+        let pages = try pages(fixture, pageSize: pageSize)
+        // Seven-token pages: 4 of expiry (7+7+7+4) and 3 of refresh (16 live tokens: 7+7+2). At
+        // 25, expiry fills a page exactly, then an empty one ends the family.
+        #expect(pages.count == [7: 7, 25: 3, 10_000: 2][pageSize])
+        let text = pages.joined()
+        let lines = text.split(separator: "\n").map(String.init)
+
+        // One HELP/TYPE pair per family, each before all of its samples, expiry first.
+        let expiryHelp = try #require(lines.firstIndex { $0.hasPrefix("# HELP tokenkeeper_token_expiry_") })
+        let refreshHelp = try #require(lines.firstIndex { $0.hasPrefix("# HELP tokenkeeper_token_refresh_") })
+        #expect(lines.filter { $0.hasPrefix("# HELP") }.count == 2)
+        #expect(lines.filter { $0.hasPrefix("# TYPE") }.count == 2)
+        #expect(expiryHelp == 0)
+        #expect(lines[..<refreshHelp].allSatisfy { !$0.hasPrefix("tokenkeeper_token_refresh_") })
+        #expect(lines[refreshHelp...].allSatisfy { !$0.hasPrefix("tokenkeeper_token_expiry_") })
+
+        let records = try fixture.allTokens()
+        let live = records.filter { $0.state == .active || $0.state == .retrying }
+        #expect(records.count == 25 && live.count == 16)
+        #expect(
+            samples("tokenkeeper_token_expiry_timestamp_seconds", in: text)
+                == Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.expiresAt.seconds) })
+        )
+        #expect(
+            samples("tokenkeeper_token_refresh_timestamp_seconds", in: text)
+                == Dictionary(uniqueKeysWithValues: live.map { ($0.id, $0.refreshAt.seconds) })
+        )
+    }
+
+    @Test func labelValuesAreEscaped() throws {
+        #expect(TokenSeries.escape(#"a "b" \c"# + "\nd") == #"a \"b\" \\c\nd"#)
+        #expect(TokenSeries.escape("plain") == "plain")
+    }
+}

@@ -110,8 +110,9 @@ let package = Package(
             swiftSettings: strictSettings,
             // Start-up is most of a `list` or `check`, and cron and monitoring run them often.
             // The loader applies ~120k relative relocations to this PIE binary at every start:
-            // packed (DT_RELR, glibc ≥ 2.36), which gold cannot write but the toolchain's lld
-            // can, `--version` went from 5.4 to 4.7 ms, ASLR kept. (scripts/bench prints it.)
+            // packed (DT_RELR), which gold cannot write but the toolchain's lld can, `--version`
+            // went from 5.2 to 4.8 ms (perf stat), ASLR kept. The binary then needs glibc 2.36 or
+            // later where it runs (Debian 12; scripts/install builds it on the host).
             linkerSettings: [
                 .unsafeFlags(
                     ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],

@@ -13,13 +13,13 @@ enum FaultResponse {
         case .emptyBody(let status):
             return WireResponse.empty(status)
         case .truncatedBody:
-            return WireResponse.json(endpoint.successStatus, truncatedDocument(endpoint))
+            return WireResponse.fixedJSON(endpoint.successStatus, truncatedDocument(endpoint))
         case .html(let status):
             return WireResponse.html(status)
         case .oversizedBody(let bytes):
             return WireResponse.body(endpoint.successStatus, contentType: "application/json", padded(bytes))
         case .successWithoutToken:
-            return WireResponse.json(endpoint.successStatus, "{}")
+            return WireResponse.fixedJSON(endpoint.successStatus, "{}")
         case .latency, .hang, .reset:
             return nil
         }

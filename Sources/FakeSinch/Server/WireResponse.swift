@@ -13,7 +13,7 @@ enum WireResponse {
     }
 
     /// A JSON document of fixed text: the faults' deliberately broken documents.
-    static func json(_ status: Int, _ text: String) -> Response {
+    static func fixedJSON(_ status: Int, _ text: String) -> Response {
         body(status, contentType: "application/json", ByteBuffer(string: text))
     }
 
@@ -25,7 +25,11 @@ enum WireResponse {
         return body(status, contentType: contentType, ByteBuffer(bytes: data))
     }
 
-    private static let encoder = JSONEncoder()
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
 
     static func empty(_ status: Int) -> Response {
         Response(status: httpStatus(status), headers: [.contentLength: "0"], body: ResponseBody())

@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// swift-metrics. The per-token series are read from the database at each scrape rather than
 /// kept as gauges: a token removed by any process disappears from the next scrape, and the daemon
 /// holds no per-token state. They are streamed a page at a time, so a scrape of a million tokens
-/// (~200 MB of text) holds one page, not the whole answer.
+/// (~220 MB of text) holds one page, not the whole answer.
 public struct MetricsEndpoint: Sendable {
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 picks a free one.
     public struct Address: Sendable, Equatable, CustomStringConvertible {
@@ -60,6 +60,7 @@ public struct MetricsEndpoint: Sendable {
         pageSize: Int = 10_000,
         schedulerProblem: @escaping @Sendable () -> String?
     ) {
+        precondition(pageSize > 0, "a page holds at least one token")
         self.registry = registry
         self.store = store
         self.pageSize = pageSize
@@ -72,7 +73,8 @@ public struct MetricsEndpoint: Sendable {
         // Both read SQLite: on a thread of their own, not on the few that resume every task.
         router.get("metrics") { _, _ in
             // The registry, the counts and the first page are read before the answer starts, so a
-            // database that cannot be read is a 500 rather than a body cut short.
+            // database that cannot be read then is a 500. One that fails on a later page cuts the
+            // body short (Prometheus counts the scrape as failed) and is logged here.
             let (first, rest) = try await offCooperativePool { try self.startScrape() }
             return Response(
                 status: .ok,
@@ -81,10 +83,16 @@ public struct MetricsEndpoint: Sendable {
                     try await writer.write(ByteBuffer(bytes: first))
                     var pages = rest
                     while true {
-                        let (page, after) = try await offCooperativePool { [pages] in
-                            var pages = pages
-                            let page = try self.store.read { try pages.next($0) }
-                            return (page, pages)
+                        let (page, after): ([UInt8]?, TokenSeries)
+                        do {
+                            (page, after) = try await offCooperativePool { [pages] in
+                                var pages = pages
+                                let page = try self.store.read { try pages.next($0) }
+                                return (page, pages)
+                            }
+                        } catch {
+                            logger.error("a /metrics scrape failed part way", metadata: ["error": "\(error)"])
+                            throw error
                         }
                         guard let page else { break }
                         try await writer.write(ByteBuffer(bytes: page))

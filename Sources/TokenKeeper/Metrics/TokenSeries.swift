@@ -7,7 +7,9 @@ import GRDB
 /// Each page is its own short read that resumes after the last rowid of the one before (the
 /// table's own order, read sequentially), so neither the text nor a read transaction spans the
 /// whole table. A token added or removed during a scrape may show in one family and not the
-/// other; the next scrape has it right.
+/// other; the next scrape has it right. (`tokens` has a text primary key, so its rowid is not an
+/// alias: a `VACUUM` during a scrape could renumber rows and repeat or skip some in that scrape.
+/// tokenkeeper never vacuums; an operator who does it by hand gets one odd scrape at most.)
 struct TokenSeries: Sendable {
     enum Family: Sendable {
         case expiry, refresh
@@ -62,7 +64,7 @@ struct TokenSeries: Sendable {
     private var after: Int64?
 
     init(pageSize: Int) {
-        precondition(pageSize > 0)
+        precondition(pageSize > 0, "a page holds at least one token")
         self.pageSize = pageSize
     }
 

@@ -32,13 +32,22 @@ import Testing
         return pages
     }
 
-    /// `name{id="..."...} value` lines of `text` by token id.
-    func samples(_ name: String, in text: String) -> [String: Int64] {
-        var samples: [String: Int64] = [:]
+    /// What one sample line says about a token.
+    struct Sample: Equatable {
+        var project: String
+        var label: String
+        var value: Int64
+    }
+
+    /// The `name{id="...",project="...",label="..."} value` lines of `text`, by token id.
+    func samples(_ name: String, in text: String) -> [String: Sample] {
+        var samples: [String: Sample] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
-            let id = line.split(separator: "\"")[1]
-            #expect(samples[String(id)] == nil, "\(id) appears twice in \(name)")
-            samples[String(id)] = Int64(line.split(separator: " ").last!)
+            // No test value holds a quote: the quoted label values are the odd-numbered pieces.
+            let quoted = line.split(separator: "\"", omittingEmptySubsequences: false).map(String.init)
+            let id = quoted[1]
+            #expect(samples[id] == nil, "\(id) appears twice in \(name)")
+            samples[id] = Sample(project: quoted[3], label: quoted[5], value: Int64(line.split(separator: " ").last!)!)
         }
         return samples
     }
@@ -59,19 +68,24 @@ import Testing
         #expect(lines.filter { $0.hasPrefix("# HELP") }.count == 2)
         #expect(lines.filter { $0.hasPrefix("# TYPE") }.count == 2)
         #expect(expiryHelp == 0)
+        #expect(lines[1] == "# TYPE tokenkeeper_token_expiry_timestamp_seconds gauge")
+        #expect(lines[refreshHelp + 1] == "# TYPE tokenkeeper_token_refresh_timestamp_seconds gauge")
         #expect(lines[..<refreshHelp].allSatisfy { !$0.hasPrefix("tokenkeeper_token_refresh_") })
         #expect(lines[refreshHelp...].allSatisfy { !$0.hasPrefix("tokenkeeper_token_expiry_") })
 
         let records = try fixture.allTokens()
         let live = records.filter { $0.state == .active || $0.state == .retrying }
         #expect(records.count == 25 && live.count == 16)
+        func sample(_ record: TokenRecord, _ value: UnixTime) -> (String, Sample) {
+            (record.id, Sample(project: record.projectID, label: record.label ?? "", value: value.seconds))
+        }
         #expect(
             samples("tokenkeeper_token_expiry_timestamp_seconds", in: text)
-                == Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.expiresAt.seconds) })
+                == Dictionary(uniqueKeysWithValues: records.map { sample($0, $0.expiresAt) })
         )
         #expect(
             samples("tokenkeeper_token_refresh_timestamp_seconds", in: text)
-                == Dictionary(uniqueKeysWithValues: live.map { ($0.id, $0.refreshAt.seconds) })
+                == Dictionary(uniqueKeysWithValues: live.map { sample($0, $0.refreshAt) })
         )
     }
 

@@ -94,7 +94,12 @@ struct TokenSeries: Sendable {
 
     /// A label value in the text format: backslash, double quote and newline escaped.
     static func escape(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return value }
+        // Bytes, not Characters: the three are ASCII, which UTF-8 never uses inside another
+        // character, and this runs for three labels of every token at every scrape.
+        let special = value.utf8.contains {
+            $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n")
+        }
+        guard special else { return value }
         return value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
     }

@@ -3,7 +3,8 @@ import Subprocess
 import SystemPackage
 
 /// Runs the hooks of CONTRACT.md: a command line without a shell, 60 s at most, the token on
-/// standard input only (never argv or the environment), details in `TOKENKEEPER_*` variables.
+/// standard input only (never argv or the environment), details in `TOKENKEEPER_*` variables,
+/// and none of tokenkeeper's own secrets in its environment.
 public struct HookRunner: Sendable {
     public let hooks: TokenKeeperConfiguration.Hooks
     public let timeout: Duration
@@ -12,6 +13,9 @@ public struct HookRunner: Sendable {
         self.hooks = hooks
         self.timeout = timeout
     }
+
+    /// The variables of secret settings, unset in every hook's environment.
+    static let withheld = ConfigurationLoader.settings.filter(\.isSecret).map(\.environment)
 
     /// Whether `hook` is configured at all.
     public func isConfigured(_ hook: RefreshStateMachine.Hook) -> Bool { commandLine(hook) != nil }
@@ -46,6 +50,11 @@ public struct HookRunner: Sendable {
                 group.addTask {
                     let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
                     var environment: [Environment.Key: String?] = [:]
+                    // A hook inherits the process's environment, less its secrets: the master key
+                    // opens every stored token, and the Sinch secret is the account's.
+                    for name in Self.withheld {
+                        if let key = Environment.Key(rawValue: name) { environment[key] = .some(nil) }
+                    }
                     for (key, value) in environmentValues {
                         if let key = Environment.Key(rawValue: key) { environment[key] = value }
                     }

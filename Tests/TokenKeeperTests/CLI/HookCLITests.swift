@@ -15,7 +15,7 @@ import TokenKeeperTesting
         #!/bin/sh
         # $1: the hook's name; stdin, the environment and the arguments go to files.
         cat > "$HOOK_RECORD/$TOKENKEEPER_TOKEN_ID.$1.stdin"
-        env | grep '^TOKENKEEPER_' | sort > "$HOOK_RECORD/$TOKENKEEPER_TOKEN_ID.$1.env"
+        env | grep -E '^(TOKENKEEPER|SINCH)_' | sort > "$HOOK_RECORD/$TOKENKEEPER_TOKEN_ID.$1.env"
         echo "$@" > "$HOOK_RECORD/$TOKENKEEPER_TOKEN_ID.$1.argv"
         exit "${HOOK_EXIT:-0}"
         """.write(toFile: script, atomically: true, encoding: .utf8)
@@ -42,7 +42,10 @@ import TokenKeeperTesting
 
     @Test func deployGetsTheNewTokenOnStdinAndDetailsInTheEnvironment() async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, record) = try await sandbox(sinch, hooks: ["deploy": "deploy"])
+            var (sandbox, record) = try await sandbox(sinch, hooks: ["deploy": "deploy"])
+            // The key as an environment variable (the systemd unit's way), not only its file.
+            let key = try String(contentsOfFile: sandbox.keyFilePath, encoding: .utf8)
+            sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = key.trimmingCharacters(in: .whitespacesAndNewlines)
             let old = sinch.fake.issueToken()
             let id = try await addDue(sandbox, old)
             let result = try await sandbox.cli.runDetached(["run-once"])
@@ -55,6 +58,10 @@ import TokenKeeperTesting
             #expect(environment.contains("TOKENKEEPER_PROJECT=p1"))
             #expect(environment.contains("TOKENKEEPER_EXPIRES_AT="))
             #expect(!environment.contains(new) && !environment.contains(old))
+            // Settings pass through; the master key and the Sinch secret do not.
+            #expect(environment.contains("SINCH_KEY_ID="))
+            #expect(!environment.contains("TOKENKEEPER_MASTER_KEY="))
+            #expect(!environment.contains("SINCH_KEY_SECRET="))
             let argv = try String(contentsOfFile: "\(record)/\(id).deploy.argv", encoding: .utf8)
             #expect(argv.trimmingCharacters(in: .newlines) == "deploy")
         }

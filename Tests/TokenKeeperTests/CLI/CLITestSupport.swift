@@ -351,3 +351,14 @@ extension CLISandbox {
         return process
     }
 }
+
+extension Process {
+    /// Sends SIGTERM and waits up to `limit` for the process to end; how long it took.
+    @discardableResult
+    func terminateGracefully(within limit: Duration) async throws -> Duration {
+        let start = ContinuousClock.now
+        kill(processIdentifier, SIGTERM)
+        while isRunning, ContinuousClock.now < start + limit { try await Task.sleep(for: .milliseconds(20)) }
+        return ContinuousClock.now - start
+    }
+}

@@ -102,13 +102,6 @@ import TokenKeeperTesting
         try #require(condition(), "condition not met within \(limit)")
     }
 
-    func stop(_ daemon: Process, within limit: Duration) async throws -> ContinuousClock.Duration {
-        let start = ContinuousClock.now
-        kill(daemon.processIdentifier, SIGTERM)
-        while daemon.isRunning, ContinuousClock.now < start + limit { try await Task.sleep(for: .milliseconds(20)) }
-        return ContinuousClock.now - start
-    }
-
     func heldLeases(_ sandbox: CLISandbox) throws -> String {
         try sandbox.sqlite("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL;")
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -123,7 +116,7 @@ import TokenKeeperTesting
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
             try await waitFor({ begun(sinch) >= 4 }, within: .seconds(30))
 
-            _ = try await stop(daemon, within: .seconds(20))
+            try await daemon.terminateGracefully(within: .seconds(20))
             #expect(!daemon.isRunning)
             #expect(daemon.terminationStatus == 0)
             let inFlight = begun(sinch)
@@ -155,7 +148,7 @@ import TokenKeeperTesting
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
             try await waitFor({ begun(sinch) >= 4 }, within: .seconds(30))
 
-            let took = try await stop(daemon, within: .seconds(20))
+            let took = try await daemon.terminateGracefully(within: .seconds(20))
             #expect(!daemon.isRunning)
             #expect(daemon.terminationStatus == 0)
             #expect(took < .seconds(15), "the grace period bounds the stop (took \(took))")

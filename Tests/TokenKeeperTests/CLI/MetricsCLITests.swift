@@ -49,10 +49,15 @@ import TokenKeeperTesting
         return values
     }
 
-    func stop(_ daemon: RunningDaemon) async throws {
-        kill(daemon.process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while daemon.process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    /// Runs `body` beside a daemon serving metrics, then stops the daemon with SIGTERM (SIGKILL
+    /// when `body` throws or the daemon outlives 30 s); returns it ended, for its status and log.
+    @discardableResult
+    func withDaemon(_ sandbox: CLISandbox, _ body: (RunningDaemon) async throws -> Void) async throws -> RunningDaemon {
+        let daemon = try await startDaemon(sandbox)
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        try await body(daemon)
+        try await daemon.process.terminateGracefully(within: .seconds(30))
+        return daemon
     }
 
     @Test(.timeLimit(.minutes(2)))
@@ -70,42 +75,42 @@ import TokenKeeperTesting
             )
             let kept = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", later)
             let removed = try await sandbox.addAsync(sinch.fake.issueToken(), project: "p2", "--expires-at", later)
-            let daemon = try await startDaemon(sandbox)
-            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-            let transport = try sinch.transport()
-
-            // The due token is refreshed first; then the scrape reflects it.
-            let deadline = ContinuousClock.now + .seconds(30)
             var text = ""
-            while ContinuousClock.now < deadline {
-                text = try await get(daemon.url + "/metrics", with: transport).body
-                if text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#) { break }
-                try await Task.sleep(for: .milliseconds(100))
+            let daemon = try await withDaemon(sandbox) { daemon in
+                let transport = try sinch.transport()
+
+                // The due token is refreshed first; then the scrape reflects it.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    text = try await get(daemon.url + "/metrics", with: transport).body
+                    if text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#) { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#), "\(text)")
+                #expect(text.contains("tokenkeeper_refresh_duration_seconds_bucket"))
+                #expect(text.contains("tokenkeeper_refresh_duration_seconds_count 1"))
+                #expect(text.contains(#"tokenkeeper_tokens{state="active"} 3"#))
+                #expect(text.contains(#"tokenkeeper_tokens{state="needs_reauth"} 0"#))
+                #expect(text.contains(#"label="Acme \"EU\"""#), "label values are escaped")
+
+                let expiries = series("tokenkeeper_token_expiry_timestamp_seconds", in: text)
+                let listed = try await sandbox.listJSONAsync()
+                #expect(Set(expiries.keys) == [due, kept, removed])
+                for token in listed {
+                    let id = try #require(token["id"]?.string)
+                    let expires = try #require(token["expires_at"]?.string.flatMap(CLITime.parse))
+                    #expect(expiries[id] == expires.timeIntervalSince1970, "\(id)'s expiry series")
+                }
+                #expect(
+                    Set(series("tokenkeeper_token_refresh_timestamp_seconds", in: text).keys) == [due, kept, removed]
+                )
+
+                // A token removed by another process is gone from the next scrape.
+                try await sandbox.succeedAsync("remove", removed)
+                let after = try await get(daemon.url + "/metrics", with: transport).body
+                #expect(Set(series("tokenkeeper_token_expiry_timestamp_seconds", in: after).keys) == [due, kept])
+                #expect(!after.contains(removed))
             }
-            #expect(text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#), "\(text)")
-            #expect(text.contains("tokenkeeper_refresh_duration_seconds_bucket"))
-            #expect(text.contains("tokenkeeper_refresh_duration_seconds_count 1"))
-            #expect(text.contains(#"tokenkeeper_tokens{state="active"} 3"#))
-            #expect(text.contains(#"tokenkeeper_tokens{state="needs_reauth"} 0"#))
-            #expect(text.contains(#"label="Acme \"EU\"""#), "label values are escaped")
-
-            let expiries = series("tokenkeeper_token_expiry_timestamp_seconds", in: text)
-            let listed = try await sandbox.listJSONAsync()
-            #expect(Set(expiries.keys) == [due, kept, removed])
-            for token in listed {
-                let id = try #require(token["id"]?.string)
-                let expires = try #require(token["expires_at"]?.string.flatMap(CLITime.parse))
-                #expect(expiries[id] == expires.timeIntervalSince1970, "\(id)'s expiry series")
-            }
-            #expect(Set(series("tokenkeeper_token_refresh_timestamp_seconds", in: text).keys) == [due, kept, removed])
-
-            // A token removed by another process is gone from the next scrape.
-            try await sandbox.succeedAsync("remove", removed)
-            let after = try await get(daemon.url + "/metrics", with: transport).body
-            #expect(Set(series("tokenkeeper_token_expiry_timestamp_seconds", in: after).keys) == [due, kept])
-            #expect(!after.contains(removed))
-
-            try await stop(daemon)
             #expect(daemon.process.terminationStatus == 0)
             // Logs: one JSON object a line (standard error is not a terminal), no token values.
             let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
@@ -125,21 +130,20 @@ import TokenKeeperTesting
     func healthzTurns503WhenTheDatabaseGoesAway() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
-            let daemon = try await startDaemon(sandbox)
-            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-            let transport = try sinch.transport()
+            try await withDaemon(sandbox) { daemon in
+                let transport = try sinch.transport()
 
-            let healthy = try await get(daemon.url + "/healthz", with: transport)
-            #expect(healthy.status == 200)
-            #expect(healthy.body == "ok\n")
+                let healthy = try await get(daemon.url + "/healthz", with: transport)
+                #expect(healthy.status == 200)
+                #expect(healthy.body == "ok\n")
 
-            for suffix in ["", "-wal", "-shm"] {
-                try? FileManager.default.removeItem(atPath: sandbox.databasePath + suffix)
+                for suffix in ["", "-wal", "-shm"] {
+                    try? FileManager.default.removeItem(atPath: sandbox.databasePath + suffix)
+                }
+                let gone = try await get(daemon.url + "/healthz", with: transport)
+                #expect(gone.status == 503)
+                #expect(gone.body.contains("gone"), "\(gone.body)")
             }
-            let gone = try await get(daemon.url + "/healthz", with: transport)
-            #expect(gone.status == 503)
-            #expect(gone.body.contains("gone"), "\(gone.body)")
-            try await stop(daemon)
         }
     }
 
@@ -154,13 +158,12 @@ import TokenKeeperTesting
     func aMetricsAddressInUseIsAUsageErrorNamingIt() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
-            let first = try await startDaemon(sandbox)
-            defer { if first.process.isRunning { kill(first.process.processIdentifier, SIGKILL) } }
-            let address = first.url.replacingOccurrences(of: "http://", with: "")
-            let second = try await sandbox.cli.runDetached(["daemon", "--metrics", address])
-            #expect(second.status == 64)
-            #expect(second.stderr.contains("cannot serve --metrics at \(address)"), "\(second.stderr)")
-            try await stop(first)
+            try await withDaemon(sandbox) { first in
+                let address = first.url.replacingOccurrences(of: "http://", with: "")
+                let second = try await sandbox.cli.runDetached(["daemon", "--metrics", address])
+                #expect(second.status == 64)
+                #expect(second.stderr.contains("cannot serve --metrics at \(address)"), "\(second.stderr)")
+            }
         }
     }
 
@@ -182,15 +185,14 @@ import TokenKeeperTesting
             try sandbox.sqlite(
                 "UPDATE tokens SET lease_owner = 'other:1', lease_until = strftime('%s','now') + 300 WHERE id = '\(id)';"
             )
-            let daemon = try await startDaemon(sandbox)
-            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-            let before = try cpuSeconds(daemon.process)
-            try await Task.sleep(for: .seconds(3))
-            let used = try cpuSeconds(daemon.process) - before
-            // A loop re-checking the held token without sleeping burns a whole core: ~3 s here.
-            #expect(used < 1, "the daemon used \(used) CPU s in 3 s while the due token was held elsewhere")
-            #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a held token is not ours to refresh")
-            try await stop(daemon)
+            try await withDaemon(sandbox) { daemon in
+                let before = try cpuSeconds(daemon.process)
+                try await Task.sleep(for: .seconds(3))
+                let used = try cpuSeconds(daemon.process) - before
+                // A loop re-checking the held token without sleeping burns a whole core: ~3 s here.
+                #expect(used < 1, "the daemon used \(used) CPU s in 3 s while the due token was held elsewhere")
+                #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a held token is not ours to refresh")
+            }
         }
     }
 
@@ -205,33 +207,32 @@ import TokenKeeperTesting
             )
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 8))
             let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)
-            let daemon = try await startDaemon(sandbox)
-            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-            // Another writer holds the database for longer than the 5 s busy timeout.
-            let holder = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN IMMEDIATE;")
-            let transport = try sinch.transport()
-            var unhealthy = (status: 0, body: "")
-            let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline {
-                unhealthy = try await get(daemon.url + "/healthz", with: transport)
-                if unhealthy.status == 503 { break }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-            #expect(unhealthy.status == 503)
-            #expect(unhealthy.body.contains("the last refresh pass failed"), "\(unhealthy.body)")
-            #expect(daemon.process.isRunning, "a locked database must not stop the daemon")
+            let daemon = try await withDaemon(sandbox) { daemon in
+                // Another writer holds the database for longer than the 5 s busy timeout.
+                let holder = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN IMMEDIATE;")
+                let transport = try sinch.transport()
+                var unhealthy = (status: 0, body: "")
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    unhealthy = try await get(daemon.url + "/healthz", with: transport)
+                    if unhealthy.status == 503 { break }
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                #expect(unhealthy.status == 503)
+                #expect(unhealthy.body.contains("the last refresh pass failed"), "\(unhealthy.body)")
+                #expect(daemon.process.isRunning, "a locked database must not stop the daemon")
 
-            holder.close()
-            var refreshed = false
-            let recovery = ContinuousClock.now + .seconds(40)
-            while ContinuousClock.now < recovery, !refreshed {
-                try await Task.sleep(for: .milliseconds(200))
-                let events = try CLIJSON.parseLines(try await sandbox.succeedAsync("audit", "--json").stdout)
-                refreshed = events.contains { $0["event"]?.string == "refreshed" && $0["token"]?.string == id }
+                holder.close()
+                var refreshed = false
+                let recovery = ContinuousClock.now + .seconds(40)
+                while ContinuousClock.now < recovery, !refreshed {
+                    try await Task.sleep(for: .milliseconds(200))
+                    let events = try CLIJSON.parseLines(try await sandbox.succeedAsync("audit", "--json").stdout)
+                    refreshed = events.contains { $0["event"]?.string == "refreshed" && $0["token"]?.string == id }
+                }
+                #expect(refreshed, "the next pass refreshes the token once the lock is gone")
+                #expect(try await get(daemon.url + "/healthz", with: transport).status == 200)
             }
-            #expect(refreshed, "the next pass refreshes the token once the lock is gone")
-            #expect(try await get(daemon.url + "/healthz", with: transport).status == 200)
-            try await stop(daemon)
             #expect(daemon.process.terminationStatus == 0)
         }
     }

@@ -36,7 +36,7 @@ public enum Daemon {
         // `cancelled`, which releases their leases without charging the tokens.
         configuration.maximumGracefulShutdownDuration = grace
         let group = ServiceGroup(configuration: configuration)
-        logger.info("daemon started", metadata: ["owner": "\(RefreshEngine.processOwner())"])
+        logger.info("daemon started", metadata: ["owner": "\(engine.ledger.owner)"])
         try await group.run()
         logger.info("daemon stopped")
     }

@@ -222,7 +222,7 @@ extension RefreshEngine {
     }
 
     private func release(_ id: String) async throws {
-        try await offCooperativePool { [ledger] in try ledger.release([id]) }
+        try await onLedger { try $0.release([id]) }
     }
 
     /// True when the lease on `record` still has half its time left, or was renewed; false when
@@ -230,7 +230,7 @@ extension RefreshEngine {
     private func holdsLease(_ record: TokenRecord) async throws -> Bool {
         let now = ledger.inventory.clock.now
         guard let until = record.leaseUntil, until < now + ledger.lease / 2 else { return true }
-        return try await offCooperativePool { [ledger] in try ledger.renew(record, now: now) }
+        return try await onLedger { try $0.renew(record, now: now) }
     }
 
     /// Waits until the project may send another request (`limits.rate` per second).

@@ -58,26 +58,32 @@ public final class RefreshEngine: Sendable {
     ) async throws -> RefreshSummary {
         var summary = RefreshSummary()
         guard !dryRun else {
-            let ids = try ledger.due(now: ledger.inventory.clock.now, limit: .max)
+            let ids = try await onLedger { try $0.due(now: $0.inventory.clock.now, limit: .max) }
             summary.due = ids.count
             if runHooks { try await rehearseDeployHook(ids, into: &summary) }
             return summary
         }
         while shouldContinue() {
-            let ids = try ledger.due(now: ledger.inventory.clock.now, limit: batch)
+            let ids = try await onLedger { try $0.due(now: $0.inventory.clock.now, limit: batch) }
             var pass = RefreshSummary()
             pass.due = ids.count
             try await refreshAll(ids, into: &pass, shouldContinue: shouldContinue)
             summary.add(pass)
             // A short batch was the last; one where nothing moved (all held elsewhere) would repeat.
-            guard ids.count == batch, pass.refreshed + pass.failed + pass.needsReauth > 0 else { break }
+            guard ids.count == batch, pass.madeProgress else { break }
         }
         return summary
     }
 
     /// When the next token this process could claim comes due; nil when none is live.
-    public func nextRefresh() throws -> UnixTime? {
-        try ledger.nextDue(now: ledger.inventory.clock.now)
+    public func nextRefresh() async throws -> UnixTime? {
+        try await onLedger { try $0.nextDue(now: $0.inventory.clock.now) }
+    }
+
+    /// Runs the ledger's SQLite work on a dispatch thread: the cooperative pool's few threads
+    /// also resume every finished Sinch call, and must never wait out a database lock.
+    func onLedger<T: Sendable>(_ work: @escaping @Sendable (RefreshLedger) throws -> T) async throws -> T {
+        try await offCooperativePool { [ledger] in try work(ledger) }
     }
 
     /// Refreshes the tokens `ids` now (`refresh ID...`). Without `force` a token still inside
@@ -131,36 +137,45 @@ public final class RefreshEngine: Sendable {
         let width = limits.concurrency * 4
         var unclaimed = ids[...]
         var claimed: [TokenRecord] = []
-        defer { try? ledger.release(claimed.map(\.id)) }
         // On demand (`refresh ID`) a token need not be due; from the schedule it must still be.
         func nextRecord() async throws -> TokenRecord? {
             while claimed.isEmpty, !unclaimed.isEmpty, shouldContinue() {
                 let ids = Array(unclaimed.prefix(chunk))
                 unclaimed = unclaimed.dropFirst(ids.count)
-                claimed = try await offCooperativePool { [ledger] in
-                    try ledger.claim(ids, now: ledger.inventory.clock.now, onlyIfDue: !onDemand)
+                claimed = try await onLedger {
+                    try $0.claim(ids, now: $0.inventory.clock.now, onlyIfDue: !onDemand)
                 }.reversed()
                 summary.skipped += ids.count - claimed.count
             }
             return shouldContinue() ? claimed.popLast() : nil
         }
-        try await withThrowingTaskGroup(of: Attempt.self) { group in
-            for _ in 0..<width {
-                guard let record = try await nextRecord() else { break }
-                group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
-            }
-            while let result = try await group.next() {
-                switch result {
-                case .refreshed: summary.refreshed += 1
-                case .failed: summary.failed += 1
-                case .needsReauth: summary.needsReauth += 1
-                case .skipped: summary.skipped += 1
-                }
-                if let record = try await nextRecord() {
+        var failure: (any Error)?
+        do {
+            try await withThrowingTaskGroup(of: Attempt.self) { group in
+                for _ in 0..<width {
+                    guard let record = try await nextRecord() else { break }
                     group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
                 }
+                while let result = try await group.next() {
+                    switch result {
+                    case .refreshed: summary.refreshed += 1
+                    case .failed: summary.failed += 1
+                    case .needsReauth: summary.needsReauth += 1
+                    case .skipped: summary.skipped += 1
+                    }
+                    if let record = try await nextRecord() {
+                        group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
+                    }
+                }
             }
+        } catch {
+            failure = error
         }
+        // Claimed but never started (a stop, an error): let go at once rather than at lease end.
+        if !claimed.isEmpty {
+            try? await onLedger { [ids = claimed.map(\.id)] in try $0.release(ids) }
+        }
+        if let failure { throw failure }
     }
 
     /// `--dry-run --run-hooks`: hands each token that would be refreshed, as it is now, to the

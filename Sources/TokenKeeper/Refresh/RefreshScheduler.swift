@@ -48,7 +48,7 @@ public final class RefreshScheduler: Service, Sendable {
                 var progress = false
                 do {
                     let summary = try await engine.runOnce(shouldContinue: { [self] in shouldContinue() })
-                    progress = summary.refreshed + summary.failed + summary.needsReauth > 0
+                    progress = summary.madeProgress
                     failures = 0
                     state.withLock { $0.lastFailure = nil }
                     if summary.due > 0 { log(summary) }
@@ -59,7 +59,7 @@ public final class RefreshScheduler: Service, Sendable {
                     logger.error("refresh pass failed; trying again", metadata: ["error": "\(error)"])
                 }
                 guard shouldContinue() else { break }
-                await timer.sleep(until: nextWake(progress: progress, failures: failures))
+                await timer.sleep(until: await nextWake(progress: progress, failures: failures))
             }
         } onCancelOrGracefulShutdown: { [self] in
             logger.info("stopping: letting refreshes in flight finish")
@@ -73,10 +73,10 @@ public final class RefreshScheduler: Service, Sendable {
     /// The next claimable `refresh_at`, at most `maxSleep` ahead. A pass that moved nothing sleeps
     /// at least a second, a guard against a loop that finds work it cannot do (a token due but
     /// refused its claim). After failures, 2, 4, 8... seconds.
-    private func nextWake(progress: Bool, failures: Int) -> UnixTime {
+    private func nextWake(progress: Bool, failures: Int) async -> UnixTime {
         let now = clock.now
         if failures > 0 { return now + min(.seconds(1 << min(failures, 6)), maxSleep) }
-        let next = (try? engine.nextRefresh()) ?? nil
+        let next = (try? await engine.nextRefresh()) ?? nil
         var deadline = next.map { min($0, now + maxSleep) } ?? now + maxSleep
         if !progress { deadline = max(deadline, now + .seconds(1)) }
         return deadline

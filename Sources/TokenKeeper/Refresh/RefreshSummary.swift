@@ -8,6 +8,10 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
 
     public init() {}
 
+    /// Whether any token was refreshed or ended in a failure: false when every due one was
+    /// skipped (held by another process, paused), which must not make a caller loop at once.
+    var madeProgress: Bool { refreshed + failed + needsReauth > 0 }
+
     mutating func add(_ other: RefreshSummary) {
         due += other.due
         refreshed += other.refreshed

@@ -16,7 +16,7 @@ extension TokenKeeperCommand {
         @OptionGroup var options: GlobalOptions
 
         @Option(help: "How long refreshes in flight may finish after SIGTERM/SIGINT (a duration).")
-        var grace = "30s"
+        var grace = DurationText.format(Daemon.defaultGrace)
 
         @Option(help: "Serve /metrics (Prometheus) and /healthz at HOST:PORT, as in 127.0.0.1:9464.")
         var metrics: String?

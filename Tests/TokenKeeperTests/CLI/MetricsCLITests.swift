@@ -36,19 +36,6 @@ import TokenKeeperTesting
         return (response.status, String(decoding: response.body, as: UTF8.self))
     }
 
-    /// `name{labels} value` lines of one metric, keyed by their `id` label.
-    func series(_ name: String, in text: String) -> [String: Double] {
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
-            guard let idStart = line.range(of: "id=\"")?.upperBound,
-                let idEnd = line[idStart...].firstIndex(of: "\""),
-                let value = line.split(separator: " ").last.flatMap({ Double($0) })
-            else { continue }
-            values[String(line[idStart..<idEnd])] = value
-        }
-        return values
-    }
-
     /// Runs `body` beside a daemon serving metrics, then stops the daemon with SIGTERM (SIGKILL
     /// when `body` throws or the daemon outlives 30 s); returns it ended, for its status and log.
     @discardableResult
@@ -93,22 +80,28 @@ import TokenKeeperTesting
                 #expect(text.contains(#"tokenkeeper_tokens{state="needs_reauth"} 0"#))
                 #expect(text.contains(#"label="Acme \"EU\"""#), "label values are escaped")
 
-                let expiries = series("tokenkeeper_token_expiry_timestamp_seconds", in: text)
+                let expiries = PrometheusText.samples("tokenkeeper_token_expiry_timestamp_seconds", in: text)
                 let listed = try await sandbox.listJSONAsync()
                 #expect(Set(expiries.keys) == [due, kept, removed])
                 for token in listed {
                     let id = try #require(token["id"]?.string)
                     let expires = try #require(token["expires_at"]?.string.flatMap(CLITime.parse))
-                    #expect(expiries[id] == expires.timeIntervalSince1970, "\(id)'s expiry series")
+                    #expect(expiries[id]?.value == expires.timeIntervalSince1970, "\(id)'s expiry series")
                 }
                 #expect(
-                    Set(series("tokenkeeper_token_refresh_timestamp_seconds", in: text).keys) == [due, kept, removed]
+                    Set(PrometheusText.samples("tokenkeeper_token_refresh_timestamp_seconds", in: text).keys) == [
+                        due, kept, removed,
+                    ]
                 )
 
                 // A token removed by another process is gone from the next scrape.
                 try await sandbox.succeedAsync("remove", removed)
                 let after = try await get(daemon.url + "/metrics", with: transport).body
-                #expect(Set(series("tokenkeeper_token_expiry_timestamp_seconds", in: after).keys) == [due, kept])
+                #expect(
+                    Set(PrometheusText.samples("tokenkeeper_token_expiry_timestamp_seconds", in: after).keys) == [
+                        due, kept,
+                    ]
+                )
                 #expect(!after.contains(removed))
             }
             #expect(daemon.process.terminationStatus == 0)

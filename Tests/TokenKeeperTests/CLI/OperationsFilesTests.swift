@@ -100,7 +100,8 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 
         let missing = Set(Self.contractKeys).subtracting(keys)
         #expect(missing.isEmpty, "missing from the example: \(missing.sorted())")
-        // The loader ignores keys it does not know, so a misspelt one would load without a word.
+        // Nothing beyond the contract (and the CA bundle): `master_key`, which the loader also
+        // reads, is a secret an example must not invite into a file.
         let unknown = Set(keys).subtracting(Self.contractKeys + Self.loaderOnlyKeys)
         #expect(unknown.isEmpty, "keys the loader does not read: \(unknown.sorted())")
         #expect(keys.count == Set(keys).count, "a key appears twice: \(keys)")

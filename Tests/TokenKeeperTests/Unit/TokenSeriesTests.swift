@@ -32,26 +32,6 @@ import Testing
         return pages
     }
 
-    /// What one sample line says about a token.
-    struct Sample: Equatable {
-        var project: String
-        var label: String
-        var value: Int64
-    }
-
-    /// The `name{id="...",project="...",label="..."} value` lines of `text`, by token id.
-    func samples(_ name: String, in text: String) -> [String: Sample] {
-        var samples: [String: Sample] = [:]
-        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
-            // No test value holds a quote: the quoted label values are the odd-numbered pieces.
-            let quoted = line.split(separator: "\"", omittingEmptySubsequences: false).map(String.init)
-            let id = quoted[1]
-            #expect(samples[id] == nil, "\(id) appears twice in \(name)")
-            samples[id] = Sample(project: quoted[3], label: quoted[5], value: Int64(line.split(separator: " ").last!)!)
-        }
-        return samples
-    }
-
     @Test(arguments: [7, 25, 10_000])
     func pagesHoldEveryTokenOnceGroupedByFamily(pageSize: Int) throws {
         let fixture = try fixture(tokens: 25)
@@ -76,21 +56,26 @@ import Testing
         let records = try fixture.allTokens()
         let live = records.filter { $0.state == .active || $0.state == .retrying }
         #expect(records.count == 25 && live.count == 16)
-        func sample(_ record: TokenRecord, _ value: UnixTime) -> (String, Sample) {
-            (record.id, Sample(project: record.projectID, label: record.label ?? "", value: value.seconds))
+        func sample(_ record: TokenRecord, _ value: UnixTime) -> (String, PrometheusText.Sample) {
+            let labels = ["id": record.id, "project": record.projectID, "label": record.label ?? ""]
+            return (record.id, PrometheusText.Sample(labels: labels, value: Double(value.seconds)))
         }
         #expect(
-            samples("tokenkeeper_token_expiry_timestamp_seconds", in: text)
+            PrometheusText.samples("tokenkeeper_token_expiry_timestamp_seconds", in: text)
                 == Dictionary(uniqueKeysWithValues: records.map { sample($0, $0.expiresAt) })
         )
         #expect(
-            samples("tokenkeeper_token_refresh_timestamp_seconds", in: text)
+            PrometheusText.samples("tokenkeeper_token_refresh_timestamp_seconds", in: text)
                 == Dictionary(uniqueKeysWithValues: live.map { sample($0, $0.refreshAt) })
         )
     }
 
     @Test func labelValuesAreEscaped() throws {
-        #expect(TokenSeries.escape(#"a "b" \c"# + "\nd") == #"a \"b\" \\c\nd"#)
+        let awkward = #"a "b" \c"# + "\nd"
+        #expect(TokenSeries.escape(awkward) == #"a \"b\" \\c\nd"#)
         #expect(TokenSeries.escape("plain") == "plain")
+        // And they read back whole, as Prometheus would read them.
+        let line = #"m{id="x",label=""# + TokenSeries.escape(awkward) + #""} 1"#
+        #expect(PrometheusText.samples("m", in: line)["x"]?.labels["label"] == awkward)
     }
 }

@@ -4,27 +4,28 @@ import Metrics
 /// and the `tokenkeeper_refresh_duration_seconds` histogram. They cost nothing until the daemon
 /// bootstraps Prometheus (`--metrics`).
 enum RefreshMetrics {
-    static let results = ["refreshed", "failed", "needs_reauth", "expired"]
+    /// The `result` label of an attempt that ended in `state`.
+    static func result(_ state: TokenState) -> String {
+        switch state {
+        case .active: "refreshed"
+        case .retrying: "failed"
+        case .needsReauth: "needs_reauth"
+        case .expired: "expired"
+        }
+    }
 
     /// Creates every series at zero, so a scrape shows them (and `rate()` works) before the
     /// first refresh.
     static func declare() {
-        for result in results {
-            Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result)]).increment(by: 0)
+        for state in TokenState.allCases {
+            Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result(state))]).increment(by: 0)
         }
         _ = Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds")
     }
 
     /// One attempt that ended in `state`, after `latency` on the wire when Sinch was called.
     static func record(_ state: TokenState, latency: Duration?) {
-        let result =
-            switch state {
-            case .active: "refreshed"
-            case .retrying: "failed"
-            case .needsReauth: "needs_reauth"
-            case .expired: "expired"
-            }
-        Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result)]).increment()
+        Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result(state))]).increment()
         guard let latency else { return }
         Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds").recordSeconds(latency / .seconds(1))
     }

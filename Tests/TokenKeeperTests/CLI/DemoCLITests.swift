@@ -61,6 +61,44 @@ import TokenKeeperTesting
         #expect(!Self.acceptsConnections(port: port), "port \(port) still accepts connections")
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func ctrlCEndsTheDemoEarlyWithItsEndingAndLeavesNothingBehind() async throws {
+        var sandbox = try CLISandbox(initialized: false)
+        sandbox.cli.environment["TMPDIR"] = sandbox.directory.path
+        let outputPath = sandbox.directory.file("demo.out")
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: sandbox.cli.executable)
+        process.arguments = ["demo", "--duration", "90s"]
+        process.environment = sandbox.cli.environment
+        process.standardOutput = FileHandle(forWritingAtPath: outputPath)
+        process.standardError = FileHandle(forWritingAtPath: outputPath)
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        func output() -> String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+        // Interrupt once it is under way: the revocation is narrated and a token was refreshed.
+        func underWay() -> Bool {
+            output().contains("injected: Meta revokes") && output().contains(/refreshes [1-9]/)
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !underWay(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        try #require(underWay(), "the demo never got going:\n\(output())")
+        kill(process.processIdentifier, SIGINT)
+        let stop = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < stop { try await Task.sleep(for: .milliseconds(50)) }
+
+        #expect(!process.isRunning, "the demo did not end on Ctrl-C")
+        #expect(process.terminationStatus == 0, "\(output())")
+        let text = output()
+        #expect(text.contains(/audit chain intact; interrupted after \d+s/), "\(text)")
+        #expect(text.contains(/audit chain intact: \d+ events/))
+        let folder = try #require(text.firstMatch(of: /folder  (\S+):/)?.1)
+        #expect(!FileManager.default.fileExists(atPath: String(folder)))
+        let port = try #require(text.firstMatch(of: /http:\/\/127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) })
+        #expect(!Self.acceptsConnections(port: port), "port \(port) still accepts connections")
+    }
+
     @Test func refusesABadDuration() async throws {
         let sandbox = try CLISandbox(initialized: false)
         let result = try await sandbox.cli.runDetached(["demo", "--duration", "soon"])

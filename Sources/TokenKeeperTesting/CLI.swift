@@ -12,7 +12,7 @@ public struct CLI: Sendable {
         public var everything: String { stdout + stderr }
     }
 
-    public let executable: String
+    public var executable: String
     public var environment: [String: String]
 
     /// A CLI with a clean environment: HOME and the database under `directory`, no inherited

@@ -43,9 +43,12 @@ public struct HookRunner: Sendable {
         if dryRun { variables["TOKENKEEPER_DRY_RUN"] = "1" }
         let arguments = Array(words.dropFirst())
         let environmentValues = variables
-        let input = hook == .deploy ? (token ?? "") + "\n" : ""
         let limit = timeout
         do {
+            // The token goes into a pipe before the hook starts, and nothing is written after:
+            // a hook that exits at once, reads part of it or closes its stdin can never make this
+            // process write to a pipe nobody reads (SIGPIPE, or a writer left open that traps).
+            let stdin = try HookInput.pipe(holding: hook == .deploy ? (token ?? "") + "\n" : "")
             let status = try await withThrowingTaskGroup(of: TerminationStatus?.self) { group in
                 group.addTask {
                     let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
@@ -65,7 +68,7 @@ public struct HookRunner: Sendable {
                         arguments: Arguments(arguments),
                         environment: .inherit.updating(environment),
                         platformOptions: options,
-                        input: .string(input),
+                        input: .fileDescriptor(stdin, closeAfterSpawningProcess: true),
                         output: .discarded,
                         error: .discarded
                     ).terminationStatus
@@ -121,5 +124,41 @@ public struct HookRunner: Sendable {
         }
         if inWord { words.append(current) }
         return words
+    }
+}
+
+/// A hook's standard input, written whole before the hook starts.
+enum HookInput {
+    /// `F_SETPIPE_SZ` (Linux), which Glibc's module map leaves out.
+    private static let linuxSetPipeSize: Int32 = 1_031
+
+    /// The read end of a new pipe that already holds `text`, its write end closed: the hook
+    /// reads `text` then end-of-file, and may stop reading or close it at any moment.
+    static func pipe(holding text: String) throws -> FileDescriptor {
+        var ends: [Int32] = [-1, -1]
+        guard Glibc.pipe(&ends) == 0 else { throw Errno(rawValue: errno) }
+        let (reader, writer) = (ends[0], ends[1])
+        defer { close(writer) }
+        // Neither end may leak into another child started meanwhile (another hook).
+        _ = fcntl(reader, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writer, F_SETFD, FD_CLOEXEC)
+        let bytes = Array(text.utf8)
+        // A pipe holds 64 KiB unless asked for more; the write must never wait for the reader.
+        if bytes.count > 65_536, fcntl(writer, linuxSetPipeSize, Int32(bytes.count)) < 0 {
+            close(reader)
+            throw Errno(rawValue: errno)
+        }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(writer, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                let error = Errno(rawValue: errno)
+                close(reader)
+                throw error
+            }
+            written += count
+        }
+        return FileDescriptor(rawValue: reader)
     }
 }

@@ -12,8 +12,11 @@ public struct CLI: Sendable {
         public var everything: String { stdout + stderr }
     }
 
-    public var executable: String
+    public let executable: String
     public var environment: [String: String]
+    /// A command that runs the binary, the binary's path and arguments after it (`/bin/sh -c ...`
+    /// to start it with a signal ignored); empty to run it directly.
+    public var launcher: [String] = []
 
     /// A CLI with a clean environment: HOME and the database under `directory`, no inherited
     /// TOKENKEEPER_ or SINCH_ variables.
@@ -32,8 +35,13 @@ public struct CLI: Sendable {
     @discardableResult
     public func run(_ arguments: [String], stdin: String? = nil, stdinFile: String? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [executable] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+        }
         process.environment = environment
         let output = Pipe()
         let errors = Pipe()

@@ -32,6 +32,7 @@ public enum ConfigurationLoader {
         Setting(key: "policy.backoff_max", environment: "TOKENKEEPER_BACKOFF_MAX"),
         Setting(key: "limits.concurrency", environment: "TOKENKEEPER_CONCURRENCY"),
         Setting(key: "limits.rate", environment: "TOKENKEEPER_RATE"),
+        Setting(key: "limits.exchange_store_wait", environment: "TOKENKEEPER_EXCHANGE_STORE_WAIT"),
         Setting(key: "http.timeout", environment: "TOKENKEEPER_HTTP_TIMEOUT"),
         Setting(key: "hooks.deploy", environment: "TOKENKEEPER_HOOK_DEPLOY"),
         Setting(key: "hooks.failure", environment: "TOKENKEEPER_HOOK_FAILURE"),
@@ -137,6 +138,7 @@ public enum ConfigurationLoader {
             }
             config.limits.rate = value
         }
+        config.limits.exchangeStoreWait = try duration("limits.exchange_store_wait") ?? config.limits.exchangeStoreWait
         config.httpTimeout = try duration("http.timeout") ?? config.httpTimeout
         guard config.httpTimeout > .zero else {
             // libcurl reads a zero timeout as "no limit": a hung Sinch would hang the tool.

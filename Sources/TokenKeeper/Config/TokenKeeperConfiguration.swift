@@ -26,6 +26,8 @@ public struct TokenKeeperConfiguration: Sendable {
         public var concurrency = 4
         /// Requests per second per Sinch project.
         public var rate = 5.0
+        /// How long `add --code-stdin` waits for a busy database after the code was spent.
+        public var exchangeStoreWait: Duration = .seconds(300)
 
         public init() {}
     }

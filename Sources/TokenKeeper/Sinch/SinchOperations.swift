@@ -5,10 +5,22 @@ import SinchProvisioning
 public struct SinchOperations: Sendable {
     public let client: SinchClient
     public let inventory: Inventory
+    /// How long a token Sinch returned waits for a busy database before it goes to a recovery
+    /// file (`limits.exchange_store_wait`): far longer than the busy timeout, the code is spent.
+    public var storeWait: Duration
+    /// Told, now and then, that the database is busy and how long the wait may still last.
+    public var onWait: @Sendable (String) -> Void
 
-    public init(client: SinchClient, inventory: Inventory) {
+    public init(
+        client: SinchClient,
+        inventory: Inventory,
+        storeWait: Duration = TokenKeeperConfiguration.Limits().exchangeStoreWait,
+        onWait: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.client = client
         self.inventory = inventory
+        self.storeWait = storeWait
+        self.onWait = onWait
     }
 
     /// Exchanges an Embedded Signup code and stores the long-lived token it yields, as a new
@@ -43,17 +55,72 @@ public struct SinchOperations: Sendable {
         } catch {
             throw TokenKeeperError(error, while: "exchanging the code")
         }
-        do {
-            if let id {
-                return try inventory.replace(id: id, token: token, new, source: "code")
+        return try await store(exchanged: token, new, replacing: id)
+    }
+
+    /// Stores a token Sinch has just returned. The code is spent, so the token is never dropped:
+    /// a busy database is waited for up to ``storeWait`` (saying so now and then), and a token
+    /// that still cannot be stored is sealed into a 0600 recovery file beside the database, which
+    /// the error names with the command that stores it later.
+    func store(exchanged token: String, _ new: NewToken, replacing id: String?) async throws -> TokenRecord {
+        let obtained = inventory.clock.now
+        let started = ContinuousClock.now
+        var nextNote = started
+        while true {
+            do {
+                if let id {
+                    return try inventory.replace(id: id, token: token, new, source: "code")
+                }
+                return try inventory.add(token: token, new, event: .exchanged, source: "code")
+            } catch let error as TokenKeeperError where error.code == .databaseLocked {
+                let now = ContinuousClock.now
+                if now - started < storeWait {
+                    if now >= nextNote {
+                        let left = DurationText.format(.seconds((storeWait - (now - started)).wholeSeconds))
+                        onWait(
+                            "the database is busy (another process is writing); waiting up to \(left) more to store "
+                                + "the token Sinch returned (the code is spent)"
+                        )
+                        nextNote = now + .seconds(15)
+                    }
+                    try? await Task.sleep(for: .milliseconds(250))
+                    continue
+                }
+                throw keep(token, new, replacing: id, obtained: obtained, after: error)
+            } catch let error as TokenKeeperError {
+                throw keep(token, new, replacing: id, obtained: obtained, after: error)
             }
-            return try inventory.add(token: token, new, event: .exchanged, source: "code")
-        } catch let error as TokenKeeperError {
-            // Rare (the checks above passed), and the operator must know what it cost.
-            throw TokenKeeperError(
+        }
+    }
+
+    /// Seals `token` into a recovery file after `error`; the error to report, naming the file.
+    private func keep(
+        _ token: String,
+        _ new: NewToken,
+        replacing id: String?,
+        obtained: UnixTime,
+        after error: TokenKeeperError
+    ) -> TokenKeeperError {
+        let folder = inventory.store.path.lastIndex(of: "/").map { String(inventory.store.path[..<$0]) } ?? "."
+        do {
+            let path = try RecoveryFile.write(
+                token: token,
+                new,
+                replacing: id,
+                sealer: try inventory.requireSealer(),
+                obtainedAt: obtained,
+                folder: folder
+            )
+            return TokenKeeperError(
                 error.code,
-                "\(error.message); the code was spent and the token Sinch returned is not stored: "
-                    + "redo Embedded Signup for a new code"
+                "\(error.message); the token Sinch returned is kept sealed in \(path) (0600): store it with "
+                    + "`tokenkeeper add --recover \(path)` once the database is writable"
+            )
+        } catch let keeping {
+            return TokenKeeperError(
+                error.code,
+                "\(error.message); the code was spent and the token Sinch returned could not be kept either "
+                    + "(\(keeping)): redo Embedded Signup for a new code"
             )
         }
     }

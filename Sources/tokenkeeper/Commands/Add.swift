@@ -43,10 +43,26 @@ extension TokenKeeperCommand {
         @Option(help: "Put the token into this existing record (the way back from needs_reauth).")
         var replace: String?
 
+        @Option(
+            help: ArgumentHelp(
+                "Store the token kept in a recovery file (written when an exchanged token could not be stored).",
+                valueName: "file"
+            )
+        )
+        var recover: String?
+
         @Flag(help: "Print the stored token as JSON.")
         var json = false
 
         func validate() throws {
+            if recover != nil {
+                guard !tokenStdin, !codeStdin, project == nil, label == nil, waba == nil, businessManager == nil,
+                    expiresAt == nil, issuedAt == nil, replace == nil
+                else {
+                    throw ValidationError("--recover takes the token and its details from the file: give it alone")
+                }
+                return
+            }
             if tokenStdin, codeStdin {
                 throw ValidationError("give --code-stdin or --token-stdin, not both")
             }
@@ -65,6 +81,11 @@ extension TokenKeeperCommand {
             try reportingErrors {
                 let context = try options.context()
                 let inventory = try context.keyedInventory()
+                if let recover {
+                    let record = try inventory.recover(from: recover)
+                    Console.out(json ? try JSONOutput.encode(TokenJSON(record)) : record.id)
+                    return
+                }
                 let new = NewToken(
                     project: project ?? "",
                     label: label,
@@ -76,7 +97,12 @@ extension TokenKeeperCommand {
                 if codeStdin {
                     let client = try context.configuration.sinchClient(logger: Diagnostics.logger())
                     let code = try StandardInput.readSecret(what: "code")
-                    let operations = SinchOperations(client: client, inventory: inventory)
+                    let operations = SinchOperations(
+                        client: client,
+                        inventory: inventory,
+                        storeWait: context.configuration.limits.exchangeStoreWait,
+                        onWait: { Console.note("tokenkeeper: \($0)") }
+                    )
                     let record = try runBlocking { [replace] in
                         try await operations.exchange(code: code, new, replacing: replace)
                     }

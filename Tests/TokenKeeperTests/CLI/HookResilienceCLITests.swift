@@ -29,12 +29,8 @@ import TokenKeeperTesting
             }
             sandbox.cli.environment["TOKENKEEPER_HOOK_DEPLOY"] = hook.command
             if sigpipeIgnored {
-                // As under systemd: SIGPIPE ignored, inherited through exec.
-                let wrapper = sandbox.directory.file("sigpipe-ignored")
-                try "#!/bin/sh\ntrap '' PIPE\nexec \(sandbox.cli.executable) \"$@\"\n"
-                    .write(toFile: wrapper, atomically: true, encoding: .utf8)
-                chmod(wrapper, 0o755)
-                sandbox.cli.executable = wrapper
+                // As under systemd: SIGPIPE ignored, which exec passes on.
+                sandbox.cli.launcher = ["/bin/sh", "-c", #"trap '' PIPE; exec "$0" "$@""#]
             }
             let result = try await sandbox.cli.runDetached(["run-once", "--json"])
             let context = "hook \(hook.name), SIGPIPE \(sigpipeIgnored ? "ignored" : "default"): \(result.stderr)"

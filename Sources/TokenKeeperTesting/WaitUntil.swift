@@ -1,0 +1,18 @@
+/// Waits until `condition` holds, asking every 20 ms; throws when `limit` passes first. For what a
+/// test cannot drive with the manual clock: another process's progress, a server starting.
+public func waitUntil(
+    _ what: @autoclosure () -> String = "the condition",
+    within limit: Duration = .seconds(30),
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw WaitTimedOut(description: "\(what()) within \(limit)") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// ``waitUntil(_:within:_:)`` ran out of time.
+public struct WaitTimedOut: Error, CustomStringConvertible {
+    public var description: String
+}

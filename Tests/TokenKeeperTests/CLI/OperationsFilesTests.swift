@@ -19,7 +19,7 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         "sinch.key_id", "sinch.key_secret", "sinch.auth", "sinch.provisioning_url", "sinch.auth_url",
         "policy.lifetime", "policy.renew_before", "policy.min_age", "policy.jitter",
         "policy.backoff_min", "policy.backoff_max",
-        "limits.concurrency", "limits.rate",
+        "limits.concurrency", "limits.rate", "limits.exchange_store_wait",
         "http.timeout",
         "hooks.deploy", "hooks.failure", "hooks.reauth", "hooks.recovered",
     ]
@@ -113,7 +113,7 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         "sinch.auth", "sinch.provisioning_url", "sinch.auth_url",
         "policy.lifetime", "policy.renew_before", "policy.min_age", "policy.jitter",
         "policy.backoff_min", "policy.backoff_max",
-        "limits.concurrency", "limits.rate",
+        "limits.concurrency", "limits.rate", "limits.exchange_store_wait",
         "http.timeout",
     ])
     func exampleConfigKeyIsTheOneTheLoaderReads(key: String) throws {

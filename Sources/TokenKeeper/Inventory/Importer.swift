@@ -4,17 +4,27 @@ import GRDB
 /// What `tokenkeeper import` did.
 public struct ImportSummary: Sendable, Codable, Equatable {
     public var imported: Int
+    /// Lines whose token was stored already, passed over by `--skip-existing` (nil without it).
+    public var skipped: Int?
 
-    public init(imported: Int) { self.imported = imported }
+    public init(imported: Int, skipped: Int? = nil) {
+        self.imported = imported
+        self.skipped = skipped
+    }
 }
 
 extension Inventory {
     /// Imports JSON Lines from `descriptor` in one transaction: one bad line imports nothing.
     ///
-    /// Lines are read in batches; each batch is parsed, checked and sealed on every core, then
-    /// inserted with its audit rows while the next batch is prepared. Memory holds two batches,
-    /// not the file.
-    public func importTokens(from descriptor: Int32, batchSize: Int = 16_384) throws -> ImportSummary {
+    /// A token already stored (before the import, or by an earlier line) is a bad line too, unless
+    /// `skipExisting`: then it is passed over and counted. Lines are read in batches; each batch is
+    /// parsed, checked and sealed on every core, then inserted with its audit rows while the next
+    /// batch is prepared. Memory holds two batches, not the file.
+    public func importTokens(
+        from descriptor: Int32,
+        skipExisting: Bool = false,
+        batchSize: Int = 16_384
+    ) throws -> ImportSummary {
         let sealer = try requireSealer()
         let now = clock.now
         var reader = LineReader(descriptor: descriptor)
@@ -25,7 +35,9 @@ extension Inventory {
             try db.execute(sql: "PRAGMA cache_size = -262144")
             defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
             var tail = try AuditLog.tail(db)
+            let before = tail.seq
             var imported = 0
+            var skipped = 0
             var generator = FastRandom()
             // A pipeline: while this thread inserts batch n, other cores parse and seal batch n+1.
             var preparing: PendingBatch?
@@ -40,16 +52,55 @@ extension Inventory {
                     var tokens = try current.map { try $0.get() }
                     tokens.sort { $0.id < $1.id }
                     for token in tokens {
-                        try insert(token, db, after: &tail, sealer: sealer, at: now, using: &generator)
-                        imported += 1
+                        do {
+                            try insert(token, db, after: &tail, sealer: sealer, at: now, using: &generator)
+                            imported += 1
+                        } catch let error as TokenKeeperError where error.code == .alreadyStored {
+                            guard skipExisting else {
+                                throw try alreadyImported(token, db, importedAfter: before, batch: tokens)
+                            }
+                            skipped += 1
+                        }
                     }
                 } else {
                     preparing = next
                 }
                 if preparing == nil { break }
             }
-            return ImportSummary(imported: imported)
+            return ImportSummary(imported: imported, skipped: skipExisting ? skipped : nil)
         }
+    }
+
+    /// The error for `token`'s line, whose value is stored already: in a record from before the
+    /// import, or from another line of this one (its `added` row is after `seq`). A batch goes in
+    /// id order, so the copy found second may be the earlier line: the message names the later.
+    private func alreadyImported(
+        _ token: PreparedToken,
+        _ db: Database,
+        importedAfter seq: Int64,
+        batch: [PreparedToken]
+    ) throws -> TokenKeeperError {
+        func error(_ message: String) -> TokenKeeperError {
+            TokenKeeperError(
+                .alreadyStored,
+                "\(message); nothing was imported (--skip-existing imports the other lines)"
+            )
+        }
+        let stored = try storedID(of: token.value, fingerprint: token.fingerprint, db, sealer: try requireSealer())
+        guard let stored,
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT EXISTS (SELECT 1 FROM audit WHERE token_id = ? AND seq > ?)",
+                arguments: [stored, seq]
+            ) == true
+        else {
+            return error("line \(token.line): this token is already stored as \(stored ?? "another record")")
+        }
+        if let twin = batch.first(where: { $0.line != token.line && $0.value == token.value }) {
+            let (first, second) = (min(twin.line, token.line), max(twin.line, token.line))
+            return error("line \(second): the same token as line \(first)")
+        }
+        return error("line \(token.line): the same token as an earlier line")
     }
 
     /// The next batch of non-blank lines with their numbers; empty at the end of the input.
@@ -122,6 +173,11 @@ extension Inventory {
             new.expiresAt = time
         }
         return prepare(token: line.token, new, source: "import", sealer: sealer, now: now, using: &generator)
+            .map { prepared in
+                var prepared = prepared
+                prepared.line = number
+                return prepared
+            }
             .mapError { failure($0.message) }
     }
 }

@@ -112,6 +112,12 @@ public struct Inventory: Sendable {
         return try store.write { db in
             guard var record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
             try Self.checkSameProject(record, new.project)
+            if let stored = try storedID(of: token, fingerprint: fingerprint, db, sealer: sealer, except: id) {
+                throw TokenKeeperError(
+                    .alreadyStored,
+                    "this token is already stored as \(stored); nothing was replaced (remove one record, or give \(id) another token)"
+                )
+            }
             let oldFingerprint = record.fingerprint
             record.label = new.label ?? record.label
             record.wabaID = new.waba ?? record.wabaID

@@ -17,6 +17,8 @@ extension Inventory {
         var refresh: UnixTime
         /// The `added` audit row's detail, encoded before the write transaction.
         var auditDetail: String
+        /// The input line it came from (`import`), for messages.
+        var line = 0
     }
 
     /// Everything about a new token that needs no database; the failure says what is wrong with
@@ -57,8 +59,10 @@ extension Inventory {
 
     /// Inserts a prepared token and its `added` (or `event`) audit row after `tail`; returns the id it got.
     ///
-    /// A random id can collide with a stored one: then it draws another and seals again (the id
-    /// is the associated data), rather than fail.
+    /// A token value already stored (in any record) is refused with ``TokenKeeperError/Code/alreadyStored``
+    /// and nothing is written: a second record would be refreshed apart from the first, and the
+    /// customer's app handed two different tokens. A random id can collide with a stored one:
+    /// then it draws another and seals again (the id is the associated data), rather than fail.
     @discardableResult
     func insert(
         _ token: PreparedToken,
@@ -69,6 +73,9 @@ extension Inventory {
         event: AuditEvent = .added,
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
+        if let stored = try storedID(of: token.value, fingerprint: token.fingerprint, db, sealer: sealer) {
+            throw Self.alreadyStored(stored)
+        }
         var token = token
         var attempts = 0
         while try !insertRow(token, db) {
@@ -79,6 +86,32 @@ extension Inventory {
         }
         try audit.append(db, after: &tail, event: event, tokenID: token.id, detailJSON: token.auditDetail, at: now)
         return token.id
+    }
+
+    /// The id of the record that holds `value` (whose fingerprint is `fingerprint`), if any but
+    /// `except`. Fingerprints are 64 bits: a match is confirmed by opening the stored value.
+    func storedID(
+        of value: String,
+        fingerprint: String,
+        _ db: Database,
+        sealer: TokenSealer,
+        except: String? = nil
+    ) throws -> String? {
+        let statement = try db.cachedStatement(sql: "SELECT id, sealed_token FROM tokens WHERE fingerprint = ?")
+        let rows = try Row.fetchCursor(statement, arguments: [fingerprint])
+        while let row = try rows.next() {
+            let id: String = row[0]
+            guard id != except, let sealed = row[1] as Data? else { continue }
+            if (try? sealer.open(sealed, id: id)) == value { return id }
+        }
+        return nil
+    }
+
+    static func alreadyStored(_ id: String) -> TokenKeeperError {
+        TokenKeeperError(
+            .alreadyStored,
+            "this token is already stored as \(id); nothing was added (`--replace \(id)` puts a new token into that record)"
+        )
     }
 
     /// Inserts the row; false when its id is already taken.

@@ -87,7 +87,7 @@ public struct SinchOperations: Sendable {
                     continue
                 }
                 throw keep(token, new, replacing: id, obtained: obtained, after: error)
-            } catch let error as TokenKeeperError {
+            } catch let error as TokenKeeperError where error.code != .alreadyStored {
                 throw keep(token, new, replacing: id, obtained: obtained, after: error)
             }
         }

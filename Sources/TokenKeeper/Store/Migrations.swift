@@ -72,6 +72,11 @@ enum Migrations {
                     """
             )
         }
+        migrator.registerMigration("v2 tokens fingerprint") { db in
+            // A token value is stored once: add and import look up each new token's fingerprint.
+            // Not unique: two values may share the 64-bit fingerprint (the values are compared).
+            try db.execute(sql: "CREATE INDEX tokens_fingerprint ON tokens(fingerprint)")
+        }
         return migrator
     }
 }

@@ -10,6 +10,7 @@ public struct TokenKeeperError: Error, CustomStringConvertible, Sendable {
             case configuration
             case invalidInput
             case notFound
+            case alreadyStored
             case sinchUnavailable
             case credentialsRefused
             case database
@@ -30,6 +31,8 @@ public struct TokenKeeperError: Error, CustomStringConvertible, Sendable {
         public static let invalidInput = Code(.invalidInput)
         /// An id that names no stored token.
         public static let notFound = Code(.notFound)
+        /// The token value is stored already, in another record.
+        public static let alreadyStored = Code(.alreadyStored)
         /// Sinch could not be reached.
         public static let sinchUnavailable = Code(.sinchUnavailable)
         /// Sinch refused the credentials.
@@ -49,7 +52,7 @@ public struct TokenKeeperError: Error, CustomStringConvertible, Sendable {
         public var exitCode: Int32 {
             switch base {
             case .usage, .configuration: 64
-            case .invalidInput, .notFound: 65
+            case .invalidInput, .notFound, .alreadyStored: 65
             case .sinchUnavailable, .credentialsRefused: 69
             case .database, .wrongKey, .databaseLocked, .databaseMissing: 74
             }

@@ -18,6 +18,9 @@ extension TokenKeeperCommand {
         @Argument(help: "The file to read, or - for standard input.")
         var file: String = "-"
 
+        @Flag(help: "Pass over lines whose token is stored already, and count them, instead of importing nothing.")
+        var skipExisting = false
+
         @Flag(help: "Print the summary as JSON.")
         var json = false
 
@@ -35,8 +38,14 @@ extension TokenKeeperCommand {
                     }
                 }
                 defer { if descriptor != 0 { close(descriptor) } }
-                let summary = try inventory.importTokens(from: descriptor)
-                Console.out(json ? try JSONOutput.encode(summary) : "imported \(summary.imported) tokens")
+                let summary = try inventory.importTokens(from: descriptor, skipExisting: skipExisting)
+                let text =
+                    if let skipped = summary.skipped {
+                        "imported \(summary.imported) tokens, skipped \(skipped) already stored"
+                    } else {
+                        "imported \(summary.imported) tokens"
+                    }
+                Console.out(json ? try JSONOutput.encode(summary) : text)
             }
         }
     }

@@ -23,6 +23,18 @@ import TokenKeeperTesting
         #expect(first.wabaID == "1003")
     }
 
+    @Test func aTokenRepeatedInALaterBatchIsRefusedAtItsLine() throws {
+        let fixture = try StoreFixture()
+        let text = [line(1), line(2), line(3), line(1)].joined(separator: "\n")
+        #expect {
+            try fixture.importLines(text, batchSize: 2)
+        } throws: { error in
+            (error as? TokenKeeperError)?.message
+                == "line 4: the same token as an earlier line; nothing was imported (--skip-existing imports the other lines)"
+        }
+        #expect(try fixture.allTokens().isEmpty)
+    }
+
     @Test func expiresAtSetsTheExpiry() throws {
         let fixture = try StoreFixture()
         let expiry = fixture.clock.now + .seconds(10 * 86_400)

@@ -12,10 +12,16 @@ extension RenewalPolicy {
         return min(.seconds(seconds.partialValue), backoffMax)
     }
 
+    /// The last safe moment to try a token that expires at `expiresAt`: ``lastRetryMargin`` before
+    /// it dies, so a last failure still leaves a person time to react.
+    public static func lastSafeMoment(expiresAt: UnixTime) -> UnixTime { expiresAt - lastRetryMargin }
+
     /// When to try again after the `failures`-th consecutive failure: a uniformly random wait up
     /// to ``backoffCeiling(afterFailure:)`` (full jitter, so tokens that failed together do not
-    /// retry together), no sooner than `notBefore` (Sinch's `Retry-After`), and never past
-    /// `expiresAt − 1 h`. Inside that last hour it retries every `backoffMin` until expiry.
+    /// retry together), no sooner than `notBefore` (Sinch's `Retry-After`, a project's pause),
+    /// and never past the token's last safe moment, whatever asked for a longer wait: a token
+    /// whose remaining life is shorter than the wait is tried at that moment. Inside its last
+    /// hour it retries every `backoffMin` until expiry.
     public func retryTime(
         afterFailure failures: Int,
         now: UnixTime,
@@ -26,11 +32,11 @@ extension RenewalPolicy {
         let ceiling = backoffCeiling(afterFailure: failures).wholeSeconds
         // At least a second: a zero wait would spin on a failing call.
         var time = now + .seconds(max(1, Int64.random(in: 0...max(ceiling, 0), using: &generator)))
-        let latest = expiresAt - Self.lastRetryMargin
+        if let notBefore, time < now + notBefore { time = now + notBefore }
+        let latest = Self.lastSafeMoment(expiresAt: expiresAt)
         if time > latest {
             time = latest > now ? latest : min(time, now + backoffMin)
         }
-        if let notBefore, time < now + notBefore { time = now + notBefore }
         return time
     }
 }

@@ -26,7 +26,7 @@ extension RefreshEngine {
         shouldContinue: @escaping @Sendable () -> Bool
     ) async throws -> Attempt {
         let clock = ledger.inventory.clock
-        guard force || !isPaused(record.projectID) else {
+        guard force || !isPaused(record) else {
             try await release(record.id)
             return .skipped
         }
@@ -90,7 +90,7 @@ extension RefreshEngine {
         try await slots.withSlot {
             await pace(record.projectID)
             // A stop, or a 429 that paused the project, may have come while this one waited.
-            guard shouldContinue(), force || !isPaused(record.projectID) else {
+            guard shouldContinue(), force || !isPaused(record) else {
                 try await release(record.id)
                 return nil
             }
@@ -216,9 +216,12 @@ extension RefreshEngine {
         return failures
     }
 
-    private func isPaused(_ project: String) -> Bool {
+    /// Whether `record`'s project is paused for it: a pause never holds a token past its last
+    /// safe moment (it is tried then, and its failure reported, rather than left to die).
+    private func isPaused(_ record: TokenRecord) -> Bool {
         let now = ledger.inventory.clock.now
-        return throttle.withLock { $0[project]?.isPaused(at: now) ?? false }
+        guard now < RenewalPolicy.lastSafeMoment(expiresAt: record.expiresAt) else { return false }
+        return throttle.withLock { $0[record.projectID]?.isPaused(at: now) ?? false }
     }
 
     private func release(_ id: String) async throws {

@@ -162,7 +162,7 @@ public struct RefreshStateMachine: Sendable {
             decision.failures = token.failures
             let pause = error.retryAfter ?? policy.backoffCeiling(afterFailure: projectStrikes + 1)
             decision.pauseProjectUntil = now + pause
-            decision.note = "the project's refreshes pause until \(RFC3339.format(now + pause))"
+            var note = "the project's refreshes pause until \(RFC3339.format(now + pause))"
             decision.refreshAt = policy.retryTime(
                 afterFailure: 1,
                 now: now,
@@ -170,6 +170,12 @@ public struct RefreshStateMachine: Sendable {
                 notBefore: pause,
                 using: &generator
             )
+            if decision.refreshAt < now + pause {
+                // The pause outlives the token: it is tried at its last safe moment regardless.
+                note += "; it ends after this token's last safe moment, so the token is tried at "
+                note += RFC3339.format(decision.refreshAt)
+            }
+            decision.note = note
         case .transient:
             decision.refreshAt = policy.retryTime(
                 afterFailure: decision.failures,

@@ -138,6 +138,31 @@ import TokenKeeperTesting
         #expect(try ids.map { try record($0).refreshAt }.min() == start + .seconds(7))
     }
 
+    /// A pause never holds a token past its last safe moment: the engine calls for it then, even
+    /// though its project is still paused, and reports the outcome.
+    @Test func aPausedProjectsTokenIsStillTriedAtItsLastSafeMoment() async throws {
+        let now = fixture.clock.now
+        let lastDay = try fixture.inventory.add(
+            token: "EAAG-last-day",
+            NewToken(project: "p1", issuedAt: now - .seconds(59 * 86_400), expiresAt: now + .seconds(23 * 3_600))
+        )
+        var error = Self.throttled
+        error.retryAfter = .seconds(6 * 86_400)
+        exchange.fail("p1", with: error)
+        _ = try await engine.runOnce()
+        #expect(exchange.calls("p1") == 1)
+        let lastMoment = lastDay.expiresAt - .seconds(3_600)
+        #expect(try record(lastDay.id).refreshAt == lastMoment)
+
+        // Sinch recovers, but the project's pause (6 days) is not over when the moment comes.
+        exchange.fail("p1", with: nil)
+        fixture.clock.set(lastMoment)
+        let summary = try await engine.runOnce()
+        #expect(summary.refreshed == 1)
+        #expect(exchange.calls("p1") == 2)
+        #expect(try record(lastDay.id).expiresAt > lastDay.expiresAt)
+    }
+
     @Test func refusedCredentialsPauseTheProjectToo() async throws {
         let ids = try (0..<3).map { _ in try addDue("p1") }
         exchange.fail("p1", with: SinchError(.credentials, status: 401, code: "unauthorized", message: "bad key"))

@@ -145,6 +145,26 @@ import Testing
         #expect(decision.refreshAt >= Self.now + .seconds(90))
     }
 
+    /// A Retry-After of 6 days for a token that dies in 23 h once scheduled its next try after its
+    /// death: the pause holds the project, but the token is tried at its last safe moment.
+    @Test func aPauseLongerThanTheTokensLifeTriesItAtItsLastSafeMoment() throws {
+        var token = Self.token
+        token.expiresAt = Self.now + .seconds(23 * 3_600)
+        let sixDays = Duration.seconds(6 * 86_400)
+        for outcome in [
+            Self.error(.throttled, "http_429", status: 429, retryAfter: sixDays),
+            Self.error(.credentials, "unauthorized", status: 401, retryAfter: sixDays),
+        ] {
+            let decision = try #require(decide(outcome, token: token))
+            #expect(decision.pauseProjectUntil == Self.now + sixDays)
+            #expect(decision.refreshAt == token.expiresAt - .seconds(3_600))
+            #expect(decision.note?.contains("ends after this token's last safe moment") == true)
+        }
+        // The longest backoff of a refused request too.
+        let refused = try #require(decide(Self.error(.badRequest, "bad_request"), token: token))
+        #expect(refused.refreshAt <= token.expiresAt - .seconds(3_600))
+    }
+
     @Test func aCancelledAttemptChangesNothing() {
         var random = SeededRandom(seed: 1)
         let action = machine.decide(

@@ -25,6 +25,29 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+/// Runs a refreshing command (`run-once`, `refresh`) and prints its summary on every way out:
+/// when an error stops it, the summary holds what was done before (zeros when nothing started),
+/// and the error line says what was committed.
+func reportingRefreshErrors(json: Bool, _ body: () throws -> RefreshSummary) throws -> RefreshSummary {
+    func printSummary(_ summary: RefreshSummary) {
+        Console.out((json ? try? JSONOutput.encode(summary) : nil) ?? TextOutput.refreshSummary(summary))
+    }
+    do {
+        let summary = try body()
+        printSummary(summary)
+        return summary
+    } catch let interrupted as RefreshInterrupted {
+        printSummary(interrupted.summary)
+        let error = interrupted.report
+        Console.error(error.message)
+        throw ExitCode(error.code.exitCode)
+    } catch let error as TokenKeeperError {
+        printSummary(RefreshSummary())
+        Console.error(error.message)
+        throw ExitCode(error.code.exitCode)
+    }
+}
+
 enum Console {
     static func error(_ message: String) {
         FileHandle.standardError.write(Data("tokenkeeper: error: \(message)\n".utf8))

@@ -147,6 +147,15 @@ public enum ConfigurationLoader {
                 "invalid value for \(name("http.timeout")): it must be above zero, such as 30s"
             )
         }
+        guard config.httpTimeout <= TokenKeeperConfiguration.maximumHTTPTimeout else {
+            // A call that outlives the lease on its token lets another process exchange it too.
+            throw TokenKeeperError(
+                .configuration,
+                "invalid value for \(name("http.timeout")): \(DurationText.format(config.httpTimeout)) is too long; "
+                    + "at most \(DurationText.format(TokenKeeperConfiguration.maximumHTTPTimeout)), so that a refresh's "
+                    + "calls (up to four) end inside the \(DurationText.format(RefreshEngine.defaultLease)) lease on its token"
+            )
+        }
         config.hooks.deploy = string("hooks.deploy")
         config.hooks.failure = string("hooks.failure")
         config.hooks.reauth = string("hooks.reauth")

@@ -50,6 +50,9 @@ public struct TokenKeeperConfiguration: Sendable {
     public var policy = RenewalPolicy()
     public var limits = Limits()
     public var httpTimeout: Duration = .seconds(30)
+    /// The longest `http.timeout` whose calls still end inside a refresh's lease: its
+    /// ``RefreshEngine/callBudget(httpTimeout:)`` is under ``RefreshEngine/defaultLease``.
+    public static let maximumHTTPTimeout: Duration = .seconds(70)
     public var hooks = Hooks()
     /// The YAML file the values came from, when there was one.
     public var configFile: String?

@@ -1,4 +1,5 @@
 import Metrics
+import SinchProvisioning
 
 /// The refresh series of CONTRACT.md, through swift-metrics: `tokenkeeper_refresh_total{result}`
 /// and the `tokenkeeper_refresh_duration_seconds` histogram. They cost nothing until the daemon
@@ -21,6 +22,23 @@ enum RefreshMetrics {
             Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result(state))]).increment(by: 0)
         }
         _ = Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds")
+        for reason in pauseReasons {
+            Counter(label: "tokenkeeper_project_pauses_total", dimensions: [("reason", reason)]).increment(by: 0)
+        }
+    }
+
+    /// The `reason` label of `tokenkeeper_project_pauses_total`.
+    static let pauseReasons = ["throttled", "credentials", "timeouts"]
+
+    /// A project paused by this process after `error`.
+    static func recordPause(_ error: SinchError) {
+        let reason =
+            switch error.errorClass {
+            case .throttled: "throttled"
+            case .credentials: "credentials"
+            default: "timeouts"
+            }
+        Counter(label: "tokenkeeper_project_pauses_total", dimensions: [("reason", reason)]).increment()
     }
 
     /// One attempt that ended in `state`, after `latency` on the wire when Sinch was called.

@@ -12,6 +12,7 @@ extension CommandContext {
             exchanger: dryRun ? DryRunExchange() : try configuration.sinchClient(logger: logger),
             limits: configuration.limits,
             owner: owner,
+            callBudget: RefreshEngine.callBudget(httpTimeout: configuration.httpTimeout),
             hooks: HookRunner(hooks: configuration.hooks),
             logger: logger
         )

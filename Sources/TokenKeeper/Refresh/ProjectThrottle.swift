@@ -3,6 +3,8 @@
 struct ProjectThrottle: Sendable, Equatable {
     var until = UnixTime(seconds: 0)
     var strikes = 0
+    /// The project's calls in a row that timed out; any other answer starts it over.
+    var timeouts = 0
 
     func isPaused(at now: UnixTime) -> Bool { until > now }
 

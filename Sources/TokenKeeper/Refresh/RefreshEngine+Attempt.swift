@@ -42,51 +42,100 @@ extension RefreshEngine {
         }
         // The claim returned the record: open it rather than read it again.
         let current = try ledger.inventory.unsealed(record)
-        guard let answer = try await callSinch(record, current: current, force: force, shouldContinue: shouldContinue)
+        guard
+            let (answer, judged) = try await callSinch(
+                record,
+                current: current,
+                force: force,
+                shouldContinue: shouldContinue,
+                judge: { self.judge($0, facts: facts, record: record) }
+            )
         else { return .skipped }
-        let (outcome, newToken, elapsed) = (answer.outcome, answer.newToken, answer.elapsed)
-        let now = clock.now
-        let strikes = throttle.withLock { $0[record.projectID]?.strikesBefore(now) ?? 0 }
-        var generator = SystemRandomNumberGenerator()
-        switch machine.decide(facts, outcome: outcome, now: now, projectStrikes: strikes, using: &generator) {
+        switch judged.action {
         case .release:
             try await release(record.id)
             return .skipped
         case .commit(let decision):
-            throttle.withLock { projects in
-                if let until = decision.pauseProjectUntil {
-                    projects[record.projectID, default: ProjectThrottle()].pause(until: until, now: now)
-                } else if decision.state == .active {
-                    projects[record.projectID] = nil
-                }
-            }
             return try await finish(
                 decision,
                 record: record,
-                now: now,
-                newToken: newToken,
-                outcome: outcome,
-                elapsed: elapsed
+                now: judged.now,
+                newToken: answer.newToken,
+                outcome: answer.outcome,
+                elapsed: answer.elapsed
             )
         }
     }
 
+    /// Decides what `answer` means for `record` and, when it pauses the project, pauses it in
+    /// this process at once (logged and counted): run while the call slot is still held, so no
+    /// call waiting for the slot can start for a project this answer has just paused.
+    private func judge(
+        _ answer: Answer,
+        facts: RefreshStateMachine.Token,
+        record: TokenRecord
+    ) -> (action: RefreshStateMachine.Action, now: UnixTime) {
+        let now = ledger.inventory.clock.now
+        var failure: SinchError?
+        if case .failed(let error) = answer.outcome { failure = error }
+        let timedOut = failure?.code == "timeout"
+        let (strikes, timeouts) = throttle.withLock { projects in
+            let project = projects[record.projectID]
+            projects[record.projectID, default: ProjectThrottle()].timeouts =
+                timedOut ? (project?.timeouts ?? 0) + 1 : 0
+            return (project?.strikesBefore(now) ?? 0, project?.timeouts ?? 0)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let action = machine.decide(
+            facts,
+            outcome: answer.outcome,
+            now: now,
+            projectStrikes: strikes,
+            projectTimeouts: timeouts,
+            using: &generator
+        )
+        guard case .commit(let decision) = action else { return (action, now) }
+        let paused = throttle.withLock { projects -> Bool in
+            if let until = decision.pauseProjectUntil {
+                let wasPaused = projects[record.projectID]?.isPaused(at: now) ?? false
+                projects[record.projectID, default: ProjectThrottle()].pause(until: until, now: now)
+                return !wasPaused
+            } else if decision.state == .active {
+                projects[record.projectID] = nil
+            }
+            return false
+        }
+        if paused, let until = decision.pauseProjectUntil, let failure {
+            RefreshMetrics.recordPause(failure)
+            logger.warning(
+                "project paused",
+                metadata: [
+                    "sinch.project": "\(record.projectID)", "until": "\(RFC3339.format(until))",
+                    "error.class": "\(failure.errorClass)", "error.code": "\(failure.code)",
+                ]
+            )
+        }
+        return (action, now)
+    }
+
     /// What Sinch answered, and how long it took.
-    private struct Answer {
+    private struct Answer: Sendable {
         var outcome: RefreshStateMachine.Outcome
         var newToken: String?
         var elapsed: Duration
     }
 
-    /// Takes a call slot, waits for the project's rate slot, then asks Sinch; nil when the token
-    /// is no longer to be called (the process is stopping, its project was paused meanwhile, or
-    /// its lease lost). The slot is held until the answer only: the commit happens without it.
-    private func callSinch(
+    /// Takes a call slot, waits for the project's rate slot, then asks Sinch and judges the
+    /// answer; nil when the token is no longer to be called (the process is stopping, its project
+    /// was paused meanwhile, or its lease lost). The slot is held until the answer is judged
+    /// only: the commit happens without it.
+    private func callSinch<Judged: Sendable>(
         _ record: TokenRecord,
         current: String,
         force: Bool,
-        shouldContinue: @Sendable () -> Bool
-    ) async throws -> Answer? {
+        shouldContinue: @Sendable () -> Bool,
+        judge: @Sendable (Answer) -> Judged
+    ) async throws -> (Answer, Judged)? {
         try await slots.withSlot {
             await pace(record.projectID)
             // A stop, or a 429 that paused the project, may have come while this one waited.
@@ -104,9 +153,11 @@ extension RefreshEngine {
                     businessManager: record.businessManager
                 )
                 let outcome = RefreshStateMachine.Outcome.refreshed(sameValue: token == current)
-                return Answer(outcome: outcome, newToken: token, elapsed: ContinuousClock.now - started)
+                let answer = Answer(outcome: outcome, newToken: token, elapsed: ContinuousClock.now - started)
+                return (answer, judge(answer))
             } catch {
-                return Answer(outcome: .failed(error), newToken: nil, elapsed: ContinuousClock.now - started)
+                let answer = Answer(outcome: .failed(error), newToken: nil, elapsed: ContinuousClock.now - started)
+                return (answer, judge(answer))
             }
         }
     }
@@ -228,11 +279,12 @@ extension RefreshEngine {
         try await onLedger { try $0.release([id]) }
     }
 
-    /// True when the lease on `record` still has half its time left, or was renewed; false when
-    /// it lapsed and another process took the token meanwhile.
+    /// True when the lease on `record` outlasts the longest call to Sinch (``callBudget``), or was
+    /// renewed; false when it lapsed and another process took the token meanwhile. A call that
+    /// outlived its lease could let a second process exchange the same token.
     private func holdsLease(_ record: TokenRecord) async throws -> Bool {
         let now = ledger.inventory.clock.now
-        guard let until = record.leaseUntil, until < now + ledger.lease / 2 else { return true }
+        guard let until = record.leaseUntil, until < now + callBudget else { return true }
         return try await onLedger { try $0.renew(record, now: now) }
     }
 

@@ -18,16 +18,27 @@ public final class RefreshEngine: Sendable {
     let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
     let throttle = Mutex<[String: ProjectThrottle]>([:])
     let slots: CallSlots
+    /// The longest one call to Sinch can take: a lease must last that long when the call starts.
+    let callBudget: Duration
+
+    /// How long a claim holds: a crashed holder's tokens wait that long.
+    public static let defaultLease: Duration = .seconds(300)
+
+    /// The longest a refresh's call to Sinch can take with `http.timeout` at `httpTimeout`: a bearer
+    /// token, the exchange, and on a 401 a renewed bearer and one retry, plus a margin.
+    public static func callBudget(httpTimeout: Duration) -> Duration { httpTimeout * 4 + .seconds(10) }
 
     public init(
         inventory: Inventory,
         exchanger: any TokenExchanging,
         limits: TokenKeeperConfiguration.Limits,
         owner: String,
-        lease: Duration = .seconds(300),
+        lease: Duration = defaultLease,
+        callBudget: Duration = callBudget(httpTimeout: .seconds(30)),
         hooks: HookRunner? = nil,
         logger: Logger
     ) {
+        self.callBudget = callBudget
         self.hooks = hooks
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         committer = GroupCommitter(ledger: ledger)
@@ -64,10 +75,20 @@ public final class RefreshEngine: Sendable {
             return summary
         }
         while shouldContinue() {
-            let ids = try await onLedger { try $0.due(now: $0.inventory.clock.now, limit: batch) }
+            let ids: [String]
+            do {
+                ids = try await onLedger { try $0.due(now: $0.inventory.clock.now, limit: batch) }
+            } catch {
+                throw RefreshInterrupted(summary: summary, error: error)
+            }
             var pass = RefreshSummary()
             pass.due = ids.count
-            try await refreshAll(ids, into: &pass, shouldContinue: shouldContinue)
+            do {
+                try await refreshAll(ids, into: &pass, shouldContinue: shouldContinue)
+            } catch {
+                summary.add(pass)
+                throw RefreshInterrupted(summary: summary, error: error)
+            }
             summary.add(pass)
             // A short batch was the last; one where nothing moved (all held elsewhere) would repeat.
             guard ids.count == batch, pass.madeProgress else { break }
@@ -115,13 +136,19 @@ public final class RefreshEngine: Sendable {
             if runHooks { try await rehearseDeployHook(eligible, into: &summary) }
             return summary
         }
-        try await refreshAll(eligible, into: &summary, force: force, onDemand: true)
+        do {
+            try await refreshAll(eligible, into: &summary, force: force, onDemand: true)
+        } catch {
+            throw RefreshInterrupted(summary: summary, error: error)
+        }
         return summary
     }
 
     /// Claims `ids` a chunk at a time (one transaction a chunk) and refreshes the claimed
     /// records, `limits.concurrency` at once. When `shouldContinue` turns false, the records
-    /// claimed but not started are released.
+    /// claimed but not started are released. The first error (the database failing) stops the
+    /// claims; the refreshes in flight end and are counted in `summary`, then the error is thrown,
+    /// so the caller can say what was committed before it.
     private func refreshAll(
         _ ids: [String],
         into summary: inout RefreshSummary,
@@ -137,39 +164,49 @@ public final class RefreshEngine: Sendable {
         let width = limits.concurrency * 4
         var unclaimed = ids[...]
         var claimed: [TokenRecord] = []
+        var failure: (any Error)?
         // On demand (`refresh ID`) a token need not be due; from the schedule it must still be.
-        func nextRecord() async throws -> TokenRecord? {
-            while claimed.isEmpty, !unclaimed.isEmpty, shouldContinue() {
+        func nextRecord() async -> TokenRecord? {
+            while failure == nil, claimed.isEmpty, !unclaimed.isEmpty, shouldContinue() {
                 let ids = Array(unclaimed.prefix(chunk))
                 unclaimed = unclaimed.dropFirst(ids.count)
-                claimed = try await onLedger {
-                    try $0.claim(ids, now: $0.inventory.clock.now, onlyIfDue: !onDemand)
-                }.reversed()
+                do {
+                    claimed = try await onLedger {
+                        try $0.claim(ids, now: $0.inventory.clock.now, onlyIfDue: !onDemand)
+                    }.reversed()
+                } catch {
+                    failure = error
+                    return nil
+                }
                 summary.skipped += ids.count - claimed.count
             }
-            return shouldContinue() ? claimed.popLast() : nil
+            return failure == nil && shouldContinue() ? claimed.popLast() : nil
         }
-        var failure: (any Error)?
-        do {
-            try await withThrowingTaskGroup(of: Attempt.self) { group in
-                for _ in 0..<width {
-                    guard let record = try await nextRecord() else { break }
-                    group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
-                }
-                while let result = try await group.next() {
-                    switch result {
-                    case .refreshed: summary.refreshed += 1
-                    case .failed: summary.failed += 1
-                    case .needsReauth: summary.needsReauth += 1
-                    case .skipped: summary.skipped += 1
-                    }
-                    if let record = try await nextRecord() {
-                        group.addTask { try await self.attempt(record, force: force, shouldContinue: shouldContinue) }
+        let continuing: @Sendable () -> Bool = shouldContinue
+        await withTaskGroup(of: Result<Attempt, any Error>.self) { group in
+            func start(_ record: TokenRecord) {
+                group.addTask {
+                    do {
+                        return .success(try await self.attempt(record, force: force, shouldContinue: continuing))
+                    } catch {
+                        return .failure(error)
                     }
                 }
             }
-        } catch {
-            failure = error
+            for _ in 0..<width {
+                guard let record = await nextRecord() else { break }
+                start(record)
+            }
+            while let result = await group.next() {
+                switch result {
+                case .success(.refreshed): summary.refreshed += 1
+                case .success(.failed): summary.failed += 1
+                case .success(.needsReauth): summary.needsReauth += 1
+                case .success(.skipped): summary.skipped += 1
+                case .failure(let error): if failure == nil { failure = error }
+                }
+                if let record = await nextRecord() { start(record) }
+            }
         }
         // Claimed but never started (a stop, an error): let go at once rather than at lease end.
         if !claimed.isEmpty {

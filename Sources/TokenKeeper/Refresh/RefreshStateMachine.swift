@@ -67,13 +67,16 @@ public struct RefreshStateMachine: Sendable {
 
     /// The decision for `token` after an attempt that ended with `outcome` at `now`.
     ///
-    /// - Parameter projectStrikes: the project's consecutive pauses so far (throttling or
-    ///   credentials), which size its next pause.
+    /// - Parameters:
+    ///   - projectStrikes: the project's consecutive pauses so far (throttling, credentials or
+    ///     timeouts), which size its next pause.
+    ///   - projectTimeouts: the project's calls in a row that timed out before this one.
     public func decide(
         _ token: Token,
         outcome: Outcome,
         now: UnixTime,
         projectStrikes: Int = 0,
+        projectTimeouts: Int = 0,
         using generator: inout some RandomNumberGenerator
     ) -> Action {
         switch outcome {
@@ -97,9 +100,20 @@ public struct RefreshStateMachine: Sendable {
                 )
             )
         case .failed(let error):
-            return failure(token, error: error, now: now, projectStrikes: projectStrikes, using: &generator)
+            return failure(
+                token,
+                error: error,
+                now: now,
+                projectStrikes: projectStrikes,
+                projectTimeouts: projectTimeouts,
+                using: &generator
+            )
         }
     }
+
+    /// Calls in a row that time out before a project pauses: a Sinch that hangs then costs a
+    /// bounded time per pass (this many timeouts, not one per token).
+    public static let timeoutsBeforePause = 3
 
     /// A token found past its expiry without a refresh: it is dead.
     public func expire(_ token: Token, now: UnixTime) -> Decision {
@@ -123,6 +137,7 @@ public struct RefreshStateMachine: Sendable {
         error: SinchError,
         now: UnixTime,
         projectStrikes: Int,
+        projectTimeouts: Int,
         using generator: inout some RandomNumberGenerator
     ) -> Action {
         if error.errorClass == .cancelled { return .release }
@@ -177,10 +192,21 @@ public struct RefreshStateMachine: Sendable {
             }
             decision.note = note
         case .transient:
+            var pause: Duration?
+            if error.code == "timeout", projectTimeouts + 1 >= Self.timeoutsBeforePause {
+                // Sinch is not answering: the project waits, as it would for throttling.
+                let wait = policy.backoffCeiling(afterFailure: projectStrikes + 1)
+                pause = wait
+                decision.pauseProjectUntil = now + wait
+                decision.note =
+                    "\(projectTimeouts + 1) calls in a row timed out: the project's refreshes pause until "
+                    + RFC3339.format(now + wait)
+            }
             decision.refreshAt = policy.retryTime(
                 afterFailure: decision.failures,
                 now: now,
                 expiresAt: token.expiresAt,
+                notBefore: pause,
                 using: &generator
             )
         case .cancelled:

@@ -33,3 +33,30 @@ extension TextOutput {
             + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped)"
     }
 }
+
+/// A pass of refreshes that an error stopped (the database failing, say): what it did before,
+/// so the caller can print the summary and say what was committed, and the error itself.
+public struct RefreshInterrupted: Error, CustomStringConvertible {
+    public var summary: RefreshSummary
+    public var error: any Error
+
+    public init(summary: RefreshSummary, error: any Error) {
+        self.summary = summary
+        self.error = error
+    }
+
+    public var description: String { "\(error)" }
+
+    /// The error as one for the operator: its code, and its message followed by what the pass
+    /// committed before it.
+    public var report: TokenKeeperError {
+        let base = error as? TokenKeeperError ?? TokenKeeperError(.database, "\(error)")
+        let committed = summary.refreshed + summary.failed + summary.needsReauth
+        return TokenKeeperError(
+            base.code,
+            "\(base.message); this run committed \(committed) outcomes before it (\(summary.refreshed) refreshed, "
+                + "\(summary.failed) failed, \(summary.needsReauth) needs_reauth) and stopped",
+            underlying: base.underlying
+        )
+    }
+}

@@ -168,7 +168,12 @@ public final class TokenStore: Sendable {
                 underlying: error
             )
         case .SQLITE_FULL, .SQLITE_IOERR:
-            return TokenKeeperError(.database, "database \(path): \(detail); nothing was changed", underlying: error)
+            // Only this transaction is undone: a command that committed others says so itself.
+            return TokenKeeperError(
+                .database,
+                "database \(path): \(detail); this write was rolled back",
+                underlying: error
+            )
         default:
             return TokenKeeperError(.database, "database \(path): \(detail)", underlying: error)
         }

@@ -34,16 +34,14 @@ extension TokenKeeperCommand {
         }
 
         func run() throws {
-            var summary = RefreshSummary()
-            try reportingErrors {
+            let summary = try reportingRefreshErrors(json: json) {
                 let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
                 let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
-                summary = try runBlocking { [due, ids, force] in
+                return try runBlocking { [due, ids, force] in
                     due
                         ? try await engine.runOnce(dryRun: dryRun, runHooks: runHooks)
                         : try await engine.refresh(ids: ids, force: force, dryRun: dryRun, runHooks: runHooks)
                 }
-                Console.out(json ? try JSONOutput.encode(summary) : TextOutput.refreshSummary(summary))
             }
             if summary.failed + summary.needsReauth > 0 { throw ExitCode(1) }
         }

@@ -17,16 +17,10 @@ extension TokenKeeperCommand {
         var json = false
 
         func run() throws {
-            var summary = RefreshSummary()
-            try reportingErrors {
+            let summary = try reportingRefreshErrors(json: json) {
                 let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
                 let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
-                summary = try runBlocking { try await engine.runOnce(dryRun: dryRun, runHooks: runHooks) }
-                Console.out(
-                    json
-                        ? try JSONOutput.encode(summary)
-                        : TextOutput.refreshSummary(summary)
-                )
+                return try runBlocking { try await engine.runOnce(dryRun: dryRun, runHooks: runHooks) }
             }
             if summary.failed + summary.needsReauth > 0 { throw ExitCode(1) }
         }

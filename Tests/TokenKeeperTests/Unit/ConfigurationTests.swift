@@ -116,6 +116,24 @@ import TokenKeeperTesting
         }
     }
 
+    /// A 10-minute timeout let one call outlive the 5-minute lease on its token, and a second
+    /// process exchange the same token meanwhile.
+    @Test func anHTTPTimeoutThatCouldOutliveTheLeaseIsRefused() throws {
+        #expect {
+            try ConfigurationLoader.load(environment: ["HOME": "/h", "TOKENKEEPER_HTTP_TIMEOUT": "10m"])
+        } throws: { error in
+            guard let error = error as? TokenKeeperError else { return false }
+            return error.code.exitCode == 64 && error.message.contains("http.timeout (TOKENKEEPER_HTTP_TIMEOUT)")
+                && error.message.contains("lease")
+        }
+        let longest = TokenKeeperConfiguration.maximumHTTPTimeout
+        let config = try ConfigurationLoader.load(
+            environment: ["HOME": "/h", "TOKENKEEPER_HTTP_TIMEOUT": "\(longest.components.seconds)s"]
+        )
+        #expect(config.httpTimeout == longest)
+        #expect(RefreshEngine.callBudget(httpTimeout: longest) < RefreshEngine.defaultLease)
+    }
+
     @Test func renewBeforeLongerThanLifetimeIsRefused() {
         #expect(throws: TokenKeeperError.self) {
             try ConfigurationLoader.load(

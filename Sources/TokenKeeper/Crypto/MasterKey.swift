@@ -42,6 +42,9 @@ public struct MasterKey: @unchecked Sendable {
         self.init(key: SymmetricKey(data: bytes), source: source)
     }
 
+    /// The most a key file may hold: its base64 line with room for stray whitespace.
+    static let maximumFileSize = 1_024
+
     /// The key as base64 text, for the key file.
     var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
 
@@ -66,9 +69,32 @@ public struct MasterKey: @unchecked Sendable {
                 "refusing key file \(path): it is readable by group or others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
             )
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-        else {
+        // A key file holds 44 characters of base64 and a newline: read no more than a little over
+        // that, whatever the file's size (a wrong path could name a huge file).
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
+        }
+        defer { close(descriptor) }
+        var bytes = [UInt8](repeating: 0, count: Self.maximumFileSize + 1)
+        var count = 0
+        while count < bytes.count {
+            let read = bytes[count...].withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if read < 0, errno == EINTR { continue }
+            guard read >= 0 else {
+                throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
+            }
+            if read == 0 { break }
+            count += read
+        }
+        guard count <= Self.maximumFileSize else {
+            throw TokenKeeperError(
+                .configuration,
+                "\(path) is not a master key file: it is larger than \(Self.maximumFileSize) bytes (a key file holds one line of base64)"
+            )
+        }
+        guard let text = String(validating: bytes[..<count], as: UTF8.self) else {
+            throw TokenKeeperError(.configuration, "\(path) is not a master key file: it is not text")
         }
         return try MasterKey(base64: text, source: .file(path))
     }

@@ -160,7 +160,7 @@ extension Inventory {
         }
         let line: ImportLine
         do {
-            line = try decoder.decode(ImportLine.self, from: Data(bytes))
+            line = try ImportLine.decode(bytes, decoder: decoder)
         } catch {
             return .failure(failure(ImportLine.describe(error)))
         }

@@ -89,6 +89,7 @@ public struct Inventory: Sendable {
     ) throws -> TokenRecord {
         let sealer = try requireSealer()
         guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
+        if let problem = new.problem() { throw TokenKeeperError(.invalidInput, problem) }
         var generator = SystemRandomNumberGenerator()
         let now = clock.now
         let prepared = try prepare(token: token, new, source: source, sealer: sealer, now: now, using: &generator).get()
@@ -104,7 +105,9 @@ public struct Inventory: Sendable {
     /// state `active`, failures cleared, audited `replaced` with both fingerprints.
     public func replace(id: String, token: String, _ new: NewToken, source: String? = nil) throws -> TokenRecord {
         let sealer = try requireSealer()
-        if let problem = TokenValue.problem(token) { throw TokenKeeperError(.invalidInput, problem) }
+        if let problem = TokenValue.problem(token) ?? new.problem(projectRequired: false) {
+            throw TokenKeeperError(.invalidInput, problem)
+        }
         var generator = SystemRandomNumberGenerator()
         let now = clock.now
         let times = try schedule(new, now: now, using: &generator).get()
@@ -200,8 +203,10 @@ public struct Inventory: Sendable {
         return record
     }
 
-    /// Fails as `add` would on `new`'s times, before anything irreversible (a code exchange) happens.
+    /// Fails as `add` would on `new`'s details and times, before anything irreversible (a code
+    /// exchange) happens.
     public func checkSchedule(_ new: NewToken) throws {
+        if let problem = new.problem(projectRequired: false) { throw TokenKeeperError(.invalidInput, problem) }
         var generator = SystemRandomNumberGenerator()
         _ = try schedule(new, now: clock.now, using: &generator).get()
     }

@@ -27,6 +27,30 @@ public struct NewToken: Sendable, Equatable {
 }
 
 /// Checks a token value read from stdin or a file; errors never quote the value.
+extension NewToken {
+    /// The longest project id, label, WABA id and business manager stored, in UTF-8 bytes: a
+    /// record is a row read by every `list`, not a document.
+    static let maximumProjectBytes = 128
+    static let maximumLabelBytes = 256
+    static let maximumIDBytes = 64
+
+    /// Nil when the details can be stored, else what is wrong with them (never the token).
+    /// `projectRequired`: false for `--replace`, which keeps the record's project.
+    func problem(projectRequired: Bool = true) -> String? {
+        if projectRequired, project.isEmpty { return "the project is empty" }
+        if project.utf8.count > Self.maximumProjectBytes {
+            return "the project id is longer than \(Self.maximumProjectBytes) bytes"
+        }
+        for (name, value, limit) in [
+            ("label", label, Self.maximumLabelBytes), ("waba", waba, Self.maximumIDBytes),
+            ("business manager", businessManager, Self.maximumIDBytes),
+        ] {
+            if let value, value.utf8.count > limit { return "the \(name) is longer than \(limit) bytes" }
+        }
+        return nil
+    }
+}
+
 enum TokenValue {
     static let maximumLength = 4_096
 

@@ -31,7 +31,9 @@ extension Inventory {
         now: UnixTime,
         using generator: inout some RandomNumberGenerator
     ) -> Result<PreparedToken, TokenKeeperError> {
-        if let problem = TokenValue.problem(token) { return .failure(TokenKeeperError(.invalidInput, problem)) }
+        if let problem = TokenValue.problem(token) ?? new.problem() {
+            return .failure(TokenKeeperError(.invalidInput, problem))
+        }
         let times: (issued: UnixTime, expires: UnixTime, refresh: UnixTime)
         switch schedule(new, now: now, using: &generator) {
         case .success(let value): times = value

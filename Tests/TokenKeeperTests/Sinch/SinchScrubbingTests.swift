@@ -57,4 +57,45 @@ import TokenKeeperTesting
             #expect(!written.contains(value), "\(value) leaked")
         }
     }
+
+    /// Answers every API call with a 400 that quotes the token in part and base64-encoded: no
+    /// longer the exact value, so only its shape can give it away.
+    struct PartialEchoTransport: HTTPTransport {
+        func send(_ request: HTTPRequest) async throws(TransportError) -> HTTPResponse {
+            if request.url.hasSuffix("/oauth2/token") {
+                let body = #"{"access_token":"bearer-value-for-test","token_type":"Bearer","expires_in":3600}"#
+                return HTTPResponse(status: 200, body: Array(body.utf8))
+            }
+            let sent = try! JSONSerialization.jsonObject(with: Data(request.body)) as! [String: String]
+            let token = sent.values.max { $0.count < $1.count } ?? ""
+            let echoed =
+                "token starting \(token.prefix(40)) is invalid (b64: \(Data(token.utf8).base64EncodedString()));"
+                + " facebook_Request_limit_reached after 1200 calls"
+            let body = try! JSONSerialization.data(withJSONObject: ["errorCode": "invalid_input", "message": echoed])
+            return HTTPResponse(status: 400, headers: ["content-type": "application/json"], body: Array(body))
+        }
+    }
+
+    @Test func aTokenEchoedInPartOrEncodedIsRedactedAndWordsStay() async throws {
+        let token = "EAAG" + String(repeating: "Zx7q", count: 50)
+        let client = SinchClient(
+            configuration: SinchConfiguration(
+                provisioningURL: "https://sinch.invalid",
+                authURL: "https://auth.sinch.invalid/oauth2/token",
+                credentials: SinchCredentials(keyID: "key-id", keySecret: "key-secret-0123456789", source: "test"),
+                authentication: .oauth2
+            ),
+            transport: PartialEchoTransport(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        do {
+            _ = try await client.refresh(token: token, project: "p1")
+            Issue.record("the 400 was taken for a success")
+        } catch {
+            #expect(!error.message.contains(String(token.prefix(20))), "\(error.message)")
+            #expect(!error.message.contains(String(Data(token.utf8).base64EncodedString().prefix(20))))
+            #expect(error.message.contains("token starting [redacted] is invalid"), "\(error.message)")
+            #expect(error.message.contains("facebook_Request_limit_reached after 1200 calls"))
+        }
+    }
 }

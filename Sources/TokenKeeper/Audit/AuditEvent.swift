@@ -10,6 +10,9 @@ public enum AuditEvent: String, Codable, Sendable, CaseIterable {
     case removed
     case replaced
     case hookFailed = "hook_failed"
+    /// Sinch answered a refresh with the very token it was sent: no proof of an extension, so
+    /// the expiry stays as it was.
+    case notExtended = "not_extended"
 }
 
 /// The `detail` object of an audit row. Every field is optional; none may hold a token.

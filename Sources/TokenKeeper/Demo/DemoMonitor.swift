@@ -120,6 +120,8 @@ struct DemoMonitor {
             return ["\(named) expired: it died before a refresh went through"]
         case .hookFailed:
             return ["\(named): a hook failed (\(detail?.note ?? "no detail"))"]
+        case .notExtended:
+            return ["\(named) not extended: Sinch returned the same token; its expiry stays, tried again later"]
         case .added, .exchanged, .revealed, .removed, .replaced:
             return []
         }

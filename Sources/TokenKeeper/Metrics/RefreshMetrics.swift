@@ -15,12 +15,16 @@ enum RefreshMetrics {
         }
     }
 
+    /// The `result` label of an outcome that was not extended (same token back).
+    static let notExtended = "not_extended"
+
     /// Creates every series at zero, so a scrape shows them (and `rate()` works) before the
     /// first refresh.
     static func declare() {
         for state in TokenState.allCases {
             Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result(state))]).increment(by: 0)
         }
+        Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", notExtended)]).increment(by: 0)
         _ = Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds")
         for reason in pauseReasons {
             Counter(label: "tokenkeeper_project_pauses_total", dimensions: [("reason", reason)]).increment(by: 0)
@@ -41,9 +45,10 @@ enum RefreshMetrics {
         Counter(label: "tokenkeeper_project_pauses_total", dimensions: [("reason", reason)]).increment()
     }
 
-    /// One attempt that ended in `state`, after `latency` on the wire when Sinch was called.
-    static func record(_ state: TokenState, latency: Duration?) {
-        Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result(state))]).increment()
+    /// One attempt that ended in `decision`, after `latency` on the wire when Sinch was called.
+    static func record(_ decision: RefreshStateMachine.Decision, latency: Duration?) {
+        let label = decision.event == .notExtended ? notExtended : result(decision.state)
+        Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", label)]).increment()
         guard let latency else { return }
         Metrics.Timer(label: "tokenkeeper_refresh_duration_seconds").recordSeconds(latency / .seconds(1))
     }

@@ -3,7 +3,7 @@ import SinchProvisioning
 
 /// One claimed token through exchange, commit, hooks and logs.
 extension RefreshEngine {
-    enum Attempt: Sendable { case refreshed, failed, needsReauth, skipped }
+    enum Attempt: Sendable { case refreshed, notExtended, failed, needsReauth, skipped }
 
     /// Refreshes `record`, whose lease this process holds. When something throws (the database),
     /// the lease is let go before the error goes on, so the next pass can try again at once.
@@ -195,7 +195,7 @@ extension RefreshEngine {
             logger.warning("lease lost before commit; another process's outcome stands", metadata: about())
             return .skipped
         }
-        RefreshMetrics.record(decision.state, latency: elapsed)
+        RefreshMetrics.record(decision, latency: elapsed)
         // Past the commit the refresh stands: its hooks run to their own limit even when the
         // daemon's grace period runs out (cancelling them would leave an app on the old token).
         var failures: [(hook: RefreshStateMachine.Hook, reason: String)] = []
@@ -211,6 +211,15 @@ extension RefreshEngine {
             )
         }
         switch decision.state {
+        case .active where decision.event == .notExtended:
+            logger.warning(
+                "Sinch returned the token unchanged: its expiry stays",
+                metadata: about([
+                    "expires_at": "\(RFC3339.format(decision.expiresAt))",
+                    "next_try": "\(RFC3339.format(decision.refreshAt))",
+                ])
+            )
+            return .notExtended
         case .active:
             logger.info("refreshed", metadata: about())
             return .refreshed

@@ -200,6 +200,7 @@ public final class RefreshEngine: Sendable {
             while let result = await group.next() {
                 switch result {
                 case .success(.refreshed): summary.refreshed += 1
+                case .success(.notExtended): summary.notExtended += 1
                 case .success(.failed): summary.failed += 1
                 case .success(.needsReauth): summary.needsReauth += 1
                 case .success(.skipped): summary.skipped += 1

@@ -116,8 +116,12 @@ struct RefreshLedger: Sendable {
             outcome.fingerprint = sealer.fingerprint(newToken)
         }
         var detail = detail
-        detail.oldFingerprint = record.fingerprint
-        detail.newFingerprint = outcome.fingerprint
+        if decision.event == .notExtended {
+            detail.fingerprint = record.fingerprint
+        } else {
+            detail.oldFingerprint = record.fingerprint
+            detail.newFingerprint = outcome.fingerprint
+        }
         detail.project = record.projectID
         detail.note = decision.note
         outcome.detailJSON = try inventory.audit.encode(detail)

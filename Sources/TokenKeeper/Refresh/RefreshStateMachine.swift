@@ -80,7 +80,9 @@ public struct RefreshStateMachine: Sendable {
         using generator: inout some RandomNumberGenerator
     ) -> Action {
         switch outcome {
-        case .refreshed(let sameValue):
+        case .refreshed(sameValue: true):
+            return .commit(notExtended(token, now: now))
+        case .refreshed(sameValue: false):
             let expiresAt = now + policy.lifetime
             var hooks: [Hook] = [.deploy]
             if token.failures > 0 || token.state != .active { hooks.append(.recovered) }
@@ -94,7 +96,7 @@ public struct RefreshStateMachine: Sendable {
                     lastError: nil,
                     storesNewToken: true,
                     event: .refreshed,
-                    note: sameValue ? "Meta returned the same token (it extends a token at most once a day)" : nil,
+                    note: nil,
                     hooks: hooks,
                     pauseProjectUntil: nil
                 )
@@ -114,6 +116,30 @@ public struct RefreshStateMachine: Sendable {
     /// Calls in a row that time out before a project pauses: a Sinch that hangs then costs a
     /// bounded time per pass (this many timeouts, not one per token).
     public static let timeoutsBeforePause = 3
+
+    /// Sinch handed back the token that was sent. Meta extends a token at most once a day, and a
+    /// re-exchange may return it unchanged: that proves nothing about its expiry, which stays.
+    /// The token is tried again after `min_age` (never past its last safe moment), and `check`
+    /// and the metrics go on seeing its real expiry.
+    func notExtended(_ token: Token, now: UnixTime) -> Decision {
+        let latest = RenewalPolicy.lastSafeMoment(expiresAt: token.expiresAt)
+        var next = now + policy.minAge
+        if next > latest { next = latest > now ? latest : now + policy.backoffMin }
+        return Decision(
+            state: .active,
+            failures: 0,
+            issuedAt: token.issuedAt,
+            expiresAt: token.expiresAt,
+            refreshAt: next,
+            lastError: nil,
+            storesNewToken: false,
+            event: .notExtended,
+            note: "Sinch returned the token unchanged (Meta extends a token at most once a day): its expiry stays "
+                + "\(RFC3339.format(token.expiresAt)); next try at \(RFC3339.format(next))",
+            hooks: [],
+            pauseProjectUntil: nil
+        )
+    }
 
     /// A token found past its expiry without a refresh: it is dead.
     public func expire(_ token: Token, now: UnixTime) -> Decision {

@@ -2,6 +2,9 @@
 public struct RefreshSummary: Sendable, Equatable, Encodable {
     public var due = 0
     public var refreshed = 0
+    /// Answered with the token that was sent: not extended, expiry kept (see
+    /// ``RefreshStateMachine/notExtended(_:now:)``).
+    public var notExtended = 0
     public var failed = 0
     public var needsReauth = 0
     public var skipped = 0
@@ -10,11 +13,12 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
 
     /// Whether any token was refreshed or ended in a failure: false when every due one was
     /// skipped (held by another process, paused), which must not make a caller loop at once.
-    var madeProgress: Bool { refreshed + failed + needsReauth > 0 }
+    var madeProgress: Bool { refreshed + notExtended + failed + needsReauth > 0 }
 
     mutating func add(_ other: RefreshSummary) {
         due += other.due
         refreshed += other.refreshed
+        notExtended += other.notExtended
         failed += other.failed
         needsReauth += other.needsReauth
         skipped += other.skipped
@@ -23,6 +27,7 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
     enum CodingKeys: String, CodingKey {
         case due, refreshed, failed, skipped
         case needsReauth = "needs_reauth"
+        case notExtended = "not_extended"
     }
 }
 
@@ -30,7 +35,7 @@ extension TextOutput {
     /// `run-once` and `refresh` without `--json`.
     public static func refreshSummary(_ summary: RefreshSummary) -> String {
         "due \(summary.due), refreshed \(summary.refreshed), failed \(summary.failed), "
-            + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped)"
+            + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped), not_extended \(summary.notExtended)"
     }
 }
 
@@ -51,7 +56,7 @@ public struct RefreshInterrupted: Error, CustomStringConvertible {
     /// committed before it.
     public var report: TokenKeeperError {
         let base = error as? TokenKeeperError ?? TokenKeeperError(.database, "\(error)")
-        let committed = summary.refreshed + summary.failed + summary.needsReauth
+        let committed = summary.refreshed + summary.notExtended + summary.failed + summary.needsReauth
         return TokenKeeperError(
             base.code,
             "\(base.message); this run committed \(committed) outcomes before it (\(summary.refreshed) refreshed, "

@@ -12,17 +12,22 @@ import TokenKeeperTesting
 @Suite struct RefreshEngineTests {
     /// Answers each refresh from a per-project script and counts the calls.
     final class ScriptedExchange: TokenExchanging {
-        private let state = Mutex<(calls: [String: Int], failing: [String: SinchError])>(([:], [:]))
+        private let state = Mutex<(calls: [String: Int], failing: [String: SinchError], echoing: Set<String>)>(
+            ([:], [:], [])
+        )
 
         func fail(_ project: String, with error: SinchError?) { state.withLock { $0.failing[project] = error } }
+        /// Answers the project's refreshes with the token sent, as Meta may within a day.
+        func echo(_ project: String) { state.withLock { _ = $0.echoing.insert(project) } }
         func calls(_ project: String) -> Int { state.withLock { $0.calls[project] ?? 0 } }
 
         func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
-            let failure = state.withLock { state -> SinchError? in
+            let (failure, echoing) = state.withLock { state -> (SinchError?, Bool) in
                 state.calls[project, default: 0] += 1
-                return state.failing[project]
+                return (state.failing[project], state.echoing.contains(project))
             }
             if let failure { throw failure }
+            if echoing { return token }
             return "EAAG-refreshed-\(UUID().uuidString)"
         }
     }
@@ -242,6 +247,25 @@ import TokenKeeperTesting
         for id in others { #expect(try record(id).state == .active) }
         let notes = try fixture.auditEvents().filter { $0.event == "refresh_failed" }.map(\.detail)
         #expect(notes.filter { $0.contains("3 calls in a row timed out") }.count == 1)
+    }
+
+    @Test func theSameTokenBackKeepsTheRealExpiryAndIsReportedApart() async throws {
+        let id = try addDue("p1")
+        let before = try record(id)
+        exchange.echo("p1")
+        let now = fixture.clock.now
+        let summary = try await engine.runOnce()
+        #expect(summary.notExtended == 1 && summary.refreshed == 0)
+        let after = try record(id)
+        #expect(after.expiresAt == before.expiresAt, "Sinch's answer proved no extension")
+        #expect(after.issuedAt == before.issuedAt && after.lastRefreshedAt == nil)
+        #expect(after.refreshAt == now + fixture.inventory.policy.minAge)
+        let event = try #require(try fixture.auditEvents().last)
+        #expect(event.event == "not_extended")
+        #expect(event.detail.contains(#""fingerprint":"\#(before.fingerprint)""#))
+        // `check` still sees the token dying in two days.
+        let report = try ExpiryCheck().run(on: fixture.inventory)
+        #expect(report.counts.critical == 1)
     }
 
     @Test func refusedCredentialsPauseTheProjectToo() async throws {

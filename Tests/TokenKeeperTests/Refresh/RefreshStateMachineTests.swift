@@ -62,10 +62,23 @@ import Testing
         #expect(decision.note == nil)
     }
 
-    @Test func theSameTokenBackIsASuccessWithANote() throws {
+    /// The token sent, handed back, is no proof of an extension: it once got `now + 60 d`, and a
+    /// token could die while `list` showed 59 days left.
+    @Test func theSameTokenBackKeepsItsExpiryAndTriesAgainAfterMinAge() throws {
         let decision = try #require(decide(.refreshed(sameValue: true)))
-        #expect(decision.event == .refreshed)
-        #expect(decision.note?.contains("same token") == true)
+        #expect(decision.event == .notExtended)
+        #expect(decision.state == .active)
+        #expect(!decision.storesNewToken)
+        #expect(decision.expiresAt == Self.token.expiresAt)
+        #expect(decision.issuedAt == Self.token.issuedAt)
+        #expect(decision.refreshAt == Self.now + Self.policy.minAge)
+        #expect(decision.hooks.isEmpty, "the deploy hook has nothing new to deploy")
+        #expect(decision.note?.contains("its expiry stays") == true)
+        // Close to its end, the next try is its last safe moment.
+        var late = Self.token
+        late.expiresAt = Self.now + .seconds(5 * 3_600)
+        let lastDay = try #require(decide(.refreshed(sameValue: true), token: late))
+        #expect(lastDay.refreshAt == late.expiresAt - .seconds(3_600))
     }
 
     @Test func aSuccessAfterFailuresRunsRecovered() throws {

@@ -1,7 +1,7 @@
 import FakeSinch
 import Foundation
-import Synchronization
 import SinchProvisioning
+import Synchronization
 import Testing
 
 /// Each injected fault's wire behaviour, and which requests a rule matches.

@@ -14,7 +14,14 @@ public enum ConfigurationLoader {
     }
 
     /// CONTRACT.md's configuration table, the one place that pairs YAML keys with variables.
-    static let settings: [Setting] = [
+    static let settings: [Setting] = baseSettings + hookSettings
+
+    /// `hooks.<name>` and `TOKENKEEPER_HOOK_<NAME>`, one for each hook.
+    static let hookSettings = RefreshStateMachine.Hook.allCases.map {
+        Setting(key: "hooks.\($0.rawValue)", environment: "TOKENKEEPER_HOOK_\($0.rawValue.uppercased())")
+    }
+
+    private static let baseSettings: [Setting] = [
         Setting(key: "database", environment: "TOKENKEEPER_DB"),
         Setting(key: "master_key_file", environment: "TOKENKEEPER_MASTER_KEY_FILE"),
         Setting(key: "master_key", environment: "TOKENKEEPER_MASTER_KEY", isSecret: true),
@@ -34,10 +41,6 @@ public enum ConfigurationLoader {
         Setting(key: "limits.rate", environment: "TOKENKEEPER_RATE"),
         Setting(key: "limits.exchange_store_wait", environment: "TOKENKEEPER_EXCHANGE_STORE_WAIT"),
         Setting(key: "http.timeout", environment: "TOKENKEEPER_HTTP_TIMEOUT"),
-        Setting(key: "hooks.deploy", environment: "TOKENKEEPER_HOOK_DEPLOY"),
-        Setting(key: "hooks.failure", environment: "TOKENKEEPER_HOOK_FAILURE"),
-        Setting(key: "hooks.reauth", environment: "TOKENKEEPER_HOOK_REAUTH"),
-        Setting(key: "hooks.recovered", environment: "TOKENKEEPER_HOOK_RECOVERED"),
     ]
 
     /// Loads the configuration.
@@ -103,20 +106,16 @@ public enum ConfigurationLoader {
             config.sinch[keyPath: path] = url
         }
 
-        let lifetime = try duration("policy.lifetime") ?? config.policy.lifetime
-        let renewBefore = try duration("policy.renew_before")
-        let minAge = try duration("policy.min_age")
-        var jitter = RenewalPolicy.Jitter.fraction(0.1)
-        if let text = string("policy.jitter") {
-            jitter = try parseJitter(text, name: name("policy.jitter"))
-        }
+        // RenewalPolicy holds the defaults; renew_before and min_age follow the lifetime unless set.
+        let defaults = RenewalPolicy()
         config.policy = RenewalPolicy(
-            lifetime: lifetime,
-            renewBefore: renewBefore,
-            minAge: minAge,
-            jitter: jitter,
-            backoffMin: try duration("policy.backoff_min") ?? .seconds(60),
-            backoffMax: try duration("policy.backoff_max") ?? .seconds(6 * 3_600)
+            lifetime: try duration("policy.lifetime") ?? defaults.lifetime,
+            renewBefore: try duration("policy.renew_before"),
+            minAge: try duration("policy.min_age"),
+            jitter: try string("policy.jitter").map { try parseJitter($0, name: name("policy.jitter")) }
+                ?? defaults.jitter,
+            backoffMin: try duration("policy.backoff_min") ?? defaults.backoffMin,
+            backoffMax: try duration("policy.backoff_max") ?? defaults.backoffMax
         )
         try config.policy.validate()
 
@@ -156,10 +155,9 @@ public enum ConfigurationLoader {
                     + "calls (up to four) end inside the \(DurationText.format(RefreshEngine.defaultLease)) lease on its token"
             )
         }
-        config.hooks.deploy = string("hooks.deploy")
-        config.hooks.failure = string("hooks.failure")
-        config.hooks.reauth = string("hooks.reauth")
-        config.hooks.recovered = string("hooks.recovered")
+        for hook in RefreshStateMachine.Hook.allCases {
+            config.hooks[hook] = string("hooks.\(hook.rawValue)")
+        }
         return config
     }
 

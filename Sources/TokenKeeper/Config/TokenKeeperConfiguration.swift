@@ -33,13 +33,16 @@ public struct TokenKeeperConfiguration: Sendable {
     }
 
     /// Command lines run after refresh events (issue 4 runs them).
+    /// The command line of each hook that is configured (`hooks.<name>`).
     public struct Hooks: Sendable {
-        public var deploy: String?
-        public var failure: String?
-        public var reauth: String?
-        public var recovered: String?
+        private var commands: [RefreshStateMachine.Hook: String] = [:]
 
         public init() {}
+
+        public subscript(hook: RefreshStateMachine.Hook) -> String? {
+            get { commands[hook] }
+            set { commands[hook] = newValue }
+        }
     }
 
     public var databasePath: String

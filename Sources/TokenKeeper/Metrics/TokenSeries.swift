@@ -38,7 +38,7 @@ struct TokenSeries: Sendable {
             case .refresh:
                 """
                 SELECT rowid, id, project_id, label, refresh_at FROM tokens
-                WHERE rowid > ? AND state IN ('active', 'retrying') ORDER BY rowid LIMIT ?
+                WHERE rowid > ? AND \(TokenState.liveSQL) ORDER BY rowid LIMIT ?
                 """
             }
         }

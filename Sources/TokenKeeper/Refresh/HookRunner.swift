@@ -92,14 +92,7 @@ public struct HookRunner: Sendable {
         }
     }
 
-    private func commandLine(_ hook: RefreshStateMachine.Hook) -> String? {
-        switch hook {
-        case .deploy: hooks.deploy
-        case .failure: hooks.failure
-        case .reauth: hooks.reauth
-        case .recovered: hooks.recovered
-        }
-    }
+    private func commandLine(_ hook: RefreshStateMachine.Hook) -> String? { hooks[hook] }
 
     /// Splits a command line into words at unquoted whitespace; single and double quotes group.
     static func split(_ line: String) -> [String] {

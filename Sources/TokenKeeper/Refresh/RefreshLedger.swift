@@ -17,7 +17,7 @@ struct RefreshLedger: Sendable {
                 db,
                 sql: """
                     SELECT id FROM tokens
-                    WHERE state IN ('active', 'retrying') AND refresh_at <= ?
+                    WHERE \(TokenState.liveSQL) AND refresh_at <= ?
                       AND (lease_until IS NULL OR lease_until < ?)
                     ORDER BY refresh_at LIMIT ?
                     """,
@@ -35,7 +35,7 @@ struct RefreshLedger: Sendable {
                 db,
                 sql: """
                     SELECT refresh_at FROM tokens
-                    WHERE state IN ('active', 'retrying') AND (lease_until IS NULL OR lease_until < ?)
+                    WHERE \(TokenState.liveSQL) AND (lease_until IS NULL OR lease_until < ?)
                     ORDER BY refresh_at LIMIT 1
                     """,
                 arguments: [now]
@@ -54,7 +54,7 @@ struct RefreshLedger: Sendable {
             let claim = try db.cachedStatement(
                 sql: """
                     UPDATE tokens SET lease_owner = ?, lease_until = ?
-                    WHERE id = ? AND state IN ('active', 'retrying')
+                    WHERE id = ? AND \(TokenState.liveSQL)
                       AND (lease_until IS NULL OR lease_until < ?)
                       AND (refresh_at <= ? OR ?)
                     RETURNING *
@@ -188,7 +188,7 @@ struct RefreshLedger: Sendable {
         try db.execute(
             sql: """
                 UPDATE tokens SET refresh_at = MAX(refresh_at, MIN(?, expires_at - ?))
-                WHERE project_id = ? AND state IN ('active', 'retrying') AND refresh_at < ?
+                WHERE project_id = ? AND \(TokenState.liveSQL) AND refresh_at < ?
                   AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)
                 """,
             arguments: [until, RenewalPolicy.lastRetryMargin.wholeSeconds, project, until, now, owner]

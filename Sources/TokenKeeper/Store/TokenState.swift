@@ -16,5 +16,14 @@ public enum TokenState: String, Codable, Sendable, CaseIterable {
     public static let attention: [TokenState] = [.needsReauth, .expired]
 
     /// The `tokens_attention` index's WHERE clause, which a query must repeat to use the index.
-    static let attentionSQL = "state IN ('needs_reauth', 'expired')"
+    static let attentionSQL = sqlCondition(attention)
+
+    /// The `tokens_refresh_at` index's WHERE clause: live tokens, as every query that looks for
+    /// work says it (the same words, so SQLite uses the partial index).
+    static let liveSQL = sqlCondition(live)
+
+    /// `state IN ('a', 'b')` for `states`.
+    private static func sqlCondition(_ states: [TokenState]) -> String {
+        "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+    }
 }

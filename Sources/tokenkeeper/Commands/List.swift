@@ -19,15 +19,10 @@ extension TokenKeeperCommand {
         @Option(help: "Only tokens of this Sinch project.")
         var project: String?
 
-        @Option(help: "Print at most this many tokens.")
-        var limit: Int?
+        @OptionGroup var rows: LimitOption
 
         @Flag(help: "Print one JSON array.")
         var json = false
-
-        func validate() throws {
-            if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
-        }
 
         func run() throws {
             try reportingErrors {
@@ -36,7 +31,7 @@ extension TokenKeeperCommand {
                     expiringWithin: expiringWithin,
                     state: state,
                     project: project,
-                    limit: limit
+                    limit: rows.limit
                 )
                 var output = BufferedOutput()
                 if json {

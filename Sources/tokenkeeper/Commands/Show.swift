@@ -28,42 +28,4 @@ extension TokenKeeperCommand {
             }
         }
     }
-
-    struct Get: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "get",
-            abstract: "Print the current token value (audited as revealed)."
-        )
-
-        @OptionGroup var options: GlobalOptions
-
-        @Argument(help: "The token id.")
-        var id: String
-
-        func run() throws {
-            try reportingErrors {
-                let token = try options.context().keyedInventory().reveal(id: id)
-                Console.out(token)
-            }
-        }
-    }
-
-    struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "remove",
-            abstract: "Delete a token (its audit history stays)."
-        )
-
-        @OptionGroup var options: GlobalOptions
-
-        @Argument(help: "The token id.")
-        var id: String
-
-        func run() throws {
-            try reportingErrors {
-                try options.context().inventory(readOnly: false).remove(id: id)
-                Console.out("removed \(id)")
-            }
-        }
-    }
 }

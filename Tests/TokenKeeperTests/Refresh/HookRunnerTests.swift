@@ -13,7 +13,7 @@ import TokenKeeperTesting
     @Test func aHookThatHangsIsStoppedAtItsLimitAndReported() async throws {
         var hooks = TokenKeeperConfiguration.Hooks()
         // Never reads its input, never exits on its own.
-        hooks.deploy = "/bin/sleep 600"
+        hooks[.deploy] = "/bin/sleep 600"
         let runner = HookRunner(hooks: hooks, timeout: .milliseconds(300))
         let failure = await runner.run(.deploy, record: try record(), token: "EAAG-new", error: nil)
         #expect(failure?.hasPrefix("deploy hook timed out") == true, "\(failure ?? "nil")")
@@ -23,7 +23,7 @@ import TokenKeeperTesting
         let directory = TemporaryDirectory()
         let output = directory.file("stdin")
         var hooks = TokenKeeperConfiguration.Hooks()
-        hooks.deploy = "/bin/sh -c \"cat > \(output)\""
+        hooks[.deploy] = "/bin/sh -c \"cat > \(output)\""
         let runner = HookRunner(hooks: hooks, timeout: .seconds(30))
         let failure = await runner.run(.deploy, record: try record(), token: "EAAG-new", error: nil)
         #expect(failure == nil)

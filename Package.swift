@@ -91,11 +91,34 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 // The daemon's /metrics and /healthz, and the embedded fake of `tokenkeeper demo`.
-                "FakeSinch",
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The daemon and its /metrics and /healthz (Hummingbird): the only HTTP server.
+        .target(
+            name: "TokenKeeperServer",
+            dependencies: [
+                "TokenKeeper",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // `tokenkeeper demo`: the sandbox, the only production user of FakeSinch.
+        .target(
+            name: "TokenKeeperDemo",
+            dependencies: [
+                "TokenKeeper",
+                "FakeSinch",
+                "SinchProvisioning",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -103,6 +126,8 @@ let package = Package(
             name: "tokenkeeper",
             dependencies: [
                 "TokenKeeper",
+                "TokenKeeperServer",
+                "TokenKeeperDemo",
                 "SinchProvisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

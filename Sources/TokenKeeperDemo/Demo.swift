@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import TokenKeeper
 
 /// `tokenkeeper demo`: the daemon's refresh scheduler at work in a throwaway sandbox (see
 /// ``DemoSandbox``), watched live, with a revoked token and a throttled period injected so that

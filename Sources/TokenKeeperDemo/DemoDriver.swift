@@ -1,5 +1,6 @@
 import ServiceLifecycle
 import Synchronization
+import TokenKeeper
 
 /// The demo's script, run beside the refresh scheduler: revokes a token at the start, throttles a
 /// project a third of the way in, and updates the live view once a second. Returns when the

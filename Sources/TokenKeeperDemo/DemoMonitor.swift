@@ -1,4 +1,5 @@
 import Foundation
+import TokenKeeper
 
 /// Where the sandbox stands at one moment, for the live view.
 struct DemoStatus: Sendable, Equatable {

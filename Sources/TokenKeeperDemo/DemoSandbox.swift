@@ -1,6 +1,7 @@
 import FakeSinch
 import Foundation
 import Logging
+import TokenKeeper
 
 /// The world of `tokenkeeper demo`: a private temp folder holding a fresh database and master
 /// key, an in-process FakeSinch on 127.0.0.1 with a key of its own, and a few dozen tokens it

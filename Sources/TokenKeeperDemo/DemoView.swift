@@ -1,4 +1,5 @@
 import Foundation
+import TokenKeeper
 
 /// The demo's live view: narration lines as things happen, and the status under them.
 ///

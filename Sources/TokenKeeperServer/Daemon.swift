@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import TokenKeeper
 
 /// `tokenkeeper daemon`: the refresh scheduler under swift-service-lifecycle until SIGTERM or
 /// SIGINT, then a graceful stop: nothing new is claimed and refreshes in flight commit; those
@@ -36,7 +37,7 @@ public enum Daemon {
         // `cancelled`, which releases their leases without charging the tokens.
         configuration.maximumGracefulShutdownDuration = grace
         let group = ServiceGroup(configuration: configuration)
-        logger.info("daemon started", metadata: ["owner": "\(engine.ledger.owner)"])
+        logger.info("daemon started", metadata: ["owner": "\(engine.owner)"])
         try await group.run()
         logger.info("daemon stopped")
     }

@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import Prometheus
 import ServiceLifecycle
+import TokenKeeper
 
 /// The daemon's `--metrics ADDR` server: `/metrics` in Prometheus text and `/healthz`.
 ///

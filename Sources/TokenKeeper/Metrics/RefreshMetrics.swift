@@ -4,7 +4,7 @@ import SinchProvisioning
 /// The refresh series of CONTRACT.md, through swift-metrics: `tokenkeeper_refresh_total{result}`
 /// and the `tokenkeeper_refresh_duration_seconds` histogram. They cost nothing until the daemon
 /// bootstraps Prometheus (`--metrics`).
-enum RefreshMetrics {
+package enum RefreshMetrics {
     /// The `result` label of an attempt that ended in `state`.
     static func result(_ state: TokenState) -> String {
         switch state {
@@ -20,7 +20,7 @@ enum RefreshMetrics {
 
     /// Creates every series at zero, so a scrape shows them (and `rate()` works) before the
     /// first refresh.
-    static func declare() {
+    package static func declare() {
         for state in TokenState.allCases {
             Counter(label: "tokenkeeper_refresh_total", dimensions: [("result", result(state))]).increment(by: 0)
         }

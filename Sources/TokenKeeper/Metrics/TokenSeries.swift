@@ -10,7 +10,7 @@ import GRDB
 /// other; the next scrape has it right. (`tokens` has a text primary key, so its rowid is not an
 /// alias: a `VACUUM` during a scrape could renumber rows and repeat or skip some in that scrape.
 /// tokenkeeper never vacuums; an operator who does it by hand gets one odd scrape at most.)
-struct TokenSeries: Sendable {
+package struct TokenSeries: Sendable {
     enum Family: Sendable {
         case expiry, refresh
 
@@ -63,13 +63,13 @@ struct TokenSeries: Sendable {
     /// The last rowid read in `family`; nil before its first page.
     private var after: Int64?
 
-    init(pageSize: Int) {
+    package init(pageSize: Int) {
         precondition(pageSize > 0, "a page holds at least one token")
         self.pageSize = pageSize
     }
 
     /// The next page of text, or nil when both families are written.
-    mutating func next(_ db: Database) throws -> [UInt8]? {
+    package mutating func next(_ db: Database) throws -> [UInt8]? {
         guard let family else { return nil }
         var output: [UInt8] = []
         if after == nil { output += Array(family.header.utf8) }

@@ -9,6 +9,8 @@ import Synchronization
 /// project paused by throttling or refused credentials is left alone for the rest of the pass.
 public final class RefreshEngine: Sendable {
     let ledger: RefreshLedger
+    /// Who holds this engine's leases (`host:pid`): the owner of its refreshes in the logs.
+    package var owner: String { ledger.owner }
     let committer: GroupCommitter
     let exchanger: any TokenExchanging
     let machine: RefreshStateMachine

@@ -20,7 +20,7 @@ public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws
 
 /// Runs blocking work (a SQLite transaction) on a dispatch thread and suspends until it is done,
 /// so the few threads of the cooperative pool keep resuming tasks meanwhile.
-func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+package func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenKeeper
+import TokenKeeperServer
 
 extension TokenKeeperCommand {
     struct DaemonCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TokenKeeper
+import TokenKeeperDemo
 
 extension TokenKeeperCommand {
     struct DemoCommand: ParsableCommand {

@@ -1,4 +1,4 @@
-/// What a failed answer means for the token it was about (SINCH_API.md, "Retry guidance").
+/// What a failed answer means for the token it was about (Sources/TokenKeeper/TokenKeeper.docc/SinchAPI.md, "The classification table").
 public enum SinchErrorClass: String, Sendable, CaseIterable {
     /// Try again later with backoff: 5xx, timeouts, connection errors, unparseable success bodies.
     case transient
@@ -51,7 +51,7 @@ public struct SinchError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// The classification table of SINCH_API.md as a pure function.
+/// The classification table of the Sinch API notes (SinchAPI.md in the TokenKeeper catalog) as a pure function.
 public enum SinchClassification {
     /// Classifies a non-2xx answer from `status` and the body's `errorCode` (if any).
     public static func classify(status: Int, errorCode: String?) -> SinchErrorClass {

@@ -1,4 +1,4 @@
-/// Bodies of the Provisioning API, as SINCH_API.md gives them.
+/// Bodies of the Provisioning API, as the Sinch API notes give them (Sources/TokenKeeper/TokenKeeper.docc/SinchAPI.md, "Endpoints").
 
 struct LongLivedAccessTokenRequest: Encodable {
     var facebookCode: String?

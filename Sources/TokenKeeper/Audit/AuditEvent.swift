@@ -1,4 +1,4 @@
-/// The events of CONTRACT.md's audit log.
+/// The events of the audit log (<doc:CLIContract#Audit-events>).
 public enum AuditEvent: String, Codable, Sendable, CaseIterable {
     case added
     case exchanged

@@ -4,16 +4,16 @@ import SystemPackage
 import Yams
 
 /// Reads ``TokenKeeperConfiguration`` through swift-configuration, in the precedence of
-/// CONTRACT.md: command-line flag > environment variable > YAML config file > default.
+/// <doc:CLIContract#Configuration>: command-line flag > environment variable > YAML config file > default.
 public enum ConfigurationLoader {
-    /// One setting of CONTRACT.md's table: its YAML key and its environment variable.
+    /// One setting of the configuration table (<doc:CLIContract#Configuration>): its YAML key and its environment variable.
     struct Setting {
         let key: String
         let environment: String
         var isSecret = false
     }
 
-    /// CONTRACT.md's configuration table, the one place that pairs YAML keys with variables.
+    /// The configuration table of <doc:CLIContract#Configuration>, the one place that pairs YAML keys with variables.
     static let settings: [Setting] = baseSettings + hookSettings
 
     /// `hooks.<name>` and `TOKENKEEPER_HOOK_<NAME>`, one for each hook.

@@ -1,7 +1,7 @@
 import Metrics
 import SinchProvisioning
 
-/// The refresh series of CONTRACT.md, through swift-metrics: `tokenkeeper_refresh_total{result}`
+/// The refresh series of <doc:CLIContract#Metrics-and-health>, through swift-metrics: `tokenkeeper_refresh_total{result}`
 /// and the `tokenkeeper_refresh_duration_seconds` histogram. They cost nothing until the daemon
 /// bootstraps Prometheus (`--metrics`).
 package enum RefreshMetrics {

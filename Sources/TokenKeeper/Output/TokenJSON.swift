@@ -1,6 +1,6 @@
 import Foundation
 
-/// The JSON shape of a token in CONTRACT.md (`list --json`, `show --json`, `add --json`).
+/// The JSON shape of a token (<doc:CLIContract#JSON>) (`list --json`, `show --json`, `add --json`).
 ///
 /// Absent values are written as `null`, never left out, so scripts can rely on every field.
 public struct TokenJSON: Encodable, Sendable {
@@ -54,7 +54,7 @@ public struct TokenJSON: Encodable, Sendable {
     }
 }
 
-/// The JSON Lines shape of an audit event in CONTRACT.md (`audit --json`).
+/// The JSON Lines shape of an audit event (<doc:CLIContract#JSON>) (`audit --json`).
 public struct AuditJSON: Encodable, Sendable {
     public let record: AuditRecord
 

@@ -1,4 +1,4 @@
-/// When a token should be refreshed: the renewal policy of DESIGN.md, as plain values.
+/// When a token should be refreshed: the renewal policy of <doc:SinchAPI#The-renewal-policy>, as plain values.
 public struct RenewalPolicy: Sendable, Equatable {
     /// How much random spread to take off each token's refresh time.
     public enum Jitter: Sendable, Equatable {

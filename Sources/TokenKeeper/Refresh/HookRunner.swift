@@ -2,7 +2,7 @@ import Foundation
 import Subprocess
 import SystemPackage
 
-/// Runs the hooks of CONTRACT.md: a command line without a shell, 60 s at most, the token on
+/// Runs the hooks of <doc:CLIContract#Hooks>: a command line without a shell, 60 s at most, the token on
 /// standard input only (never argv or the environment), details in `TOKENKEEPER_*` variables,
 /// and none of tokenkeeper's own secrets in its environment.
 public struct HookRunner: Sendable {

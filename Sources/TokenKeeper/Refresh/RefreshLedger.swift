@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 
-/// The refresh transaction's database steps (DESIGN.md "Refresh transaction"): find what is
+/// The refresh transaction's database steps (<doc:Architecture#Data-flow-one-refresh-in-the-daemon>): find what is
 /// due, claim it with a lease, and commit the outcome with its audit row, or let go.
 struct RefreshLedger: Sendable {
     let inventory: Inventory

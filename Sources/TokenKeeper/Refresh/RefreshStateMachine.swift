@@ -1,7 +1,7 @@
 import SinchProvisioning
 
-/// What happens to a token after one refresh attempt: the decisions of DESIGN.md ("States",
-/// "Renewal policy") and SINCH_API.md's table, with no I/O. The engine carries them out.
+/// What happens to a token after one refresh attempt: the decisions of <doc:Architecture#Token-states>,
+/// <doc:SinchAPI#The-renewal-policy> and <doc:SinchAPI#The-classification-table>, with no I/O. The engine carries them out.
 public struct RefreshStateMachine: Sendable {
     /// The facts about the token the decision needs.
     public struct Token: Sendable, Equatable {
@@ -26,7 +26,7 @@ public struct RefreshStateMachine: Sendable {
         case failed(SinchError)
     }
 
-    /// The hooks of CONTRACT.md, run after the commit.
+    /// The hooks of <doc:CLIContract#Hooks>, run after the commit.
     public enum Hook: String, Sendable, CaseIterable {
         case deploy, failure, reauth, recovered
     }
@@ -246,8 +246,9 @@ public struct RefreshStateMachine: Sendable {
 }
 
 extension LastError {
-    /// `last_error` as CONTRACT.md spells it; a refused request is `permanent` there (SINCH_API.md
-    /// files "other 400" under permanent, though the token itself is not dead).
+    /// `last_error` as <doc:CLIContract#JSON> spells it; a refused request is `permanent` there
+    /// (<doc:SinchAPI#The-classification-table> files "other 400" under permanent, though the
+    /// token itself is not dead).
     init(_ error: SinchError, at: UnixTime) {
         let errorClass = error.errorClass == .badRequest ? "permanent" : error.errorClass.rawValue
         self.init(errorClass: errorClass, code: error.code, status: error.status, message: error.message, at: at)

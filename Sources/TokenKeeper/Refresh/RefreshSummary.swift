@@ -3,7 +3,7 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
     public var due = 0
     public var refreshed = 0
     /// Answered with the token that was sent: not extended, expiry kept (see
-    /// ``RefreshStateMachine/notExtended(_:now:)``).
+    /// `RefreshStateMachine.notExtended(_:now:)`).
     public var notExtended = 0
     public var failed = 0
     public var needsReauth = 0

@@ -1,4 +1,4 @@
-/// Where a token stands; see DESIGN.md "States".
+/// Where a token stands; see <doc:Architecture#Token-states>.
 public enum TokenState: String, Codable, Sendable, CaseIterable {
     /// Valid and scheduled for its next refresh.
     case active

@@ -1,4 +1,4 @@
-/// The duration syntax of CONTRACT.md: an integer and a unit (`ms`, `s`, `m`, `h`, `d`).
+/// The duration syntax of <doc:CLIContract#Conventions>: an integer and a unit (`ms`, `s`, `m`, `h`, `d`).
 public enum DurationText {
     /// Parses `90s`, `20d`, `250ms`; returns nil for anything else (no sign, no spaces, no mix).
     public static func parse(_ text: some StringProtocol) -> Duration? {

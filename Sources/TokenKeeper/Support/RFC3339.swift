@@ -1,4 +1,4 @@
-/// RFC 3339 timestamps (`2026-11-25T10:00:00Z`), the TIME of CONTRACT.md.
+/// RFC 3339 timestamps (`2026-11-25T10:00:00Z`), the TIME of <doc:CLIContract#Conventions>.
 ///
 /// Written out rather than through a `DateFormatter`: parsing is strict, allocation-free and
 /// independent of the locale, and import parses one per line.

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The logs of CONTRACT.md: standard error, one JSON object a line when it is not a terminal
+/// The logs of <doc:CLIContract#Logs>: standard error, one JSON object a line when it is not a terminal
 /// (journald, files, log shippers), logfmt-like text on a terminal.
 ///
 /// JSON lines carry `ts` (RFC 3339 with milliseconds), `level`, `msg`, then the metadata as

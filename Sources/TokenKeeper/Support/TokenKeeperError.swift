@@ -1,6 +1,6 @@
 /// The one error type the library throws to its callers.
 ///
-/// Each ``Code`` maps to one exit code of CONTRACT.md; the message is a sentence an operator can
+/// Each ``Code`` maps to one exit code of <doc:CLIContract#Exit-codes>; the message is a sentence an operator can
 /// act on and never holds a token value.
 public struct TokenKeeperError: Error, CustomStringConvertible, Sendable {
     /// A stable error code.
@@ -48,7 +48,7 @@ public struct TokenKeeperError: Error, CustomStringConvertible, Sendable {
 
         public var description: String { base.rawValue }
 
-        /// The process exit code of CONTRACT.md for this error.
+        /// The process exit code (<doc:CLIContract#Exit-codes>) for this error.
         public var exitCode: Int32 {
             switch base {
             case .usage, .configuration: 64

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TokenKeeperTesting
 
-/// The exit codes of CONTRACT.md for bad keys, bad files and bad settings: 64, 65, 74.
+/// The exit codes of the CLI contract (TokenKeeper.docc/CLIContract.md) for bad keys, bad files and bad settings: 64, 65, 74.
 @Suite struct ExitCodeCLITests {
     /// A command that needs the master key, with the input it reads.
     struct KeyedCommand: Sendable, CustomTestStringConvertible {

@@ -13,7 +13,7 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 
     private static let units = ["tokenkeeper.service", "tokenkeeper-run-once.service", "tokenkeeper-run-once.timer"]
 
-    /// The YAML keys of CONTRACT.md's configuration table.
+    /// The YAML keys of the configuration table (TokenKeeper.docc/CLIContract.md).
     private static let contractKeys = [
         "database", "master_key_file",
         "sinch.key_id", "sinch.key_secret", "sinch.auth", "sinch.provisioning_url", "sinch.auth_url",

@@ -3,7 +3,7 @@ import Testing
 
 @testable import TokenKeeper
 
-/// The refresh decisions, one row of SINCH_API.md's table at a time, with a fixed clock and a
+/// The refresh decisions, one row of the classification table (TokenKeeper.docc/SinchAPI.md) at a time, with a fixed clock and a
 /// seeded random source.
 @Suite struct RefreshStateMachineTests {
     static let now = UnixTime(seconds: 1_795_600_800)

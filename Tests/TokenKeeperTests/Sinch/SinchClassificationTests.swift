@@ -2,7 +2,7 @@ import Testing
 
 @testable import SinchProvisioning
 
-/// The classification table of SINCH_API.md, row by row, below the HTTP layer.
+/// The classification table of the Sinch API notes (TokenKeeper.docc/SinchAPI.md), row by row, below the HTTP layer.
 @Suite struct SinchClassificationTests {
     @Test(
         arguments: [

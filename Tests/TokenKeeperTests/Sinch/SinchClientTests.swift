@@ -45,7 +45,7 @@ import TokenKeeperTesting
         }
     }
 
-    /// Each row of SINCH_API.md's table, produced on the wire by FakeSinch.
+    /// Each row of the classification table (TokenKeeper.docc/SinchAPI.md), produced on the wire by FakeSinch.
     @Test(
         arguments: [
             (

@@ -8,23 +8,28 @@ import TokenKeeperTesting
 @Suite struct DaemonCLITests {
     @Test(.timeLimit(.minutes(4)))
     func keepsFiftyTokensAliveForSeveralLifetimesAndStopsCleanlyOnSIGTERM() async throws {
-        // A 30 s lifetime refreshed 10 s before expiry: a cycle every ~20 s.
-        let lifetime = 30
+        // A 15 s lifetime refreshed 6 s before expiry: a cycle every ~9 s, the shortest that
+        // still leaves a loaded machine seconds of slack before a token would die.
+        let lifetime = 15
         let configuration = FakeSinchConfiguration(tokenLifetime: .seconds(lifetime))
         try await SinchHarness.with(configuration) { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: [
                     "TOKENKEEPER_LIFETIME": "\(lifetime)s",
-                    "TOKENKEEPER_RENEW_BEFORE": "10s",
+                    "TOKENKEEPER_RENEW_BEFORE": "6s",
                     "TOKENKEEPER_RATE": "1000",
                     "TOKENKEEPER_CONCURRENCY": "8",
                 ]
             )
-            var ids: [String] = []
-            for _ in 0..<50 {
-                ids.append(try await sandbox.addAsync(sinch.fake.issueToken(lifetime: .seconds(lifetime))))
+            // One import, not fifty `add` runs: on a loaded machine those took longer than a
+            // lifetime, and the first tokens died before the daemon started.
+            let lines = (0..<50).map { _ in
+                #"{"project":"p1","token":"\#(sinch.fake.issueToken(lifetime: .seconds(lifetime)))"}"#
             }
+            try await sandbox.succeedAsync("import", "-", stdin: lines.joined(separator: "\n") + "\n")
+            let ids = try await sandbox.listJSONAsync().compactMap { $0["id"]?.string }
+            try #require(ids.count == 50)
 
             let log = sandbox.directory.file("daemon.log")
             let daemon = try sandbox.spawn(["daemon"], stderrFile: log)

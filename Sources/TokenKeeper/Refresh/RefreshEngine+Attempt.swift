@@ -79,12 +79,7 @@ extension RefreshEngine {
         var failure: SinchError?
         if case .failed(let error) = answer.outcome { failure = error }
         let timedOut = failure?.code == "timeout"
-        let (strikes, timeouts) = throttle.withLock { projects in
-            let project = projects[record.projectID]
-            projects[record.projectID, default: ProjectThrottle()].timeouts =
-                timedOut ? (project?.timeouts ?? 0) + 1 : 0
-            return (project?.strikesBefore(now) ?? 0, project?.timeouts ?? 0)
-        }
+        let (strikes, timeouts) = gate.count(record.projectID, timedOut: timedOut, at: now)
         var generator = SystemRandomNumberGenerator()
         let action = machine.decide(
             facts,
@@ -95,17 +90,7 @@ extension RefreshEngine {
             using: &generator
         )
         guard case .commit(let decision) = action else { return (action, now) }
-        let paused = throttle.withLock { projects -> Bool in
-            if let until = decision.pauseProjectUntil {
-                let wasPaused = projects[record.projectID]?.isPaused(at: now) ?? false
-                projects[record.projectID, default: ProjectThrottle()].pause(until: until, now: now)
-                return !wasPaused
-            } else if decision.state == .active {
-                projects[record.projectID] = nil
-            }
-            return false
-        }
-        if paused, let until = decision.pauseProjectUntil, let failure {
+        if gate.apply(decision, to: record.projectID, at: now), let until = decision.pauseProjectUntil, let failure {
             RefreshMetrics.recordPause(failure)
             logger.warning(
                 "project paused",
@@ -137,7 +122,7 @@ extension RefreshEngine {
         judge: @Sendable (Answer) -> Judged
     ) async throws -> (Answer, Judged)? {
         try await slots.withSlot {
-            await pace(record.projectID)
+            await gate.pace(record.projectID)
             // A stop, or a 429 that paused the project, may have come while this one waited.
             guard shouldContinue(), force || !isPaused(record) else {
                 try await release(record.id)
@@ -259,29 +244,13 @@ extension RefreshEngine {
                 )
             else { continue }
             failures.append((hook, failure))
-            let inventory = ledger.inventory
-            let now = inventory.clock.now
-            try? await offCooperativePool {
-                try inventory.store.write { db in
-                    _ = try inventory.audit.append(
-                        db,
-                        event: .hookFailed,
-                        tokenID: record.id,
-                        detail: AuditDetail(project: record.projectID, note: failure),
-                        at: now
-                    )
-                }
-            }
+            try? await onLedger { [record] in try $0.recordHookFailure(failure, of: record) }
         }
         return failures
     }
 
-    /// Whether `record`'s project is paused for it: a pause never holds a token past its last
-    /// safe moment (it is tried then, and its failure reported, rather than left to die).
     private func isPaused(_ record: TokenRecord) -> Bool {
-        let now = ledger.inventory.clock.now
-        guard now < RenewalPolicy.lastSafeMoment(expiresAt: record.expiresAt) else { return false }
-        return throttle.withLock { $0[record.projectID]?.isPaused(at: now) ?? false }
+        gate.isPaused(record, at: ledger.inventory.clock.now)
     }
 
     private func release(_ id: String) async throws {
@@ -295,17 +264,5 @@ extension RefreshEngine {
         let now = ledger.inventory.clock.now
         guard let until = record.leaseUntil, until < now + callBudget else { return true }
         return try await onLedger { try $0.renew(record, now: now) }
-    }
-
-    /// Waits until the project may send another request (`limits.rate` per second).
-    private func pace(_ project: String) async {
-        let interval = Duration.seconds(1) / limits.rate
-        let slot = pacing.withLock { slots -> ContinuousClock.Instant in
-            let now = ContinuousClock.now
-            let slot = max(now, slots[project] ?? now)
-            slots[project] = slot + interval
-            return slot
-        }
-        if slot > ContinuousClock.now { try? await Task.sleep(until: slot) }
     }
 }

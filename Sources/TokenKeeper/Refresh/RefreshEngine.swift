@@ -17,8 +17,7 @@ public final class RefreshEngine: Sendable {
     let limits: TokenKeeperConfiguration.Limits
     let logger: Logger
     let hooks: HookRunner?
-    let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
-    let throttle = Mutex<[String: ProjectThrottle]>([:])
+    let gate: ProjectGate
     let slots: CallSlots
     /// The longest one call to Sinch can take: a lease must last that long when the call starts.
     let callBudget: Duration
@@ -45,6 +44,7 @@ public final class RefreshEngine: Sendable {
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         committer = GroupCommitter(ledger: ledger)
         slots = CallSlots(limits.concurrency)
+        gate = ProjectGate(rate: limits.rate)
         self.exchanger = exchanger
         machine = RefreshStateMachine(policy: inventory.policy)
         self.limits = limits

@@ -172,6 +172,21 @@ struct RefreshLedger: Sendable {
         }
     }
 
+    /// Audits `hook_failed` for `record` with what went wrong (never a token): a hook's failure
+    /// never undoes the refresh it followed.
+    func recordHookFailure(_ failure: String, of record: TokenRecord) throws {
+        let now = inventory.clock.now
+        try inventory.store.write { db in
+            _ = try inventory.audit.append(
+                db,
+                event: .hookFailed,
+                tokenID: record.id,
+                detail: AuditDetail(project: record.projectID, note: failure),
+                at: now
+            )
+        }
+    }
+
     /// `last_error` as stored: the JSON the record's `Codable` form reads back.
     private static func json(_ error: LastError) throws -> String {
         let encoder = JSONEncoder()

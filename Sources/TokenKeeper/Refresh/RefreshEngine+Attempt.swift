@@ -25,7 +25,7 @@ extension RefreshEngine {
         force: Bool,
         shouldContinue: @escaping @Sendable () -> Bool
     ) async throws -> Attempt {
-        let clock = ledger.inventory.clock
+        let clock = ledger.clock
         guard force || !isPaused(record) else {
             try await release(record.id)
             return .skipped
@@ -41,7 +41,7 @@ extension RefreshEngine {
             return try await finish(machine.expire(facts, now: now), record: record, now: now)
         }
         // The claim returned the record: open it rather than read it again.
-        let current = try ledger.inventory.unsealed(record)
+        let current = try ledger.open(record)
         guard
             let (answer, judged) = try await callSinch(
                 record,
@@ -75,7 +75,7 @@ extension RefreshEngine {
         facts: RefreshStateMachine.Token,
         record: TokenRecord
     ) -> (action: RefreshStateMachine.Action, now: UnixTime) {
-        let now = ledger.inventory.clock.now
+        let now = ledger.clock.now
         var failure: SinchError?
         if case .failed(let error) = answer.outcome { failure = error }
         let timedOut = failure?.code == "timeout"
@@ -250,7 +250,7 @@ extension RefreshEngine {
     }
 
     private func isPaused(_ record: TokenRecord) -> Bool {
-        gate.isPaused(record, at: ledger.inventory.clock.now)
+        gate.isPaused(record, at: ledger.clock.now)
     }
 
     private func release(_ id: String) async throws {
@@ -261,7 +261,7 @@ extension RefreshEngine {
     /// renewed; false when it lapsed and another process took the token meanwhile. A call that
     /// outlived its lease could let a second process exchange the same token.
     private func holdsLease(_ record: TokenRecord) async throws -> Bool {
-        let now = ledger.inventory.clock.now
+        let now = ledger.clock.now
         guard let until = record.leaseUntil, until < now + callBudget else { return true }
         return try await onLedger { try $0.renew(record, now: now) }
     }

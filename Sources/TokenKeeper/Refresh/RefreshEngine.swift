@@ -9,6 +9,8 @@ import Synchronization
 /// project paused by throttling or refused credentials is left alone for the rest of the pass.
 public final class RefreshEngine: Sendable {
     let ledger: RefreshLedger
+    /// The store's commands (`refresh ID` looks up its tokens, a rehearsal opens them).
+    let inventory: Inventory
     /// Who holds this engine's leases (`host:pid`): the owner of its refreshes in the logs.
     package var owner: String { ledger.owner }
     let committer: GroupCommitter
@@ -41,6 +43,7 @@ public final class RefreshEngine: Sendable {
     ) {
         self.callBudget = callBudget
         self.hooks = hooks
+        self.inventory = inventory
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         committer = GroupCommitter(ledger: ledger)
         slots = CallSlots(limits.concurrency)
@@ -52,7 +55,7 @@ public final class RefreshEngine: Sendable {
     }
 
     /// The database the engine refreshes.
-    public var store: TokenStore { ledger.inventory.store }
+    public var store: TokenStore { ledger.store }
 
     /// `host:pid`, the lease owner and audit actor of a refreshing process.
     public static func processOwner() -> String {
@@ -71,7 +74,7 @@ public final class RefreshEngine: Sendable {
     ) async throws -> RefreshSummary {
         var summary = RefreshSummary()
         guard !dryRun else {
-            let ids = try await onLedger { try $0.due(now: $0.inventory.clock.now, limit: .max) }
+            let ids = try await onLedger { try $0.due(now: $0.clock.now, limit: .max) }
             summary.due = ids.count
             if runHooks { try await rehearseDeployHook(ids, into: &summary) }
             return summary
@@ -79,7 +82,7 @@ public final class RefreshEngine: Sendable {
         while shouldContinue() {
             let ids: [String]
             do {
-                ids = try await onLedger { try $0.due(now: $0.inventory.clock.now, limit: batch) }
+                ids = try await onLedger { try $0.due(now: $0.clock.now, limit: batch) }
             } catch {
                 throw RefreshInterrupted(summary: summary, error: error)
             }
@@ -100,7 +103,7 @@ public final class RefreshEngine: Sendable {
 
     /// When the next token this process could claim comes due; nil when none is live.
     public func nextRefresh() async throws -> UnixTime? {
-        try await onLedger { try $0.nextDue(now: $0.inventory.clock.now) }
+        try await onLedger { try $0.nextDue(now: $0.clock.now) }
     }
 
     /// Runs the ledger's SQLite work on a dispatch thread: the cooperative pool's few threads
@@ -118,8 +121,7 @@ public final class RefreshEngine: Sendable {
         dryRun: Bool = false,
         runHooks: Bool = false
     ) async throws -> RefreshSummary {
-        let inventory = ledger.inventory
-        let now = inventory.clock.now
+        let now = ledger.clock.now
         var summary = RefreshSummary()
         var eligible: [String] = []
         for id in ids {
@@ -174,7 +176,7 @@ public final class RefreshEngine: Sendable {
                 unclaimed = unclaimed.dropFirst(ids.count)
                 do {
                     claimed = try await onLedger {
-                        try $0.claim(ids, now: $0.inventory.clock.now, onlyIfDue: !onDemand)
+                        try $0.claim(ids, now: $0.clock.now, onlyIfDue: !onDemand)
                     }.reversed()
                 } catch {
                     failure = error
@@ -223,7 +225,6 @@ public final class RefreshEngine: Sendable {
     /// claimed, called or written. A hook that fails counts as `failed`.
     private func rehearseDeployHook(_ ids: [String], into summary: inout RefreshSummary) async throws {
         guard let hooks, hooks.isConfigured(.deploy) else { return }
-        let inventory = ledger.inventory
         for id in ids {
             let record = try inventory.token(id: id)
             let token = try inventory.unsealed(record)

@@ -4,15 +4,57 @@ import GRDB
 /// The refresh transaction's database steps (<doc:Architecture#Data-flow-one-refresh-in-the-daemon>): find what is
 /// due, claim it with a lease, and commit the outcome with its audit row, or let go.
 struct RefreshLedger: Sendable {
-    let inventory: Inventory
+    let store: TokenStore
+    let audit: AuditLog
+    /// Seals new tokens and opens claimed ones; nil for a dry run's ledger, which writes none.
+    let sealer: TokenSealer?
+    let clock: any WallClock
     /// Who holds leases taken here: `host:pid`.
     let owner: String
     /// How long a claim holds; a crashed holder's claims lapse after it.
     let lease: Duration
 
+    init(
+        store: TokenStore,
+        audit: AuditLog,
+        sealer: TokenSealer?,
+        clock: any WallClock,
+        owner: String,
+        lease: Duration
+    ) {
+        self.store = store
+        self.audit = audit
+        self.sealer = sealer
+        self.clock = clock
+        self.owner = owner
+        self.lease = lease
+    }
+
+    /// The ledger over `inventory`'s store, audit log, sealer and clock.
+    init(inventory: Inventory, owner: String, lease: Duration) {
+        self.init(
+            store: inventory.store,
+            audit: inventory.audit,
+            sealer: inventory.sealer,
+            clock: inventory.clock,
+            owner: owner,
+            lease: lease
+        )
+    }
+
+    private func requireSealer() throws -> TokenSealer {
+        guard let sealer else { throw TokenKeeperError(.configuration, "refreshing needs the master key") }
+        return sealer
+    }
+
+    /// The token value of a claimed `record`, for the call to Sinch.
+    func open(_ record: TokenRecord) throws -> String {
+        try requireSealer().open(record.sealedToken, id: record.id)
+    }
+
     /// Live tokens whose `refresh_at` has come and that nobody holds, soonest first.
     func due(now: UnixTime, limit: Int) throws -> [String] {
-        try inventory.store.read { db in
+        try store.read { db in
             try String.fetchAll(
                 db,
                 sql: """
@@ -30,7 +72,7 @@ struct RefreshLedger: Sendable {
     /// order; nil when there is none. A token another process holds is left to it: its holder
     /// refreshes it, or its lease lapses and the next look (at most a minute on) finds it.
     func nextDue(now: UnixTime) throws -> UnixTime? {
-        try inventory.store.read { db in
+        try store.read { db in
             try UnixTime.fetchOne(
                 db,
                 sql: """
@@ -48,7 +90,7 @@ struct RefreshLedger: Sendable {
     /// refreshed since it was listed as due, removed or no longer live is left out.
     func claim(_ ids: some Collection<String>, now: UnixTime, onlyIfDue: Bool = true) throws -> [TokenRecord] {
         guard !ids.isEmpty else { return [] }
-        return try inventory.store.write { db in
+        return try store.write { db in
             // `refresh_at <= now` matters: a token another process refreshed (and released)
             // after we listed it is free again, but no longer due.
             let claim = try db.cachedStatement(
@@ -69,7 +111,7 @@ struct RefreshLedger: Sendable {
     /// Lets go of `ids` without changing anything else.
     func release(_ ids: some Collection<String>) throws {
         guard !ids.isEmpty else { return }
-        try inventory.store.write { db in
+        try store.write { db in
             let release = try db.cachedStatement(
                 sql: "UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?"
             )
@@ -80,7 +122,7 @@ struct RefreshLedger: Sendable {
     /// Extends the lease on `record` from `now`; false when it is no longer ours (it lapsed and
     /// another process claimed or refreshed the token).
     func renew(_ record: TokenRecord, now: UnixTime) throws -> Bool {
-        try inventory.store.write { db in
+        try store.write { db in
             try db.execute(
                 sql: "UPDATE tokens SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?",
                 arguments: [now + lease, record.id, owner, record.version]
@@ -111,7 +153,7 @@ struct RefreshLedger: Sendable {
     ) throws -> Outcome {
         var outcome = Outcome(decision: decision, record: record, now: now)
         if decision.storesNewToken, let newToken {
-            let sealer = try inventory.requireSealer()
+            let sealer = try requireSealer()
             outcome.sealedToken = try sealer.seal(newToken, id: record.id)
             outcome.fingerprint = sealer.fingerprint(newToken)
         }
@@ -124,7 +166,7 @@ struct RefreshLedger: Sendable {
         }
         detail.project = record.projectID
         detail.note = decision.note
-        outcome.detailJSON = try inventory.audit.encode(detail)
+        outcome.detailJSON = try audit.encode(detail)
         return outcome
     }
 
@@ -132,7 +174,7 @@ struct RefreshLedger: Sendable {
     /// row, all in one transaction: one commit for many refreshes under load. An outcome whose
     /// lease was lost meanwhile writes nothing and is `false`: the other holder's outcome stands.
     func commit(_ outcomes: [Outcome]) throws -> [Bool] {
-        try inventory.store.write { db in
+        try store.write { db in
             var tail = try AuditLog.tail(db)
             let update = try db.cachedStatement(
                 sql: """
@@ -159,7 +201,7 @@ struct RefreshLedger: Sendable {
                 if let until = decision.pauseProjectUntil {
                     try pauseProject(db, record.projectID, until: until, now: outcome.now)
                 }
-                try inventory.audit.append(
+                try audit.append(
                     db,
                     after: &tail,
                     event: decision.event,
@@ -175,9 +217,9 @@ struct RefreshLedger: Sendable {
     /// Audits `hook_failed` for `record` with what went wrong (never a token): a hook's failure
     /// never undoes the refresh it followed.
     func recordHookFailure(_ failure: String, of record: TokenRecord) throws {
-        let now = inventory.clock.now
-        try inventory.store.write { db in
-            _ = try inventory.audit.append(
+        let now = clock.now
+        try store.write { db in
+            _ = try audit.append(
                 db,
                 event: .hookFailed,
                 tokenID: record.id,

@@ -13,9 +13,8 @@ let package = Package(
     products: [
         .executable(name: "tokenkeeper", targets: ["tokenkeeper"]),
         .executable(name: "fake-sinch", targets: ["fake-sinch"]),
-        .library(name: "TokenKeeper", targets: ["TokenKeeper"]),
+        // The Sinch Provisioning client is the one library meant for others; the rest is `package`.
         .library(name: "SinchProvisioning", targets: ["SinchProvisioning"]),
-        .library(name: "FakeSinch", targets: ["FakeSinch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),

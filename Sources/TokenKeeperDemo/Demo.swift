@@ -8,20 +8,20 @@ import TokenKeeper
 /// `retrying`, `needs_reauth` and recovery are seen happening. Ends after the duration or on
 /// SIGINT/SIGTERM with `list`, the last audit events and `audit verify`; nothing is left running
 /// and the folder is removed.
-public enum Demo {
-    public static let defaultDuration: Duration = .seconds(90)
+package enum Demo {
+    package static let defaultDuration: Duration = .seconds(90)
     /// How long refreshes in flight may finish once the demo ends.
     static let grace: Duration = .seconds(10)
     static let auditLines = 8
 
-    public struct Options: Sendable {
-        public var duration: Duration
+    package struct Options: Sendable {
+        package var duration: Duration
         /// Leave the folder (database and key) in place for a look around.
-        public var keep: Bool
+        package var keep: Bool
         /// Redraw the live view in place: standard output is a terminal.
-        public var interactive: Bool
+        package var interactive: Bool
 
-        public init(duration: Duration = Demo.defaultDuration, keep: Bool = false, interactive: Bool = false) {
+        package init(duration: Duration = Demo.defaultDuration, keep: Bool = false, interactive: Bool = false) {
             self.duration = duration
             self.keep = keep
             self.interactive = interactive
@@ -29,20 +29,20 @@ public enum Demo {
     }
 
     /// What the demo saw.
-    public struct Report: Sendable {
-        public var refreshes: Int
-        public var failedAttempts: Int
-        public var needsReauth: Int
-        public var recovered: Int
-        public var verification: AuditLog.Verification
+    package struct Report: Sendable {
+        package var refreshes: Int
+        package var failedAttempts: Int
+        package var needsReauth: Int
+        package var recovered: Int
+        package var verification: AuditLog.Verification
         /// Ctrl-C or SIGTERM ended it before its duration.
-        public var interrupted: Bool
+        package var interrupted: Bool
         /// How long the scheduler ran.
-        public var elapsed: Duration
+        package var elapsed: Duration
 
         /// Why the demo did not show what it should, or nil: the audit chain verifies and at
         /// least one refresh went through.
-        public var problem: String? {
+        package var problem: String? {
             if case .broken(let seq, let reason) = verification {
                 return "the audit chain is broken at seq \(seq): \(reason)"
             }
@@ -54,7 +54,7 @@ public enum Demo {
     /// Runs the demo, writing everything it shows through `write` (text with its own newlines and,
     /// when `options.interactive`, ANSI cursor controls). `logger` goes to the engine, the Sinch
     /// client and FakeSinch.
-    public static func run(
+    package static func run(
         _ options: Options,
         write: @escaping @Sendable (String) -> Void,
         logger: Logger

@@ -6,11 +6,11 @@ import TokenKeeper
 /// `tokenkeeper daemon`: the refresh scheduler under swift-service-lifecycle until SIGTERM or
 /// SIGINT, then a graceful stop: nothing new is claimed and refreshes in flight commit; those
 /// still waiting on Sinch after `grace` are cancelled and their leases released. Exit 0.
-public enum Daemon {
-    public static let defaultGrace: Duration = .seconds(30)
+package enum Daemon {
+    package static let defaultGrace: Duration = .seconds(30)
 
     /// - Parameter metrics: where to serve `/metrics` and `/healthz`, if anywhere.
-    public static func run(
+    package static func run(
         context: CommandContext,
         grace: Duration = defaultGrace,
         metrics: MetricsEndpoint.Address? = nil,

@@ -15,13 +15,13 @@ import TokenKeeper
 /// kept as gauges: a token removed by any process disappears from the next scrape, and the daemon
 /// holds no per-token state. They are streamed a page at a time, so a scrape of a million tokens
 /// (~220 MB of text) holds one page, not the whole answer.
-public struct MetricsEndpoint: Sendable {
+package struct MetricsEndpoint: Sendable {
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 picks a free one.
-    public struct Address: Sendable, Equatable, CustomStringConvertible {
-        public var host: String
-        public var port: Int
+    package struct Address: Sendable, Equatable, CustomStringConvertible {
+        package var host: String
+        package var port: Int
 
-        public init(parsing text: String) throws {
+        package init(parsing text: String) throws {
             let invalid = TokenKeeperError(
                 .usage,
                 "invalid --metrics address \"\(text)\" (expected HOST:PORT, as in 127.0.0.1:9464)"
@@ -37,7 +37,7 @@ public struct MetricsEndpoint: Sendable {
             self.port = port
         }
 
-        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
     let registry: PrometheusCollectorRegistry
@@ -48,14 +48,14 @@ public struct MetricsEndpoint: Sendable {
     let schedulerProblem: @Sendable () -> String?
 
     /// Makes the registry swift-metrics reports to, once per process.
-    public static func bootstrapRegistry() -> PrometheusCollectorRegistry {
+    package static func bootstrapRegistry() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         RefreshMetrics.declare()
         return registry
     }
 
-    public init(
+    package init(
         registry: PrometheusCollectorRegistry,
         store: TokenStore,
         pageSize: Int = 10_000,
@@ -69,7 +69,7 @@ public struct MetricsEndpoint: Sendable {
     }
 
     /// The HTTP server as a service for the daemon's ServiceGroup; it logs the address it bound.
-    public func service(at address: Address, logger: Logger) -> some Service {
+    package func service(at address: Address, logger: Logger) -> some Service {
         let router = Router()
         // Both read SQLite: on a thread of their own, not on the few that resume every task.
         router.get("metrics") { _, _ in

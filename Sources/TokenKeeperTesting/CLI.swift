@@ -1,26 +1,26 @@
 import Foundation
 
 /// Runs the built `tokenkeeper` binary, as an operator or a cron job would.
-public struct CLI: Sendable {
+package struct CLI: Sendable {
     /// What one run printed and returned.
-    public struct Result: Sendable {
-        public var status: Int32
-        public var stdout: String
-        public var stderr: String
+    package struct Result: Sendable {
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
 
         /// stdout and stderr together, for grepping what the program wrote.
-        public var everything: String { stdout + stderr }
+        package var everything: String { stdout + stderr }
     }
 
-    public let executable: String
-    public var environment: [String: String]
+    package let executable: String
+    package var environment: [String: String]
     /// A command that runs the binary, the binary's path and arguments after it (`/bin/sh -c ...`
     /// to start it with a signal ignored); empty to run it directly.
-    public var launcher: [String] = []
+    package var launcher: [String] = []
 
     /// A CLI with a clean environment: HOME and the database under `directory`, no inherited
     /// TOKENKEEPER_ or SINCH_ variables.
-    public init(directory: TemporaryDirectory, environment extra: [String: String] = [:]) {
+    package init(directory: TemporaryDirectory, environment extra: [String: String] = [:]) {
         executable = Self.locateExecutable()
         var environment = ProcessInfo.processInfo.environment.filter { key, _ in
             !key.hasPrefix("TOKENKEEPER_") && !key.hasPrefix("SINCH_") && key != "XDG_STATE_HOME"
@@ -33,7 +33,7 @@ public struct CLI: Sendable {
 
     /// Runs `tokenkeeper arguments...` with `stdin` as its standard input.
     @discardableResult
-    public func run(_ arguments: [String], stdin: String? = nil, stdinFile: String? = nil) throws -> Result {
+    package func run(_ arguments: [String], stdin: String? = nil, stdinFile: String? = nil) throws -> Result {
         let process = Process()
         if let program = launcher.first {
             process.executableURL = URL(fileURLWithPath: program)
@@ -77,13 +77,13 @@ public struct CLI: Sendable {
         )
     }
 
-    public func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
+    package func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
         try run(arguments, stdin: stdin)
     }
 
     /// ``run(_:stdin:stdinFile:)`` on its own thread, for async tests: waiting for the child must
     /// not hold one of the few cooperative threads that an in-process FakeSinch answers on.
-    public func runDetached(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+    package func runDetached(_ arguments: [String], stdin: String? = nil) async throws -> Result {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
                 continuation.resume(with: Swift.Result { try self.run(arguments, stdin: stdin) })
@@ -92,7 +92,7 @@ public struct CLI: Sendable {
     }
 
     /// `TOKENKEEPER_BIN`, else `tokenkeeper` beside the test bundle, else `.build/debug`.
-    public static func locateExecutable() -> String {
+    package static func locateExecutable() -> String {
         if let path = ProcessInfo.processInfo.environment["TOKENKEEPER_BIN"] { return path }
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         let candidates = [

@@ -4,14 +4,14 @@ import Logging
 import SinchProvisioning
 
 /// FakeSinch on an ephemeral loopback port, and real clients (libcurl) pointed at it.
-public struct SinchHarness: Sendable {
-    public let fake: FakeSinch
+package struct SinchHarness: Sendable {
+    package let fake: FakeSinch
     /// Everything the clients made here logged, at trace level.
-    public let logs = RecordingLogHandler.Lines()
-    public let configuration: FakeSinchConfiguration
+    package let logs = RecordingLogHandler.Lines()
+    package let configuration: FakeSinchConfiguration
 
     /// Starts FakeSinch, runs `body`, and stops FakeSinch however `body` ends.
-    public static func with<T: Sendable>(
+    package static func with<T: Sendable>(
         _ configuration: FakeSinchConfiguration = FakeSinchConfiguration(),
         logger: Logger = Logger(label: "fake-sinch"),
         _ body: (SinchHarness) async throws -> T
@@ -31,7 +31,7 @@ public struct SinchHarness: Sendable {
         }
     }
 
-    public var credentials: SinchCredentials {
+    package var credentials: SinchCredentials {
         SinchCredentials(
             keyID: configuration.keyID,
             keySecret: configuration.keySecret,
@@ -40,7 +40,7 @@ public struct SinchHarness: Sendable {
     }
 
     /// A libcurl transport with test-sized limits.
-    public func transport(
+    package func transport(
         timeout: Duration = .seconds(10),
         maxResponseBytes: Int = 1 << 20
     ) throws -> CurlTransport {
@@ -55,7 +55,7 @@ public struct SinchHarness: Sendable {
     }
 
     /// A client of FakeSinch over `transport` (a new one by default).
-    public func client(
+    package func client(
         authentication: SinchAuthentication = .oauth2,
         transport: CurlTransport? = nil,
         credentials: SinchCredentials? = nil,

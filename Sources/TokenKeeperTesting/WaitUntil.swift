@@ -1,6 +1,6 @@
 /// Waits until `condition` holds, asking every 20 ms; throws when `limit` passes first. For what a
 /// test cannot drive with the manual clock: another process's progress, a server starting.
-public func waitUntil(
+package func waitUntil(
     _ what: @autoclosure () -> String = "the condition",
     within limit: Duration = .seconds(30),
     _ condition: () async throws -> Bool
@@ -13,6 +13,6 @@ public func waitUntil(
 }
 
 /// ``waitUntil(_:within:_:)`` ran out of time.
-public struct WaitTimedOut: Error, CustomStringConvertible {
-    public var description: String
+package struct WaitTimedOut: Error, CustomStringConvertible {
+    package var description: String
 }

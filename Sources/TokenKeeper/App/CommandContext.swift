@@ -3,20 +3,20 @@ import Foundation
 /// The wiring every command shares: configuration, the store, the master key and the actor.
 ///
 /// Lives in the library so tests reach the same paths the executable takes.
-public struct CommandContext: Sendable {
-    public let configuration: TokenKeeperConfiguration
-    public let clock: any WallClock
+package struct CommandContext: Sendable {
+    package let configuration: TokenKeeperConfiguration
+    package let clock: any WallClock
     /// Who changes things, for the audit: `cli:<user>`.
-    public let actor: String
+    package let actor: String
 
-    public init(configuration: TokenKeeperConfiguration, clock: any WallClock = SystemClock(), actor: String? = nil) {
+    package init(configuration: TokenKeeperConfiguration, clock: any WallClock = SystemClock(), actor: String? = nil) {
         self.configuration = configuration
         self.clock = clock
         self.actor = actor ?? "cli:\(Self.userName())"
     }
 
     /// Loads the configuration from `--db`, `--config` and the process environment.
-    public static func load(database: String?, configFile: String?) throws -> CommandContext {
+    package static func load(database: String?, configFile: String?) throws -> CommandContext {
         var flags: [String: String] = [:]
         if let database { flags["database"] = database }
         let configuration = try ConfigurationLoader.load(
@@ -28,19 +28,19 @@ public struct CommandContext: Sendable {
     }
 
     /// Opens the existing database.
-    public func openStore(readOnly: Bool = false) throws -> TokenStore {
+    package func openStore(readOnly: Bool = false) throws -> TokenStore {
         try TokenStore.open(at: configuration.databasePath, readOnly: readOnly)
     }
 
     /// The inventory without the master key: enough for `list`, `show`, `check`, `audit` (read
     /// only, the default) and `remove`.
-    public func inventory(readOnly: Bool = true) throws -> Inventory {
+    package func inventory(readOnly: Bool = true) throws -> Inventory {
         Inventory(store: try openStore(readOnly: readOnly), policy: configuration.policy, clock: clock, actor: actor)
     }
 
     /// The inventory with the master key loaded and checked against the database; `actor`
     /// (a refreshing process's `host:pid`) replaces the CLI user in the audit.
-    public func keyedInventory(actor: String? = nil) throws -> Inventory {
+    package func keyedInventory(actor: String? = nil) throws -> Inventory {
         let store = try openStore()
         let key = try MasterKey.load(from: configuration)
         let sealer = TokenSealer(masterKey: key)
@@ -55,18 +55,18 @@ public struct CommandContext: Sendable {
     }
 
     /// What `init` did.
-    public struct InitResult: Sendable {
-        public var databasePath: String
-        public var createdDatabase: Bool
+    package struct InitResult: Sendable {
+        package var databasePath: String
+        package var createdDatabase: Bool
         /// The key file written, when `init` made one.
-        public var createdKeyFile: String?
-        public var keySource: String
+        package var createdKeyFile: String?
+        package var keySource: String
     }
 
     /// Creates the database and, unless `TOKENKEEPER_MASTER_KEY` is set or the key file exists,
     /// a new key file (0600). Running it again on an initialized database with the right key is
     /// harmless; with the wrong key it fails and changes nothing.
-    public func initialize() throws -> InitResult {
+    package func initialize() throws -> InitResult {
         let path = configuration.databasePath
         let existing = FileSystem.exists(path) ? try TokenStore.open(at: path) : nil
         var createdKeyFile: String?

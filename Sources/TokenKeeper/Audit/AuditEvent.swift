@@ -1,5 +1,5 @@
 /// The events of the audit log (<doc:CLIContract#Audit-events>).
-public enum AuditEvent: String, Codable, Sendable, CaseIterable {
+package enum AuditEvent: String, Codable, Sendable, CaseIterable {
     case added
     case exchanged
     case refreshed
@@ -16,20 +16,20 @@ public enum AuditEvent: String, Codable, Sendable, CaseIterable {
 }
 
 /// The `detail` object of an audit row. Every field is optional; none may hold a token.
-public struct AuditDetail: Codable, Sendable, Equatable {
-    public var fingerprint: String?
-    public var oldFingerprint: String?
-    public var newFingerprint: String?
-    public var project: String?
-    public var source: String?
-    public var httpStatus: Int?
-    public var errorClass: String?
-    public var errorCode: String?
-    public var attempt: Int?
-    public var latencyMs: Int?
-    public var note: String?
+package struct AuditDetail: Codable, Sendable, Equatable {
+    package var fingerprint: String?
+    package var oldFingerprint: String?
+    package var newFingerprint: String?
+    package var project: String?
+    package var source: String?
+    package var httpStatus: Int?
+    package var errorClass: String?
+    package var errorCode: String?
+    package var attempt: Int?
+    package var latencyMs: Int?
+    package var note: String?
 
-    public init(
+    package init(
         fingerprint: String? = nil,
         oldFingerprint: String? = nil,
         newFingerprint: String? = nil,

@@ -7,34 +7,34 @@ import GRDB
 /// Row n stores `hash = SHA-256(prev_hash ‖ canonical(row n))` and `prev_hash` = row n−1's hash,
 /// so editing, deleting or reordering a row breaks the chain at that row. Appends happen inside
 /// the caller's write transaction: a token change and its audit row commit together or not at all.
-public struct AuditLog: Sendable {
+package struct AuditLog: Sendable {
     /// The `prev_hash` of the first row.
-    public static let genesisHash = String(repeating: "0", count: 64)
+    package static let genesisHash = String(repeating: "0", count: 64)
 
     /// The end of the chain, carried across appends within one transaction.
-    public struct Tail: Sendable {
-        public var seq: Int64
-        public var hash: String
+    package struct Tail: Sendable {
+        package var seq: Int64
+        package var hash: String
     }
 
-    public let actor: String
+    package let actor: String
     private let encoder: JSONEncoder
 
-    public init(actor: String) {
+    package init(actor: String) {
         self.actor = actor
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
     /// The last row's seq and hash (or the genesis hash), read in the caller's transaction.
-    public static func tail(_ db: Database) throws -> Tail {
+    package static func tail(_ db: Database) throws -> Tail {
         let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         return Tail(seq: row?["seq"] ?? 0, hash: row?["hash"] ?? genesisHash)
     }
 
     /// Appends one event after the current tail.
     @discardableResult
-    public func append(
+    package func append(
         _ db: Database,
         event: AuditEvent,
         tokenID: String?,
@@ -46,14 +46,14 @@ public struct AuditLog: Sendable {
     }
 
     /// The detail as the JSON text that is stored and hashed.
-    public func encode(_ detail: AuditDetail) throws -> String {
+    package func encode(_ detail: AuditDetail) throws -> String {
         String(decoding: try encoder.encode(detail), as: UTF8.self)
     }
 
     /// Appends one event whose detail is already encoded (by ``encode(_:)``) after `tail`, and
     /// moves `tail` forward: for many appends in one transaction.
     @discardableResult
-    public func append(
+    package func append(
         _ db: Database,
         after tail: inout Tail,
         event: AuditEvent,
@@ -92,7 +92,7 @@ public struct AuditLog: Sendable {
 
     /// SHA-256 over the previous hash and the row's fields, each length-prefixed so that no two
     /// different rows share a canonical form.
-    public static func hash(
+    package static func hash(
         prevHash: String,
         seq: Int64,
         at: UnixTime,
@@ -112,14 +112,14 @@ public struct AuditLog: Sendable {
     }
 
     /// The result of walking the chain.
-    public enum Verification: Sendable, Equatable {
+    package enum Verification: Sendable, Equatable {
         /// Every row links to the one before; `head` is the last row's hash (genesis when empty).
         case intact(count: Int64, head: String)
         /// The first row that does not verify, and why.
         case broken(seq: Int64, reason: String)
 
         /// What `audit verify` prints.
-        public var description: String {
+        package var description: String {
             switch self {
             case .intact(let count, let head): "audit chain intact: \(count) events, head \(head)"
             case .broken(let seq, let reason): "audit chain broken at seq \(seq): \(reason)"
@@ -128,7 +128,7 @@ public struct AuditLog: Sendable {
     }
 
     /// Walks the chain from the first row; stops at the first row that does not verify.
-    public static func verify(_ db: Database) throws -> Verification {
+    package static func verify(_ db: Database) throws -> Verification {
         var expectedPrev = genesisHash
         var expectedSeq: Int64 = 1
         let rows = try AuditRecord.order(AuditRecord.Columns.seq).fetchCursor(db)
@@ -158,13 +158,13 @@ public struct AuditLog: Sendable {
     }
 
     /// A filter over the log, as `tokenkeeper audit` takes it.
-    public struct Query: Sendable {
-        public var tokenID: String?
-        public var event: AuditEvent?
-        public var since: UnixTime?
-        public var limit: Int?
+    package struct Query: Sendable {
+        package var tokenID: String?
+        package var event: AuditEvent?
+        package var since: UnixTime?
+        package var limit: Int?
 
-        public init(tokenID: String? = nil, event: AuditEvent? = nil, since: UnixTime? = nil, limit: Int? = nil) {
+        package init(tokenID: String? = nil, event: AuditEvent? = nil, since: UnixTime? = nil, limit: Int? = nil) {
             self.tokenID = tokenID
             self.event = event
             self.since = since
@@ -184,7 +184,7 @@ public struct AuditLog: Sendable {
     }
 
     /// Calls `body` with each matching row, in seq order, without holding them all in memory.
-    public static func forEach(
+    package static func forEach(
         _ db: Database,
         matching query: Query,
         _ body: (AuditRecord) throws -> Void

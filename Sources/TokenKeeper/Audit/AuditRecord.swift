@@ -1,19 +1,19 @@
 import GRDB
 
 /// One row of `audit`: an event, chained to the row before it by `prev_hash`.
-public struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "audit"
+package struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    package static let databaseTableName = "audit"
 
-    public var seq: Int64
-    public var at: UnixTime
-    public var tokenID: String?
-    public var event: String
+    package var seq: Int64
+    package var at: UnixTime
+    package var tokenID: String?
+    package var event: String
     /// `host:pid` for the daemon, `cli:user` for a command.
-    public var actor: String
+    package var actor: String
     /// The ``AuditDetail`` as JSON text, exactly as hashed.
-    public var detail: String
-    public var prevHash: String
-    public var hash: String
+    package var detail: String
+    package var prevHash: String
+    package var hash: String
 
     enum CodingKeys: String, CodingKey {
         case seq, at
@@ -23,10 +23,10 @@ public struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         case hash
     }
 
-    public enum Columns {
-        public static let seq = Column(CodingKeys.seq)
-        public static let at = Column(CodingKeys.at)
-        public static let tokenID = Column(CodingKeys.tokenID)
-        public static let event = Column(CodingKeys.event)
+    package enum Columns {
+        package static let seq = Column(CodingKeys.seq)
+        package static let at = Column(CodingKeys.at)
+        package static let tokenID = Column(CodingKeys.tokenID)
+        package static let event = Column(CodingKeys.event)
     }
 }

@@ -5,7 +5,7 @@ import Yams
 
 /// Reads ``TokenKeeperConfiguration`` through swift-configuration, in the precedence of
 /// <doc:CLIContract#Configuration>: command-line flag > environment variable > YAML config file > default.
-public enum ConfigurationLoader {
+package enum ConfigurationLoader {
     /// One setting of the configuration table (<doc:CLIContract#Configuration>): its YAML key and its environment variable.
     struct Setting {
         let key: String
@@ -48,7 +48,7 @@ public enum ConfigurationLoader {
     ///   - flags: values given on the command line, by YAML key (`database` for `--db`).
     ///   - configFile: `--config`, which wins over `TOKENKEEPER_CONFIG`.
     ///   - environment: the process environment (a dictionary, so tests pass their own).
-    public static func load(
+    package static func load(
         flags: [String: String] = [:],
         configFile: String? = nil,
         environment: [String: String]

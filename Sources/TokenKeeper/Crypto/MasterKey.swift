@@ -3,14 +3,14 @@ import Foundation
 
 /// The 32-byte key that seals every token at rest.
 // SymmetricKey is immutable but not marked Sendable in swift-crypto 3.
-public struct MasterKey: @unchecked Sendable {
+package struct MasterKey: @unchecked Sendable {
     /// Where the key came from, named in errors (never the key itself).
-    public enum Source: Sendable, CustomStringConvertible {
+    package enum Source: Sendable, CustomStringConvertible {
         case environment
         case file(String)
         case generated
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .environment: "TOKENKEEPER_MASTER_KEY"
             case .file(let path): "key file \(path)"
@@ -20,7 +20,7 @@ public struct MasterKey: @unchecked Sendable {
     }
 
     let key: SymmetricKey
-    public let source: Source
+    package let source: Source
 
     init(key: SymmetricKey, source: Source) {
         self.key = key
@@ -28,12 +28,12 @@ public struct MasterKey: @unchecked Sendable {
     }
 
     /// A fresh random key.
-    public static func generate() -> MasterKey {
+    package static func generate() -> MasterKey {
         MasterKey(key: SymmetricKey(size: .bits256), source: .generated)
     }
 
     /// Decodes the base64 text of 32 bytes.
-    public init(base64 text: String, source: Source) throws {
+    package init(base64 text: String, source: Source) throws {
         guard let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)),
             bytes.count == 32
         else {
@@ -50,7 +50,7 @@ public struct MasterKey: @unchecked Sendable {
 
     /// Loads the key: `TOKENKEEPER_MASTER_KEY` when set, else the key file, which must be
     /// readable by its owner alone.
-    public static func load(from configuration: TokenKeeperConfiguration) throws -> MasterKey {
+    package static func load(from configuration: TokenKeeperConfiguration) throws -> MasterKey {
         if let text = configuration.masterKey {
             return try MasterKey(base64: text, source: .environment)
         }
@@ -100,7 +100,7 @@ public struct MasterKey: @unchecked Sendable {
     }
 
     /// Writes the key to a new file created 0600; never overwrites an existing file.
-    public func write(toNewFile path: String) throws {
+    package func write(toNewFile path: String) throws {
         try FileSystem.createParentDirectory(of: path)
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {

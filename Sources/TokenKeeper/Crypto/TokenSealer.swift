@@ -7,14 +7,14 @@ import Foundation
 /// another row does not open. Fingerprints are HMAC-SHA256 under a key derived with HKDF, so they
 /// identify a token in the audit without revealing anything about it.
 // SymmetricKey is immutable but not marked Sendable in swift-crypto 3.
-public struct TokenSealer: @unchecked Sendable {
+package struct TokenSealer: @unchecked Sendable {
     private let sealingKey: SymmetricKey
     /// HMAC keyed once; each fingerprint updates a copy (the digest state is copy-on-write).
     private let fingerprintMAC: HMAC<SHA256>
     /// A value derived from the key and stored in the database, to detect a wrong key before writing.
-    public let keyCheck: String
+    package let keyCheck: String
 
-    public init(masterKey: MasterKey) {
+    package init(masterKey: MasterKey) {
         sealingKey = masterKey.key
         let fingerprintKey = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: masterKey.key,
@@ -31,7 +31,7 @@ public struct TokenSealer: @unchecked Sendable {
     }
 
     /// Seals a token for the row `id`: nonce, ciphertext and tag in one blob.
-    public func seal(_ token: String, id: String) throws -> Data {
+    package func seal(_ token: String, id: String) throws -> Data {
         do {
             let box = try AES.GCM.seal(Data(token.utf8), using: sealingKey, authenticating: Data(id.utf8))
             guard let combined = box.combined else {
@@ -49,7 +49,7 @@ public struct TokenSealer: @unchecked Sendable {
     ///
     /// swift-crypto on Linux reports a failed open as a BoringSSL error rather than
     /// `.authenticationFailure`, so every failure is reported the same way.
-    public func open(_ sealed: Data, id: String) throws -> String {
+    package func open(_ sealed: Data, id: String) throws -> String {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
             let plain = try AES.GCM.open(box, using: sealingKey, authenticating: Data(id.utf8))
@@ -64,7 +64,7 @@ public struct TokenSealer: @unchecked Sendable {
     }
 
     /// The first 16 hex digits of HMAC-SHA256(token) under the derived fingerprint key.
-    public func fingerprint(_ token: String) -> String {
+    package func fingerprint(_ token: String) -> String {
         var mac = fingerprintMAC
         mac.update(data: Data(token.utf8))
         return String(mac.finalize().hex.prefix(16))

@@ -1,15 +1,15 @@
 import GRDB
 
 /// `tokenkeeper check`: a monitoring verdict over every stored token, in the Nagios convention.
-public struct ExpiryCheck: Sendable {
+package struct ExpiryCheck: Sendable {
     /// The verdict, with its exit code.
-    public enum Status: String, Sendable, Codable {
+    package enum Status: String, Sendable, Codable {
         case ok = "OK"
         case warning = "WARNING"
         case critical = "CRITICAL"
         case unknown = "UNKNOWN"
 
-        public var exitCode: Int32 {
+        package var exitCode: Int32 {
             switch self {
             case .ok: 0
             case .warning: 1
@@ -19,26 +19,26 @@ public struct ExpiryCheck: Sendable {
         }
     }
 
-    public var warn: Duration
-    public var crit: Duration
+    package var warn: Duration
+    package var crit: Duration
 
-    public init(warn: Duration = .seconds(14 * 86_400), crit: Duration = .seconds(3 * 86_400)) {
+    package init(warn: Duration = .seconds(14 * 86_400), crit: Duration = .seconds(3 * 86_400)) {
         self.warn = warn
         self.crit = crit
     }
 
     /// The counts a verdict is made of. Each token is counted once, in its worst bucket.
-    public struct Counts: Sendable, Equatable {
-        public var total = 0
-        public var needsReauth = 0
+    package struct Counts: Sendable, Equatable {
+        package var total = 0
+        package var needsReauth = 0
         /// State `expired`, or a live token already past its expiry.
-        public var expired = 0
+        package var expired = 0
         /// Live tokens expiring within `crit`.
-        public var critical = 0
+        package var critical = 0
         /// Live tokens expiring within `warn` but not `crit`.
-        public var warning = 0
+        package var warning = 0
 
-        public init(total: Int = 0, needsReauth: Int = 0, expired: Int = 0, critical: Int = 0, warning: Int = 0) {
+        package init(total: Int = 0, needsReauth: Int = 0, expired: Int = 0, critical: Int = 0, warning: Int = 0) {
             self.total = total
             self.needsReauth = needsReauth
             self.expired = expired
@@ -49,27 +49,27 @@ public struct ExpiryCheck: Sendable {
 
     /// The pure decision: CRITICAL if anything needs a person or expires within `crit`,
     /// WARNING if anything expires within `warn`, OK otherwise.
-    public static func status(of counts: Counts) -> Status {
+    package static func status(of counts: Counts) -> Status {
         if counts.needsReauth + counts.expired + counts.critical > 0 { return .critical }
         if counts.warning > 0 { return .warning }
         return .ok
     }
 
     /// The verdict and the tokens behind it.
-    public struct Report: Sendable {
-        public var status: Status
-        public var counts: Counts
-        public var warn: Duration
-        public var crit: Duration
+    package struct Report: Sendable {
+        package var status: Status
+        package var counts: Counts
+        package var warn: Duration
+        package var crit: Duration
         /// Up to ten tokens that need attention, worst first.
-        public var attention: [TokenRecord]
-        public var now: UnixTime
+        package var attention: [TokenRecord]
+        package var now: UnixTime
     }
 
     /// Counts through the `expires_at` index and the small `tokens_attention` index: a handful
     /// of range counts, not a scan of the tokens, so a million rows answer in milliseconds.
     /// Live tokens in a range are all tokens in it minus those that need a person.
-    public func run(on inventory: Inventory) throws -> Report {
+    package func run(on inventory: Inventory) throws -> Report {
         let now = inventory.clock.now
         let attention = TokenState.attentionSQL
         return try inventory.store.read { db in

@@ -2,12 +2,12 @@ import Foundation
 import GRDB
 
 /// What `tokenkeeper import` did.
-public struct ImportSummary: Sendable, Codable, Equatable {
-    public var imported: Int
+package struct ImportSummary: Sendable, Codable, Equatable {
+    package var imported: Int
     /// Lines whose token was stored already, passed over by `--skip-existing` (nil without it).
-    public var skipped: Int?
+    package var skipped: Int?
 
-    public init(imported: Int, skipped: Int? = nil) {
+    package init(imported: Int, skipped: Int? = nil) {
         self.imported = imported
         self.skipped = skipped
     }
@@ -20,7 +20,7 @@ extension Inventory {
     /// `skipExisting`: then it is passed over and counted. Lines are read in batches; each batch is
     /// parsed, checked and sealed on every core, then inserted with its audit rows while the next
     /// batch is prepared. Memory holds two batches, not the file.
-    public func importTokens(
+    package func importTokens(
         from descriptor: Int32,
         skipExisting: Bool = false,
         batchSize: Int = 16_384

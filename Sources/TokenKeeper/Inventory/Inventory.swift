@@ -6,14 +6,14 @@ import GRDB
 /// Every change writes its audit row in the same transaction. Commands that seal or open a token
 /// carry a ``TokenSealer`` already bound to the database (the key check passed); the others,
 /// `list` and `check` among them, need no key at all.
-public struct Inventory: Sendable {
-    public let store: TokenStore
-    public let policy: RenewalPolicy
-    public let clock: any WallClock
-    public let audit: AuditLog
+package struct Inventory: Sendable {
+    package let store: TokenStore
+    package let policy: RenewalPolicy
+    package let clock: any WallClock
+    package let audit: AuditLog
     let sealer: TokenSealer?
 
-    public init(
+    package init(
         store: TokenStore,
         policy: RenewalPolicy,
         clock: any WallClock = SystemClock(),
@@ -81,7 +81,7 @@ public struct Inventory: Sendable {
 
     /// Stores a new token and audits `event` (`added`, or `exchanged` for a token obtained from an
     /// Embedded Signup code); returns the stored record.
-    public func add(
+    package func add(
         token: String,
         _ new: NewToken,
         event: AuditEvent = .added,
@@ -103,7 +103,7 @@ public struct Inventory: Sendable {
 
     /// Puts a new token value into an existing record (the way back from `needs_reauth`):
     /// state `active`, failures cleared, audited `replaced` with both fingerprints.
-    public func replace(id: String, token: String, _ new: NewToken, source: String? = nil) throws -> TokenRecord {
+    package func replace(id: String, token: String, _ new: NewToken, source: String? = nil) throws -> TokenRecord {
         let sealer = try requireSealer()
         if let problem = TokenValue.problem(token) ?? new.problem(projectRequired: false) {
             throw TokenKeeperError(.invalidInput, problem)
@@ -156,13 +156,13 @@ public struct Inventory: Sendable {
     // MARK: - Read
 
     /// The filters of `tokenkeeper list`.
-    public struct Query: Sendable {
-        public var expiringWithin: Duration?
-        public var state: TokenState?
-        public var project: String?
-        public var limit: Int?
+    package struct Query: Sendable {
+        package var expiringWithin: Duration?
+        package var state: TokenState?
+        package var project: String?
+        package var limit: Int?
 
-        public init(
+        package init(
             expiringWithin: Duration? = nil,
             state: TokenState? = nil,
             project: String? = nil,
@@ -176,7 +176,7 @@ public struct Inventory: Sendable {
     }
 
     /// Calls `body` with each matching token in expiry order, streaming from the database.
-    public func forEachToken(matching query: Query, _ body: (TokenRecord) throws -> Void) throws {
+    package func forEachToken(matching query: Query, _ body: (TokenRecord) throws -> Void) throws {
         let now = clock.now
         var request = TokenRecord.all()
         if let within = query.expiringWithin {
@@ -198,14 +198,14 @@ public struct Inventory: Sendable {
     }
 
     /// The token `id`, or a not-found error.
-    public func token(id: String) throws -> TokenRecord {
+    package func token(id: String) throws -> TokenRecord {
         guard let record = try store.read({ try TokenRecord.fetchOne($0, key: id) }) else { throw Self.notFound(id) }
         return record
     }
 
     /// Fails as `add` would on `new`'s details and times, before anything irreversible (a code
     /// exchange) happens.
-    public func checkSchedule(_ new: NewToken) throws {
+    package func checkSchedule(_ new: NewToken) throws {
         if let problem = new.problem(projectRequired: false) { throw TokenKeeperError(.invalidInput, problem) }
         var generator = SystemRandomNumberGenerator()
         _ = try schedule(new, now: clock.now, using: &generator).get()
@@ -213,7 +213,7 @@ public struct Inventory: Sendable {
 
     /// The token value of `record`, for a call to Sinch on its behalf; not audited, because it
     /// leaves the process only to Sinch. Use ``reveal(id:)`` to show a token to a person.
-    public func unsealed(_ record: TokenRecord) throws -> String {
+    package func unsealed(_ record: TokenRecord) throws -> String {
         try requireSealer().open(record.sealedToken, id: record.id)
     }
 
@@ -227,7 +227,7 @@ public struct Inventory: Sendable {
     }
 
     /// Opens and returns the token value of `id`, auditing `revealed` in the same transaction.
-    public func reveal(id: String) throws -> String {
+    package func reveal(id: String) throws -> String {
         let sealer = try requireSealer()
         let now = clock.now
         return try store.write { db in
@@ -245,7 +245,7 @@ public struct Inventory: Sendable {
     }
 
     /// Deletes the token `id` and audits `removed`; its audit history stays.
-    public func remove(id: String) throws {
+    package func remove(id: String) throws {
         let now = clock.now
         try store.write { db in
             guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
@@ -269,12 +269,12 @@ public struct Inventory: Sendable {
 
 extension Inventory {
     /// Calls `body` with each matching audit event in seq order; with a limit, the most recent.
-    public func forEachAuditEvent(matching query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {
+    package func forEachAuditEvent(matching query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {
         try store.read { db in try AuditLog.forEach(db, matching: query, body) }
     }
 
     /// Walks the audit chain.
-    public func verifyAudit() throws -> AuditLog.Verification {
+    package func verifyAudit() throws -> AuditLog.Verification {
         try store.read(AuditLog.verify)
     }
 }

@@ -1,22 +1,22 @@
 import Foundation
 
 /// Reads a file descriptor line by line in large chunks, holding one chunk and one line at a time.
-public struct LineReader: ~Copyable {
+package struct LineReader: ~Copyable {
     private let descriptor: Int32
     private var buffer: [UInt8] = []
     private var start = 0
     private var finished = false
     /// The number of the line last returned, from 1.
-    public private(set) var lineNumber = 0
-    public let maximumLineLength: Int
+    package private(set) var lineNumber = 0
+    package let maximumLineLength: Int
 
-    public init(descriptor: Int32, maximumLineLength: Int = 1 << 16) {
+    package init(descriptor: Int32, maximumLineLength: Int = 1 << 16) {
         self.descriptor = descriptor
         self.maximumLineLength = maximumLineLength
     }
 
     /// The next line without its newline (a trailing `\r` is dropped too), or nil at the end.
-    public mutating func next() throws -> ArraySlice<UInt8>? {
+    package mutating func next() throws -> ArraySlice<UInt8>? {
         while true {
             if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
                 guard newline - start <= maximumLineLength else { throw overlong() }

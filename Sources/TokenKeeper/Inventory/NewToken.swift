@@ -1,15 +1,15 @@
 /// What `add` and `import` know about a token besides its value.
-public struct NewToken: Sendable, Equatable {
-    public var project: String
-    public var label: String?
-    public var waba: String?
-    public var businessManager: String?
+package struct NewToken: Sendable, Equatable {
+    package var project: String
+    package var label: String?
+    package var waba: String?
+    package var businessManager: String?
     /// When the token was issued, if known; its expiry is then `issuedAt + lifetime`.
-    public var issuedAt: UnixTime?
+    package var issuedAt: UnixTime?
     /// When the token expires, if known; wins over `issuedAt`.
-    public var expiresAt: UnixTime?
+    package var expiresAt: UnixTime?
 
-    public init(
+    package init(
         project: String,
         label: String? = nil,
         waba: String? = nil,

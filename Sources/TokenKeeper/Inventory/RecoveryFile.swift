@@ -4,7 +4,7 @@ import Foundation
 /// sealed under the master key in a 0600 file beside the database, until
 /// `tokenkeeper add --recover FILE` stores it. The code that yielded it is spent, so this file is
 /// the customer's only way to avoid a new Embedded Signup.
-public struct RecoveryFile: Codable, Sendable, Equatable {
+package struct RecoveryFile: Codable, Sendable, Equatable {
     static let formatName = "tokenkeeper-recovery-v1"
     /// Bigger than any file this type writes; a larger one is not ours.
     static let maximumSize = 65_536
@@ -111,7 +111,7 @@ extension Inventory {
     /// Stores the token kept in the recovery file at `path` (`add --recover`), as the exchange
     /// that yielded it would have: a new record audited `exchanged`, or into the record it was
     /// to replace, with `source` "recovery". The file is deleted once the token is stored.
-    public func recover(from path: String) throws -> TokenRecord {
+    package func recover(from path: String) throws -> TokenRecord {
         let sealer = try requireSealer()
         let file = try RecoveryFile.read(path)
         guard let sealed = Data(base64Encoded: file.sealed), let token = try? sealer.open(sealed, id: file.id) else {

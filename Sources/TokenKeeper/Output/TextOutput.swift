@@ -1,11 +1,11 @@
 /// The human-readable output: tables, `show` blocks and the `check` line. No token values.
-public enum TextOutput {
+package enum TextOutput {
     /// Aligned columns; widths come from `rows` (the caller passes a prefix for long streams).
-    public struct Table {
-        public let headers: [String]
-        public private(set) var widths: [Int]
+    package struct Table {
+        package let headers: [String]
+        package private(set) var widths: [Int]
 
-        public init(headers: [String], sizingRows: [[String]]) {
+        package init(headers: [String], sizingRows: [[String]]) {
             self.headers = headers
             widths = headers.map(\.count)
             for row in sizingRows {
@@ -13,7 +13,7 @@ public enum TextOutput {
             }
         }
 
-        public func line(_ cells: [String]) -> String {
+        package func line(_ cells: [String]) -> String {
             var out = ""
             for (index, cell) in cells.enumerated() {
                 if index == cells.count - 1 {
@@ -26,10 +26,10 @@ public enum TextOutput {
         }
     }
 
-    public static let tokenHeaders = ["ID", "PROJECT", "LABEL", "STATE", "EXPIRES", "REMAINING", "NEXT REFRESH"]
+    package static let tokenHeaders = ["ID", "PROJECT", "LABEL", "STATE", "EXPIRES", "REMAINING", "NEXT REFRESH"]
 
     /// One token as a table row.
-    public static func tokenRow(_ record: TokenRecord, now: UnixTime) -> [String] {
+    package static func tokenRow(_ record: TokenRecord, now: UnixTime) -> [String] {
         [
             record.id,
             record.projectID,
@@ -45,7 +45,7 @@ public enum TextOutput {
     }
 
     /// `show` without `--json`: one field a line.
-    public static func details(_ record: TokenRecord, now: UnixTime) -> String {
+    package static func details(_ record: TokenRecord, now: UnixTime) -> String {
         var lines: [(String, String)] = [
             ("id", record.id),
             ("project", record.projectID),
@@ -78,7 +78,7 @@ public enum TextOutput {
     }
 
     /// The one-line `check` verdict with performance data, as monitoring plugins print it.
-    public static func checkLine(_ report: ExpiryCheck.Report) -> String {
+    package static func checkLine(_ report: ExpiryCheck.Report) -> String {
         let counts = report.counts
         let warn = DurationText.format(report.warn)
         let crit = DurationText.format(report.crit)
@@ -106,7 +106,7 @@ public enum TextOutput {
     }
 
     /// One audit event as a line for people.
-    public static func auditLine(_ record: AuditRecord) -> String {
+    package static func auditLine(_ record: AuditRecord) -> String {
         "\(record.seq)  \(RFC3339.format(record.at))  \(record.event)  \(record.tokenID ?? "-")  \(record.actor)  \(record.detail)"
     }
 }

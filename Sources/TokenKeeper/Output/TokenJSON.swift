@@ -3,10 +3,10 @@ import Foundation
 /// The JSON shape of a token (<doc:CLIContract#JSON>) (`list --json`, `show --json`, `add --json`).
 ///
 /// Absent values are written as `null`, never left out, so scripts can rely on every field.
-public struct TokenJSON: Encodable, Sendable {
-    public let record: TokenRecord
+package struct TokenJSON: Encodable, Sendable {
+    package let record: TokenRecord
 
-    public init(_ record: TokenRecord) { self.record = record }
+    package init(_ record: TokenRecord) { self.record = record }
 
     enum CodingKeys: String, CodingKey {
         case id, project, label, waba
@@ -36,7 +36,7 @@ public struct TokenJSON: Encodable, Sendable {
         }
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(record.id, forKey: .id)
         try container.encode(record.projectID, forKey: .project)
@@ -55,17 +55,17 @@ public struct TokenJSON: Encodable, Sendable {
 }
 
 /// The JSON Lines shape of an audit event (<doc:CLIContract#JSON>) (`audit --json`).
-public struct AuditJSON: Encodable, Sendable {
-    public let record: AuditRecord
+package struct AuditJSON: Encodable, Sendable {
+    package let record: AuditRecord
 
-    public init(_ record: AuditRecord) { self.record = record }
+    package init(_ record: AuditRecord) { self.record = record }
 
     enum CodingKeys: String, CodingKey { case seq, at, token, event, actor, detail, hash }
 
     /// One decoder for every row of a long `audit --json` (JSONDecoder is safe to share).
     private static let detailDecoder = JSONDecoder()
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(record.seq, forKey: .seq)
         try container.encode(RFC3339.format(record.at), forKey: .at)
@@ -80,10 +80,10 @@ public struct AuditJSON: Encodable, Sendable {
 }
 
 /// The JSON of `check --json`.
-public struct CheckJSON: Encodable, Sendable {
-    public let report: ExpiryCheck.Report
+package struct CheckJSON: Encodable, Sendable {
+    package let report: ExpiryCheck.Report
 
-    public init(_ report: ExpiryCheck.Report) { self.report = report }
+    package init(_ report: ExpiryCheck.Report) { self.report = report }
 
     enum CodingKeys: String, CodingKey {
         case status
@@ -93,7 +93,7 @@ public struct CheckJSON: Encodable, Sendable {
         case expired, critical, warning, warn, crit, tokens
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(report.status.rawValue, forKey: .status)
         try container.encode(report.status.exitCode, forKey: .exitCode)
@@ -109,20 +109,20 @@ public struct CheckJSON: Encodable, Sendable {
 }
 
 /// One encoder configuration for every JSON the CLI prints.
-public struct JSONOutput {
+package struct JSONOutput {
     private let encoder: JSONEncoder
 
     /// An encoder to reuse for many values (a listing encodes one object per row).
-    public init() {
+    package init() {
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
-    public func encode(_ value: some Encodable) throws -> String {
+    package func encode(_ value: some Encodable) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    public static func encode(_ value: some Encodable) throws -> String {
+    package static func encode(_ value: some Encodable) throws -> String {
         try JSONOutput().encode(value)
     }
 }

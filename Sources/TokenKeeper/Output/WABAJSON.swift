@@ -1,8 +1,8 @@
 import SinchProvisioning
 
 /// `wabas --json`: one object per WABA, field names in the CLI's snake_case.
-public struct WABAJSON: Encodable, Sendable {
-    public struct Number: Encodable, Sendable {
+package struct WABAJSON: Encodable, Sendable {
+    package struct Number: Encodable, Sendable {
         var id: String
         var displayPhoneNumber: String?
         var provisioned: Bool?
@@ -13,7 +13,7 @@ public struct WABAJSON: Encodable, Sendable {
             case provisioned
         }
 
-        public func encode(to encoder: any Encoder) throws {
+        package func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(id, forKey: .id)
             // Absent values are printed as null so that every object has every field.
@@ -26,7 +26,7 @@ public struct WABAJSON: Encodable, Sendable {
     var name: String?
     var numbers: [Number]
 
-    public init(_ waba: WABA) {
+    package init(_ waba: WABA) {
         id = waba.id
         name = waba.name
         numbers = waba.numbers.map {
@@ -38,7 +38,7 @@ public struct WABAJSON: Encodable, Sendable {
         case id, name, numbers
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
         try container.encode(name, forKey: .name)
@@ -48,7 +48,7 @@ public struct WABAJSON: Encodable, Sendable {
 
 extension TextOutput {
     /// `wabas` without `--json`: each WABA, then its numbers indented.
-    public static func wabas(_ wabas: [WABA]) -> String {
+    package static func wabas(_ wabas: [WABA]) -> String {
         guard !wabas.isEmpty else { return "no WABAs reachable with this token" }
         var lines: [String] = []
         for waba in wabas {

@@ -1,11 +1,11 @@
 extension RenewalPolicy {
     /// How close to expiry a retry may be scheduled at the latest: a last attempt must still
     /// leave time for a person to react.
-    public static let lastRetryMargin: Duration = .seconds(3_600)
+    package static let lastRetryMargin: Duration = .seconds(3_600)
 
     /// The backoff ceiling after the `failures`-th consecutive failure: `backoffMin × 2^(n−1)`,
     /// capped at `backoffMax`.
-    public func backoffCeiling(afterFailure failures: Int) -> Duration {
+    package func backoffCeiling(afterFailure failures: Int) -> Duration {
         let doublings = min(max(failures - 1, 0), 40)
         let seconds = backoffMin.wholeSeconds.multipliedReportingOverflow(by: Int64(1) << doublings)
         guard !seconds.overflow else { return backoffMax }
@@ -14,7 +14,7 @@ extension RenewalPolicy {
 
     /// The last safe moment to try a token that expires at `expiresAt`: ``lastRetryMargin`` before
     /// it dies, so a last failure still leaves a person time to react.
-    public static func lastSafeMoment(expiresAt: UnixTime) -> UnixTime { expiresAt - lastRetryMargin }
+    package static func lastSafeMoment(expiresAt: UnixTime) -> UnixTime { expiresAt - lastRetryMargin }
 
     /// When to try again after the `failures`-th consecutive failure: a uniformly random wait up
     /// to ``backoffCeiling(afterFailure:)`` (full jitter, so tokens that failed together do not
@@ -22,7 +22,7 @@ extension RenewalPolicy {
     /// and never past the token's last safe moment, whatever asked for a longer wait: a token
     /// whose remaining life is shorter than the wait is tried at that moment. Inside its last
     /// hour it retries every `backoffMin` until expiry.
-    public func retryTime(
+    package func retryTime(
         afterFailure failures: Int,
         now: UnixTime,
         expiresAt: UnixTime,

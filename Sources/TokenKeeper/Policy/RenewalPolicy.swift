@@ -1,23 +1,23 @@
 /// When a token should be refreshed: the renewal policy of <doc:SinchAPI#The-renewal-policy>, as plain values.
-public struct RenewalPolicy: Sendable, Equatable {
+package struct RenewalPolicy: Sendable, Equatable {
     /// How much random spread to take off each token's refresh time.
-    public enum Jitter: Sendable, Equatable {
+    package enum Jitter: Sendable, Equatable {
         /// A share of `renewBefore` (0.1 is 10 %).
         case fraction(Double)
         case duration(Duration)
     }
 
     /// How long a token lives after an exchange (the API returns no expiry).
-    public var lifetime: Duration
+    package var lifetime: Duration
     /// How long before expiry the refresh is due.
-    public var renewBefore: Duration
+    package var renewBefore: Duration
     /// The youngest a token may be when it is refreshed (Meta extends at most once a day).
-    public var minAge: Duration
-    public var jitter: Jitter
-    public var backoffMin: Duration
-    public var backoffMax: Duration
+    package var minAge: Duration
+    package var jitter: Jitter
+    package var backoffMin: Duration
+    package var backoffMax: Duration
 
-    public init(
+    package init(
         lifetime: Duration = .seconds(60 * 86_400),
         renewBefore: Duration? = nil,
         minAge: Duration? = nil,
@@ -34,7 +34,7 @@ public struct RenewalPolicy: Sendable, Equatable {
     }
 
     /// The largest jitter this policy takes off a refresh time.
-    public var maximumJitter: Duration {
+    package var maximumJitter: Duration {
         switch jitter {
         case .fraction(let share): .seconds(Int64((Double(renewBefore.wholeSeconds) * share).rounded(.down)))
         case .duration(let duration): duration
@@ -43,7 +43,7 @@ public struct RenewalPolicy: Sendable, Equatable {
 
     /// The first refresh time of a token issued at `issuedAt` that expires at `expiresAt`:
     /// `renewBefore` ahead of expiry, minus a random jitter, but not before the token is `minAge` old.
-    public func firstRefresh(
+    package func firstRefresh(
         issuedAt: UnixTime,
         expiresAt: UnixTime,
         using generator: inout some RandomNumberGenerator
@@ -55,7 +55,7 @@ public struct RenewalPolicy: Sendable, Equatable {
     }
 
     /// Checks the settings against each other; throws a configuration error naming the conflict.
-    public func validate() throws {
+    package func validate() throws {
         func fail(_ message: String) -> TokenKeeperError { TokenKeeperError(.configuration, message) }
         guard lifetime > .zero else { throw fail("policy.lifetime must be longer than zero") }
         guard renewBefore > .zero, renewBefore < lifetime else {

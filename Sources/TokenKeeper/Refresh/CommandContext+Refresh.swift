@@ -5,7 +5,7 @@ extension CommandContext {
     /// The refresh engine `run-once`, `refresh` and `daemon` share: the keyed store (audited as
     /// this process, `host:pid`), the Sinch client (none for a dry run, which calls nothing), the
     /// configured limits and hooks.
-    public func refreshEngine(dryRun: Bool, logger: Logger) throws -> RefreshEngine {
+    package func refreshEngine(dryRun: Bool, logger: Logger) throws -> RefreshEngine {
         let owner = RefreshEngine.processOwner()
         return RefreshEngine(
             inventory: try keyedInventory(actor: owner),

@@ -5,11 +5,11 @@ import SystemPackage
 /// Runs the hooks of <doc:CLIContract#Hooks>: a command line without a shell, 60 s at most, the token on
 /// standard input only (never argv or the environment), details in `TOKENKEEPER_*` variables,
 /// and none of tokenkeeper's own secrets in its environment.
-public struct HookRunner: Sendable {
-    public let hooks: TokenKeeperConfiguration.Hooks
-    public let timeout: Duration
+package struct HookRunner: Sendable {
+    package let hooks: TokenKeeperConfiguration.Hooks
+    package let timeout: Duration
 
-    public init(hooks: TokenKeeperConfiguration.Hooks, timeout: Duration = .seconds(60)) {
+    package init(hooks: TokenKeeperConfiguration.Hooks, timeout: Duration = .seconds(60)) {
         self.hooks = hooks
         self.timeout = timeout
     }
@@ -18,12 +18,12 @@ public struct HookRunner: Sendable {
     static let withheld = ConfigurationLoader.settings.filter(\.isSecret).map(\.environment)
 
     /// Whether `hook` is configured at all.
-    public func isConfigured(_ hook: RefreshStateMachine.Hook) -> Bool { commandLine(hook) != nil }
+    package func isConfigured(_ hook: RefreshStateMachine.Hook) -> Bool { commandLine(hook) != nil }
 
     /// Runs `hook` for `record`; nil when it succeeded or is not configured, else what went wrong
     /// (for the `hook_failed` audit row; never holds the token). A `dryRun` rehearsal sets
     /// `TOKENKEEPER_DRY_RUN=1`.
-    public func run(
+    package func run(
         _ hook: RefreshStateMachine.Hook,
         record: TokenRecord,
         token: String?,

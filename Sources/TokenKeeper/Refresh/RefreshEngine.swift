@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Bounded concurrency (`limits.concurrency`), a per-project request rate (`limits.rate`), and a
 /// project paused by throttling or refused credentials is left alone for the rest of the pass.
-public final class RefreshEngine: Sendable {
+package final class RefreshEngine: Sendable {
     let ledger: RefreshLedger
     /// The store's commands (`refresh ID` looks up its tokens, a rehearsal opens them).
     let inventory: Inventory
@@ -25,13 +25,13 @@ public final class RefreshEngine: Sendable {
     let callBudget: Duration
 
     /// How long a claim holds: a crashed holder's tokens wait that long.
-    public static let defaultLease: Duration = .seconds(300)
+    package static let defaultLease: Duration = .seconds(300)
 
     /// The longest a refresh's call to Sinch can take with `http.timeout` at `httpTimeout`: a bearer
     /// token, the exchange, and on a 401 a renewed bearer and one retry, plus a margin.
-    public static func callBudget(httpTimeout: Duration) -> Duration { httpTimeout * 4 + .seconds(10) }
+    package static func callBudget(httpTimeout: Duration) -> Duration { httpTimeout * 4 + .seconds(10) }
 
-    public init(
+    package init(
         inventory: Inventory,
         exchanger: any TokenExchanging,
         limits: TokenKeeperConfiguration.Limits,
@@ -55,10 +55,10 @@ public final class RefreshEngine: Sendable {
     }
 
     /// The database the engine refreshes.
-    public var store: TokenStore { ledger.store }
+    package var store: TokenStore { ledger.store }
 
     /// `host:pid`, the lease owner and audit actor of a refreshing process.
-    public static func processOwner() -> String {
+    package static func processOwner() -> String {
         "\(ProcessInfo.processInfo.hostName):\(getpid())"
     }
 
@@ -66,7 +66,7 @@ public final class RefreshEngine: Sendable {
     /// counts them (and, with `runHooks`, rehearses the deploy hook on each). `shouldContinue` is
     /// asked before each claim: a shutting-down daemon stops claiming and lets what is in flight
     /// finish.
-    public func runOnce(
+    package func runOnce(
         dryRun: Bool = false,
         runHooks: Bool = false,
         batch: Int = 10_000,
@@ -102,7 +102,7 @@ public final class RefreshEngine: Sendable {
     }
 
     /// When the next token this process could claim comes due; nil when none is live.
-    public func nextRefresh() async throws -> UnixTime? {
+    package func nextRefresh() async throws -> UnixTime? {
         try await onLedger { try $0.nextDue(now: $0.clock.now) }
     }
 
@@ -115,7 +115,7 @@ public final class RefreshEngine: Sendable {
     /// Refreshes the tokens `ids` now (`refresh ID...`). Without `force` a token still inside
     /// its failure backoff or younger than `min_age` is skipped; a token that needs a person
     /// (`needs_reauth`, `expired`) always is. An unknown id fails before anything is called.
-    public func refresh(
+    package func refresh(
         ids: [String],
         force: Bool = false,
         dryRun: Bool = false,

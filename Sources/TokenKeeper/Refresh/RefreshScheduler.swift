@@ -10,7 +10,7 @@ import Synchronization
 /// commit, and returns; cancelled (the grace period is over, or a sibling service failed), it
 /// returns too. A pass that fails (the database locked past its timeout) is logged and retried
 /// with a growing wait; the daemon keeps running and `/healthz` reports the failure meanwhile.
-public final class RefreshScheduler: Service, Sendable {
+package final class RefreshScheduler: Service, Sendable {
     private let engine: RefreshEngine
     private let clock: any WallClock
     private let maxSleep: Duration
@@ -24,7 +24,7 @@ public final class RefreshScheduler: Service, Sendable {
         var lastFailure: String?
     }
 
-    public init(engine: RefreshEngine, clock: any WallClock, maxSleep: Duration = .seconds(60), logger: Logger) {
+    package init(engine: RefreshEngine, clock: any WallClock, maxSleep: Duration = .seconds(60), logger: Logger) {
         self.engine = engine
         self.clock = clock
         self.maxSleep = maxSleep
@@ -32,14 +32,14 @@ public final class RefreshScheduler: Service, Sendable {
     }
 
     /// Nil while the loop runs and its last pass went through; else what is wrong (`/healthz`).
-    public var problem: String? {
+    package var problem: String? {
         state.withLock { state in
             guard state.running else { return "the refresh scheduler is not running" }
             return state.lastFailure.map { "the last refresh pass failed: \($0)" }
         }
     }
 
-    public func run() async throws {
+    package func run() async throws {
         state.withLock { $0.running = true }
         defer { state.withLock { $0.running = false } }
         await withTaskCancellationOrGracefulShutdownHandler {

@@ -2,15 +2,15 @@ import SinchProvisioning
 
 /// What happens to a token after one refresh attempt: the decisions of <doc:Architecture#Token-states>,
 /// <doc:SinchAPI#The-renewal-policy> and <doc:SinchAPI#The-classification-table>, with no I/O. The engine carries them out.
-public struct RefreshStateMachine: Sendable {
+package struct RefreshStateMachine: Sendable {
     /// The facts about the token the decision needs.
-    public struct Token: Sendable, Equatable {
-        public var state: TokenState
-        public var failures: Int
-        public var issuedAt: UnixTime
-        public var expiresAt: UnixTime
+    package struct Token: Sendable, Equatable {
+        package var state: TokenState
+        package var failures: Int
+        package var issuedAt: UnixTime
+        package var expiresAt: UnixTime
 
-        public init(state: TokenState, failures: Int, issuedAt: UnixTime, expiresAt: UnixTime) {
+        package init(state: TokenState, failures: Int, issuedAt: UnixTime, expiresAt: UnixTime) {
             self.state = state
             self.failures = failures
             self.issuedAt = issuedAt
@@ -19,7 +19,7 @@ public struct RefreshStateMachine: Sendable {
     }
 
     /// How the attempt ended.
-    public enum Outcome: Sendable {
+    package enum Outcome: Sendable {
         /// Sinch returned a token; `sameValue` when Meta handed back the one we sent.
         case refreshed(sameValue: Bool)
         /// Sinch answered with an error, or did not answer.
@@ -27,31 +27,31 @@ public struct RefreshStateMachine: Sendable {
     }
 
     /// The hooks of <doc:CLIContract#Hooks>, run after the commit.
-    public enum Hook: String, Sendable, CaseIterable {
+    package enum Hook: String, Sendable, CaseIterable {
         case deploy, failure, reauth, recovered
     }
 
     /// What to write in the commit transaction and do afterwards.
-    public struct Decision: Sendable, Equatable {
-        public var state: TokenState
-        public var failures: Int
+    package struct Decision: Sendable, Equatable {
+        package var state: TokenState
+        package var failures: Int
         /// The new issue time and expiry, on success.
-        public var issuedAt: UnixTime
-        public var expiresAt: UnixTime
-        public var refreshAt: UnixTime
-        public var lastError: LastError?
+        package var issuedAt: UnixTime
+        package var expiresAt: UnixTime
+        package var refreshAt: UnixTime
+        package var lastError: LastError?
         /// True when the token value changes (a success): seal and store the new one.
-        public var storesNewToken: Bool
-        public var event: AuditEvent
+        package var storesNewToken: Bool
+        package var event: AuditEvent
         /// A line for the audit detail (a same-value refresh, a configuration error).
-        public var note: String?
-        public var hooks: [Hook]
+        package var note: String?
+        package var hooks: [Hook]
         /// Until when the token's whole project must wait (throttling, refused credentials).
-        public var pauseProjectUntil: UnixTime?
+        package var pauseProjectUntil: UnixTime?
     }
 
     /// What the engine does with the attempt.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Commit `Decision` with the audit row, then run its hooks.
         case commit(Decision)
         /// Change nothing but the lease: the attempt was abandoned (shutdown), it says nothing
@@ -59,9 +59,9 @@ public struct RefreshStateMachine: Sendable {
         case release
     }
 
-    public let policy: RenewalPolicy
+    package let policy: RenewalPolicy
 
-    public init(policy: RenewalPolicy) {
+    package init(policy: RenewalPolicy) {
         self.policy = policy
     }
 
@@ -71,7 +71,7 @@ public struct RefreshStateMachine: Sendable {
     ///   - projectStrikes: the project's consecutive pauses so far (throttling, credentials or
     ///     timeouts), which size its next pause.
     ///   - projectTimeouts: the project's calls in a row that timed out before this one.
-    public func decide(
+    package func decide(
         _ token: Token,
         outcome: Outcome,
         now: UnixTime,
@@ -115,7 +115,7 @@ public struct RefreshStateMachine: Sendable {
 
     /// Calls in a row that time out before a project pauses: a Sinch that hangs then costs a
     /// bounded time per pass (this many timeouts, not one per token).
-    public static let timeoutsBeforePause = 3
+    package static let timeoutsBeforePause = 3
 
     /// Sinch handed back the token that was sent. Meta extends a token at most once a day, and a
     /// re-exchange may return it unchanged: that proves nothing about its expiry, which stays.
@@ -142,7 +142,7 @@ public struct RefreshStateMachine: Sendable {
     }
 
     /// A token found past its expiry without a refresh: it is dead.
-    public func expire(_ token: Token, now: UnixTime) -> Decision {
+    package func expire(_ token: Token, now: UnixTime) -> Decision {
         Decision(
             state: .expired,
             failures: token.failures,

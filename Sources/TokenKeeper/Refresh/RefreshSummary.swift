@@ -1,15 +1,15 @@
 /// What one pass of refreshes did (`run-once --json`, `refresh --json`).
-public struct RefreshSummary: Sendable, Equatable, Encodable {
-    public var due = 0
-    public var refreshed = 0
+package struct RefreshSummary: Sendable, Equatable, Encodable {
+    package var due = 0
+    package var refreshed = 0
     /// Answered with the token that was sent: not extended, expiry kept (see
     /// `RefreshStateMachine.notExtended(_:now:)`).
-    public var notExtended = 0
-    public var failed = 0
-    public var needsReauth = 0
-    public var skipped = 0
+    package var notExtended = 0
+    package var failed = 0
+    package var needsReauth = 0
+    package var skipped = 0
 
-    public init() {}
+    package init() {}
 
     /// Whether any token was refreshed or ended in a failure: false when every due one was
     /// skipped (held by another process, paused), which must not make a caller loop at once.
@@ -33,7 +33,7 @@ public struct RefreshSummary: Sendable, Equatable, Encodable {
 
 extension TextOutput {
     /// `run-once` and `refresh` without `--json`.
-    public static func refreshSummary(_ summary: RefreshSummary) -> String {
+    package static func refreshSummary(_ summary: RefreshSummary) -> String {
         "due \(summary.due), refreshed \(summary.refreshed), failed \(summary.failed), "
             + "needs_reauth \(summary.needsReauth), skipped \(summary.skipped), not_extended \(summary.notExtended)"
     }
@@ -41,20 +41,20 @@ extension TextOutput {
 
 /// A pass of refreshes that an error stopped (the database failing, say): what it did before,
 /// so the caller can print the summary and say what was committed, and the error itself.
-public struct RefreshInterrupted: Error, CustomStringConvertible {
-    public var summary: RefreshSummary
-    public var error: any Error
+package struct RefreshInterrupted: Error, CustomStringConvertible {
+    package var summary: RefreshSummary
+    package var error: any Error
 
-    public init(summary: RefreshSummary, error: any Error) {
+    package init(summary: RefreshSummary, error: any Error) {
         self.summary = summary
         self.error = error
     }
 
-    public var description: String { "\(error)" }
+    package var description: String { "\(error)" }
 
     /// The error as one for the operator: its code, and its message followed by what the pass
     /// committed before it.
-    public var report: TokenKeeperError {
+    package var report: TokenKeeperError {
         let base = error as? TokenKeeperError ?? TokenKeeperError(.database, "\(error)")
         let committed = summary.refreshed + summary.notExtended + summary.failed + summary.needsReauth
         return TokenKeeperError(

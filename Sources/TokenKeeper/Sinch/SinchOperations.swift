@@ -2,16 +2,16 @@ import SinchProvisioning
 
 /// The CLI's Sinch calls, with the store around them: `add --code-stdin`, `wabas`,
 /// `enable-template-analytics`.
-public struct SinchOperations: Sendable {
-    public let client: SinchClient
-    public let inventory: Inventory
+package struct SinchOperations: Sendable {
+    package let client: SinchClient
+    package let inventory: Inventory
     /// How long a token Sinch returned waits for a busy database before it goes to a recovery
     /// file (`limits.exchange_store_wait`): far longer than the busy timeout, the code is spent.
-    public var storeWait: Duration
+    package var storeWait: Duration
     /// Told, now and then, that the database is busy and how long the wait may still last.
-    public var onWait: @Sendable (String) -> Void
+    package var onWait: @Sendable (String) -> Void
 
-    public init(
+    package init(
         client: SinchClient,
         inventory: Inventory,
         storeWait: Duration = TokenKeeperConfiguration.Limits().exchangeStoreWait,
@@ -28,7 +28,7 @@ public struct SinchOperations: Sendable {
     ///
     /// Everything that can be checked is checked before the call: a code is single-use, so the
     /// exchange must not happen when the result could not be stored.
-    public func exchange(code: String, _ new: NewToken, replacing id: String? = nil) async throws -> TokenRecord {
+    package func exchange(code: String, _ new: NewToken, replacing id: String? = nil) async throws -> TokenRecord {
         if let problem = TokenValue.problem(code, noun: "code") { throw TokenKeeperError(.invalidInput, problem) }
         var new = new
         let project: String
@@ -126,7 +126,7 @@ public struct SinchOperations: Sendable {
     }
 
     /// The WABAs and numbers the stored token `id` reaches (`wabaDetails`).
-    public func wabas(id: String) async throws -> [WABA] {
+    package func wabas(id: String) async throws -> [WABA] {
         let record = try inventory.token(id: id)
         let token = try inventory.unsealed(record)
         do {
@@ -137,7 +137,7 @@ public struct SinchOperations: Sendable {
     }
 
     /// Turns on template analytics for `project`; needs no database.
-    public static func enableTemplateAnalytics(project: String, client: SinchClient) async throws {
+    package static func enableTemplateAnalytics(project: String, client: SinchClient) async throws {
         guard !project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
         do {
             try await client.enableTemplateAnalytics(project: project)

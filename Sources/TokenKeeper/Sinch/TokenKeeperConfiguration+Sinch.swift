@@ -6,7 +6,7 @@ extension TokenKeeperConfiguration {
     /// The Sinch client this configuration describes, over a new libcurl transport.
     ///
     /// Fails with a configuration error (exit 64) naming the settings when the key is missing.
-    public func sinchClient(logger: Logger) throws -> SinchClient {
+    package func sinchClient(logger: Logger) throws -> SinchClient {
         guard let keyID = sinch.keyID, let keySecret = sinch.keySecret else {
             let missing = [
                 sinch.keyID == nil ? "SINCH_KEY_ID (sinch.key_id)" : nil,

@@ -5,7 +5,7 @@ extension TokenKeeperError {
     ///
     /// Credentials refused, throttling and unreachable Sinch exit 69; an answer that says the
     /// input is wrong (a dead token, a used code, a bad request) exits 65.
-    public init(_ error: SinchError, while action: String) {
+    package init(_ error: SinchError, while action: String) {
         let status = error.status.map { "HTTP \($0), " } ?? ""
         let detail = error.message.isEmpty ? "" : ": \(error.message)"
         switch error.errorClass {

@@ -2,28 +2,28 @@ import Foundation
 import GRDB
 
 /// One row of `tokens`: a stored token, sealed, with its schedule and its last failure.
-public struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "tokens"
+package struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    package static let databaseTableName = "tokens"
 
-    public var id: String
-    public var projectID: String
-    public var label: String?
-    public var wabaID: String?
-    public var businessManager: String?
+    package var id: String
+    package var projectID: String
+    package var label: String?
+    package var wabaID: String?
+    package var businessManager: String?
     /// AES-256-GCM of the token with `id` as associated data; opened only by ``TokenSealer``.
-    public var sealedToken: Data
-    public var fingerprint: String
-    public var issuedAt: UnixTime
-    public var expiresAt: UnixTime
-    public var refreshAt: UnixTime
-    public var state: TokenState
+    package var sealedToken: Data
+    package var fingerprint: String
+    package var issuedAt: UnixTime
+    package var expiresAt: UnixTime
+    package var refreshAt: UnixTime
+    package var state: TokenState
     /// Consecutive failed attempts.
-    public var failures: Int
-    public var lastError: LastError?
-    public var lastRefreshedAt: UnixTime?
-    public var leaseOwner: String?
-    public var leaseUntil: UnixTime?
-    public var version: Int
+    package var failures: Int
+    package var lastError: LastError?
+    package var lastRefreshedAt: UnixTime?
+    package var leaseOwner: String?
+    package var leaseUntil: UnixTime?
+    package var version: Int
 
     enum CodingKeys: String, CodingKey {
         case id
@@ -45,25 +45,25 @@ public struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
         case version
     }
 
-    public enum Columns {
-        public static let id = Column(CodingKeys.id)
-        public static let projectID = Column(CodingKeys.projectID)
-        public static let expiresAt = Column(CodingKeys.expiresAt)
-        public static let refreshAt = Column(CodingKeys.refreshAt)
-        public static let state = Column(CodingKeys.state)
+    package enum Columns {
+        package static let id = Column(CodingKeys.id)
+        package static let projectID = Column(CodingKeys.projectID)
+        package static let expiresAt = Column(CodingKeys.expiresAt)
+        package static let refreshAt = Column(CodingKeys.refreshAt)
+        package static let state = Column(CodingKeys.state)
     }
 }
 
 /// The last failure of a token: class, code, status and message, never the token.
-public struct LastError: Codable, Sendable, Equatable {
+package struct LastError: Codable, Sendable, Equatable {
     /// `transient`, `throttled`, `permanent` or `credentials`.
-    public var errorClass: String
-    public var code: String
-    public var status: Int?
-    public var message: String
-    public var at: UnixTime
+    package var errorClass: String
+    package var code: String
+    package var status: Int?
+    package var message: String
+    package var at: UnixTime
 
-    public init(errorClass: String, code: String, status: Int?, message: String, at: UnixTime) {
+    package init(errorClass: String, code: String, status: Int?, message: String, at: UnixTime) {
         self.errorClass = errorClass
         self.code = code
         self.status = status
@@ -80,7 +80,7 @@ public struct LastError: Codable, Sendable, Equatable {
 extension TokenRecord {
     /// Reads a row by hand: `list` over a million tokens should not pay for the generic
     /// `Decodable` path on every row.
-    public init(row: Row) throws {
+    package init(row: Row) throws {
         id = try row.decode(forColumn: CodingKeys.id.rawValue)
         projectID = try row.decode(forColumn: CodingKeys.projectID.rawValue)
         label = try row.decode(forColumn: CodingKeys.label.rawValue)

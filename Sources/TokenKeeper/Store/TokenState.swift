@@ -1,5 +1,5 @@
 /// Where a token stands; see <doc:Architecture#Token-states>.
-public enum TokenState: String, Codable, Sendable, CaseIterable {
+package enum TokenState: String, Codable, Sendable, CaseIterable {
     /// Valid and scheduled for its next refresh.
     case active
     /// The last attempt failed for a reason that may pass; backing off.
@@ -10,10 +10,10 @@ public enum TokenState: String, Codable, Sendable, CaseIterable {
     case expired
 
     /// States the scheduler still works on.
-    public static let live: [TokenState] = [.active, .retrying]
+    package static let live: [TokenState] = [.active, .retrying]
 
     /// States that need a person; the `tokens_attention` index holds exactly these rows.
-    public static let attention: [TokenState] = [.needsReauth, .expired]
+    package static let attention: [TokenState] = [.needsReauth, .expired]
 
     /// The `tokens_attention` index's WHERE clause, which a query must repeat to use the index.
     static let attentionSQL = sqlCondition(attention)

@@ -5,14 +5,14 @@ import GRDB
 ///
 /// A `DatabasePool` in WAL mode with `synchronous=NORMAL` and a busy timeout: readers never
 /// block the writer, and several processes share one file safely.
-public final class TokenStore: Sendable {
-    public let path: String
+package final class TokenStore: Sendable {
+    package let path: String
     let pool: DatabasePool
     /// The file opened, to notice when it is deleted or replaced under a long-running daemon.
     private let identity: FileIdentity?
 
     /// The default time a write waits for another process's transaction.
-    public static let defaultBusyTimeout: Duration = .seconds(5)
+    package static let defaultBusyTimeout: Duration = .seconds(5)
 
     private init(path: String, pool: DatabasePool) {
         self.path = path
@@ -22,7 +22,7 @@ public final class TokenStore: Sendable {
 
     /// Nil when the database still answers at the path it was opened from; else what is wrong
     /// (for `/healthz`: an open connection keeps answering from a file that was deleted).
-    public func healthProblem() -> String? {
+    package func healthProblem() -> String? {
         guard let current = FileIdentity(path: path), current == identity else {
             return "the database file \(path) is gone or was replaced"
         }
@@ -39,7 +39,7 @@ public final class TokenStore: Sendable {
     /// `readOnly` opens without a writer: such a store never writes a byte (GRDB's WAL set-up
     /// writes when the -wal file is missing), so `list` and `check` never wait on a writer and
     /// work on a file they may only read.
-    public static func open(
+    package static func open(
         at path: String,
         readOnly: Bool = false,
         busyTimeout: Duration = defaultBusyTimeout
@@ -57,7 +57,7 @@ public final class TokenStore: Sendable {
 
     /// Creates the database file (0600, parent folder 0700) and its schema. Returns nil when a
     /// tokenkeeper database already exists there.
-    public static func create(at path: String, busyTimeout: Duration = defaultBusyTimeout) throws -> TokenStore {
+    package static func create(at path: String, busyTimeout: Duration = defaultBusyTimeout) throws -> TokenStore {
         try FileSystem.createParentDirectory(of: path)
         // SQLite gives the -wal and -shm files the permissions of the database file.
         try FileSystem.createPrivateFile(at: path)
@@ -119,12 +119,12 @@ public final class TokenStore: Sendable {
     }
 
     /// Runs `body` in a read transaction, turning database failures into ``TokenKeeperError``.
-    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+    package func read<T>(_ body: (Database) throws -> T) throws -> T {
         try withDatabaseErrors { try pool.read(body) }
     }
 
     /// Runs `body` in an immediate write transaction, turning failures into ``TokenKeeperError``.
-    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+    package func write<T>(_ body: (Database) throws -> T) throws -> T {
         try withDatabaseErrors { try pool.write(body) }
     }
 
@@ -187,7 +187,7 @@ extension TokenStore {
     ///
     /// Every command that seals or opens a token calls this before it writes anything, so a
     /// wrong key is caught before it can seal a token no one could open.
-    public func bind(to sealer: TokenSealer, source: MasterKey.Source) throws {
+    package func bind(to sealer: TokenSealer, source: MasterKey.Source) throws {
         let stored = try read(Self.storedKeyCheck)
         if let stored {
             guard stored == sealer.keyCheck else {
@@ -220,7 +220,7 @@ extension TokenStore {
     }
 
     /// Whether a key has been bound to this database.
-    public func hasKeyCheck() throws -> Bool {
+    package func hasKeyCheck() throws -> Bool {
         try read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'key_check')") }
             ?? false
     }

@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// For the CLI's synchronous commands (a synchronous `main` starts ~3 ms faster than an async
 /// one) that make one Sinch call. Never call it from inside a task: it blocks a thread.
-public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+package func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
     let done = DispatchSemaphore(value: 0)
     let outcome = Mutex<Result<T, any Error>?>(nil)
     Task.detached {

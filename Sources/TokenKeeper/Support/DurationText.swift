@@ -1,7 +1,7 @@
 /// The duration syntax of <doc:CLIContract#Conventions>: an integer and a unit (`ms`, `s`, `m`, `h`, `d`).
-public enum DurationText {
+package enum DurationText {
     /// Parses `90s`, `20d`, `250ms`; returns nil for anything else (no sign, no spaces, no mix).
-    public static func parse(_ text: some StringProtocol) -> Duration? {
+    package static func parse(_ text: some StringProtocol) -> Duration? {
         let units: [(suffix: String, seconds: Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400)]
         for unit in units where text.hasSuffix(unit.suffix) {
             let digits = text.dropLast(unit.suffix.count)
@@ -19,7 +19,7 @@ public enum DurationText {
     }
 
     /// Parses a duration for a named setting, or throws the configuration error that names both.
-    public static func parse(_ text: String, key: String) throws -> Duration {
+    package static func parse(_ text: String, key: String) throws -> Duration {
         guard let duration = parse(text) else {
             throw TokenKeeperError(
                 .configuration,
@@ -30,7 +30,7 @@ public enum DurationText {
     }
 
     /// Formats a duration in its largest whole unit: `14d`, `36h`, `90s`.
-    public static func format(_ duration: Duration) -> String {
+    package static func format(_ duration: Duration) -> String {
         let seconds = duration.wholeSeconds
         let millis = duration.components.attoseconds / 1_000_000_000_000_000
         if millis != 0 || seconds == 0 { return "\(seconds * 1_000 + millis)ms" }
@@ -41,7 +41,7 @@ public enum DurationText {
     }
 
     /// A coarse, human distance such as `12d`, `5h`, `3m`, `40s`; the sign is ignored.
-    public static func approximate(seconds: Int64) -> String {
+    package static func approximate(seconds: Int64) -> String {
         let magnitude = Int64(clamping: seconds.magnitude)
         for (suffix, size) in [("d", Int64(86_400)), ("h", 3_600), ("m", 60)] where magnitude >= 2 * size {
             return "\(magnitude / size)\(suffix)"
@@ -50,7 +50,7 @@ public enum DurationText {
     }
 
     /// "in 12d" for a future instant, "3h ago" for a past one, relative to `now`.
-    public static func relative(_ time: UnixTime, now: UnixTime) -> String {
+    package static func relative(_ time: UnixTime, now: UnixTime) -> String {
         let delta = time.seconds(since: now)
         return delta >= 0 ? "in \(approximate(seconds: delta))" : "\(approximate(seconds: delta)) ago"
     }

@@ -2,9 +2,9 @@
 ///
 /// Written out rather than through a `DateFormatter`: parsing is strict, allocation-free and
 /// independent of the locale, and import parses one per line.
-public enum RFC3339 {
+package enum RFC3339 {
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; fractions are dropped.
-    public static func parse(_ text: some StringProtocol) -> UnixTime? {
+    package static func parse(_ text: some StringProtocol) -> UnixTime? {
         let bytes = Array(text.utf8)
         guard bytes.count >= 20 else { return nil }
         func number(_ start: Int, _ count: Int) -> Int64? {
@@ -50,7 +50,7 @@ public enum RFC3339 {
     }
 
     /// Formats an instant in UTC: `2026-11-25T10:00:00Z`.
-    public static func format(_ time: UnixTime) -> String {
+    package static func format(_ time: UnixTime) -> String {
         let days = time.seconds >= 0 ? time.seconds / 86_400 : (time.seconds - 86_399) / 86_400
         let secondsOfDay = time.seconds - days * 86_400
         let (year, month, day) = civilFromDays(days)

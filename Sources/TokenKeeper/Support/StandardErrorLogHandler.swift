@@ -8,31 +8,31 @@ import Synchronization
 /// JSON lines carry `ts` (RFC 3339 with milliseconds), `level`, `msg`, then the metadata as
 /// string fields (`token.id`, `sinch.project`, `error.class`, `latency_ms`...). Callers never log
 /// token values; the handler writes what it is given.
-public struct StandardErrorLogHandler: LogHandler {
-    public enum Format: Sendable {
+package struct StandardErrorLogHandler: LogHandler {
+    package enum Format: Sendable {
         case json, text
 
         /// JSON unless standard error is a terminal.
-        public static var automatic: Format { isatty(STDERR_FILENO) == 1 ? .text : .json }
+        package static var automatic: Format { isatty(STDERR_FILENO) == 1 ? .text : .json }
     }
 
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
-    public var logLevel: Logger.Level = .info
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
+    package var logLevel: Logger.Level = .info
     private let label: String
     private let format: Format
 
-    public init(label: String, format: Format = .automatic) {
+    package init(label: String, format: Format = .automatic) {
         self.label = label
         self.format = format
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { $1 } }
         if let own = event.metadata { fields.merge(own) { $1 } }

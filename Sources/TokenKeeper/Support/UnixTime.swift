@@ -5,52 +5,52 @@ import GRDB
 ///
 /// Integers keep the indexes small and let an operator query the database with the `sqlite3`
 /// command line (`WHERE expires_at < strftime('%s','now')`).
-public struct UnixTime: Hashable, Comparable, Sendable, Codable {
-    public var seconds: Int64
+package struct UnixTime: Hashable, Comparable, Sendable, Codable {
+    package var seconds: Int64
 
-    public init(seconds: Int64) { self.seconds = seconds }
+    package init(seconds: Int64) { self.seconds = seconds }
 
-    public init(_ date: Date) { self.seconds = Int64(date.timeIntervalSince1970.rounded(.down)) }
+    package init(_ date: Date) { self.seconds = Int64(date.timeIntervalSince1970.rounded(.down)) }
 
-    public var date: Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
+    package var date: Date { Date(timeIntervalSince1970: TimeInterval(seconds)) }
 
-    public static func < (lhs: UnixTime, rhs: UnixTime) -> Bool { lhs.seconds < rhs.seconds }
+    package static func < (lhs: UnixTime, rhs: UnixTime) -> Bool { lhs.seconds < rhs.seconds }
 
-    public static func + (lhs: UnixTime, rhs: Duration) -> UnixTime {
+    package static func + (lhs: UnixTime, rhs: Duration) -> UnixTime {
         UnixTime(seconds: lhs.seconds + rhs.wholeSeconds)
     }
 
-    public static func - (lhs: UnixTime, rhs: Duration) -> UnixTime {
+    package static func - (lhs: UnixTime, rhs: Duration) -> UnixTime {
         UnixTime(seconds: lhs.seconds - rhs.wholeSeconds)
     }
 
     /// The signed number of seconds from `other` to `self`.
-    public func seconds(since other: UnixTime) -> Int64 { seconds - other.seconds }
+    package func seconds(since other: UnixTime) -> Int64 { seconds - other.seconds }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         seconds = try decoder.singleValueContainer().decode(Int64.self)
     }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(seconds)
     }
 }
 
 extension UnixTime: DatabaseValueConvertible {
-    public var databaseValue: DatabaseValue { seconds.databaseValue }
+    package var databaseValue: DatabaseValue { seconds.databaseValue }
 
-    public static func fromDatabaseValue(_ dbValue: DatabaseValue) -> UnixTime? {
+    package static func fromDatabaseValue(_ dbValue: DatabaseValue) -> UnixTime? {
         Int64.fromDatabaseValue(dbValue).map(UnixTime.init(seconds:))
     }
 }
 
 extension Duration {
     /// The duration in whole seconds, rounded down.
-    public var wholeSeconds: Int64 { components.seconds }
+    package var wholeSeconds: Int64 { components.seconds }
 
     /// A duration as a `TimeInterval`, for APIs that want one.
-    public var timeInterval: TimeInterval {
+    package var timeInterval: TimeInterval {
         TimeInterval(components.seconds) + TimeInterval(components.attoseconds) / 1e18
     }
 }

@@ -1,13 +1,13 @@
 import Foundation
 
 /// Where "now" comes from. Everything that asks the time takes one, so tests drive a manual clock.
-public protocol WallClock: Sendable {
+package protocol WallClock: Sendable {
     var now: UnixTime { get }
 }
 
 /// The system's wall clock.
-public struct SystemClock: WallClock {
-    public init() {}
+package struct SystemClock: WallClock {
+    package init() {}
 
-    public var now: UnixTime { UnixTime(Date()) }
+    package var now: UnixTime { UnixTime(Date()) }
 }

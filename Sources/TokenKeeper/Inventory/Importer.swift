@@ -36,6 +36,9 @@ extension Inventory {
             defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
             var tail = try AuditLog.tail(db)
             let before = tail.seq
+            // The fingerprints stored, and those this import adds: only a token whose fingerprint
+            // is among them is looked up in the table (a million lookups cost more than the set).
+            var fingerprints = try FingerprintSet(db)
             var imported = 0
             var skipped = 0
             var generator = FastRandom()
@@ -53,7 +56,15 @@ extension Inventory {
                     tokens.sort { $0.id < $1.id }
                     for token in tokens {
                         do {
-                            try insert(token, db, after: &tail, sealer: sealer, at: now, using: &generator)
+                            try insert(
+                                token,
+                                db,
+                                after: &tail,
+                                sealer: sealer,
+                                at: now,
+                                mayBeStored: !fingerprints.insert(token.fingerprint),
+                                using: &generator
+                            )
                             imported += 1
                         } catch let error as TokenKeeperError where error.code == .alreadyStored {
                             guard skipExisting else {
@@ -209,4 +220,25 @@ private final class PendingBatch: @unchecked Sendable {
 struct UncheckedSendable<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// A set of token fingerprints (16 hex digits, held as 64-bit numbers): the ones in the table
+/// when an import starts, and each one it adds.
+struct FingerprintSet {
+    private var values: Set<UInt64> = []
+    /// Fingerprints that are not 16 hex digits (none that tokenkeeper wrote), kept as text.
+    private var others: Set<String> = []
+
+    init(_ db: Database) throws {
+        let cursor = try String.fetchCursor(db, sql: "SELECT fingerprint FROM tokens")
+        while let fingerprint = try cursor.next() { _ = insert(fingerprint) }
+    }
+
+    /// Adds `fingerprint`; true when it was not in the set yet.
+    mutating func insert(_ fingerprint: String) -> Bool {
+        if fingerprint.utf8.count == 16, let value = UInt64(fingerprint, radix: 16) {
+            return values.insert(value).inserted
+        }
+        return others.insert(fingerprint).inserted
+    }
 }

@@ -63,7 +63,8 @@ extension Inventory {
     ///
     /// A token value already stored (in any record) is refused with ``TokenKeeperError/Code/alreadyStored``
     /// and nothing is written: a second record would be refreshed apart from the first, and the
-    /// customer's app handed two different tokens. A random id can collide with a stored one:
+    /// customer's app handed two different tokens; `mayBeStored` false skips that lookup, for a
+    /// caller that knows no stored token has this fingerprint. A random id can collide with a stored one:
     /// then it draws another and seals again (the id is the associated data), rather than fail.
     @discardableResult
     func insert(
@@ -73,9 +74,10 @@ extension Inventory {
         sealer: TokenSealer,
         at now: UnixTime,
         event: AuditEvent = .added,
+        mayBeStored: Bool = true,
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
-        if let stored = try storedID(of: token.value, fingerprint: token.fingerprint, db, sealer: sealer) {
+        if mayBeStored, let stored = try storedID(of: token.value, fingerprint: token.fingerprint, db, sealer: sealer) {
             throw Self.alreadyStored(stored)
         }
         var token = token

@@ -59,6 +59,11 @@ final class WallClockTimer: Sendable {
             return false
         }
         if cancelled {
+            // A source is created inactive, and libdispatch traps on releasing one never resumed
+            // (SIGILL): a SIGTERM between two passes killed the daemon here. Cancelled first, so
+            // resuming it fires nothing.
+            source.cancel()
+            source.resume()
             continuation.resume()
         } else {
             source.resume()

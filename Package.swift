@@ -7,6 +7,12 @@ let strictSettings: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+/// `TOKENKEEPER_FUZZ=1` (scripts/fuzz) builds the code under test and its harnesses with
+/// libFuzzer's coverage and AddressSanitizer. Only those targets: dependencies build as usual,
+/// so the fuzz build costs no more than a plain one. Without it nothing changes.
+let fuzzing = Context.environment["TOKENKEEPER_FUZZ"] == "1"
+let fuzzedSettings: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : []
+
 let package = Package(
     name: "tokenkeeper",
     platforms: [.macOS(.v15)],
@@ -47,7 +53,7 @@ let package = Package(
                 "CCurlLoader",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings + fuzzedSettings
         ),
         .target(
             name: "FakeSinch",
@@ -92,7 +98,20 @@ let package = Package(
                 // The daemon's /metrics and /healthz, and the embedded fake of `tokenkeeper demo`.
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings + fuzzedSettings
+        ),
+        // The libFuzzer harnesses of scripts/fuzz; a plain build replays files through them.
+        .executableTarget(
+            name: "tokenkeeper-fuzz",
+            dependencies: [
+                "TokenKeeper",
+                "SinchProvisioning",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings + fuzzedSettings
+                + (fuzzing ? [.define("FUZZING"), .enableExperimentalFeature("Extern")] : []),
+            // lld: gold stops with an internal error on the second `main` (libFuzzer's, unused).
+            linkerSettings: fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])] : []
         ),
         // The daemon and its /metrics and /healthz (Hummingbird): the only HTTP server.
         .target(

@@ -9,10 +9,12 @@ package enum DurationText {
             guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
                 let value = Int64(digits)
             else { continue }
-            if unit.seconds == 0 { return .milliseconds(value) }
+            // Beyond a century is a typo, not a policy, in milliseconds too (else `format` would
+            // write it in seconds that do not parse).
+            let century: Int64 = 100 * 365 * 86_400
+            if unit.seconds == 0 { return value <= century * 1_000 ? .milliseconds(value) : nil }
             let (seconds, overflow) = value.multipliedReportingOverflow(by: unit.seconds)
-            // Beyond a century is a typo, not a policy.
-            guard !overflow, seconds <= 100 * 365 * 86_400 else { return nil }
+            guard !overflow, seconds <= century else { return nil }
             return .seconds(seconds)
         }
         return nil
@@ -51,7 +53,9 @@ package enum DurationText {
 
     /// "in 12d" for a future instant, "3h ago" for a past one, relative to `now`.
     package static func relative(_ time: UnixTime, now: UnixTime) -> String {
-        let delta = time.seconds(since: now)
+        // Saturated: the distance from now to a damaged database's extreme value overflows.
+        let (difference, overflow) = time.seconds.subtractingReportingOverflow(now.seconds)
+        let delta = overflow ? (time < now ? Int64.min : Int64.max) : difference
         return delta >= 0 ? "in \(approximate(seconds: delta))" : "\(approximate(seconds: delta)) ago"
     }
 }

@@ -51,8 +51,10 @@ package enum RFC3339 {
 
     /// Formats an instant in UTC: `2026-11-25T10:00:00Z`.
     package static func format(_ time: UnixTime) -> String {
-        let days = time.seconds >= 0 ? time.seconds / 86_400 : (time.seconds - 86_399) / 86_400
-        let secondsOfDay = time.seconds - days * 86_400
+        // Floored without an intermediate that overflows: a damaged database can hold any integer.
+        let (quotient, remainder) = time.seconds.quotientAndRemainder(dividingBy: 86_400)
+        let days = remainder < 0 ? quotient - 1 : quotient
+        let secondsOfDay = remainder < 0 ? remainder + 86_400 : remainder
         let (year, month, day) = civilFromDays(days)
         func pad(_ value: Int64, _ width: Int) -> String {
             let digits = String(value)

@@ -109,7 +109,11 @@ struct ImportLine: Decodable {
     static func describe(_ error: any Error) -> String {
         switch error {
         case let error as UnknownField:
-            return "unknown field \"\(error.name)\" (expected \(fields.sorted().joined(separator: ", ")))"
+            // A key can be anything, a token among them (`{"EAAG…":"p1"}`): only a name shaped
+            // like a field's is quoted back.
+            let shaped = error.name.count <= 32 && error.name.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") }
+            let name = shaped ? "\"\(error.name)\"" : "(a name no field has)"
+            return "unknown field \(name) (expected \(fields.sorted().joined(separator: ", ")))"
         case let error as DuplicateField:
             return "field \"\(error.name)\" is given twice"
         case DecodingError.keyNotFound(let key, _):

@@ -62,4 +62,15 @@ import TokenKeeperTesting
         #expect(result.status == 64)
         #expect(result.stderr.contains("is not a master key file: it is larger than 1024 bytes"), "\(result.stderr)")
     }
+
+    @Test func aTokenUsedAsAFieldNameIsNotQuotedBack() throws {
+        let sandbox = try CLISandbox()
+        let token = CLISecret.make()
+        let file = sandbox.directory.file("key.jsonl")
+        try CLIFiles.write(#"{"project":"p1","\#(token)":"x"}"# + "\n", to: file)
+        let result = try sandbox.run("import", file)
+        #expect(result.status == 65)
+        #expect(result.stderr.contains("line 1: unknown field (a name no field has)"), "\(result.stderr)")
+        #expect(!result.everything.contains(token))
+    }
 }

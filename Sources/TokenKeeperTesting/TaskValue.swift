@@ -5,7 +5,7 @@ import Synchronization
 /// be cancelled).
 public func value<Success: Sendable, Failure: Error>(
     of task: Task<Success, Failure>,
-    within limit: Duration = .seconds(30)
+    within limit: Duration = .seconds(120)
 ) async throws -> Success {
     let outcome: Result<Success, any Error> = await withCheckedContinuation { continuation in
         let once = Once()

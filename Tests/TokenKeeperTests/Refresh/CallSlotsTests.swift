@@ -44,7 +44,7 @@ import TokenKeeperTesting
 
         /// Lets the `turn`-th body to have entered return, once it has.
         func finish(turn: Int) async throws {
-            try await waitUntil("body number \(turn + 1) to start", within: .seconds(10)) { entered.count > turn }
+            try await waitUntil("body number \(turn + 1) to start", within: .seconds(120)) { entered.count > turn }
             let continuation = state.withLock { $0.held.removeValue(forKey: $0.entered[turn]) }
             continuation?.resume()
         }
@@ -78,7 +78,7 @@ import TokenKeeperTesting
         let slots = CallSlots(1)
         await #expect(throws: Refused.self) { try await slots.withSlot { throw Refused() } }
         let next = Task { await slots.withSlot { 42 } }
-        #expect(try await value(of: next, within: .seconds(10)) == 42)
+        #expect(try await value(of: next, within: .seconds(120)) == 42)
     }
 
     /// The wait for a slot ignores cancellation (the calls it guards end on their own timeout): a

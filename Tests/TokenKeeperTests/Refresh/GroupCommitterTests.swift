@@ -53,7 +53,7 @@ import TokenKeeperTesting
 
         /// Returns once the writer is inside the held transaction.
         func held() async throws {
-            try await value(of: Task { [entered] in for await _ in entered { return } }, within: .seconds(10))
+            try await value(of: Task { [entered] in for await _ in entered { return } }, within: .seconds(120))
         }
 
         func release() { released.signal() }

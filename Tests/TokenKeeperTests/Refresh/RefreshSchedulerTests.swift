@@ -49,7 +49,7 @@ import TokenKeeperTesting
 
         /// Returns once a call is waiting.
         func callWaiting() async throws {
-            try await waitUntil("a call to Sinch", within: .seconds(10)) { state.withLock { !$0.waiting.isEmpty } }
+            try await waitUntil("a call to Sinch", within: .seconds(120)) { state.withLock { !$0.waiting.isEmpty } }
         }
 
         func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {

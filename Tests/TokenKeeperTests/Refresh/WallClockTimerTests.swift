@@ -29,10 +29,10 @@ import TokenKeeperTesting
     @Test func aDeadlineInThePastEndsTheSleepAtOnce() async throws {
         let timer = WallClockTimer()
         let sleeper = Task { await timer.sleep(until: UnixTime(Date()) - .seconds(60)) }
-        try await value(of: sleeper, within: .seconds(10))
+        try await value(of: sleeper, within: .seconds(120))
         // Now, rounded down to the second as every deadline is, has already begun: it is past too.
         let justNow = Task { await timer.sleep(until: UnixTime(Date())) }
-        try await value(of: justNow, within: .seconds(10))
+        try await value(of: justNow, within: .seconds(120))
     }
 
     @available(macOS 26, *)
@@ -45,7 +45,7 @@ import TokenKeeperTesting
         }
         #expect(!returned.value, "a sleep until next month returned before anything woke it")
         timer.wake()
-        try await value(of: sleeper, within: .seconds(10))
+        try await value(of: sleeper, within: .seconds(120))
         #expect(returned.value)
     }
 
@@ -57,7 +57,7 @@ import TokenKeeperTesting
         let timer = WallClockTimer()
         timer.wake()
         let next = Task.immediate { await timer.sleep(until: Self.farFuture) }
-        try await value(of: next, within: .seconds(10))
+        try await value(of: next, within: .seconds(120))
 
         let returned = Returned()
         let after = Task.immediate {
@@ -66,7 +66,7 @@ import TokenKeeperTesting
         }
         #expect(!returned.value, "one wake ended two sleeps")
         timer.wake()
-        try await value(of: after, within: .seconds(10))
+        try await value(of: after, within: .seconds(120))
     }
 
     @available(macOS 26, *)
@@ -79,7 +79,7 @@ import TokenKeeperTesting
         }
         #expect(!returned.value)
         sleeper.cancel()
-        try await value(of: sleeper, within: .seconds(10))
+        try await value(of: sleeper, within: .seconds(120))
         #expect(returned.value)
     }
 
@@ -90,7 +90,7 @@ import TokenKeeperTesting
             withUnsafeCurrentTask { $0?.cancel() }
             await timer.sleep(until: Self.farFuture)
         }
-        try await value(of: sleeper, within: .seconds(10))
+        try await value(of: sleeper, within: .seconds(120))
     }
 
     /// The wake a timer's own cancellation handler leaves behind is used up by the cancelled
@@ -103,7 +103,7 @@ import TokenKeeperTesting
             withUnsafeCurrentTask { $0?.cancel() }
             await timer.sleep(until: Self.farFuture)
         }
-        try await value(of: cancelled, within: .seconds(10))
+        try await value(of: cancelled, within: .seconds(120))
 
         let returned = Returned()
         let next = Task.immediate {
@@ -112,6 +112,6 @@ import TokenKeeperTesting
         }
         #expect(!returned.value, "a cancelled sleep's wake ended the next sleep")
         timer.wake()
-        try await value(of: next, within: .seconds(10))
+        try await value(of: next, within: .seconds(120))
     }
 }

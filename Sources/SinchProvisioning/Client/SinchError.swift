@@ -52,6 +52,11 @@ public struct SinchError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The classification table of the Sinch API notes (SinchAPI.md in the TokenKeeper catalog) as a pure function.
+extension SinchError {
+    /// Whether the request got no answer in time.
+    public var isTimeout: Bool { code == SinchClassification.timeoutCode }
+}
+
 public enum SinchClassification {
     /// Classifies a non-2xx answer from `status` and the body's `errorCode` (if any).
     public static func classify(status: Int, errorCode: String?) -> SinchErrorClass {
@@ -77,11 +82,14 @@ public enum SinchClassification {
         }
     }
 
+    /// The code of a request that got no answer in time.
+    public static let timeoutCode = "timeout"
+
     /// Classifies a request that got no HTTP answer.
     public static func classify(_ error: TransportError) -> SinchError {
         let code: String
         switch error.kind {
-        case .timeout: code = "timeout"
+        case .timeout: code = timeoutCode
         case .connection: code = "connection_error"
         case .tls: code = "tls_error"
         case .responseTooLarge: code = "response_too_large"

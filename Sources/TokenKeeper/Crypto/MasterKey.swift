@@ -76,24 +76,16 @@ package struct MasterKey: @unchecked Sendable {
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }
         defer { close(descriptor) }
-        var bytes = [UInt8](repeating: 0, count: Self.maximumFileSize + 1)
-        var count = 0
-        while count < bytes.count {
-            let read = bytes[count...].withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if read < 0, errno == EINTR { continue }
-            guard read >= 0 else {
-                throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
-            }
-            if read == 0 { break }
-            count += read
+        guard case .success(let read) = FileSystem.readAll(descriptor, limit: Self.maximumFileSize) else {
+            throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }
-        guard count <= Self.maximumFileSize else {
+        guard let bytes = read else {
             throw TokenKeeperError(
                 .configuration,
                 "\(path) is not a master key file: it is larger than \(Self.maximumFileSize) bytes (a key file holds one line of base64)"
             )
         }
-        guard let text = String(validating: bytes[..<count], as: UTF8.self) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw TokenKeeperError(.configuration, "\(path) is not a master key file: it is not text")
         }
         return try MasterKey(base64: text, source: .file(path))

@@ -60,16 +60,9 @@ package struct RecoveryFile: Codable, Sendable, Equatable {
             throw TokenKeeperError(.database, "cannot create \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                let reason = String(cString: strerror(errno))
-                unlink(path)
-                throw TokenKeeperError(.database, "cannot write \(path): \(reason)")
-            }
-            written += count
+        if case .failure(let error) = FileSystem.writeAll(bytes, to: descriptor) {
+            unlink(path)
+            throw TokenKeeperError(.database, "cannot write \(path): \(error)")
         }
         guard fsync(descriptor) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -86,18 +79,11 @@ package struct RecoveryFile: Codable, Sendable, Equatable {
             throw TokenKeeperError(.invalidInput, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while bytes.count <= maximumSize {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count >= 0 else {
-                throw TokenKeeperError(.invalidInput, "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if count == 0 { break }
-            bytes += chunk[..<count]
+        let read = FileSystem.readAll(descriptor, limit: maximumSize)
+        if case .failure(let error) = read {
+            throw TokenKeeperError(.invalidInput, "cannot read \(path): \(error)")
         }
-        guard bytes.count <= maximumSize,
+        guard case .success(let bytes?) = read,
             let file = try? JSONDecoder().decode(RecoveryFile.self, from: Data(bytes)),
             file.format == formatName
         else {

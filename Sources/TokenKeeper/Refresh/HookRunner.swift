@@ -141,16 +141,9 @@ enum HookInput {
             close(reader)
             throw Errno(rawValue: errno)
         }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { Glibc.write(writer, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else {
-                let error = Errno(rawValue: errno)
-                close(reader)
-                throw error
-            }
-            written += count
+        if case .failure(let error) = FileSystem.writeAll(bytes, to: writer) {
+            close(reader)
+            throw error
         }
         return FileDescriptor(rawValue: reader)
     }

@@ -78,7 +78,7 @@ extension RefreshEngine {
         let now = ledger.clock.now
         var failure: SinchError?
         if case .failed(let error) = answer.outcome { failure = error }
-        let timedOut = failure?.code == "timeout"
+        let timedOut = failure?.isTimeout ?? false
         let (strikes, timeouts) = gate.count(record.projectID, timedOut: timedOut, at: now)
         var generator = SystemRandomNumberGenerator()
         let action = machine.decide(

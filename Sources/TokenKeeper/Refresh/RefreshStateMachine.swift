@@ -219,7 +219,7 @@ package struct RefreshStateMachine: Sendable {
             decision.note = note
         case .transient:
             var pause: Duration?
-            if error.code == "timeout", projectTimeouts + 1 >= Self.timeoutsBeforePause {
+            if error.isTimeout, projectTimeouts + 1 >= Self.timeoutsBeforePause {
                 // Sinch is not answering: the project waits, as it would for throttling.
                 let wait = policy.backoffCeiling(afterFailure: projectStrikes + 1)
                 pause = wait

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// The few file operations that need exact permissions.
 enum FileSystem {
@@ -38,4 +39,32 @@ enum FileSystem {
     }
 
     static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+
+    /// Writes all of `bytes` to `descriptor`, through short writes and EINTR; the errno of a
+    /// failed write otherwise.
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Result<Void, Errno> {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return .failure(Errno(rawValue: errno)) }
+            written += count
+        }
+        return .success(())
+    }
+
+    /// Reads `descriptor` to its end, but never more than `limit + 1` bytes: nil when it holds
+    /// more than `limit` (a file named by mistake must not be read whole), the errno on failure.
+    static func readAll(_ descriptor: Int32, limit: Int) -> Result<[UInt8]?, Errno> {
+        var bytes = [UInt8](repeating: 0, count: limit + 1)
+        var count = 0
+        while count < bytes.count {
+            let read = bytes[count...].withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if read < 0, errno == EINTR { continue }
+            guard read >= 0 else { return .failure(Errno(rawValue: errno)) }
+            if read == 0 { break }
+            count += read
+        }
+        return .success(count <= limit ? Array(bytes[..<count]) : nil)
+    }
 }

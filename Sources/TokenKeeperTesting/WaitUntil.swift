@@ -2,7 +2,7 @@
 /// test cannot drive with the manual clock: another process's progress, a server starting.
 package func waitUntil(
     _ what: @autoclosure () -> String = "the condition",
-    within limit: Duration = .seconds(30),
+    within limit: Duration = .seconds(120),
     _ condition: () async throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit

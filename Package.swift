@@ -84,18 +84,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The domain: configuration, sealing, policy, the refresh state machine and engine, the
+        // audit chain's rules, hooks, and the store's protocols. No SQL driver, HTTP server or fake.
         .target(
             name: "TokenKeeper",
             dependencies: [
                 "SinchProvisioning",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
-                // The daemon's /metrics and /healthz, and the embedded fake of `tokenkeeper demo`.
+                // The refresh counters and latency histogram; TokenKeeperServer exports them.
                 .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings + fuzzedSettings
@@ -113,12 +114,20 @@ let package = Package(
             // lld: gold stops with an internal error on the second `main` (libFuzzer's, unused).
             linkerSettings: fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address", "-use-ld=lld"])] : []
         ),
+        // The store on SQLite (GRDB): the only code that imports GRDB or writes SQL.
+        .target(
+            name: "TokenKeeperSQLite",
+            dependencies: [
+                "TokenKeeper",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The daemon and its /metrics and /healthz (Hummingbird): the only HTTP server.
         .target(
             name: "TokenKeeperServer",
             dependencies: [
                 "TokenKeeper",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -133,6 +142,7 @@ let package = Package(
             name: "TokenKeeperDemo",
             dependencies: [
                 "TokenKeeper",
+                "TokenKeeperSQLite",
                 "FakeSinch",
                 "SinchProvisioning",
                 .product(name: "Logging", package: "swift-log"),
@@ -144,6 +154,7 @@ let package = Package(
             name: "tokenkeeper",
             dependencies: [
                 "TokenKeeper",
+                "TokenKeeperSQLite",
                 "TokenKeeperServer",
                 "TokenKeeperDemo",
                 "SinchProvisioning",
@@ -177,6 +188,7 @@ let package = Package(
             name: "TokenKeeperTests",
             dependencies: [
                 "TokenKeeper",
+                "TokenKeeperSQLite",
                 "TokenKeeperTesting",
                 "SinchProvisioning",
                 "FakeSinch",

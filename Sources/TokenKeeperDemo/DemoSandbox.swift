@@ -2,6 +2,7 @@ import FakeSinch
 import Foundation
 import Logging
 import TokenKeeper
+import TokenKeeperSQLite
 
 /// The world of `tokenkeeper demo`: a private temp folder holding a fresh database and master
 /// key, an in-process FakeSinch on 127.0.0.1 with a key of its own, and a few dozen tokens it
@@ -79,7 +80,8 @@ final class DemoSandbox: Sendable {
         do {
             let port = try await fake.start(host: "127.0.0.1", port: 0)
             let context = CommandContext(
-                configuration: configuration(folder: folder, fake: fake, key: sinchKey)
+                configuration: configuration(folder: folder, fake: fake, key: sinchKey),
+                backend: SQLiteBackend()
             )
             let initResult = try context.initialize()
             let (tokens, doomedValue) = try addTokens(context: context, fake: fake)

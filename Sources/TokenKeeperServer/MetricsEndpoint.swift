@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Hummingbird
 import Logging
 import Metrics
@@ -41,7 +40,7 @@ package struct MetricsEndpoint: Sendable {
     }
 
     let registry: PrometheusCollectorRegistry
-    let store: TokenStore
+    let store: any TokenStore
     /// Tokens read per page of the per-token series.
     let pageSize: Int
     /// Nil while the scheduler runs and its last pass went through; else what is wrong.
@@ -57,7 +56,7 @@ package struct MetricsEndpoint: Sendable {
 
     package init(
         registry: PrometheusCollectorRegistry,
-        store: TokenStore,
+        store: any TokenStore,
         pageSize: Int = 10_000,
         schedulerProblem: @escaping @Sendable () -> String?
     ) {
@@ -158,19 +157,16 @@ package struct MetricsEndpoint: Sendable {
     /// The scrape's beginning: the registry's series, the state counts, and the first page of the
     /// per-token series; `rest` reads the pages after it.
     func startScrape() throws -> (text: [UInt8], rest: TokenSeries) {
-        try store.read { db in
-            var counts = Dictionary(uniqueKeysWithValues: TokenState.allCases.map { ($0, 0) })
-            let rows = try Row.fetchCursor(db, sql: "SELECT state, COUNT(*) FROM tokens GROUP BY state")
-            while let row = try rows.next() {
-                if let state = TokenState(rawValue: row[0]) { counts[state] = row[1] }
-            }
-            for (state, count) in counts {
+        try store.read { store in
+            let stored = try store.countTokensByState()
+            for state in TokenState.allCases {
+                let count = stored[state] ?? 0
                 registry.makeGauge(descriptor: Self.tokens, labels: [("state", state.rawValue)]).set(Double(count))
             }
             var output: [UInt8] = []
             registry.emit(into: &output)
             var series = TokenSeries(pageSize: pageSize)
-            if let page = try series.next(db) {
+            if let page = try series.next(store) {
                 output += page
             }
             return (output, series)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TokenKeeper
+import TokenKeeperSQLite
 
 /// The options every command takes.
 struct GlobalOptions: ParsableArguments {
@@ -11,7 +12,8 @@ struct GlobalOptions: ParsableArguments {
     var database: String?
 
     func context() throws -> CommandContext {
-        try CommandContext.load(database: database, configFile: configFile)
+        // One backend today: the SQLite file (TokenKeeperSQLite).
+        try CommandContext.load(database: database, configFile: configFile, backend: SQLiteBackend())
     }
 }
 

@@ -2,21 +2,30 @@ import Foundation
 
 /// The wiring every command shares: configuration, the store, the master key and the actor.
 ///
-/// Lives in the library so tests reach the same paths the executable takes.
+/// Lives in the library so tests reach the same paths the executable takes. The store's backend
+/// is given by whoever links one (the executable, a test): the domain knows none.
 package struct CommandContext: Sendable {
     package let configuration: TokenKeeperConfiguration
+    package let backend: any StoreBackend
     package let clock: any WallClock
     /// Who changes things, for the audit: `cli:<user>`.
     package let actor: String
 
-    package init(configuration: TokenKeeperConfiguration, clock: any WallClock = SystemClock(), actor: String? = nil) {
+    package init(
+        configuration: TokenKeeperConfiguration,
+        backend: any StoreBackend,
+        clock: any WallClock = SystemClock(),
+        actor: String? = nil
+    ) {
         self.configuration = configuration
+        self.backend = backend
         self.clock = clock
         self.actor = actor ?? "cli:\(Self.userName())"
     }
 
     /// Loads the configuration from `--db`, `--config` and the process environment.
-    package static func load(database: String?, configFile: String?) throws -> CommandContext {
+    package static func load(database: String?, configFile: String?, backend: any StoreBackend) throws -> CommandContext
+    {
         var flags: [String: String] = [:]
         if let database { flags["database"] = database }
         let configuration = try ConfigurationLoader.load(
@@ -24,12 +33,12 @@ package struct CommandContext: Sendable {
             configFile: configFile,
             environment: ProcessInfo.processInfo.environment
         )
-        return CommandContext(configuration: configuration)
+        return CommandContext(configuration: configuration, backend: backend)
     }
 
     /// Opens the existing database.
-    package func openStore(readOnly: Bool = false) throws -> TokenStore {
-        try TokenStore.open(at: configuration.databasePath, readOnly: readOnly)
+    package func openStore(readOnly: Bool = false) throws -> any TokenStore {
+        try backend.open(at: configuration.databasePath, readOnly: readOnly)
     }
 
     /// The inventory without the master key: enough for `list`, `show`, `check`, `audit` (read
@@ -68,7 +77,7 @@ package struct CommandContext: Sendable {
     /// harmless; with the wrong key it fails and changes nothing.
     package func initialize() throws -> InitResult {
         let path = configuration.databasePath
-        let existing = FileSystem.exists(path) ? try TokenStore.open(at: path) : nil
+        let existing = try backend.openIfPresent(at: path)
         var createdKeyFile: String?
         let key: MasterKey
         if configuration.masterKey != nil || FileSystem.exists(configuration.masterKeyFile) {
@@ -84,7 +93,7 @@ package struct CommandContext: Sendable {
             try key.write(toNewFile: configuration.masterKeyFile)
             createdKeyFile = configuration.masterKeyFile
         }
-        let store = try existing ?? TokenStore.create(at: path)
+        let store = try existing ?? backend.create(at: path)
         try store.bind(to: TokenSealer(masterKey: key), source: key.source)
         return InitResult(
             databasePath: path,

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 
 /// The append-only, hash-chained audit log.
 ///
@@ -12,9 +11,17 @@ package struct AuditLog: Sendable {
     package static let genesisHash = String(repeating: "0", count: 64)
 
     /// The end of the chain, carried across appends within one transaction.
-    package struct Tail: Sendable {
+    package struct Tail: Sendable, Equatable {
         package var seq: Int64
         package var hash: String
+
+        package init(seq: Int64, hash: String) {
+            self.seq = seq
+            self.hash = hash
+        }
+
+        /// The tail of an empty chain.
+        package static let empty = Tail(seq: 0, hash: genesisHash)
     }
 
     package let actor: String
@@ -26,23 +33,17 @@ package struct AuditLog: Sendable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     }
 
-    /// The last row's seq and hash (or the genesis hash), read in the caller's transaction.
-    package static func tail(_ db: Database) throws -> Tail {
-        let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        return Tail(seq: row?["seq"] ?? 0, hash: row?["hash"] ?? genesisHash)
-    }
-
     /// Appends one event after the current tail.
     @discardableResult
     package func append(
-        _ db: Database,
+        _ store: any StoreWriting,
         event: AuditEvent,
         tokenID: String?,
         detail: AuditDetail,
         at: UnixTime
     ) throws -> AuditRecord {
-        var tail = try Self.tail(db)
-        return try append(db, after: &tail, event: event, tokenID: tokenID, detailJSON: try encode(detail), at: at)
+        var tail = try store.auditTail()
+        return try append(store, after: &tail, event: event, tokenID: tokenID, detailJSON: try encode(detail), at: at)
     }
 
     /// The detail as the JSON text that is stored and hashed.
@@ -54,7 +55,7 @@ package struct AuditLog: Sendable {
     /// moves `tail` forward: for many appends in one transaction.
     @discardableResult
     package func append(
-        _ db: Database,
+        _ store: any StoreWriting,
         after tail: inout Tail,
         event: AuditEvent,
         tokenID: String?,
@@ -81,11 +82,7 @@ package struct AuditLog: Sendable {
             prevHash: tail.hash,
             hash: hash
         )
-        let statement = try db.cachedStatement(
-            sql:
-                "INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        )
-        try statement.execute(arguments: [seq, at, tokenID, event.rawValue, actor, detailText, tail.hash, hash])
+        try store.appendAudit(record)
         tail = Tail(seq: seq, hash: hash)
         return record
     }
@@ -128,16 +125,33 @@ package struct AuditLog: Sendable {
     }
 
     /// Walks the chain from the first row; stops at the first row that does not verify.
-    package static func verify(_ db: Database) throws -> Verification {
+    package static func verify(_ store: any StoreReading) throws -> Verification {
+        var chain = ChainWalk()
+        do {
+            try store.forEachAuditRecord(Query()) { try chain.check($0) }
+        } catch let broken as Broken {
+            return .broken(seq: broken.seq, reason: broken.reason)
+        }
+        return .intact(count: chain.expectedSeq - 1, head: chain.expectedPrev)
+    }
+
+    /// The first row that does not verify, thrown to stop the walk there.
+    private struct Broken: Error {
+        var seq: Int64
+        var reason: String
+    }
+
+    /// The walk's position: the seq and `prev_hash` the next row must have.
+    private struct ChainWalk {
         var expectedPrev = genesisHash
         var expectedSeq: Int64 = 1
-        let rows = try AuditRecord.order(AuditRecord.Columns.seq).fetchCursor(db)
-        while let row = try rows.next() {
+
+        mutating func check(_ row: AuditRecord) throws {
             if row.seq != expectedSeq {
-                return .broken(seq: row.seq, reason: "expected seq \(expectedSeq): rows are missing before it")
+                throw Broken(seq: row.seq, reason: "expected seq \(expectedSeq): rows are missing before it")
             }
             if row.prevHash != expectedPrev {
-                return .broken(seq: row.seq, reason: "prev_hash does not match the hash of the row before")
+                throw Broken(seq: row.seq, reason: "prev_hash does not match the hash of the row before")
             }
             let recomputed = hash(
                 prevHash: row.prevHash,
@@ -149,12 +163,11 @@ package struct AuditLog: Sendable {
                 detail: row.detail
             )
             if recomputed != row.hash {
-                return .broken(seq: row.seq, reason: "the row's content does not match its hash (edited)")
+                throw Broken(seq: row.seq, reason: "the row's content does not match its hash (edited)")
             }
             expectedPrev = row.hash
             expectedSeq += 1
         }
-        return .intact(count: expectedSeq - 1, head: expectedPrev)
     }
 
     /// A filter over the log, as `tokenkeeper audit` takes it.
@@ -170,26 +183,5 @@ package struct AuditLog: Sendable {
             self.since = since
             self.limit = limit
         }
-
-        func request() -> QueryInterfaceRequest<AuditRecord> {
-            var request = AuditRecord.all()
-            if let tokenID { request = request.filter(AuditRecord.Columns.tokenID == tokenID) }
-            if let event { request = request.filter(AuditRecord.Columns.event == event.rawValue) }
-            if let since { request = request.filter(AuditRecord.Columns.at >= since) }
-            guard let limit else { return request.order(AuditRecord.Columns.seq) }
-            // The most recent `limit` rows, printed oldest first.
-            let recent = request.select(AuditRecord.Columns.seq).order(AuditRecord.Columns.seq.desc).limit(limit)
-            return AuditRecord.filter(recent.contains(AuditRecord.Columns.seq)).order(AuditRecord.Columns.seq)
-        }
-    }
-
-    /// Calls `body` with each matching row, in seq order, without holding them all in memory.
-    package static func forEach(
-        _ db: Database,
-        matching query: Query,
-        _ body: (AuditRecord) throws -> Void
-    ) throws {
-        let cursor = try query.request().fetchCursor(db)
-        while let record = try cursor.next() { try body(record) }
     }
 }

@@ -1,9 +1,5 @@
-import GRDB
-
 /// One row of `audit`: an event, chained to the row before it by `prev_hash`.
-package struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    package static let databaseTableName = "audit"
-
+package struct AuditRecord: Codable, Sendable, Equatable {
     package var seq: Int64
     package var at: UnixTime
     package var tokenID: String?
@@ -15,18 +11,31 @@ package struct AuditRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     package var prevHash: String
     package var hash: String
 
+    package init(
+        seq: Int64,
+        at: UnixTime,
+        tokenID: String?,
+        event: String,
+        actor: String,
+        detail: String,
+        prevHash: String,
+        hash: String
+    ) {
+        self.seq = seq
+        self.at = at
+        self.tokenID = tokenID
+        self.event = event
+        self.actor = actor
+        self.detail = detail
+        self.prevHash = prevHash
+        self.hash = hash
+    }
+
     enum CodingKeys: String, CodingKey {
         case seq, at
         case tokenID = "token_id"
         case event, actor, detail
         case prevHash = "prev_hash"
         case hash
-    }
-
-    package enum Columns {
-        package static let seq = Column(CodingKeys.seq)
-        package static let at = Column(CodingKeys.at)
-        package static let tokenID = Column(CodingKeys.tokenID)
-        package static let event = Column(CodingKeys.event)
     }
 }

@@ -1,5 +1,3 @@
-import GRDB
-
 /// `tokenkeeper check`: a monitoring verdict over every stored token, in the Nagios convention.
 package struct ExpiryCheck: Sendable {
     /// The verdict, with its exit code.
@@ -66,41 +64,31 @@ package struct ExpiryCheck: Sendable {
         package var now: UnixTime
     }
 
-    /// Counts through the `expires_at` index and the small `tokens_attention` index: a handful
-    /// of range counts, not a scan of the tokens, so a million rows answer in milliseconds.
-    /// Live tokens in a range are all tokens in it minus those that need a person.
+    /// A handful of range counts, not a scan of the tokens, so a million rows answer in
+    /// milliseconds (a backend answers them from its expiry index and its small index of tokens
+    /// that need a person). Live tokens in a range are all tokens in it minus those that need a
+    /// person.
     package func run(on inventory: Inventory) throws -> Report {
         let now = inventory.clock.now
-        let attention = TokenState.attentionSQL
-        return try inventory.store.read { db in
-            func count(_ sql: String, _ arguments: StatementArguments = []) throws -> Int {
-                try Int.fetchOne(db, sql: sql, arguments: arguments) ?? 0
-            }
+        return try inventory.store.read { store in
             func liveCount(after lower: UnixTime?, upTo upper: UnixTime) throws -> Int {
-                let range: StatementArguments = [lower?.seconds ?? Int64.min, upper]
-                return try count("SELECT COUNT(*) FROM tokens WHERE expires_at > ? AND expires_at <= ?", range)
-                    - count(
-                        "SELECT COUNT(*) FROM tokens WHERE \(attention) AND expires_at > ? AND expires_at <= ?",
-                        range
-                    )
+                try store.countTokens(.all, expiringAfter: lower, upTo: upper)
+                    - store.countTokens(.attention, expiringAfter: lower, upTo: upper)
             }
             var counts = Counts()
-            counts.total = try count("SELECT COUNT(*) FROM tokens")
-            counts.needsReauth = try count("SELECT COUNT(*) FROM tokens WHERE \(attention) AND state = 'needs_reauth'")
+            counts.total = try store.countTokens(.all, expiringAfter: nil, upTo: nil)
+            counts.needsReauth = try store.countTokens(.only(.needsReauth), expiringAfter: nil, upTo: nil)
             counts.expired =
-                try count("SELECT COUNT(*) FROM tokens WHERE \(attention) AND state = 'expired'")
+                try store.countTokens(.only(.expired), expiringAfter: nil, upTo: nil)
                 + liveCount(after: nil, upTo: now)
             counts.critical = try liveCount(after: now, upTo: now + crit)
             counts.warning = try liveCount(after: now + crit, upTo: now + warn)
 
-            var attentionTokens = try TokenRecord.filter(sql: attention)
-                .order(TokenRecord.Columns.expiresAt).limit(10).fetchAll(db)
+            var attentionTokens: [TokenRecord] = []
+            try store.forEachToken(TokenFilter(states: .attention, limit: 10)) { attentionTokens.append($0) }
             if attentionTokens.count < 10 {
-                attentionTokens += try TokenRecord.filter(
-                    TokenState.live.map(\.rawValue).contains(TokenRecord.Columns.state)
-                )
-                .filter(TokenRecord.Columns.expiresAt <= now + warn)
-                .order(TokenRecord.Columns.expiresAt).limit(10 - attentionTokens.count).fetchAll(db)
+                let soon = TokenFilter(states: .live, expiringBy: now + warn, limit: 10 - attentionTokens.count)
+                try store.forEachToken(soon) { attentionTokens.append($0) }
             }
             return Report(
                 status: Self.status(of: counts),

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// What `tokenkeeper import` did.
 package struct ImportSummary: Sendable, Codable, Equatable {
@@ -28,17 +27,12 @@ extension Inventory {
         let sealer = try requireSealer()
         let now = clock.now
         var reader = LineReader(descriptor: descriptor)
-        return try store.write { db in
-            // One transaction holds every row: give SQLite room so pages are not spilled to the
-            // WAL and read back while the indexes grow (bounded, whatever the file's size).
-            let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2_000
-            try db.execute(sql: "PRAGMA cache_size = -262144")
-            defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-            var tail = try AuditLog.tail(db)
+        return try store.write(bulk: true) { store in
+            var tail = try store.auditTail()
             let before = tail.seq
             // The fingerprints stored, and those this import adds: only a token whose fingerprint
             // is among them is looked up in the table (a million lookups cost more than the set).
-            var fingerprints = try FingerprintSet(db)
+            var fingerprints = try FingerprintSet(store)
             var imported = 0
             var skipped = 0
             var generator = FastRandom()
@@ -58,7 +52,7 @@ extension Inventory {
                         do {
                             try insert(
                                 token,
-                                db,
+                                store,
                                 after: &tail,
                                 sealer: sealer,
                                 at: now,
@@ -68,7 +62,7 @@ extension Inventory {
                             imported += 1
                         } catch let error as TokenKeeperError where error.code == .alreadyStored {
                             guard skipExisting else {
-                                throw try alreadyImported(token, db, importedAfter: before, batch: tokens)
+                                throw try alreadyImported(token, store, importedAfter: before, batch: tokens)
                             }
                             skipped += 1
                         }
@@ -87,7 +81,7 @@ extension Inventory {
     /// id order, so the copy found second may be the earlier line: the message names the later.
     private func alreadyImported(
         _ token: PreparedToken,
-        _ db: Database,
+        _ store: any StoreReading,
         importedAfter seq: Int64,
         batch: [PreparedToken]
     ) throws -> TokenKeeperError {
@@ -97,14 +91,8 @@ extension Inventory {
                 "\(message); nothing was imported (--skip-existing imports the other lines)"
             )
         }
-        let stored = try storedID(of: token.value, fingerprint: token.fingerprint, db, sealer: try requireSealer())
-        guard let stored,
-            try Bool.fetchOne(
-                db,
-                sql: "SELECT EXISTS (SELECT 1 FROM audit WHERE token_id = ? AND seq > ?)",
-                arguments: [stored, seq]
-            ) == true
-        else {
+        let stored = try storedID(of: token.value, fingerprint: token.fingerprint, store, sealer: try requireSealer())
+        guard let stored, try store.hasAuditRecord(tokenID: stored, after: seq) else {
             return error("line \(token.line): this token is already stored as \(stored ?? "another record")")
         }
         if let twin = batch.first(where: { $0.line != token.line && $0.value == token.value }) {
@@ -229,9 +217,8 @@ struct FingerprintSet {
     /// Fingerprints that are not 16 hex digits (none that tokenkeeper wrote), kept as text.
     private var others: Set<String> = []
 
-    init(_ db: Database) throws {
-        let cursor = try String.fetchCursor(db, sql: "SELECT fingerprint FROM tokens")
-        while let fingerprint = try cursor.next() { _ = insert(fingerprint) }
+    init(_ store: any StoreReading) throws {
+        try store.forEachFingerprint { _ = insert($0) }
     }
 
     /// Adds `fingerprint`; true when it was not in the set yet.

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The store as the inventory commands see it: add, replace, list, show, reveal, remove.
 ///
@@ -7,14 +6,14 @@ import GRDB
 /// carry a ``TokenSealer`` already bound to the database (the key check passed); the others,
 /// `list` and `check` among them, need no key at all.
 package struct Inventory: Sendable {
-    package let store: TokenStore
+    package let store: any TokenStore
     package let policy: RenewalPolicy
     package let clock: any WallClock
     package let audit: AuditLog
     let sealer: TokenSealer?
 
     package init(
-        store: TokenStore,
+        store: any TokenStore,
         policy: RenewalPolicy,
         clock: any WallClock = SystemClock(),
         actor: String,
@@ -93,10 +92,10 @@ package struct Inventory: Sendable {
         var generator = SystemRandomNumberGenerator()
         let now = clock.now
         let prepared = try prepare(token: token, new, source: source, sealer: sealer, now: now, using: &generator).get()
-        return try store.write { db in
-            var tail = try AuditLog.tail(db)
-            let id = try insert(prepared, db, after: &tail, sealer: sealer, at: now, event: event, using: &generator)
-            guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+        return try store.write { store in
+            var tail = try store.auditTail()
+            let id = try insert(prepared, store, after: &tail, sealer: sealer, at: now, event: event, using: &generator)
+            guard let record = try store.token(id: id) else { throw Self.notFound(id) }
             return record
         }
     }
@@ -112,10 +111,10 @@ package struct Inventory: Sendable {
         let now = clock.now
         let times = try schedule(new, now: now, using: &generator).get()
         let fingerprint = sealer.fingerprint(token)
-        return try store.write { db in
-            guard var record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+        return try store.write { store in
+            guard var record = try store.token(id: id) else { throw Self.notFound(id) }
             try Self.checkSameProject(record, new.project)
-            if let stored = try storedID(of: token, fingerprint: fingerprint, db, sealer: sealer, except: id) {
+            if let stored = try storedID(of: token, fingerprint: fingerprint, store, sealer: sealer, except: id) {
                 throw TokenKeeperError(
                     .alreadyStored,
                     "this token is already stored as \(stored); nothing was replaced (remove one record, or give \(id) another token)"
@@ -136,9 +135,9 @@ package struct Inventory: Sendable {
             record.leaseOwner = nil
             record.leaseUntil = nil
             record.version += 1
-            try record.update(db)
+            try store.updateToken(record)
             try audit.append(
-                db,
+                store,
                 event: .replaced,
                 tokenID: id,
                 detail: AuditDetail(
@@ -175,31 +174,20 @@ package struct Inventory: Sendable {
         }
     }
 
-    /// Calls `body` with each matching token in expiry order, streaming from the database.
+    /// Calls `body` with each matching token in expiry order, streaming from the store.
     package func forEachToken(matching query: Query, _ body: (TokenRecord) throws -> Void) throws {
-        let now = clock.now
-        var request = TokenRecord.all()
-        if let within = query.expiringWithin {
-            request = request.filter(TokenRecord.Columns.expiresAt <= now + within)
-        }
-        if let state = query.state {
-            request = request.filter(TokenRecord.Columns.state == state.rawValue)
-            if TokenState.attention.contains(state) {
-                request = request.filter(sql: TokenState.attentionSQL)
-            }
-        }
-        if let project = query.project { request = request.filter(TokenRecord.Columns.projectID == project) }
-        request = request.order(TokenRecord.Columns.expiresAt)
-        if let limit = query.limit { request = request.limit(limit) }
-        try store.read { db in
-            let cursor = try request.fetchCursor(db)
-            while let record = try cursor.next() { try body(record) }
-        }
+        let filter = TokenFilter(
+            states: query.state.map(TokenStates.only) ?? .all,
+            expiringBy: query.expiringWithin.map { clock.now + $0 },
+            project: query.project,
+            limit: query.limit
+        )
+        try store.read { try $0.forEachToken(filter, body) }
     }
 
     /// The token `id`, or a not-found error.
     package func token(id: String) throws -> TokenRecord {
-        guard let record = try store.read({ try TokenRecord.fetchOne($0, key: id) }) else { throw Self.notFound(id) }
+        guard let record = try store.read({ try $0.token(id: id) }) else { throw Self.notFound(id) }
         return record
     }
 
@@ -230,11 +218,11 @@ package struct Inventory: Sendable {
     package func reveal(id: String) throws -> String {
         let sealer = try requireSealer()
         let now = clock.now
-        return try store.write { db in
-            guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
+        return try store.write { store in
+            guard let record = try store.token(id: id) else { throw Self.notFound(id) }
             let token = try sealer.open(record.sealedToken, id: id)
             try audit.append(
-                db,
+                store,
                 event: .revealed,
                 tokenID: id,
                 detail: AuditDetail(fingerprint: record.fingerprint, project: record.projectID),
@@ -247,11 +235,11 @@ package struct Inventory: Sendable {
     /// Deletes the token `id` and audits `removed`; its audit history stays.
     package func remove(id: String) throws {
         let now = clock.now
-        try store.write { db in
-            guard let record = try TokenRecord.fetchOne(db, key: id) else { throw Self.notFound(id) }
-            try record.delete(db)
+        try store.write { store in
+            guard let record = try store.token(id: id) else { throw Self.notFound(id) }
+            try store.deleteToken(id: id)
             try audit.append(
-                db,
+                store,
                 event: .removed,
                 tokenID: id,
                 detail: AuditDetail(fingerprint: record.fingerprint, project: record.projectID),
@@ -270,11 +258,11 @@ package struct Inventory: Sendable {
 extension Inventory {
     /// Calls `body` with each matching audit event in seq order; with a limit, the most recent.
     package func forEachAuditEvent(matching query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {
-        try store.read { db in try AuditLog.forEach(db, matching: query, body) }
+        try store.read { try $0.forEachAuditRecord(query, body) }
     }
 
     /// Walks the audit chain.
     package func verifyAudit() throws -> AuditLog.Verification {
-        try store.read(AuditLog.verify)
+        try store.read { try AuditLog.verify($0) }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// The one path a new token takes into the store, shared by `add` and `import`: check the
 /// value, schedule it, draw an id, seal and fingerprint it (off the writer's thread), then insert
@@ -19,6 +18,22 @@ extension Inventory {
         var auditDetail: String
         /// The input line it came from (`import`), for messages.
         var line = 0
+
+        /// The row to insert: active, no failures, version 1.
+        var record: TokenRecord {
+            TokenRecord(
+                id: id,
+                projectID: new.project,
+                label: new.label,
+                wabaID: new.waba,
+                businessManager: new.businessManager,
+                sealedToken: sealed,
+                fingerprint: fingerprint,
+                issuedAt: issued,
+                expiresAt: expires,
+                refreshAt: refresh
+            )
+        }
     }
 
     /// Everything about a new token that needs no database; the failure says what is wrong with
@@ -69,7 +84,7 @@ extension Inventory {
     @discardableResult
     func insert(
         _ token: PreparedToken,
-        _ db: Database,
+        _ store: any StoreWriting,
         after tail: inout AuditLog.Tail,
         sealer: TokenSealer,
         at now: UnixTime,
@@ -77,18 +92,20 @@ extension Inventory {
         mayBeStored: Bool = true,
         using generator: inout some RandomNumberGenerator
     ) throws -> String {
-        if mayBeStored, let stored = try storedID(of: token.value, fingerprint: token.fingerprint, db, sealer: sealer) {
+        if mayBeStored,
+            let stored = try storedID(of: token.value, fingerprint: token.fingerprint, store, sealer: sealer)
+        {
             throw Self.alreadyStored(stored)
         }
         var token = token
         var attempts = 0
-        while try !insertRow(token, db) {
+        while try !store.insertToken(token.record) {
             attempts += 1
             guard attempts < 8 else { throw TokenKeeperError(.database, "could not draw an unused token id") }
             token.id = TokenID.generate(using: &generator)
             token.sealed = try sealer.seal(token.value, id: token.id)
         }
-        try audit.append(db, after: &tail, event: event, tokenID: token.id, detailJSON: token.auditDetail, at: now)
+        try audit.append(store, after: &tail, event: event, tokenID: token.id, detailJSON: token.auditDetail, at: now)
         return token.id
     }
 
@@ -97,15 +114,11 @@ extension Inventory {
     func storedID(
         of value: String,
         fingerprint: String,
-        _ db: Database,
+        _ store: any StoreReading,
         sealer: TokenSealer,
         except: String? = nil
     ) throws -> String? {
-        let statement = try db.cachedStatement(sql: "SELECT id, sealed_token FROM tokens WHERE fingerprint = ?")
-        let rows = try Row.fetchCursor(statement, arguments: [fingerprint])
-        while let row = try rows.next() {
-            let id: String = row[0]
-            guard id != except, let sealed = row[1] as Data? else { continue }
+        for (id, sealed) in try store.sealedTokens(withFingerprint: fingerprint) where id != except {
             if (try? sealer.open(sealed, id: id)) == value { return id }
         }
         return nil
@@ -116,25 +129,5 @@ extension Inventory {
             .alreadyStored,
             "this token is already stored as \(id); nothing was added (`--replace \(id)` puts a new token into that record)"
         )
-    }
-
-    /// Inserts the row; false when its id is already taken.
-    private func insertRow(_ token: PreparedToken, _ db: Database) throws -> Bool {
-        let statement = try db.cachedStatement(
-            sql: """
-                INSERT INTO tokens (id, project_id, label, waba_id, business_manager, sealed_token, fingerprint,
-                    issued_at, expires_at, refresh_at, state, failures, version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', 0, 1)
-                """
-        )
-        do {
-            try statement.execute(arguments: [
-                token.id, token.new.project, token.new.label, token.new.waba, token.new.businessManager, token.sealed,
-                token.fingerprint, token.issued, token.expires, token.refresh,
-            ])
-            return true
-        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            return false
-        }
     }
 }

@@ -1,15 +1,11 @@
-import GRDB
-
 /// The per-token series of a scrape, a page of tokens at a time:
 /// `tokenkeeper_token_expiry_timestamp_seconds` for every token, then
 /// `tokenkeeper_token_refresh_timestamp_seconds` (the next scheduled refresh) for live ones.
 ///
-/// Each page is its own short read that resumes after the last rowid of the one before (the
-/// table's own order, read sequentially), so neither the text nor a read transaction spans the
-/// whole table. A token added or removed during a scrape may show in one family and not the
-/// other; the next scrape has it right. (`tokens` has a text primary key, so its rowid is not an
-/// alias: a `VACUUM` during a scrape could renumber rows and repeat or skip some in that scrape.
-/// tokenkeeper never vacuums; an operator who does it by hand gets one odd scrape at most.)
+/// Each page is its own short read that resumes after the position of the last row of the one
+/// before (the store's own order, ``StoreReading/tokenSeriesPage(refresh:after:limit:)``), so
+/// neither the text nor a read transaction spans the whole table. A token added or removed
+/// during a scrape may show in one family and not the other; the next scrape has it right.
 package struct TokenSeries: Sendable {
     enum Family: Sendable {
         case expiry, refresh
@@ -31,18 +27,6 @@ package struct TokenSeries: Sendable {
             }
         }
 
-        var sql: String {
-            switch self {
-            case .expiry:
-                "SELECT rowid, id, project_id, label, expires_at FROM tokens WHERE rowid > ? ORDER BY rowid LIMIT ?"
-            case .refresh:
-                """
-                SELECT rowid, id, project_id, label, refresh_at FROM tokens
-                WHERE rowid > ? AND \(TokenState.liveSQL) ORDER BY rowid LIMIT ?
-                """
-            }
-        }
-
         var name: String {
             switch self {
             case .expiry: "tokenkeeper_token_expiry_timestamp_seconds"
@@ -60,7 +44,7 @@ package struct TokenSeries: Sendable {
 
     let pageSize: Int
     private var family: Family? = .expiry
-    /// The last rowid read in `family`; nil before its first page.
+    /// The position of the last row read in `family`; nil before its first page.
     private var after: Int64?
 
     package init(pageSize: Int) {
@@ -69,25 +53,21 @@ package struct TokenSeries: Sendable {
     }
 
     /// The next page of text, or nil when both families are written.
-    package mutating func next(_ db: Database) throws -> [UInt8]? {
+    package mutating func next(_ store: any StoreReading) throws -> [UInt8]? {
         guard let family else { return nil }
         var output: [UInt8] = []
         if after == nil { output += Array(family.header.utf8) }
-        let rows = try Row.fetchAll(db, sql: family.sql, arguments: [after ?? Int64.min, pageSize])
+        let rows = try store.tokenSeriesPage(refresh: family == .refresh, after: after, limit: pageSize)
         for row in rows {
-            let id: String = row[1]
-            let project: String = row[2]
-            let label: String? = row[3]
-            let value: Int64 = row[4]
             let labels =
-                "{id=\"\(Self.escape(id))\",project=\"\(Self.escape(project))\",label=\"\(Self.escape(label ?? ""))\"}"
-            output += Array("\(family.name)\(labels) \(value)\n".utf8)
+                "{id=\"\(Self.escape(row.id))\",project=\"\(Self.escape(row.project))\",label=\"\(Self.escape(row.label ?? ""))\"}"
+            output += Array("\(family.name)\(labels) \(row.value.seconds)\n".utf8)
         }
         if rows.count < pageSize {
             self.family = family.next
             after = nil
         } else {
-            after = rows.last?[0]
+            after = rows.last?.position
         }
         return output
     }

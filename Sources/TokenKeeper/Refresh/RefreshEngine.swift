@@ -55,7 +55,7 @@ package final class RefreshEngine: Sendable {
     }
 
     /// The database the engine refreshes.
-    package var store: TokenStore { ledger.store }
+    package var store: any TokenStore { ledger.store }
 
     /// `host:pid`, the lease owner and audit actor of a refreshing process.
     package static func processOwner() -> String {

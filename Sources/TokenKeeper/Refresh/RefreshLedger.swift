@@ -1,10 +1,9 @@
 import Foundation
-import GRDB
 
 /// The refresh transaction's database steps (<doc:Architecture#Data-flow-one-refresh-in-the-daemon>): find what is
 /// due, claim it with a lease, and commit the outcome with its audit row, or let go.
 struct RefreshLedger: Sendable {
-    let store: TokenStore
+    let store: any TokenStore
     let audit: AuditLog
     /// Seals new tokens and opens claimed ones; nil for a dry run's ledger, which writes none.
     let sealer: TokenSealer?
@@ -15,7 +14,7 @@ struct RefreshLedger: Sendable {
     let lease: Duration
 
     init(
-        store: TokenStore,
+        store: any TokenStore,
         audit: AuditLog,
         sealer: TokenSealer?,
         clock: any WallClock,
@@ -54,35 +53,14 @@ struct RefreshLedger: Sendable {
 
     /// Live tokens whose `refresh_at` has come and that nobody holds, soonest first.
     func due(now: UnixTime, limit: Int) throws -> [String] {
-        try store.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT id FROM tokens
-                    WHERE \(TokenState.liveSQL) AND refresh_at <= ?
-                      AND (lease_until IS NULL OR lease_until < ?)
-                    ORDER BY refresh_at LIMIT ?
-                    """,
-                arguments: [now, now, limit]
-            )
-        }
+        try store.read { try $0.dueTokenIDs(now: now, limit: limit) }
     }
 
-    /// The earliest `refresh_at` among live tokens nobody holds, read in the partial index's
-    /// order; nil when there is none. A token another process holds is left to it: its holder
-    /// refreshes it, or its lease lapses and the next look (at most a minute on) finds it.
+    /// The earliest `refresh_at` among live tokens nobody holds; nil when there is none. A token
+    /// another process holds is left to it: its holder refreshes it, or its lease lapses and the
+    /// next look (at most a minute on) finds it.
     func nextDue(now: UnixTime) throws -> UnixTime? {
-        try store.read { db in
-            try UnixTime.fetchOne(
-                db,
-                sql: """
-                    SELECT refresh_at FROM tokens
-                    WHERE \(TokenState.liveSQL) AND (lease_until IS NULL OR lease_until < ?)
-                    ORDER BY refresh_at LIMIT 1
-                    """,
-                arguments: [now]
-            )
-        }
+        try store.read { try $0.nextRefresh(now: now) }
     }
 
     /// Takes the leases on those of `ids` that are live and free (and, with `onlyIfDue`, still
@@ -90,20 +68,9 @@ struct RefreshLedger: Sendable {
     /// refreshed since it was listed as due, removed or no longer live is left out.
     func claim(_ ids: some Collection<String>, now: UnixTime, onlyIfDue: Bool = true) throws -> [TokenRecord] {
         guard !ids.isEmpty else { return [] }
-        return try store.write { db in
-            // `refresh_at <= now` matters: a token another process refreshed (and released)
-            // after we listed it is free again, but no longer due.
-            let claim = try db.cachedStatement(
-                sql: """
-                    UPDATE tokens SET lease_owner = ?, lease_until = ?
-                    WHERE id = ? AND \(TokenState.liveSQL)
-                      AND (lease_until IS NULL OR lease_until < ?)
-                      AND (refresh_at <= ? OR ?)
-                    RETURNING *
-                    """
-            )
-            return try ids.compactMap { id in
-                try TokenRecord.fetchOne(claim, arguments: [owner, now + lease, id, now, now, !onlyIfDue])
+        return try store.write { store in
+            try ids.compactMap { id in
+                try store.claimLease(id: id, owner: owner, until: now + lease, now: now, onlyIfDue: onlyIfDue)
             }
         }
     }
@@ -111,24 +78,15 @@ struct RefreshLedger: Sendable {
     /// Lets go of `ids` without changing anything else.
     func release(_ ids: some Collection<String>) throws {
         guard !ids.isEmpty else { return }
-        try store.write { db in
-            let release = try db.cachedStatement(
-                sql: "UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?"
-            )
-            for id in ids { try release.execute(arguments: [id, owner]) }
+        try store.write { store in
+            for id in ids { try store.releaseLease(id: id, owner: owner) }
         }
     }
 
     /// Extends the lease on `record` from `now`; false when it is no longer ours (it lapsed and
     /// another process claimed or refreshed the token).
     func renew(_ record: TokenRecord, now: UnixTime) throws -> Bool {
-        try store.write { db in
-            try db.execute(
-                sql: "UPDATE tokens SET lease_until = ? WHERE id = ? AND lease_owner = ? AND version = ?",
-                arguments: [now + lease, record.id, owner, record.version]
-            )
-            return db.changesCount == 1
-        }
+        try store.write { try $0.renewLease(id: record.id, owner: owner, version: record.version, until: now + lease) }
     }
 
     /// One claimed token's outcome, ready to write: the new token already sealed.
@@ -174,35 +132,45 @@ struct RefreshLedger: Sendable {
     /// row, all in one transaction: one commit for many refreshes under load. An outcome whose
     /// lease was lost meanwhile writes nothing and is `false`: the other holder's outcome stands.
     func commit(_ outcomes: [Outcome]) throws -> [Bool] {
-        try store.write { db in
-            var tail = try AuditLog.tail(db)
-            let update = try db.cachedStatement(
-                sql: """
-                    UPDATE tokens SET
-                      sealed_token = COALESCE(?, sealed_token), fingerprint = COALESCE(?, fingerprint),
-                      issued_at = ?, expires_at = ?, last_refreshed_at = COALESCE(?, last_refreshed_at),
-                      state = ?, failures = ?, refresh_at = ?, last_error = ?,
-                      lease_owner = NULL, lease_until = NULL, version = version + 1
-                    WHERE id = ? AND lease_owner = ? AND version = ?
-                    """
-            )
+        try store.write { store in
+            var tail = try store.auditTail()
             return try outcomes.map { outcome in
                 let decision = outcome.decision
                 let record = outcome.record
                 let stored = outcome.sealedToken != nil
-                try update.execute(arguments: [
-                    outcome.sealedToken, outcome.fingerprint,
-                    stored ? decision.issuedAt : record.issuedAt, stored ? decision.expiresAt : record.expiresAt,
-                    stored ? outcome.now : nil,
-                    decision.state, decision.failures, decision.refreshAt, try decision.lastError.map(Self.json),
-                    record.id, owner, record.version,
-                ])
-                guard db.changesCount == 1 else { return false }
+                let written = try store.applyOutcome(
+                    TokenOutcomeWrite(
+                        id: record.id,
+                        owner: owner,
+                        version: record.version,
+                        sealedToken: outcome.sealedToken,
+                        fingerprint: outcome.fingerprint,
+                        issuedAt: stored ? decision.issuedAt : record.issuedAt,
+                        expiresAt: stored ? decision.expiresAt : record.expiresAt,
+                        lastRefreshedAt: stored ? outcome.now : nil,
+                        state: decision.state,
+                        failures: decision.failures,
+                        refreshAt: decision.refreshAt,
+                        lastError: decision.lastError
+                    )
+                )
+                guard written else { return false }
                 if let until = decision.pauseProjectUntil {
-                    try pauseProject(db, record.projectID, until: until, now: outcome.now)
+                    // The project's other live tokens due before `until` move to it (never into
+                    // their last hour), so neither this process nor another one (cron, a second
+                    // daemon) calls Sinch for the project meanwhile. Tokens another process holds
+                    // are left to it; no token is charged a failure, and `version` stays, so this
+                    // process's own refreshes in flight still commit.
+                    try store.postponeProject(
+                        record.projectID,
+                        until: until,
+                        margin: RenewalPolicy.lastRetryMargin,
+                        now: outcome.now,
+                        owner: owner
+                    )
                 }
                 try audit.append(
-                    db,
+                    store,
                     after: &tail,
                     event: decision.event,
                     tokenID: record.id,
@@ -218,37 +186,14 @@ struct RefreshLedger: Sendable {
     /// never undoes the refresh it followed.
     func recordHookFailure(_ failure: String, of record: TokenRecord) throws {
         let now = clock.now
-        try store.write { db in
+        try store.write { store in
             _ = try audit.append(
-                db,
+                store,
                 event: .hookFailed,
                 tokenID: record.id,
                 detail: AuditDetail(project: record.projectID, note: failure),
                 at: now
             )
         }
-    }
-
-    /// `last_error` as stored: the JSON the record's `Codable` form reads back.
-    private static func json(_ error: LastError) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(error), as: UTF8.self)
-    }
-
-    /// Moves the project's other live tokens that would come due before `until` to `until` (never
-    /// into their last hour), so neither this process nor another one (cron, a second daemon)
-    /// calls Sinch for the project meanwhile. Tokens another process holds are left to it; no
-    /// token is charged a failure. Only the schedule moves, so `version` stays: this process's own
-    /// refreshes in flight still commit.
-    private func pauseProject(_ db: Database, _ project: String, until: UnixTime, now: UnixTime) throws {
-        try db.execute(
-            sql: """
-                UPDATE tokens SET refresh_at = MAX(refresh_at, MIN(?, expires_at - ?))
-                WHERE project_id = ? AND \(TokenState.liveSQL) AND refresh_at < ?
-                  AND (lease_until IS NULL OR lease_until < ? OR lease_owner = ?)
-                """,
-            arguments: [until, RenewalPolicy.lastRetryMargin.wholeSeconds, project, until, now, owner]
-        )
     }
 }

@@ -101,7 +101,7 @@ package struct SinchOperations: Sendable {
         obtained: UnixTime,
         after error: TokenKeeperError
     ) -> TokenKeeperError {
-        let folder = inventory.store.path.lastIndex(of: "/").map { String(inventory.store.path[..<$0]) } ?? "."
+        let folder = inventory.store.folder ?? "."
         do {
             let path = try RecoveryFile.write(
                 token: token,

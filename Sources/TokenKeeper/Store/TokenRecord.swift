@@ -1,10 +1,7 @@
 import Foundation
-import GRDB
 
 /// One row of `tokens`: a stored token, sealed, with its schedule and its last failure.
-package struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    package static let databaseTableName = "tokens"
-
+package struct TokenRecord: Codable, Sendable, Equatable {
     package var id: String
     package var projectID: String
     package var label: String?
@@ -25,6 +22,44 @@ package struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     package var leaseUntil: UnixTime?
     package var version: Int
 
+    package init(
+        id: String,
+        projectID: String,
+        label: String? = nil,
+        wabaID: String? = nil,
+        businessManager: String? = nil,
+        sealedToken: Data,
+        fingerprint: String,
+        issuedAt: UnixTime,
+        expiresAt: UnixTime,
+        refreshAt: UnixTime,
+        state: TokenState = .active,
+        failures: Int = 0,
+        lastError: LastError? = nil,
+        lastRefreshedAt: UnixTime? = nil,
+        leaseOwner: String? = nil,
+        leaseUntil: UnixTime? = nil,
+        version: Int = 1
+    ) {
+        self.id = id
+        self.projectID = projectID
+        self.label = label
+        self.wabaID = wabaID
+        self.businessManager = businessManager
+        self.sealedToken = sealedToken
+        self.fingerprint = fingerprint
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.refreshAt = refreshAt
+        self.state = state
+        self.failures = failures
+        self.lastError = lastError
+        self.lastRefreshedAt = lastRefreshedAt
+        self.leaseOwner = leaseOwner
+        self.leaseUntil = leaseUntil
+        self.version = version
+    }
+
     enum CodingKeys: String, CodingKey {
         case id
         case projectID = "project_id"
@@ -43,14 +78,6 @@ package struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
         case leaseOwner = "lease_owner"
         case leaseUntil = "lease_until"
         case version
-    }
-
-    package enum Columns {
-        package static let id = Column(CodingKeys.id)
-        package static let projectID = Column(CodingKeys.projectID)
-        package static let expiresAt = Column(CodingKeys.expiresAt)
-        package static let refreshAt = Column(CodingKeys.refreshAt)
-        package static let state = Column(CodingKeys.state)
     }
 }
 
@@ -76,30 +103,3 @@ package struct LastError: Codable, Sendable, Equatable {
         case code, status, message, at
     }
 }
-
-extension TokenRecord {
-    /// Reads a row by hand: `list` over a million tokens should not pay for the generic
-    /// `Decodable` path on every row.
-    package init(row: Row) throws {
-        id = try row.decode(forColumn: CodingKeys.id.rawValue)
-        projectID = try row.decode(forColumn: CodingKeys.projectID.rawValue)
-        label = try row.decode(forColumn: CodingKeys.label.rawValue)
-        wabaID = try row.decode(forColumn: CodingKeys.wabaID.rawValue)
-        businessManager = try row.decode(forColumn: CodingKeys.businessManager.rawValue)
-        sealedToken = try row.decode(forColumn: CodingKeys.sealedToken.rawValue)
-        fingerprint = try row.decode(forColumn: CodingKeys.fingerprint.rawValue)
-        issuedAt = try row.decode(forColumn: CodingKeys.issuedAt.rawValue)
-        expiresAt = try row.decode(forColumn: CodingKeys.expiresAt.rawValue)
-        refreshAt = try row.decode(forColumn: CodingKeys.refreshAt.rawValue)
-        state = try row.decode(forColumn: CodingKeys.state.rawValue)
-        failures = try row.decode(forColumn: CodingKeys.failures.rawValue)
-        let lastErrorJSON: String? = try row.decode(forColumn: CodingKeys.lastError.rawValue)
-        lastError = try lastErrorJSON.map { try JSONDecoder().decode(LastError.self, from: Data($0.utf8)) }
-        lastRefreshedAt = try row.decode(forColumn: CodingKeys.lastRefreshedAt.rawValue)
-        leaseOwner = try row.decode(forColumn: CodingKeys.leaseOwner.rawValue)
-        leaseUntil = try row.decode(forColumn: CodingKeys.leaseUntil.rawValue)
-        version = try row.decode(forColumn: CodingKeys.version.rawValue)
-    }
-}
-
-extension TokenState: DatabaseValueConvertible {}

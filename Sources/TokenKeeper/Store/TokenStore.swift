@@ -1,240 +1,210 @@
 import Foundation
-import GRDB
 
-/// The SQLite file that holds tokens, the audit log and the key check.
+/// The store as the domain needs it: tokens, their leases, the audit chain and the key check,
+/// read and written in transactions (<doc:Architecture#The-store-seam>).
 ///
-/// A `DatabasePool` in WAL mode with `synchronous=NORMAL` and a busy timeout: readers never
-/// block the writer, and several processes share one file safely.
-package final class TokenStore: Sendable {
-    package let path: String
-    let pool: DatabasePool
-    /// The file opened, to notice when it is deleted or replaced under a long-running daemon.
-    private let identity: FileIdentity?
+/// The domain owns these protocols and every rule behind them (the audit chain's hashing, the
+/// duplicate check, the schedule, the state machine); a backend only keeps rows. Nothing of a
+/// driver crosses them: no connection, row or SQL text, only the domain's own values, so a second
+/// backend goes beside the first without touching the engine. `TokenKeeperSQLite` is the one
+/// backend today.
+package protocol TokenStore: AnyObject, Sendable {
+    /// Where the store is, for messages: a file's path.
+    var location: String { get }
+    /// The folder a recovery file goes to (the database's own folder), or nil for a store that
+    /// has none on this host.
+    var folder: String? { get }
+    /// Nil when the store still answers where it was opened; else what is wrong (for `/healthz`).
+    func healthProblem() -> String?
+    /// Runs `body` in one consistent read.
+    func read<T>(_ body: (any StoreReading) throws -> T) throws -> T
+    /// Runs `body` in one write transaction: everything it writes commits together or not at all.
+    /// `bulk` tells the backend a very large transaction follows (`import`).
+    func write<T>(bulk: Bool, _ body: (any StoreWriting) throws -> T) throws -> T
+}
 
-    /// The default time a write waits for another process's transaction.
-    package static let defaultBusyTimeout: Duration = .seconds(5)
-
-    private init(path: String, pool: DatabasePool) {
-        self.path = path
-        self.pool = pool
-        identity = FileIdentity(path: path)
-    }
-
-    /// Nil when the database still answers at the path it was opened from; else what is wrong
-    /// (for `/healthz`: an open connection keeps answering from a file that was deleted).
-    package func healthProblem() -> String? {
-        guard let current = FileIdentity(path: path), current == identity else {
-            return "the database file \(path) is gone or was replaced"
-        }
-        do {
-            _ = try read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM sqlite_master") }
-        } catch {
-            return "\(error)"
-        }
-        return nil
-    }
-
-    /// Opens an existing database, bringing its schema up to date.
-    ///
-    /// `readOnly` opens without a writer: such a store never writes a byte (GRDB's WAL set-up
-    /// writes when the -wal file is missing), so `list` and `check` never wait on a writer and
-    /// work on a file they may only read.
-    package static func open(
-        at path: String,
-        readOnly: Bool = false,
-        busyTimeout: Duration = defaultBusyTimeout
-    ) throws -> TokenStore {
-        guard FileSystem.exists(path) else {
-            throw TokenKeeperError(
-                .databaseMissing,
-                "no database at \(path) (run `tokenkeeper init`, or point --db or TOKENKEEPER_DB at it)"
-            )
-        }
-        let store = try connect(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
-        try store.migrate(creating: false, readOnly: readOnly)
-        return store
-    }
-
-    /// Creates the database file (0600, parent folder 0700) and its schema. Returns nil when a
-    /// tokenkeeper database already exists there.
-    package static func create(at path: String, busyTimeout: Duration = defaultBusyTimeout) throws -> TokenStore {
-        try FileSystem.createParentDirectory(of: path)
-        // SQLite gives the -wal and -shm files the permissions of the database file.
-        try FileSystem.createPrivateFile(at: path)
-        let store = try connect(path: path, readOnly: false, busyTimeout: busyTimeout)
-        try store.migrate(creating: true, readOnly: false)
-        return store
-    }
-
-    private static func connect(path: String, readOnly: Bool, busyTimeout: Duration) throws -> TokenStore {
-        var configuration = Configuration()
-        configuration.readonly = readOnly
-        configuration.busyMode = .timeout(busyTimeout.timeInterval)
-        configuration.maximumReaderCount = 4
-        if !readOnly {
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            }
-        }
-        do {
-            let pool = try DatabasePool(path: path, configuration: configuration)
-            return TokenStore(path: path, pool: pool)
-        } catch {
-            throw mapDatabaseError(error, path: path)
-        }
-    }
-
-    private func migrate(creating: Bool, readOnly: Bool) throws {
-        let migrator = Migrations.migrator
-        try withDatabaseErrors {
-            // One read answers every question, so a command that finds the schema current (the
-            // usual case) pays for a single transaction at start-up.
-            let (superseded, complete, isOurs) = try pool.read { db in
-                (
-                    try migrator.hasBeenSuperseded(db), try migrator.hasCompletedMigrations(db),
-                    try db.tableExists("grdb_migrations")
-                )
-            }
-            if superseded {
-                throw TokenKeeperError(
-                    .database,
-                    "\(path) was written by a newer tokenkeeper; upgrade this binary before using it"
-                )
-            }
-            if complete { return }
-            if !creating, !isOurs {
-                throw TokenKeeperError(
-                    .database,
-                    "\(path) is an SQLite file but not a tokenkeeper database (run `tokenkeeper init` on a new path)"
-                )
-            }
-            guard !readOnly else {
-                throw TokenKeeperError(
-                    .database,
-                    "\(path) needs a schema upgrade; run a command that writes (such as `tokenkeeper init`) first"
-                )
-            }
-            try migrator.migrate(pool)
-        }
-    }
-
-    /// Runs `body` in a read transaction, turning database failures into ``TokenKeeperError``.
-    package func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try withDatabaseErrors { try pool.read(body) }
-    }
-
-    /// Runs `body` in an immediate write transaction, turning failures into ``TokenKeeperError``.
-    package func write<T>(_ body: (Database) throws -> T) throws -> T {
-        try withDatabaseErrors { try pool.write(body) }
-    }
-
-    private func withDatabaseErrors<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch {
-            throw Self.mapDatabaseError(error, path: path)
-        }
-    }
-
-    static func mapDatabaseError(_ error: any Error, path: String) -> TokenKeeperError {
-        if let error = error as? TokenKeeperError { return error }
-        guard let error = error as? DatabaseError else {
-            return TokenKeeperError(.database, "database \(path): \(error)")
-        }
-        let detail = error.message ?? "\(error.resultCode)"
-        switch error.resultCode {
-        case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return TokenKeeperError(
-                .databaseLocked,
-                "database \(path) is locked by another process past the busy timeout; try again",
-                underlying: error
-            )
-        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return TokenKeeperError(
-                .database,
-                "database \(path) is corrupt or not an SQLite file (\(detail)); restore it from a backup",
-                underlying: error
-            )
-        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_AUTH:
-            return TokenKeeperError(
-                .database,
-                "cannot open database \(path) (\(detail)); check the path and its permissions",
-                underlying: error
-            )
-        case .SQLITE_READONLY:
-            return TokenKeeperError(
-                .database,
-                "database \(path) is read-only for this user (\(detail))",
-                underlying: error
-            )
-        case .SQLITE_FULL, .SQLITE_IOERR:
-            // Only this transaction is undone: a command that committed others says so itself.
-            return TokenKeeperError(
-                .database,
-                "database \(path): \(detail); this write was rolled back",
-                underlying: error
-            )
-        default:
-            return TokenKeeperError(.database, "database \(path): \(detail)", underlying: error)
-        }
+extension TokenStore {
+    /// A write transaction of ordinary size.
+    package func write<T>(_ body: (any StoreWriting) throws -> T) throws -> T {
+        try write(bulk: false, body)
     }
 }
 
-// MARK: - The key check
+/// Opens and creates stores of one backend; the executable chooses it.
+package protocol StoreBackend: Sendable {
+    /// The existing store at `location`, its schema brought up to date (never written when
+    /// `readOnly`); a clear error when there is none.
+    func open(at location: String, readOnly: Bool) throws -> any TokenStore
+    /// The store at `location` when one exists there (for `init`), else nil.
+    func openIfPresent(at location: String) throws -> (any TokenStore)?
+    /// Creates a store with its schema at `location`.
+    func create(at location: String) throws -> any TokenStore
+}
+
+/// Which states a question is about. A backend may keep an index for ``attention`` and
+/// ``live`` (the scheduler's and `check`'s questions).
+package enum TokenStates: Sendable, Equatable {
+    case all
+    /// ``TokenState/live``: the scheduler's tokens.
+    case live
+    /// ``TokenState/attention``: tokens that need a person.
+    case attention
+    case only(TokenState)
+}
+
+/// Tokens to read, in expiry order.
+package struct TokenFilter: Sendable, Equatable {
+    package var states: TokenStates
+    /// Only tokens expiring at or before this instant.
+    package var expiringBy: UnixTime?
+    package var project: String?
+    package var limit: Int?
+
+    package init(states: TokenStates = .all, expiringBy: UnixTime? = nil, project: String? = nil, limit: Int? = nil) {
+        self.states = states
+        self.expiringBy = expiringBy
+        self.project = project
+        self.limit = limit
+    }
+}
+
+/// One token's line in a `/metrics` family, with the position to resume after.
+package struct TokenSeriesRow: Sendable, Equatable {
+    /// The backend's position of the row: pages resume after the last one read.
+    package var position: Int64
+    package var id: String
+    package var project: String
+    package var label: String?
+    /// The expiry or the next refresh, by family.
+    package var value: UnixTime
+
+    package init(position: Int64, id: String, project: String, label: String?, value: UnixTime) {
+        self.position = position
+        self.id = id
+        self.project = project
+        self.label = label
+        self.value = value
+    }
+}
+
+/// A claimed token's outcome as it is written: the token row's new values, checked against the
+/// lease and `version` it was claimed with.
+package struct TokenOutcomeWrite: Sendable {
+    package var id: String
+    /// The lease holder and version of the claim; a row that no longer matches is left as it is.
+    package var owner: String
+    package var version: Int
+    /// The new token, sealed, and its fingerprint; nil keeps the stored one.
+    package var sealedToken: Data?
+    package var fingerprint: String?
+    package var issuedAt: UnixTime
+    package var expiresAt: UnixTime
+    /// Nil keeps the stored value.
+    package var lastRefreshedAt: UnixTime?
+    package var state: TokenState
+    package var failures: Int
+    package var refreshAt: UnixTime
+    package var lastError: LastError?
+}
+
+/// What every transaction can read.
+package protocol StoreReading {
+    // Key check
+    /// The stored key check, nil before a key is bound.
+    func keyCheck() throws -> String?
+
+    // Tokens
+    func token(id: String) throws -> TokenRecord?
+    /// Calls `body` with each token that `filter` selects, soonest expiry first, streaming.
+    func forEachToken(_ filter: TokenFilter, _ body: (TokenRecord) throws -> Void) throws
+    /// How many tokens in `states` expire after `after` (nil: any time) and at or before `upTo`
+    /// (nil: any time).
+    func countTokens(_ states: TokenStates, expiringAfter after: UnixTime?, upTo: UnixTime?) throws -> Int
+    /// Every state with its number of tokens (states without tokens may be missing).
+    func countTokensByState() throws -> [TokenState: Int]
+    /// The id and sealed value of each token whose fingerprint is `fingerprint`.
+    func sealedTokens(withFingerprint fingerprint: String) throws -> [(id: String, sealed: Data)]
+    /// Calls `body` with the fingerprint of every token.
+    func forEachFingerprint(_ body: (String) -> Void) throws
+
+    // The scheduler
+    /// Live tokens due at `now` that nobody holds, soonest first.
+    func dueTokenIDs(now: UnixTime, limit: Int) throws -> [String]
+    /// The earliest `refresh_at` among live tokens nobody holds at `now`.
+    func nextRefresh(now: UnixTime) throws -> UnixTime?
+
+    // Metrics
+    /// Up to `limit` tokens after `position` (nil: from the start) in the backend's order, with
+    /// each one's expiry (`refresh` false) or, for live tokens only, next refresh (`refresh` true).
+    func tokenSeriesPage(refresh: Bool, after position: Int64?, limit: Int) throws -> [TokenSeriesRow]
+
+    // Audit
+    /// The chain's last row (seq 0 and the genesis hash when empty). In a write transaction, the
+    /// backend keeps the chain from forking: no other append can come between this and commit.
+    func auditTail() throws -> AuditLog.Tail
+    /// Calls `body` with each audit row `query` selects, in seq order; with a limit, the newest.
+    func forEachAuditRecord(_ query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws
+    /// Whether `tokenID` has an audit row after `seq`.
+    func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool
+}
+
+/// What a write transaction can do besides read.
+package protocol StoreWriting: StoreReading {
+    func setKeyCheck(_ check: String) throws
+
+    /// Inserts a new token row; false (and nothing written) when its id is taken.
+    func insertToken(_ record: TokenRecord) throws -> Bool
+    /// Writes every field of `record` over the stored row with its id.
+    func updateToken(_ record: TokenRecord) throws
+    func deleteToken(id: String) throws
+
+    /// Appends a row that ``AuditLog`` linked to the tail.
+    func appendAudit(_ record: AuditRecord) throws
+
+    /// Takes the lease on `id` for `owner` until `until` when the token is live, free at `now`
+    /// and (with `onlyIfDue`) due; the record as claimed, or nil.
+    func claimLease(id: String, owner: String, until: UnixTime, now: UnixTime, onlyIfDue: Bool) throws -> TokenRecord?
+    /// Lets go of `owner`'s lease on `id`, changing nothing else.
+    func releaseLease(id: String, owner: String) throws
+    /// Moves `owner`'s lease on `id` at `version` to `until`; false when it is not held so.
+    func renewLease(id: String, owner: String, version: Int, until: UnixTime) throws -> Bool
+    /// Writes an outcome, clears its lease and adds one to `version`; false when the lease or
+    /// version no longer match (nothing written).
+    func applyOutcome(_ outcome: TokenOutcomeWrite) throws -> Bool
+    /// Moves the live tokens of `project` due before `until` to `until`, never past
+    /// `expires_at - margin` nor earlier than their own schedule; tokens another owner holds at
+    /// `now` are left alone. `version` stays.
+    func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws
+}
 
 extension TokenStore {
-    /// Stores the key check of a new database, or verifies it against the stored one.
+    /// Stores the key check of a new store, or verifies it against the stored one.
     ///
     /// Every command that seals or opens a token calls this before it writes anything, so a
     /// wrong key is caught before it can seal a token no one could open.
     package func bind(to sealer: TokenSealer, source: MasterKey.Source) throws {
-        let stored = try read(Self.storedKeyCheck)
-        if let stored {
-            guard stored == sealer.keyCheck else {
-                throw TokenKeeperError(
-                    .wrongKey,
-                    "the master key from \(source) does not match this database (\(path)); nothing was written"
-                )
-            }
+        let wrongKey = TokenKeeperError(
+            .wrongKey,
+            "the master key from \(source) does not match this database (\(location)); nothing was written"
+        )
+        if let stored = try read({ try $0.keyCheck() }) {
+            guard stored == sealer.keyCheck else { throw wrongKey }
             return
         }
-        try write { db in
-            guard try Self.storedKeyCheck(db) == nil else { return }
-            // A database with sealed tokens but no key check was not made by us: refuse to guess.
-            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM tokens") == 0 else {
-                throw TokenKeeperError(.database, "database \(path) has tokens but no key check; it was altered")
+        try write { store in
+            guard try store.keyCheck() == nil else { return }
+            // A store with sealed tokens but no key check was not made by us: refuse to guess.
+            guard try store.countTokens(.all, expiringAfter: nil, upTo: nil) == 0 else {
+                throw TokenKeeperError(.database, "database \(location) has tokens but no key check; it was altered")
             }
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('key_check', ?)", arguments: [sealer.keyCheck])
+            try store.setKeyCheck(sealer.keyCheck)
         }
         // Another process may have bound a different key between our read and our write.
-        guard try read(Self.storedKeyCheck) == sealer.keyCheck else {
-            throw TokenKeeperError(
-                .wrongKey,
-                "the master key from \(source) does not match this database (\(path)); nothing was written"
-            )
-        }
+        guard try read({ try $0.keyCheck() }) == sealer.keyCheck else { throw wrongKey }
     }
 
-    private static func storedKeyCheck(_ db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'")
-    }
-
-    /// Whether a key has been bound to this database.
+    /// Whether a key has been bound to this store.
     package func hasKeyCheck() throws -> Bool {
-        try read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'key_check')") }
-            ?? false
-    }
-}
-
-/// A file's device and inode.
-struct FileIdentity: Equatable {
-    let device: UInt64
-    let inode: UInt64
-
-    init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
+        try read { try $0.keyCheck() } != nil
     }
 }

@@ -2,9 +2,9 @@ import Foundation
 import SystemPackage
 
 /// The few file operations that need exact permissions.
-enum FileSystem {
+package enum FileSystem {
     /// Creates the parent folder of `path` (0700) when it is missing.
-    static func createParentDirectory(of path: String) throws {
+    package static func createParentDirectory(of path: String) throws {
         guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
         let parent = String(path[..<slash])
         var isDirectory: ObjCBool = false
@@ -27,7 +27,7 @@ enum FileSystem {
 
     /// Creates an empty file 0600 unless it exists; returns whether it created one.
     @discardableResult
-    static func createPrivateFile(at path: String) throws -> Bool {
+    package static func createPrivateFile(at path: String) throws -> Bool {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor >= 0 {
             close(descriptor)
@@ -38,7 +38,7 @@ enum FileSystem {
         throw TokenKeeperError(.database, "cannot create \(path): \(reason)")
     }
 
-    static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+    package static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
     /// Writes all of `bytes` to `descriptor`, through short writes and EINTR; the errno of a
     /// failed write otherwise.

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// A wall-clock instant in whole seconds since 1970, the unit every stored time uses.
 ///
@@ -34,14 +33,6 @@ package struct UnixTime: Hashable, Comparable, Sendable, Codable {
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(seconds)
-    }
-}
-
-extension UnixTime: DatabaseValueConvertible {
-    package var databaseValue: DatabaseValue { seconds.databaseValue }
-
-    package static func fromDatabaseValue(_ dbValue: DatabaseValue) -> UnixTime? {
-        Int64.fromDatabaseValue(dbValue).map(UnixTime.init(seconds:))
     }
 }
 

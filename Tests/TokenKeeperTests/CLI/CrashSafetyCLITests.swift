@@ -2,6 +2,7 @@ import FakeSinch
 import Foundation
 import Testing
 import TokenKeeper
+import TokenKeeperSQLite
 import TokenKeeperTesting
 
 /// `run-once` killed with SIGKILL at random moments of a batch loses nothing: after each kill
@@ -69,7 +70,7 @@ import TokenKeeperTesting
     static func keyedInventory(_ sandbox: CLISandbox) throws -> Inventory {
         let configuration = TokenKeeperConfiguration(databasePath: sandbox.databasePath)
         return Inventory(
-            store: try TokenStore.open(at: sandbox.databasePath, readOnly: true),
+            store: try SQLiteStore.open(at: sandbox.databasePath, readOnly: true),
             policy: RenewalPolicy(),
             actor: "test",
             sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))

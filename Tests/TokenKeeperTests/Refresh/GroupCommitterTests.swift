@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import Synchronization
 import Testing
+import TokenKeeperSQLite
 import TokenKeeperTesting
 
 @testable import TokenKeeper
@@ -33,14 +34,14 @@ import TokenKeeperTesting
         private let released = DispatchSemaphore(value: 0)
         private let (entered, enter) = AsyncStream<Void>.makeStream()
 
-        init(_ store: TokenStore, holding tokenID: String) throws {
+        init(_ store: SQLiteStore, holding tokenID: String) throws {
             let function = DatabaseFunction("test_hold", argumentCount: 0) { [enter, released] _ in
                 enter.yield()
                 // A guard against a test that fails before releasing: never hold the writer for good.
-                _ = released.wait(timeout: .now() + 30)
+                _ = released.wait(timeout: .now() + 120)
                 return nil
             }
-            try store.write { db in
+            try store.database { db in
                 db.add(function: function)
                 try db.execute(
                     sql: """
@@ -186,7 +187,7 @@ import TokenKeeperTesting
     @available(macOS 26, *)
     @Test func aDatabaseErrorFailsEveryOutcomeOfItsGroupAndLaterGroupsStillCommit() async throws {
         let records = try claimed(4)
-        try fixture.store.write { db in
+        try fixture.store.database { db in
             try db.execute(
                 sql: """
                     CREATE TRIGGER test_refuse BEFORE UPDATE OF version ON tokens

@@ -5,6 +5,7 @@ import SinchProvisioning
 import Synchronization
 import Testing
 import TokenKeeper
+import TokenKeeperSQLite
 import TokenKeeperTesting
 
 /// The engine over a real SQLite file and a manual clock, with a scripted exchanger below the
@@ -35,13 +36,13 @@ import TokenKeeperTesting
     /// Takes a minute of the manual clock per call, and counts the calls that started with less
     /// lease left on their token than `budget`.
     final class LeaseCheckingExchange: TokenExchanging {
-        let store: TokenStore
+        let store: SQLiteStore
         let sealer: TokenSealer
         let clock: ManualClock
         let budget: Duration
         private let short = Mutex(0)
 
-        init(store: TokenStore, sealer: TokenSealer, clock: ManualClock, budget: Duration) {
+        init(store: SQLiteStore, sealer: TokenSealer, clock: ManualClock, budget: Duration) {
             self.store = store
             self.sealer = sealer
             self.clock = clock
@@ -53,12 +54,13 @@ import TokenKeeperTesting
         func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
             let now = clock.now
             let fingerprint = sealer.fingerprint(token)
-            let lease = try? store.read { db in
-                try UnixTime.fetchOne(
+            let lease = try? store.database { db in
+                try Int64.fetchOne(
                     db,
                     sql: "SELECT lease_until FROM tokens WHERE fingerprint = ?",
                     arguments: [fingerprint]
                 )
+                .map(UnixTime.init(seconds:))
             }
             if (lease ?? nil).map({ $0 < now + budget }) ?? true { short.withLock { $0 += 1 } }
             clock.advance(by: .seconds(60))

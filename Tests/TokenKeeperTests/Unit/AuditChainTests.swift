@@ -1,6 +1,7 @@
 import GRDB
 import Testing
 import TokenKeeper
+import TokenKeeperSQLite
 import TokenKeeperTesting
 
 @Suite struct AuditChainTests {
@@ -39,10 +40,10 @@ import TokenKeeperTesting
     @Test func theToolRefusesToEditOrDeleteAuditRows() throws {
         let fixture = try fixture(events: 2)
         #expect(throws: (any Error).self) {
-            try fixture.store.write { db in try db.execute(sql: "UPDATE audit SET actor = 'x' WHERE seq = 1") }
+            try fixture.store.database { db in try db.execute(sql: "UPDATE audit SET actor = 'x' WHERE seq = 1") }
         }
         #expect(throws: (any Error).self) {
-            try fixture.store.write { db in try db.execute(sql: "DELETE FROM audit WHERE seq = 1") }
+            try fixture.store.database { db in try db.execute(sql: "DELETE FROM audit WHERE seq = 1") }
         }
         #expect(try fixture.auditEvents().count == 2)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import TokenKeeper
+import TokenKeeperSQLite
 import TokenKeeperTesting
 
 /// A real SQLite file in a temp folder, a fresh master key and a manual clock.
@@ -7,13 +8,13 @@ struct StoreFixture {
     let directory = TemporaryDirectory()
     let clock = ManualClock()
     let key = MasterKey.generate()
-    let store: TokenStore
+    let store: SQLiteStore
     let inventory: Inventory
 
     var databasePath: String { directory.file("state/tokenkeeper.sqlite") }
 
     init(policy: RenewalPolicy = RenewalPolicy()) throws {
-        store = try TokenStore.create(at: directory.file("state/tokenkeeper.sqlite"))
+        store = try SQLiteStore.create(at: directory.file("state/tokenkeeper.sqlite"))
         let sealer = TokenSealer(masterKey: key)
         try store.bind(to: sealer, source: key.source)
         inventory = Inventory(store: store, policy: policy, clock: clock, actor: "test:1", sealer: sealer)

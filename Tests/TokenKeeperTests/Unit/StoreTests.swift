@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 import TokenKeeper
+import TokenKeeperSQLite
 import TokenKeeperTesting
 
 @Suite struct StoreTests {
@@ -22,7 +23,7 @@ import TokenKeeperTesting
 
     @Test func walModeAndNormalSynchronousAreOn() throws {
         let fixture = try StoreFixture()
-        let (journal, synchronous) = try fixture.store.read { db in
+        let (journal, synchronous) = try fixture.store.database { db in
             (
                 try String.fetchOne(db, sql: "PRAGMA journal_mode"),
                 try Int.fetchOne(db, sql: "PRAGMA synchronous")
@@ -34,7 +35,7 @@ import TokenKeeperTesting
 
     @Test func theIndexesOfTheDesignExist() throws {
         let fixture = try StoreFixture()
-        let names = try fixture.store.read { db in
+        let names = try fixture.store.database { db in
             try String.fetchAll(
                 db,
                 sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
@@ -46,7 +47,7 @@ import TokenKeeperTesting
     @Test func openingAMissingDatabaseSaysToRunInit() {
         let directory = TemporaryDirectory()
         #expect {
-            try TokenStore.open(at: directory.file("nope.sqlite"))
+            try SQLiteStore.open(at: directory.file("nope.sqlite"))
         } throws: { error in
             let error = error as? TokenKeeperError
             return error?.code == .databaseMissing && error?.code.exitCode == 74
@@ -59,7 +60,7 @@ import TokenKeeperTesting
         let path = directory.file("garbage.sqlite")
         try Data(repeating: 0x5a, count: 8_192).write(to: URL(fileURLWithPath: path))
         #expect {
-            try TokenStore.open(at: path)
+            try SQLiteStore.open(at: path)
         } throws: { error in
             (error as? TokenKeeperError)?.code.exitCode == 74
         }
@@ -82,7 +83,7 @@ import TokenKeeperTesting
 
     @Test func aWriteBlockedPastTheBusyTimeoutIsALockedError() throws {
         let fixture = try StoreFixture()
-        let store = try TokenStore.open(at: fixture.databasePath, busyTimeout: .milliseconds(100))
+        let store = try SQLiteStore.open(at: fixture.databasePath, busyTimeout: .milliseconds(100))
         // Another connection holds the write lock.
         var configuration = Configuration()
         configuration.allowsUnsafeTransactions = true
@@ -121,7 +122,7 @@ import TokenKeeperTesting
     @Test func replaceSwapsTheTokenAndClearsTheFailureState() throws {
         let fixture = try StoreFixture()
         let record = try fixture.inventory.add(token: "EAAold", NewToken(project: "p1", label: "Acme"))
-        try fixture.store.write { db in
+        try fixture.store.database { db in
             try db.execute(
                 sql: "UPDATE tokens SET state = 'needs_reauth', failures = 3 WHERE id = ?",
                 arguments: [record.id]

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TokenKeeperSQLite
 
 @testable import TokenKeeper
 
@@ -14,7 +15,7 @@ import Testing
         }
         _ = try fixture.importLines(lines.joined(separator: "\n"))
         let ids = try fixture.allTokens().map(\.id).sorted()
-        try fixture.store.write { db in
+        try fixture.store.database { db in
             for id in ids.enumerated().filter({ $0.offset % 3 == 0 }).map(\.element) {
                 try db.execute(sql: "UPDATE tokens SET state = 'needs_reauth' WHERE id = ?", arguments: [id])
             }

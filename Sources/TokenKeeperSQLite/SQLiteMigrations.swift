@@ -2,7 +2,7 @@ import GRDB
 
 /// The schema, as named migrations. A migration is frozen once shipped: change the schema by
 /// adding one.
-enum Migrations {
+enum SQLiteMigrations {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1 meta") { db in

@@ -1,0 +1,96 @@
+import Foundation
+import GRDB
+import TokenKeeper
+
+/// How the domain's values sit in SQLite's rows: the columns of `tokens` and `audit`, the
+/// partial indexes' conditions, and `last_error` as JSON text.
+enum SQLiteSchema {
+    /// The `tokens_refresh_at` index's WHERE clause: live tokens, as every query that looks for
+    /// work says it (the same words, so SQLite uses the partial index).
+    static let liveCondition = condition(in: TokenState.live)
+
+    /// The `tokens_attention` index's WHERE clause, which a query must repeat to use the index.
+    static let attentionCondition = condition(in: TokenState.attention)
+
+    /// `state IN ('a', 'b')` for `states` (the migrations' indexes are written from these).
+    static func condition(in states: [TokenState]) -> String {
+        "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+    }
+
+    /// The WHERE condition for `states`, nil for all. One state that needs a person also repeats
+    /// the attention index's condition, so the query uses that small index.
+    static func condition(_ states: TokenStates) -> String? {
+        switch states {
+        case .all: nil
+        case .live: liveCondition
+        case .attention: attentionCondition
+        case .only(let state) where TokenState.attention.contains(state):
+            "state = '\(state.rawValue)' AND \(attentionCondition)"
+        case .only(let state): "state = '\(state.rawValue)'"
+        }
+    }
+
+    /// A token row's values in the column order of `INSERT INTO tokens (id, …, version)`.
+    static func arguments(_ record: TokenRecord) throws -> StatementArguments {
+        [
+            record.id, record.projectID, record.label, record.wabaID, record.businessManager, record.sealedToken,
+            record.fingerprint, record.issuedAt.seconds, record.expiresAt.seconds, record.refreshAt.seconds,
+            record.state.rawValue, record.failures, try record.lastError.map(json), record.lastRefreshedAt?.seconds,
+            record.leaseOwner, record.leaseUntil?.seconds, record.version,
+        ]
+    }
+
+    /// `last_error` as stored: JSON with sorted keys.
+    static func json(_ error: LastError) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(error), as: UTF8.self)
+    }
+}
+
+extension TokenRecord {
+    /// Reads a `tokens` row by hand: `list` over a million tokens should not pay for the generic
+    /// `Decodable` path on every row.
+    init(row: Row) throws {
+        let lastErrorJSON: String? = try row.decode(forColumn: "last_error")
+        let stateText: String = try row.decode(forColumn: "state")
+        guard let state = TokenState(rawValue: stateText) else {
+            throw TokenKeeperError(.database, "a token row has the unknown state \(stateText)")
+        }
+        self.init(
+            id: try row.decode(forColumn: "id"),
+            projectID: try row.decode(forColumn: "project_id"),
+            label: try row.decode(forColumn: "label"),
+            wabaID: try row.decode(forColumn: "waba_id"),
+            businessManager: try row.decode(forColumn: "business_manager"),
+            sealedToken: try row.decode(forColumn: "sealed_token"),
+            fingerprint: try row.decode(forColumn: "fingerprint"),
+            issuedAt: UnixTime(seconds: try row.decode(forColumn: "issued_at")),
+            expiresAt: UnixTime(seconds: try row.decode(forColumn: "expires_at")),
+            refreshAt: UnixTime(seconds: try row.decode(forColumn: "refresh_at")),
+            state: state,
+            failures: try row.decode(forColumn: "failures"),
+            lastError: try lastErrorJSON.map { try JSONDecoder().decode(LastError.self, from: Data($0.utf8)) },
+            lastRefreshedAt: (try row.decode(Int64?.self, forColumn: "last_refreshed_at")).map(UnixTime.init(seconds:)),
+            leaseOwner: try row.decode(forColumn: "lease_owner"),
+            leaseUntil: (try row.decode(Int64?.self, forColumn: "lease_until")).map(UnixTime.init(seconds:)),
+            version: try row.decode(forColumn: "version")
+        )
+    }
+}
+
+extension AuditRecord {
+    /// Reads an `audit` row.
+    init(row: Row) throws {
+        self.init(
+            seq: try row.decode(forColumn: "seq"),
+            at: UnixTime(seconds: try row.decode(forColumn: "at")),
+            tokenID: try row.decode(forColumn: "token_id"),
+            event: try row.decode(forColumn: "event"),
+            actor: try row.decode(forColumn: "actor"),
+            detail: try row.decode(forColumn: "detail"),
+            prevHash: try row.decode(forColumn: "prev_hash"),
+            hash: try row.decode(forColumn: "hash")
+        )
+    }
+}

@@ -46,9 +46,12 @@ let package = Package(
         ),
         // Loads libcurl with dlopen on first use instead of linking it (see CCurl/shim.h).
         .target(name: "CCurlLoader", dependencies: ["CCurl"]),
+        // The wall clock every part reads (WallClock, SystemClock), so tests move one by hand.
+        .target(name: "WallTime", swiftSettings: strictSettings),
         .target(
             name: "SinchProvisioning",
             dependencies: [
+                "WallTime",
                 "CCurl",
                 "CCurlLoader",
                 .product(name: "Logging", package: "swift-log"),
@@ -58,6 +61,7 @@ let package = Package(
         .target(
             name: "FakeSinch",
             dependencies: [
+                "WallTime",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -90,6 +94,7 @@ let package = Package(
             name: "TokenKeeper",
             dependencies: [
                 "SinchProvisioning",
+                "WallTime",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -106,6 +111,7 @@ let package = Package(
             name: "tokenkeeper-fuzz",
             dependencies: [
                 "TokenKeeper",
+                "WallTime",
                 "SinchProvisioning",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -178,6 +184,7 @@ let package = Package(
             name: "TokenKeeperTesting",
             dependencies: [
                 "TokenKeeper",
+                "WallTime",
                 "SinchProvisioning",
                 "FakeSinch",
                 .product(name: "Logging", package: "swift-log"),
@@ -188,6 +195,7 @@ let package = Package(
             name: "TokenKeeperTests",
             dependencies: [
                 "TokenKeeper",
+                "WallTime",
                 "TokenKeeperSQLite",
                 "TokenKeeperTesting",
                 "SinchProvisioning",

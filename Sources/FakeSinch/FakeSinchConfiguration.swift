@@ -1,4 +1,5 @@
 import Foundation
+import WallTime
 
 /// How a ``FakeSinch`` behaves: its access key, the lifetimes it grants, and its clock.
 public struct FakeSinchConfiguration: Sendable {
@@ -15,9 +16,9 @@ public struct FakeSinchConfiguration: Sendable {
     public var oauthRateLimit: Bool
     /// How long a `.hang` fault keeps a request unanswered (it also ends at ``FakeSinch/stop()``).
     public var hangLimit: Duration
-    /// The wall clock in Unix seconds. Token and bearer expiry, the OAuth2 bucket and the per-second
-    /// statistics read it, so a test can move time without sleeping.
-    public var now: @Sendable () -> Double
+    /// The wall clock. Token and bearer expiry, the OAuth2 bucket and the per-second statistics
+    /// read it, so a test can move time without sleeping.
+    public var clock: any WallClock
 
     public init(
         keyID: String = "fake-key-id",
@@ -26,7 +27,7 @@ public struct FakeSinchConfiguration: Sendable {
         bearerLifetime: Duration = .seconds(3600),
         oauthRateLimit: Bool = true,
         hangLimit: Duration = .seconds(300),
-        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        clock: any WallClock = SystemClock()
     ) {
         self.keyID = keyID
         self.keySecret = keySecret
@@ -34,7 +35,7 @@ public struct FakeSinchConfiguration: Sendable {
         self.bearerLifetime = bearerLifetime
         self.oauthRateLimit = oauthRateLimit
         self.hangLimit = hangLimit
-        self.now = now
+        self.clock = clock
     }
 }
 

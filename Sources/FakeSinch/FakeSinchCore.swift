@@ -18,7 +18,7 @@ final class FakeSinchCore: Sendable {
     }
 
     func now() -> Double {
-        configuration.now()
+        configuration.clock.secondsSince1970
     }
 
     /// True when `authorization` is `Basic` with the configured access key.

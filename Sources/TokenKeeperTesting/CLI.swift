@@ -17,6 +17,10 @@ package struct CLI: Sendable {
     /// A command that runs the binary, the binary's path and arguments after it (`/bin/sh -c ...`
     /// to start it with a signal ignored); empty to run it directly.
     package var launcher: [String] = []
+    /// Whether a run waits for one of the few run slots (``runningSlots``). Tests that race real
+    /// time against a live Sinch (a daemon keeping tokens alive, a lock that must land before a
+    /// token comes due) set it false, so a queue of other tests' runs cannot delay theirs.
+    package var queued = true
 
     /// A CLI with a clean environment: HOME and the database under `directory`, no inherited
     /// TOKENKEEPER_ or SINCH_ variables.
@@ -31,9 +35,35 @@ package struct CLI: Sendable {
         self.environment = environment
     }
 
-    /// Runs `tokenkeeper arguments...` with `stdin` as its standard input.
+    /// Runs `tokenkeeper arguments...` with `stdin` (or the file `stdinFile`) as its standard
+    /// input. The wait happens on a thread of its own, never on one of the few cooperative
+    /// threads that an in-process FakeSinch and every other test run on.
     @discardableResult
-    package func run(_ arguments: [String], stdin: String? = nil, stdinFile: String? = nil) throws -> Result {
+    package func run(_ arguments: [String], stdin: String? = nil, stdinFile: String? = nil) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(
+                    with: Swift.Result { try self.runWaiting(arguments, stdin: stdin, stdinFile: stdinFile) }
+                )
+            }
+        }
+    }
+
+    @discardableResult
+    package func run(_ arguments: String..., stdin: String? = nil) async throws -> Result {
+        try await run(arguments, stdin: stdin)
+    }
+
+    /// How many queued runs may be under way at once in this test process. Tests run in parallel
+    /// and each run waits on its own thread, so without a bound dozens of processes would share
+    /// two cores and the tests that measure real time would starve. Processes a test starts
+    /// itself (``CLISandbox``'s `spawn`) and runs that are not ``queued`` are not counted.
+    private static let runningSlots = DispatchSemaphore(value: 3)
+
+    /// Starts the run and waits for it on the calling thread.
+    private func runWaiting(_ arguments: [String], stdin: String?, stdinFile: String?) throws -> Result {
+        if queued { Self.runningSlots.wait() }
+        defer { if queued { Self.runningSlots.signal() } }
         let process = Process()
         if let program = launcher.first {
             process.executableURL = URL(fileURLWithPath: program)
@@ -75,20 +105,6 @@ package struct CLI: Sendable {
             stdout: String(decoding: stdoutData, as: UTF8.self),
             stderr: String(decoding: stderrData.wait(), as: UTF8.self)
         )
-    }
-
-    package func run(_ arguments: String..., stdin: String? = nil) throws -> Result {
-        try run(arguments, stdin: stdin)
-    }
-
-    /// ``run(_:stdin:stdinFile:)`` on its own thread, for async tests: waiting for the child must
-    /// not hold one of the few cooperative threads that an in-process FakeSinch answers on.
-    package func runDetached(_ arguments: [String], stdin: String? = nil) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Swift.Result { try self.run(arguments, stdin: stdin) })
-            }
-        }
     }
 
     /// `TOKENKEEPER_BIN`, else `tokenkeeper` beside the test bundle, else `.build/debug`.

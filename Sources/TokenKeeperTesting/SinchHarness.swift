@@ -2,6 +2,7 @@ import FakeSinch
 import Foundation
 import Logging
 import SinchProvisioning
+import WallTime
 
 /// FakeSinch on an ephemeral loopback port, and real clients (libcurl) pointed at it.
 package struct SinchHarness: Sendable {
@@ -59,7 +60,7 @@ package struct SinchHarness: Sendable {
         authentication: SinchAuthentication = .oauth2,
         transport: CurlTransport? = nil,
         credentials: SinchCredentials? = nil,
-        now: (@Sendable () -> Double)? = nil
+        clock: (any WallClock)? = nil
     ) throws -> SinchClient {
         SinchClient(
             configuration: SinchConfiguration(
@@ -70,7 +71,7 @@ package struct SinchHarness: Sendable {
             ),
             transport: try transport ?? self.transport(),
             logger: RecordingLogHandler.logger(into: logs),
-            now: now ?? configuration.now
+            clock: clock ?? configuration.clock
         )
     }
 }

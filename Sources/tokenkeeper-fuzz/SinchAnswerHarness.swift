@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SinchProvisioning
 import Synchronization
+import WallTime
 
 /// `sinch-answer`: the input is a call and the answers Sinch gives it, played to the real
 /// ``SinchClient`` through a transport that never opens a socket.
@@ -48,7 +49,7 @@ enum SinchAnswerHarness {
             ),
             transport: transport,
             logger: Logger(label: "fuzz") { _ in RecordingLogHandler(lines: lines) },
-            now: { 1_800_000_000 }
+            clock: FixedClock()
         )
         let failure = blocking { () async -> SinchError? in
             do throws(SinchError) {
@@ -225,4 +226,9 @@ enum SinchAnswerHarness {
     final class Handoff<Value: Sendable>: Sendable {
         let value = Mutex<Value?>(nil)
     }
+}
+
+/// A wall clock stopped at one instant, so the same input always gives the same answer.
+struct FixedClock: WallClock {
+    var secondsSince1970: Double { 1_800_000_000 }
 }

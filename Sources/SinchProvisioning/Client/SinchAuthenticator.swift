@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import WallTime
 
 /// Produces the `Authorization` header for Provisioning API calls.
 ///
@@ -9,7 +10,7 @@ final class SinchAuthenticator: Sendable {
     private let configuration: SinchConfiguration
     private let transport: any HTTPTransport
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    private let clock: any WallClock
     private let cache: BearerCache
     let basicAuthorization: String
 
@@ -17,12 +18,12 @@ final class SinchAuthenticator: Sendable {
         configuration: SinchConfiguration,
         transport: any HTTPTransport,
         logger: Logger,
-        now: @escaping @Sendable () -> Double
+        clock: any WallClock
     ) {
         self.configuration = configuration
         self.transport = transport
         self.logger = logger
-        self.now = now
+        self.clock = clock
         self.cache = BearerCache()
         let pair = "\(configuration.credentials.keyID):\(configuration.credentials.keySecret)"
         basicAuthorization = "Basic " + Data(pair.utf8).base64EncodedString()
@@ -37,7 +38,8 @@ final class SinchAuthenticator: Sendable {
         case .basic:
             return basicAuthorization
         case .oauth2:
-            let bearer = try await cache.bearer(now: now()) { () async throws(SinchError) -> BearerCache.Bearer in
+            let bearer = try await cache.bearer(now: clock.secondsSince1970) {
+                () async throws(SinchError) -> BearerCache.Bearer in
                 try await self.requestBearer()
             }
             return "Bearer " + bearer
@@ -73,7 +75,7 @@ final class SinchAuthenticator: Sendable {
         )
         let started = ContinuousClock.now
         // The bearer's lifetime counts from the request, not the answer: renew early, never late.
-        let requestedAt = now()
+        let requestedAt = clock.secondsSince1970
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
@@ -88,7 +90,7 @@ final class SinchAuthenticator: Sendable {
             ]
         )
         guard (200..<300).contains(response.status) else {
-            var error = SinchResponseReader.error(from: response, secrets: secrets, now: now())
+            var error = SinchResponseReader.error(from: response, secrets: secrets, now: clock.secondsSince1970)
             if error.errorClass == .credentials {
                 error.message =
                     "Sinch's OAuth2 endpoint refused the access key from "

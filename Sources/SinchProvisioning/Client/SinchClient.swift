@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import WallTime
 
 /// The Sinch Provisioning API's WhatsApp calls that tokenkeeper drives.
 ///
@@ -10,24 +11,24 @@ public final class SinchClient: Sendable {
     private let transport: any HTTPTransport
     private let authenticator: SinchAuthenticator
     private let logger: Logger
-    private let now: @Sendable () -> Double
+    private let clock: any WallClock
 
-    /// - Parameter now: wall-clock Unix seconds; decides bearer renewal and `Retry-After` dates.
+    /// - Parameter clock: the wall clock; decides bearer renewal and `Retry-After` dates.
     public init(
         configuration: SinchConfiguration,
         transport: any HTTPTransport,
         logger: Logger,
-        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        clock: any WallClock = SystemClock()
     ) {
         self.configuration = configuration
         self.transport = transport
         self.logger = logger
-        self.now = now
+        self.clock = clock
         authenticator = SinchAuthenticator(
             configuration: configuration,
             transport: transport,
             logger: logger,
-            now: now
+            clock: clock
         )
     }
 
@@ -172,7 +173,7 @@ public final class SinchClient: Sendable {
             var error = SinchResponseReader.error(
                 from: response,
                 secrets: scrubbed + SinchAuthenticator.secretParts(of: authorization),
-                now: now()
+                now: clock.secondsSince1970
             )
             if error.errorClass == .credentials {
                 error.message =

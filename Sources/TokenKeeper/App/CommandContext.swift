@@ -1,4 +1,5 @@
 import Foundation
+import WallTime
 
 /// The wiring every command shares: configuration, the store, the master key and the actor.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import WallTime
 
 /// The store as the inventory commands see it: add, replace, list, show, reveal, remove.
 ///

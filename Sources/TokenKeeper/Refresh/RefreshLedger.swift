@@ -1,4 +1,5 @@
 import Foundation
+import WallTime
 
 /// The refresh transaction's database steps (<doc:Architecture#Data-flow-one-refresh-in-the-daemon>): find what is
 /// due, claim it with a lease, and commit the outcome with its audit row, or let go.

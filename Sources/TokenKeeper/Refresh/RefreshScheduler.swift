@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 import Synchronization
+import WallTime
 
 /// The daemon's loop: refresh what is due, then sleep on one wall-clock timer until the
 /// earliest `refresh_at`, at most `maxSleep` (so tokens another process added, and clock jumps,

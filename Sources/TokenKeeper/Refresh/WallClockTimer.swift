@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import WallTime
 
 /// One `DispatchSourceTimer` on a serial queue, armed at wall-clock deadlines
 /// (`DispatchWallTime`), so a suspended machine or a clock jump does not delay a refresh the way a

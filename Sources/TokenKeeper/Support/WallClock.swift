@@ -1,13 +1,6 @@
-import Foundation
+import WallTime
 
-/// Where "now" comes from. Everything that asks the time takes one, so tests drive a manual clock.
-package protocol WallClock: Sendable {
-    var now: UnixTime { get }
-}
-
-/// The system's wall clock.
-package struct SystemClock: WallClock {
-    package init() {}
-
-    package var now: UnixTime { UnixTime(Date()) }
+extension WallClock {
+    /// Now in whole seconds, the unit every stored time uses.
+    package var now: UnixTime { UnixTime(seconds: Int64(secondsSince1970.rounded(.down))) }
 }

@@ -10,28 +10,28 @@ import TokenKeeperTesting
     ]
     static let sixtyDays: TimeInterval = 60 * 86_400
 
-    @Test func addPrintsTheNewIdAlone() throws {
-        let sandbox = try CLISandbox()
+    @Test func addPrintsTheNewIdAlone() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.succeed("add", "--project", "p1", stdin: CLISecret.make() + "\n")
+        let result = try await sandbox.succeed("add", "--project", "p1", stdin: CLISecret.make() + "\n")
 
         #expect(result.stdout.wholeMatch(of: /tk_[0-9a-f]{12}\n/) != nil, "stdout: \(result.stdout)")
-        #expect(try sandbox.listedIDs() == [result.stdout.trimmingCharacters(in: .newlines)])
+        #expect(try await sandbox.listedIDs() == [result.stdout.trimmingCharacters(in: .newlines)])
     }
 
-    @Test func tokenStdinIsTheDefaultAndCanBeSaid() throws {
-        let sandbox = try CLISandbox()
+    @Test func tokenStdinIsTheDefaultAndCanBeSaid() async throws {
+        let sandbox = try await CLISandbox()
         let token = CLISecret.make()
 
-        let id = try sandbox.add(token, project: "p1", "--token-stdin")
+        let id = try await sandbox.add(token, project: "p1", "--token-stdin")
 
-        #expect(try sandbox.succeed("get", id).stdout == token + "\n")
+        #expect(try await sandbox.succeed("get", id).stdout == token + "\n")
     }
 
-    @Test func addJSONPrintsOneObjectWithExactlyTheContractFields() throws {
-        let sandbox = try CLISandbox()
+    @Test func addJSONPrintsOneObjectWithExactlyTheContractFields() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.succeed(
+        let result = try await sandbox.succeed(
             "add",
             "--project",
             "p1",
@@ -66,10 +66,10 @@ import TokenKeeperTesting
         #expect(fingerprint.wholeMatch(of: /[0-9a-f]+/) != nil)
     }
 
-    @Test func optionalFieldsAreNullNotMissing() throws {
-        let sandbox = try CLISandbox()
+    @Test func optionalFieldsAreNullNotMissing() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
+        let result = try await sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
 
         let object = try #require(try CLIJSON.parse(result.stdout).object)
         #expect(Set(object.keys) == Self.tokenFields)
@@ -78,11 +78,11 @@ import TokenKeeperTesting
         #expect(object["business_manager"] == .null)
     }
 
-    @Test func addWithoutTimesExpiresOneLifetimeAfterNow() throws {
-        let sandbox = try CLISandbox()
+    @Test func addWithoutTimesExpiresOneLifetimeAfterNow() async throws {
+        let sandbox = try await CLISandbox()
         let before = Date().timeIntervalSince1970.rounded(.down)
 
-        let result = try sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
+        let result = try await sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
 
         let after = Date().timeIntervalSince1970.rounded(.up)
         let object = try CLIJSON.parse(result.stdout)
@@ -92,30 +92,38 @@ import TokenKeeperTesting
         #expect(expires - issued == Self.sixtyDays)
     }
 
-    @Test func expiresAtSetsExpiresAt() throws {
-        let sandbox = try CLISandbox()
+    @Test func expiresAtSetsExpiresAt() async throws {
+        let sandbox = try await CLISandbox()
         let expiry = CLITime.format(CLITime.days(30))
 
-        let result = try sandbox.succeed("add", "--project", "p1", "--expires-at", expiry, "--json", stdin: "EAAx")
+        let result = try await sandbox.succeed(
+            "add",
+            "--project",
+            "p1",
+            "--expires-at",
+            expiry,
+            "--json",
+            stdin: "EAAx"
+        )
 
         #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(expiry))
     }
 
-    @Test func expiresAtWithAnOffsetIsPrintedInUTC() throws {
-        let sandbox = try CLISandbox()
+    @Test func expiresAtWithAnOffsetIsPrintedInUTC() async throws {
+        let sandbox = try await CLISandbox()
         let expiry = CLITime.days(30)
         let local = CLITime.format(expiry.addingTimeInterval(2 * 3_600)).replacingOccurrences(of: "Z", with: "+02:00")
 
-        let result = try sandbox.succeed("add", "--project", "p1", "--expires-at", local, "--json", stdin: "EAAx")
+        let result = try await sandbox.succeed("add", "--project", "p1", "--expires-at", local, "--json", stdin: "EAAx")
 
         #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(CLITime.format(expiry)))
     }
 
-    @Test func issuedAtGivesAnExpiryOneLifetimeLater() throws {
-        let sandbox = try CLISandbox()
+    @Test func issuedAtGivesAnExpiryOneLifetimeLater() async throws {
+        let sandbox = try await CLISandbox()
         let issued = CLITime.days(-10)
 
-        let result = try sandbox.succeed(
+        let result = try await sandbox.succeed(
             "add",
             "--project",
             "p1",
@@ -130,10 +138,10 @@ import TokenKeeperTesting
         #expect(object["expires_at"] == .string(CLITime.format(issued.addingTimeInterval(Self.sixtyDays))))
     }
 
-    @Test func expiresAtInThePastIsBadInputAndStoresNothing() throws {
-        let sandbox = try CLISandbox()
+    @Test func expiresAtInThePastIsBadInputAndStoresNothing() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run(
+        let result = try await sandbox.run(
             "add",
             "--project",
             "p1",
@@ -144,16 +152,16 @@ import TokenKeeperTesting
 
         #expect(result.status == 65)
         #expect(result.stdout.isEmpty)
-        #expect(try sandbox.listedIDs().isEmpty)
-        #expect(try sandbox.auditJSON().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.auditJSON().isEmpty)
     }
 
     /// More than a lifetime ago (already dead) or in the future.
     @Test(arguments: [-61.0, 1.0])
-    func issuedAtOutsideTheTokensPossibleLifeIsBadInput(days: Double) throws {
-        let sandbox = try CLISandbox()
+    func issuedAtOutsideTheTokensPossibleLifeIsBadInput(days: Double) async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run(
+        let result = try await sandbox.run(
             "add",
             "--project",
             "p1",
@@ -163,13 +171,13 @@ import TokenKeeperTesting
         )
 
         #expect(result.status == 65)
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func expiresAtAndIssuedAtTogetherAreAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func expiresAtAndIssuedAtTogetherAreAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run(
+        let result = try await sandbox.run(
             "add",
             "--project",
             "p1",
@@ -181,64 +189,64 @@ import TokenKeeperTesting
         )
 
         #expect(result.status == 64)
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func timeThatIsNotRFC3339IsAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func timeThatIsNotRFC3339IsAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("add", "--project", "p1", "--expires-at", "next tuesday", stdin: "EAAx")
+        let result = try await sandbox.run("add", "--project", "p1", "--expires-at", "next tuesday", stdin: "EAAx")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("next tuesday"))
     }
 
-    @Test func missingProjectIsAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func missingProjectIsAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("add", stdin: "EAAx")
+        let result = try await sandbox.run("add", stdin: "EAAx")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("--project"))
     }
 
     @Test(arguments: ["", "\n", "   \n\t\n"])
-    func emptyStandardInputIsBadInput(stdin: String) throws {
-        let sandbox = try CLISandbox()
+    func emptyStandardInputIsBadInput(stdin: String) async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("add", "--project", "p1", stdin: stdin)
+        let result = try await sandbox.run("add", "--project", "p1", stdin: stdin)
 
         #expect(result.status == 65)
         #expect(result.stdout.isEmpty)
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func surroundingWhitespaceIsTrimmed() throws {
-        let sandbox = try CLISandbox()
+    @Test func surroundingWhitespaceIsTrimmed() async throws {
+        let sandbox = try await CLISandbox()
         let token = CLISecret.make()
 
-        let id = try sandbox.add("  \t" + token + "  \r\n\n")
+        let id = try await sandbox.add("  \t" + token + "  \r\n\n")
 
-        #expect(try sandbox.succeed("get", id).stdout == token + "\n")
+        #expect(try await sandbox.succeed("get", id).stdout == token + "\n")
     }
 
-    @Test func moreThanOneValueOnStandardInputIsBadInput() throws {
-        let sandbox = try CLISandbox()
+    @Test func moreThanOneValueOnStandardInputIsBadInput() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("add", "--project", "p1", stdin: "EAAone EAAtwo\n")
+        let result = try await sandbox.run("add", "--project", "p1", stdin: "EAAone EAAtwo\n")
 
         #expect(result.status == 65)
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func replacePutsANewTokenIntoTheExistingRecord() throws {
-        let sandbox = try CLISandbox()
+    @Test func replacePutsANewTokenIntoTheExistingRecord() async throws {
+        let sandbox = try await CLISandbox()
         let old = CLISecret.make()
         let new = CLISecret.make()
-        let id = try sandbox.add(old, project: "p1", "--label", "Acme")
-        let before = try #require(try sandbox.listJSON().first)
+        let id = try await sandbox.add(old, project: "p1", "--label", "Acme")
+        let before = try #require(try await sandbox.listJSON().first)
 
-        let result = try sandbox.succeed("add", "--replace", id, "--json", stdin: new)
+        let result = try await sandbox.succeed("add", "--replace", id, "--json", stdin: new)
 
         let after = try CLIJSON.parse(result.stdout)
         #expect(after["id"] == .string(id))
@@ -246,31 +254,31 @@ import TokenKeeperTesting
         #expect(after["label"] == .string("Acme"))
         #expect(after["state"] == .string("active"))
         #expect(after["fingerprint"] != before["fingerprint"])
-        #expect(try sandbox.listedIDs() == [id])
-        #expect(try sandbox.succeed("get", id).stdout == new + "\n")
-        let replaced = try sandbox.auditJSON("--event", "replaced")
+        #expect(try await sandbox.listedIDs() == [id])
+        #expect(try await sandbox.succeed("get", id).stdout == new + "\n")
+        let replaced = try await sandbox.auditJSON("--event", "replaced")
         #expect(replaced.count == 1)
         #expect(replaced.first?["token"] == .string(id))
         #expect(replaced.first?["detail"]?["old_fingerprint"] == before["fingerprint"])
         #expect(replaced.first?["detail"]?["new_fingerprint"] == after["fingerprint"])
     }
 
-    @Test func replacePrintsTheIdAloneWithoutJSON() throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func replacePrintsTheIdAloneWithoutJSON() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
 
-        let result = try sandbox.succeed("add", "--replace", id, stdin: CLISecret.make())
+        let result = try await sandbox.succeed("add", "--replace", id, stdin: CLISecret.make())
 
         #expect(result.stdout == id + "\n")
     }
 
-    @Test func replaceOfAnUnknownIdIsBadInput() throws {
-        let sandbox = try CLISandbox()
+    @Test func replaceOfAnUnknownIdIsBadInput() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("add", "--replace", "tk_000000000000", stdin: CLISecret.make())
+        let result = try await sandbox.run("add", "--replace", "tk_000000000000", stdin: CLISecret.make())
 
         #expect(result.status == 65)
         #expect(result.stderr.contains("tk_000000000000"))
-        #expect(try sandbox.auditJSON().isEmpty)
+        #expect(try await sandbox.auditJSON().isEmpty)
     }
 }

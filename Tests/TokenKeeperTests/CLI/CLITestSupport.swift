@@ -4,20 +4,29 @@ import TokenKeeperTesting
 
 /// One test's world: a temp folder, the built binary pointed at a database inside it.
 ///
-/// Every end-to-end test makes its own, so tests run in parallel without sharing a file.
+/// Every end-to-end test makes its own, so tests run in parallel without sharing a file. Every
+/// run is `async`: it waits on a thread of its own (``CLI/run(_:stdin:stdinFile:)``).
 struct CLISandbox {
     let directory: TemporaryDirectory
     var cli: CLI
 
-    /// A sandbox whose database is created by `tokenkeeper init` unless `initialized` is false.
-    init(initialized: Bool = true, environment: [String: String] = [:]) throws {
+    /// A sandbox whose database is not made yet.
+    init(uninitializedWith environment: [String: String] = [:]) {
         directory = TemporaryDirectory("tokenkeeper-cli")
         cli = CLI(directory: directory, environment: environment)
-        if initialized {
-            let result = try cli.run("init")
-            guard result.status == 0 else {
-                throw CLITestFailure("tokenkeeper init exited \(result.status): \(result.stderr)")
-            }
+    }
+
+    /// A sandbox whose database is created by `tokenkeeper init` unless `initialized` is false.
+    init(initialized: Bool = true, environment: [String: String] = [:]) async throws {
+        self.init(uninitializedWith: environment)
+        if initialized { try await initialize() }
+    }
+
+    /// Runs `tokenkeeper init`; throws when it fails.
+    func initialize() async throws {
+        let result = try await cli.run("init")
+        guard result.status == 0 else {
+            throw CLITestFailure("tokenkeeper init exited \(result.status): \(result.stderr)")
         }
     }
 
@@ -25,8 +34,8 @@ struct CLISandbox {
     var keyFilePath: String { directory.file("state/tokenkeeper.key") }
 
     @discardableResult
-    func run(_ arguments: String..., stdin: String? = nil) throws -> CLI.Result {
-        try cli.run(arguments, stdin: stdin)
+    func run(_ arguments: String..., stdin: String? = nil) async throws -> CLI.Result {
+        try await cli.run(arguments, stdin: stdin)
     }
 
     /// Runs a command that must succeed; a failure stops the test with the command's stderr.
@@ -35,8 +44,8 @@ struct CLISandbox {
         _ arguments: String...,
         stdin: String? = nil,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) throws -> CLI.Result {
-        let result = try cli.run(arguments, stdin: stdin)
+    ) async throws -> CLI.Result {
+        let result = try await cli.run(arguments, stdin: stdin)
         try #require(
             result.status == 0,
             "tokenkeeper \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
@@ -52,8 +61,8 @@ struct CLISandbox {
         project: String = "p1",
         _ extra: String...,
         sourceLocation: SourceLocation = #_sourceLocation
-    ) throws -> String {
-        let result = try cli.run(["add", "--project", project] + extra, stdin: token + "\n")
+    ) async throws -> String {
+        let result = try await cli.run(["add", "--project", project] + extra, stdin: token + "\n")
         try #require(
             result.status == 0,
             "add exited \(result.status): \(result.stderr)",
@@ -63,12 +72,12 @@ struct CLISandbox {
     }
 
     /// `list --json` with `filters`, parsed.
-    func listJSON(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> [CLIJSON] {
-        try listJSON(filters, sourceLocation: sourceLocation)
+    func listJSON(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> [CLIJSON] {
+        try await listJSON(filters, sourceLocation: sourceLocation)
     }
 
-    func listJSON(_ filters: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> [CLIJSON] {
-        let result = try cli.run(["list", "--json"] + filters)
+    func listJSON(_ filters: [String], sourceLocation: SourceLocation = #_sourceLocation) async throws -> [CLIJSON] {
+        let result = try await cli.run(["list", "--json"] + filters)
         try #require(
             result.status == 0,
             "list exited \(result.status): \(result.stderr)",
@@ -78,13 +87,13 @@ struct CLISandbox {
     }
 
     /// The ids `list --json` prints with `filters`, in its order.
-    func listedIDs(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> [String] {
-        try listJSON(filters, sourceLocation: sourceLocation).compactMap { $0["id"]?.string }
+    func listedIDs(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> [String] {
+        try await listJSON(filters, sourceLocation: sourceLocation).compactMap { $0["id"]?.string }
     }
 
     /// `audit --json` with `filters`, one parsed object a line.
-    func auditJSON(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> [CLIJSON] {
-        let result = try cli.run(["audit", "--json"] + filters)
+    func auditJSON(_ filters: String..., sourceLocation: SourceLocation = #_sourceLocation) async throws -> [CLIJSON] {
+        let result = try await cli.run(["audit", "--json"] + filters)
         try #require(
             result.status == 0,
             "audit exited \(result.status): \(result.stderr)",
@@ -95,8 +104,11 @@ struct CLISandbox {
 
     /// Runs SQL on the database behind the tool's back, with the `sqlite3` command line.
     @discardableResult
-    func sqlite(_ sql: String) throws -> String {
-        try CLISQLite.run(databasePath, sql)
+    func sqlite(_ sql: String) async throws -> String {
+        let path = databasePath
+        return try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try CLISQLite.run(path, sql) }) }
+        }
     }
 }
 
@@ -259,65 +271,15 @@ final class SQLiteConnectionHolder {
     }
 }
 
-/// The same helpers for async tests: each run waits on a thread of its own, never on one of the
-/// few cooperative threads that an in-process FakeSinch (and every other async test) runs on.
-extension CLISandbox {
-    @discardableResult
-    func runAsync(_ arguments: String..., stdin: String? = nil) async throws -> CLI.Result {
-        try await cli.runDetached(arguments, stdin: stdin)
-    }
-
-    @discardableResult
-    func succeedAsync(
-        _ arguments: String...,
-        stdin: String? = nil,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> CLI.Result {
-        let result = try await cli.runDetached(arguments, stdin: stdin)
-        try #require(
-            result.status == 0,
-            "tokenkeeper \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
-            sourceLocation: sourceLocation
-        )
-        return result
-    }
-
-    func addAsync(
-        _ token: String,
-        project: String = "p1",
-        _ extra: String...,
-        sourceLocation: SourceLocation = #_sourceLocation
-    ) async throws -> String {
-        let result = try await cli.runDetached(["add", "--project", project] + extra, stdin: token + "\n")
-        try #require(
-            result.status == 0,
-            "add exited \(result.status): \(result.stderr)",
-            sourceLocation: sourceLocation
-        )
-        return result.stdout.trimmingCharacters(in: .newlines)
-    }
-
-    func listJSONAsync(sourceLocation: SourceLocation = #_sourceLocation) async throws -> [CLIJSON] {
-        let result = try await cli.runDetached(["list", "--json"])
-        try #require(
-            result.status == 0,
-            "list exited \(result.status): \(result.stderr)",
-            sourceLocation: sourceLocation
-        )
-        return try #require(try CLIJSON.parse(result.stdout).array, sourceLocation: sourceLocation)
-    }
-}
-
 extension CLISandbox {
     /// An initialized sandbox whose CLI talks to `sinch` with its key; `environment` adds or
-    /// overrides variables. `init` runs on a thread of its own (see ``runAsync(_:stdin:)``).
+    /// overrides variables.
     static func make(sinch: SinchHarness, environment: [String: String] = [:]) async throws -> CLISandbox {
-        var sandbox = try CLISandbox(initialized: false)
+        var sandbox = CLISandbox(uninitializedWith: [:])
+        // Tests against a live Sinch race real time: their runs never wait behind others'.
+        sandbox.cli.queued = false
         sandbox.point(at: sinch, environment: environment)
-        let result = try await sandbox.cli.runDetached(["init"])
-        guard result.status == 0 else {
-            throw CLITestFailure("tokenkeeper init exited \(result.status): \(result.stderr)")
-        }
+        try await sandbox.initialize()
         return sandbox
     }
 

@@ -5,48 +5,48 @@ import TokenKeeperTesting
 /// `tokenkeeper check`: OK 0, WARNING 1, CRITICAL 2, UNKNOWN 3, for monitoring systems.
 @Suite struct CheckCLITests {
     @discardableResult
-    private func addExpiring(_ sandbox: CLISandbox, inDays days: Double) throws -> String {
-        try sandbox.add(CLISecret.make(), project: "p1", "--expires-at", CLITime.format(CLITime.days(days)))
+    private func addExpiring(_ sandbox: CLISandbox, inDays days: Double) async throws -> String {
+        try await sandbox.add(CLISecret.make(), project: "p1", "--expires-at", CLITime.format(CLITime.days(days)))
     }
 
-    @Test func okWithNoTokens() throws {
-        let sandbox = try CLISandbox()
+    @Test func okWithNoTokens() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 0)
         #expect(result.stdout.hasPrefix("TOKENKEEPER OK"))
     }
 
-    @Test func okWhenEveryTokenHasSixtyDaysLeft() throws {
-        let sandbox = try CLISandbox()
-        try sandbox.add(CLISecret.make())
-        try sandbox.add(CLISecret.make())
+    @Test func okWhenEveryTokenHasSixtyDaysLeft() async throws {
+        let sandbox = try await CLISandbox()
+        try await sandbox.add(CLISecret.make())
+        try await sandbox.add(CLISecret.make())
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 0)
         #expect(result.stdout.hasPrefix("TOKENKEEPER OK"))
     }
 
-    @Test func warningWhenATokenExpiresWithinFourteenDays() throws {
-        let sandbox = try CLISandbox()
-        try sandbox.add(CLISecret.make())
-        let soon = try addExpiring(sandbox, inDays: 10.5)
+    @Test func warningWhenATokenExpiresWithinFourteenDays() async throws {
+        let sandbox = try await CLISandbox()
+        try await sandbox.add(CLISecret.make())
+        let soon = try await addExpiring(sandbox, inDays: 10.5)
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 1)
         #expect(result.stdout.hasPrefix("TOKENKEEPER WARNING"))
         #expect(result.stdout.contains(soon))
     }
 
-    @Test func criticalWhenATokenExpiresWithinThreeDays() throws {
-        let sandbox = try CLISandbox()
-        try addExpiring(sandbox, inDays: 10.5)
-        let critical = try addExpiring(sandbox, inDays: 2)
+    @Test func criticalWhenATokenExpiresWithinThreeDays() async throws {
+        let sandbox = try await CLISandbox()
+        try await addExpiring(sandbox, inDays: 10.5)
+        let critical = try await addExpiring(sandbox, inDays: 2)
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 2)
         #expect(result.stdout.hasPrefix("TOKENKEEPER CRITICAL"))
@@ -54,25 +54,25 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: ["needs_reauth", "expired"])
-    func criticalWhenATokenIsInAStateThatNeedsAPerson(state: String) throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
-        try sandbox.sqlite("UPDATE tokens SET state = '\(state)' WHERE id = '\(id)'")
+    func criticalWhenATokenIsInAStateThatNeedsAPerson(state: String) async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
+        try await sandbox.sqlite("UPDATE tokens SET state = '\(state)' WHERE id = '\(id)'")
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 2)
         #expect(result.stdout.hasPrefix("TOKENKEEPER CRITICAL"))
         #expect(result.stdout.contains(id))
     }
 
-    @Test func criticalWhenAnActiveTokenIsPastItsExpiry() throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func criticalWhenAnActiveTokenIsPastItsExpiry() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
         let past = Int(CLITime.days(-1).timeIntervalSince1970)
-        try sandbox.sqlite("UPDATE tokens SET expires_at = \(past) WHERE id = '\(id)'")
+        try await sandbox.sqlite("UPDATE tokens SET expires_at = \(past) WHERE id = '\(id)'")
 
-        let result = try sandbox.run("check", "--json")
+        let result = try await sandbox.run("check", "--json")
 
         #expect(result.status == 2)
         let report = try CLIJSON.parse(result.stdout)
@@ -80,34 +80,34 @@ import TokenKeeperTesting
         #expect(report["expired"] == .integer(1))
     }
 
-    @Test func customWarnAndCritMoveTheThresholds() throws {
-        let sandbox = try CLISandbox()
-        try addExpiring(sandbox, inDays: 20.5)
+    @Test func customWarnAndCritMoveTheThresholds() async throws {
+        let sandbox = try await CLISandbox()
+        try await addExpiring(sandbox, inDays: 20.5)
 
-        #expect(try sandbox.run("check").status == 0)
-        #expect(try sandbox.run("check", "--warn", "30d").status == 1)
-        #expect(try sandbox.run("check", "--warn", "30d", "--crit", "21d").status == 2)
-        #expect(try sandbox.run("check", "--warn", "720h", "--crit", "480h").status == 1)
-        #expect(try sandbox.run("check", "--warn", "20d", "--crit", "1d").status == 0)
+        #expect(try await sandbox.run("check").status == 0)
+        #expect(try await sandbox.run("check", "--warn", "30d").status == 1)
+        #expect(try await sandbox.run("check", "--warn", "30d", "--crit", "21d").status == 2)
+        #expect(try await sandbox.run("check", "--warn", "720h", "--crit", "480h").status == 1)
+        #expect(try await sandbox.run("check", "--warn", "20d", "--crit", "1d").status == 0)
     }
 
-    @Test func shorterCritTurnsACriticalTokenIntoAWarning() throws {
-        let sandbox = try CLISandbox()
-        try addExpiring(sandbox, inDays: 2)
+    @Test func shorterCritTurnsACriticalTokenIntoAWarning() async throws {
+        let sandbox = try await CLISandbox()
+        try await addExpiring(sandbox, inDays: 2)
 
-        #expect(try sandbox.run("check").status == 2)
-        #expect(try sandbox.run("check", "--crit", "1d").status == 1)
+        #expect(try await sandbox.run("check").status == 2)
+        #expect(try await sandbox.run("check", "--crit", "1d").status == 1)
     }
 
-    @Test func checkJSONIsOneObjectWithStatusExitCodeAndCounts() throws {
-        let sandbox = try CLISandbox()
-        try sandbox.add(CLISecret.make())
-        let warning = try addExpiring(sandbox, inDays: 10.5)
-        let critical = try addExpiring(sandbox, inDays: 2)
-        let reauth = try sandbox.add(CLISecret.make())
-        try sandbox.sqlite("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(reauth)'")
+    @Test func checkJSONIsOneObjectWithStatusExitCodeAndCounts() async throws {
+        let sandbox = try await CLISandbox()
+        try await sandbox.add(CLISecret.make())
+        let warning = try await addExpiring(sandbox, inDays: 10.5)
+        let critical = try await addExpiring(sandbox, inDays: 2)
+        let reauth = try await sandbox.add(CLISecret.make())
+        try await sandbox.sqlite("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(reauth)'")
 
-        let result = try sandbox.run("check", "--json")
+        let result = try await sandbox.run("check", "--json")
 
         #expect(result.status == 2)
         #expect(result.stdout.split(separator: "\n").count == 1)
@@ -125,11 +125,11 @@ import TokenKeeperTesting
         #expect(Set(named) == [warning, critical, reauth])
     }
 
-    @Test func checkJSONOfAHealthyInventoryIsOK() throws {
-        let sandbox = try CLISandbox()
-        try sandbox.add(CLISecret.make())
+    @Test func checkJSONOfAHealthyInventoryIsOK() async throws {
+        let sandbox = try await CLISandbox()
+        try await sandbox.add(CLISecret.make())
 
-        let result = try sandbox.run("check", "--json", "--warn", "7d", "--crit", "2d")
+        let result = try await sandbox.run("check", "--json", "--warn", "7d", "--crit", "2d")
 
         #expect(result.status == 0)
         let report = try CLIJSON.parse(result.stdout)
@@ -140,77 +140,77 @@ import TokenKeeperTesting
         #expect(report["crit"] == .string("2d"))
     }
 
-    @Test func missingDatabaseIsUnknown() throws {
-        let sandbox = try CLISandbox(initialized: false)
+    @Test func missingDatabaseIsUnknown() async throws {
+        let sandbox = try await CLISandbox(initialized: false)
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 3)
         #expect(result.stdout.hasPrefix("TOKENKEEPER UNKNOWN"))
         #expect(!CLIFiles.exists(sandbox.databasePath))
     }
 
-    @Test func missingDatabaseIsUnknownInJSONToo() throws {
-        let sandbox = try CLISandbox(initialized: false)
+    @Test func missingDatabaseIsUnknownInJSONToo() async throws {
+        let sandbox = try await CLISandbox(initialized: false)
 
-        let result = try sandbox.run("check", "--json")
+        let result = try await sandbox.run("check", "--json")
 
         #expect(result.status == 3)
         let report = try CLIJSON.parse(result.stdout)
         #expect(report["status"] == .string("UNKNOWN"))
     }
 
-    @Test func corruptDatabaseIsUnknown() throws {
-        let sandbox = try CLISandbox()
+    @Test func corruptDatabaseIsUnknown() async throws {
+        let sandbox = try await CLISandbox()
         try Data((0..<8_192).map { _ in UInt8.random(in: 0...255) }).write(
             to: URL(fileURLWithPath: sandbox.databasePath)
         )
 
-        let result = try sandbox.run("check")
+        let result = try await sandbox.run("check")
 
         #expect(result.status == 3)
         #expect(result.stdout.hasPrefix("TOKENKEEPER UNKNOWN"))
     }
 
-    @Test func critLongerThanWarnIsAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func critLongerThanWarnIsAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("check", "--warn", "3d", "--crit", "7d")
+        let result = try await sandbox.run("check", "--warn", "3d", "--crit", "7d")
 
         #expect(result.status == 64)
     }
 
-    @Test func badDurationIsAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func badDurationIsAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        #expect(try sandbox.run("check", "--warn", "two weeks").status == 64)
-        #expect(try sandbox.run("check", "--crit", "3").status == 64)
+        #expect(try await sandbox.run("check", "--warn", "two weeks").status == 64)
+        #expect(try await sandbox.run("check", "--crit", "3").status == 64)
     }
 
-    @Test func checkListShowAndAuditNeedNoMasterKey() throws {
-        let sandbox = try CLISandbox()
-        let id = try addExpiring(sandbox, inDays: 10.5)
+    @Test func checkListShowAndAuditNeedNoMasterKey() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await addExpiring(sandbox, inDays: 10.5)
         try FileManager.default.removeItem(atPath: sandbox.keyFilePath)
         #expect(sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] == nil)
 
-        let check = try sandbox.run("check")
+        let check = try await sandbox.run("check")
         #expect(check.status == 1, "stderr: \(check.stderr)")
         #expect(check.stdout.hasPrefix("TOKENKEEPER WARNING"))
-        #expect(try sandbox.listedIDs() == [id])
-        #expect(try sandbox.succeed("list").stdout.contains(id))
-        #expect(try sandbox.succeed("show", id, "--json").stdout.contains(id))
-        #expect(try sandbox.auditJSON().count == 1)
-        #expect(try sandbox.succeed("audit", "verify").status == 0)
+        #expect(try await sandbox.listedIDs() == [id])
+        #expect(try await sandbox.succeed("list").stdout.contains(id))
+        #expect(try await sandbox.succeed("show", id, "--json").stdout.contains(id))
+        #expect(try await sandbox.auditJSON().count == 1)
+        #expect(try await sandbox.succeed("audit", "verify").status == 0)
         // Only what opens a token needs the key.
-        #expect(try sandbox.run("get", id).status == 64)
+        #expect(try await sandbox.run("get", id).status == 64)
     }
 
-    @Test func checkAndListIgnoreAKeyFileOpenToOthers() throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func checkAndListIgnoreAKeyFileOpenToOthers() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: sandbox.keyFilePath)
 
-        #expect(try sandbox.run("check").status == 0)
-        #expect(try sandbox.listedIDs() == [id])
+        #expect(try await sandbox.run("check").status == 0)
+        #expect(try await sandbox.listedIDs() == [id])
     }
 }

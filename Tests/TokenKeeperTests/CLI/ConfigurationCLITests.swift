@@ -7,8 +7,8 @@ import TokenKeeperTesting
     private static let sixtyDays: TimeInterval = 60 * 86_400
 
     /// The lifetime `add` gave a new token: expires_at minus issued_at, in seconds.
-    private func lifetime(ofTokenAddedBy sandbox: CLISandbox, _ extra: String...) throws -> TimeInterval {
-        let result = try sandbox.cli.run(["add", "--project", "p1", "--json"] + extra, stdin: CLISecret.make())
+    private func lifetime(ofTokenAddedBy sandbox: CLISandbox, _ extra: String...) async throws -> TimeInterval {
+        let result = try await sandbox.cli.run(["add", "--project", "p1", "--json"] + extra, stdin: CLISecret.make())
         try #require(result.status == 0, "add exited \(result.status): \(result.stderr)")
         let object = try CLIJSON.parse(result.stdout)
         let issued = try #require(CLITime.parse(object["issued_at"]?.string ?? ""))
@@ -16,139 +16,139 @@ import TokenKeeperTesting
         return expires.timeIntervalSince(issued)
     }
 
-    @Test func dbFlagWinsOverTheEnvironment() throws {
-        let sandbox = try CLISandbox(initialized: false)
+    @Test func dbFlagWinsOverTheEnvironment() async throws {
+        let sandbox = try await CLISandbox(initialized: false)
         let flagged = sandbox.directory.file("flag/tokens.sqlite")
 
-        try sandbox.succeed("init", "--db", flagged)
+        try await sandbox.succeed("init", "--db", flagged)
 
         #expect(CLIFiles.exists(flagged))
         #expect(!CLIFiles.exists(sandbox.databasePath))
     }
 
-    @Test func environmentWinsOverTheConfigFile() throws {
-        let sandbox = try CLISandbox(initialized: false)
+    @Test func environmentWinsOverTheConfigFile() async throws {
+        let sandbox = try await CLISandbox(initialized: false)
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write("database: \(sandbox.directory.file("yaml/tokens.sqlite"))\n", to: config)
 
-        try sandbox.succeed("init", "--config", config)
+        try await sandbox.succeed("init", "--config", config)
 
         #expect(CLIFiles.exists(sandbox.databasePath))
         #expect(!CLIFiles.exists(sandbox.directory.file("yaml/tokens.sqlite")))
     }
 
-    @Test func configFileSetsTheDatabaseWhenNothingElseDoes() throws {
-        var sandbox = try CLISandbox(initialized: false)
+    @Test func configFileSetsTheDatabaseWhenNothingElseDoes() async throws {
+        var sandbox = try await CLISandbox(initialized: false)
         sandbox.cli.environment["TOKENKEEPER_DB"] = nil
         let database = sandbox.directory.file("yaml/tokens.sqlite")
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write("database: \(database)\n", to: config)
 
-        try sandbox.succeed("init", "--config", config)
-        let id = try sandbox.add(CLISecret.make(), project: "p1", "--config", config)
+        try await sandbox.succeed("init", "--config", config)
+        let id = try await sandbox.add(CLISecret.make(), project: "p1", "--config", config)
 
         #expect(CLIFiles.exists(database))
         #expect(CLIFiles.exists(sandbox.directory.file("yaml/tokenkeeper.key")))
-        #expect(try sandbox.listedIDs("--config", config) == [id])
+        #expect(try await sandbox.listedIDs("--config", config) == [id])
     }
 
-    @Test func configFileCanBeNamedByTheEnvironment() throws {
-        var sandbox = try CLISandbox(initialized: false)
+    @Test func configFileCanBeNamedByTheEnvironment() async throws {
+        var sandbox = try await CLISandbox(initialized: false)
         sandbox.cli.environment["TOKENKEEPER_DB"] = nil
         let database = sandbox.directory.file("yaml/tokens.sqlite")
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write("database: \(database)\n", to: config)
         sandbox.cli.environment["TOKENKEEPER_CONFIG"] = config
 
-        try sandbox.succeed("init")
+        try await sandbox.succeed("init")
 
         #expect(CLIFiles.exists(database))
     }
 
-    @Test func defaultDatabaseLivesUnderXDGStateHome() throws {
-        var sandbox = try CLISandbox(initialized: false)
+    @Test func defaultDatabaseLivesUnderXDGStateHome() async throws {
+        var sandbox = try await CLISandbox(initialized: false)
         sandbox.cli.environment["TOKENKEEPER_DB"] = nil
         sandbox.cli.environment["XDG_STATE_HOME"] = sandbox.directory.file("xdg")
 
-        try sandbox.succeed("init")
+        try await sandbox.succeed("init")
 
         #expect(CLIFiles.exists(sandbox.directory.file("xdg/tokenkeeper/tokenkeeper.sqlite")))
         #expect(CLIFiles.exists(sandbox.directory.file("xdg/tokenkeeper/tokenkeeper.key")))
     }
 
-    @Test func defaultDatabaseFallsBackToTheHomeFolder() throws {
-        var sandbox = try CLISandbox(initialized: false)
+    @Test func defaultDatabaseFallsBackToTheHomeFolder() async throws {
+        var sandbox = try await CLISandbox(initialized: false)
         sandbox.cli.environment["TOKENKEEPER_DB"] = nil
 
-        try sandbox.succeed("init")
+        try await sandbox.succeed("init")
 
         let folder = sandbox.directory.file(".local/state/tokenkeeper")
         #expect(CLIFiles.exists(folder + "/tokenkeeper.sqlite"))
         #expect(try CLIFiles.mode(folder + "/tokenkeeper.key") == 0o600)
     }
 
-    @Test func masterKeyFileCanBeMovedByTheEnvironment() throws {
+    @Test func masterKeyFileCanBeMovedByTheEnvironment() async throws {
         let keyFile = "keys/elsewhere.key"
-        let sandbox = try CLISandbox(initialized: false)
+        let sandbox = try await CLISandbox(initialized: false)
         var moved = sandbox
         moved.cli.environment["TOKENKEEPER_MASTER_KEY_FILE"] = sandbox.directory.file(keyFile)
 
-        try moved.succeed("init")
+        try await moved.succeed("init")
         let token = CLISecret.make()
-        let id = try moved.add(token)
+        let id = try await moved.add(token)
 
         #expect(try CLIFiles.mode(sandbox.directory.file(keyFile)) == 0o600)
         #expect(!CLIFiles.exists(sandbox.keyFilePath))
-        #expect(try moved.succeed("get", id).stdout == token + "\n")
+        await #expect(try moved.succeed("get", id).stdout == token + "\n")
         // Without the setting the key is looked for beside the database, and is not there.
-        #expect(try sandbox.run("get", id).status == 64)
+        #expect(try await sandbox.run("get", id).status == 64)
     }
 
-    @Test func masterKeyFileCanBeMovedByTheConfigFile() throws {
-        let sandbox = try CLISandbox(initialized: false)
+    @Test func masterKeyFileCanBeMovedByTheConfigFile() async throws {
+        let sandbox = try await CLISandbox(initialized: false)
         let keyFile = sandbox.directory.file("keys/from-yaml.key")
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write("master_key_file: \(keyFile)\n", to: config)
 
-        try sandbox.succeed("init", "--config", config)
+        try await sandbox.succeed("init", "--config", config)
 
         #expect(try CLIFiles.mode(keyFile) == 0o600)
         #expect(!CLIFiles.exists(sandbox.keyFilePath))
     }
 
-    @Test func masterKeyInTheEnvironmentWinsOverTheKeyFile() throws {
-        var sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func masterKeyInTheEnvironmentWinsOverTheKeyFile() async throws {
+        var sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
         let fileKey = String(decoding: try #require(CLIFiles.bytes(sandbox.keyFilePath)), as: UTF8.self)
 
         sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = Data(repeating: 9, count: 32).base64EncodedString()
-        #expect(try sandbox.run("get", id).status == 74)
+        #expect(try await sandbox.run("get", id).status == 74)
 
         sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = fileKey.trimmingCharacters(in: .whitespacesAndNewlines)
         try FileManager.default.removeItem(atPath: sandbox.keyFilePath)
-        #expect(try sandbox.run("get", id).status == 0)
+        #expect(try await sandbox.run("get", id).status == 0)
     }
 
-    @Test func lifetimeDefaultsToSixtyDays() throws {
-        let sandbox = try CLISandbox()
+    @Test func lifetimeDefaultsToSixtyDays() async throws {
+        let sandbox = try await CLISandbox()
 
-        #expect(try lifetime(ofTokenAddedBy: sandbox) == Self.sixtyDays)
+        await #expect(try lifetime(ofTokenAddedBy: sandbox) == Self.sixtyDays)
     }
 
-    @Test func lifetimeComesFromTheEnvironment() throws {
-        let sandbox = try CLISandbox(environment: ["TOKENKEEPER_LIFETIME": "10d"])
+    @Test func lifetimeComesFromTheEnvironment() async throws {
+        let sandbox = try await CLISandbox(environment: ["TOKENKEEPER_LIFETIME": "10d"])
 
-        #expect(try lifetime(ofTokenAddedBy: sandbox) == 10 * 86_400)
+        await #expect(try lifetime(ofTokenAddedBy: sandbox) == 10 * 86_400)
     }
 
-    @Test func lifetimeComesFromTheConfigFileUnlessTheEnvironmentSaysOtherwise() throws {
-        var sandbox = try CLISandbox()
+    @Test func lifetimeComesFromTheConfigFileUnlessTheEnvironmentSaysOtherwise() async throws {
+        var sandbox = try await CLISandbox()
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write("policy:\n  lifetime: 20d\n", to: config)
 
-        #expect(try lifetime(ofTokenAddedBy: sandbox, "--config", config) == 20 * 86_400)
+        await #expect(try lifetime(ofTokenAddedBy: sandbox, "--config", config) == 20 * 86_400)
         sandbox.cli.environment["TOKENKEEPER_LIFETIME"] = "30d"
-        #expect(try lifetime(ofTokenAddedBy: sandbox, "--config", config) == 30 * 86_400)
+        await #expect(try lifetime(ofTokenAddedBy: sandbox, "--config", config) == 30 * 86_400)
     }
 
     @Test(arguments: [
@@ -157,18 +157,18 @@ import TokenKeeperTesting
         ("databse: /tmp/x.sqlite\n", "databse"),
         ("sinch:\n  key_secrett: hunter2-not-shown\n", "sinch.key_secrett"),
     ])
-    func aMisspeltKeyIsRefusedByName(yaml: String, key: String) throws {
-        let sandbox = try CLISandbox()
+    func aMisspeltKeyIsRefusedByName(yaml: String, key: String) async throws {
+        let sandbox = try await CLISandbox()
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write(yaml, to: config)
         let token = CLISecret.make()
 
         // A command that would write: refused before it stores anything.
-        let result = try sandbox.run("add", "--project", "p1", "--config", config, stdin: token + "\n")
+        let result = try await sandbox.run("add", "--project", "p1", "--config", config, stdin: token + "\n")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("unknown key \(key)"), "stderr: \(result.stderr)")
         #expect(!result.everything.contains("hunter2"), "a value is never echoed")
-        #expect(try sandbox.run("list", "--json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+        #expect(try await sandbox.run("list", "--json").stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
     }
 }

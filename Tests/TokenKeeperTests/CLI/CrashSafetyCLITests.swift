@@ -23,7 +23,7 @@ import TokenKeeperTesting
             sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(40)), endpoint: .longLivedAccessToken))
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             var ids: [String] = []
-            for _ in 0..<30 { ids.append(try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)) }
+            for _ in 0..<30 { ids.append(try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)) }
             var lastExpiry: [String: String] = [:]
             var generator = SystemRandomNumberGenerator()
 
@@ -39,8 +39,8 @@ import TokenKeeperTesting
                 kill(process.processIdentifier, SIGKILL)
                 while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
 
-                #expect(try await sandbox.runAsync("audit", "verify").status == 0, "round \(round): audit chain broken")
-                for token in try await sandbox.listJSONAsync() {
+                #expect(try await sandbox.run("audit", "verify").status == 0, "round \(round): audit chain broken")
+                for token in try await sandbox.listJSON() {
                     let id = try #require(token["id"]?.string)
                     let expiry = try #require(token["expires_at"]?.string)
                     // RFC 3339 UTC strings of one format compare in time order.
@@ -59,9 +59,11 @@ import TokenKeeperTesting
                 }
                 #expect(opened == ids.count)
             }
-            #expect(try await sandbox.listJSONAsync().count == ids.count)
+            #expect(try await sandbox.listJSON().count == ids.count)
             // Not vacuous: the killed runs did commit refreshes between the kills.
-            let refreshed = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "refreshed", "--json").stdout)
+            let refreshed = try await CLIJSON.parseLines(
+                sandbox.succeed("audit", "--event", "refreshed", "--json").stdout
+            )
             #expect(!refreshed.isEmpty)
         }
     }

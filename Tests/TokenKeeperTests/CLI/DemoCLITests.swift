@@ -6,11 +6,11 @@ import TokenKeeperTesting
 @Suite struct DemoCLITests {
     @Test(.timeLimit(.minutes(2)))
     func fifteenSecondDemoRefreshesShowsReauthAndThrottlingVerifiesTheAuditAndLeavesNothingBehind() async throws {
-        var sandbox = try CLISandbox(initialized: false)
+        var sandbox = try await CLISandbox(initialized: false)
         // The demo's own temp folder goes inside the test's, where the test can look for leftovers.
         sandbox.cli.environment["TMPDIR"] = sandbox.directory.path
         let started = ContinuousClock.now
-        let result = try await sandbox.cli.runDetached(["demo", "--duration", "15s"])
+        let result = try await sandbox.cli.run(["demo", "--duration", "15s"])
         let took = ContinuousClock.now - started
         let output = result.stdout
 
@@ -63,7 +63,7 @@ import TokenKeeperTesting
 
     @Test(.timeLimit(.minutes(2)))
     func ctrlCEndsTheDemoEarlyWithItsEndingAndLeavesNothingBehind() async throws {
-        var sandbox = try CLISandbox(initialized: false)
+        var sandbox = try await CLISandbox(initialized: false)
         sandbox.cli.environment["TMPDIR"] = sandbox.directory.path
         let outputPath = sandbox.directory.file("demo.out")
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
@@ -100,8 +100,8 @@ import TokenKeeperTesting
     }
 
     @Test func refusesABadDuration() async throws {
-        let sandbox = try CLISandbox(initialized: false)
-        let result = try await sandbox.cli.runDetached(["demo", "--duration", "soon"])
+        let sandbox = try await CLISandbox(initialized: false)
+        let result = try await sandbox.cli.run(["demo", "--duration", "soon"])
         #expect(result.status == 64)
         #expect(result.stderr.contains("--duration"))
     }

@@ -21,7 +21,7 @@ import TokenKeeperTesting
         let code = sinch.fake.issueCode()
         sinch.fake.inject(FakeSinchFaultRule(.latency(.seconds(3)), endpoint: .longLivedAccessToken, count: 1))
         let cli = sandbox.cli
-        let result = Task { try await cli.runDetached(["add", "--code-stdin"] + arguments, stdin: code + "\n") }
+        let result = Task { try await cli.run(["add", "--code-stdin"] + arguments, stdin: code + "\n") }
         try await waitUntil("the exchange begun") { sinch.fake.stats().requestsPerSecond.values.reduce(0, +) >= 1 }
         let lock = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN EXCLUSIVE;")
         return (code, lock, result)
@@ -39,7 +39,7 @@ import TokenKeeperTesting
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stderr.contains("the database is busy"))
             let id = result.stdout.trimmingCharacters(in: .newlines)
-            let token = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .newlines)
+            let token = try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .newlines)
             #expect(sinch.fake.isValid(token))
             #expect(!result.everything.contains(token) && !result.everything.contains(code))
         }
@@ -68,18 +68,18 @@ import TokenKeeperTesting
             let file = "\(folder)/\(kept[0])"
             #expect(failed.stderr.contains("tokenkeeper add --recover \(file)"))
             #expect(try CLIFiles.mode(file) == 0o600)
-            #expect(try await sandbox.listJSONAsync().isEmpty)
+            #expect(try await sandbox.listJSON().isEmpty)
 
-            let recovered = try await sandbox.succeedAsync("add", "--recover", file, "--json")
+            let recovered = try await sandbox.succeed("add", "--recover", file, "--json")
             let record = try #require(try CLIJSON.parse(recovered.stdout).object)
             let id = try #require(record["id"]?.string)
             #expect(record["label"]?.string == "Acme" && record["project"]?.string == "p1")
-            let token = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .newlines)
+            let token = try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .newlines)
             #expect(sinch.fake.isValid(token))
             // One exchange in all: the recovery called nothing.
             #expect(exchanges(sinch) == 1)
             #expect(!FileManager.default.fileExists(atPath: file))
-            let audit = try sandbox.auditJSON("--token", id, "--event", "exchanged")
+            let audit = try await sandbox.auditJSON("--token", id, "--event", "exchanged")
             #expect(audit.count == 1)
             #expect(audit.first?["detail"]?["source"]?.string == "recovery")
             for text in [failed.everything, recovered.everything] {

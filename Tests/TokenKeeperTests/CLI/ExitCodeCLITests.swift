@@ -24,32 +24,32 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: keyedCommands)
-    func wrongMasterKeyExitsSeventyFourAndWritesNothing(command: KeyedCommand) throws {
-        var sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
-        let listed = try sandbox.succeed("list", "--json").stdout
-        let audited = try sandbox.succeed("audit", "--json").stdout
+    func wrongMasterKeyExitsSeventyFourAndWritesNothing(command: KeyedCommand) async throws {
+        var sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
+        let listed = try await sandbox.succeed("list", "--json").stdout
+        let audited = try await sandbox.succeed("audit", "--json").stdout
         sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = Self.randomKey()
 
         let arguments = command.arguments.map { $0 == "ID" ? id : $0 }
-        let result = try sandbox.cli.run(arguments, stdin: command.stdin)
+        let result = try await sandbox.cli.run(arguments, stdin: command.stdin)
 
         #expect(result.status == 74)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("does not match"), "stderr: \(result.stderr)")
-        #expect(try sandbox.succeed("list", "--json").stdout == listed)
-        #expect(try sandbox.succeed("audit", "--json").stdout == audited)
-        #expect(try sandbox.auditJSON().count == 1)
-        #expect(try sandbox.succeed("audit", "verify").status == 0)
+        #expect(try await sandbox.succeed("list", "--json").stdout == listed)
+        #expect(try await sandbox.succeed("audit", "--json").stdout == audited)
+        #expect(try await sandbox.auditJSON().count == 1)
+        #expect(try await sandbox.succeed("audit", "verify").status == 0)
     }
 
-    @Test func masterKeyThatIsNotBase64OfThirtyTwoBytesIsAConfigurationError() throws {
-        var sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func masterKeyThatIsNotBase64OfThirtyTwoBytesIsAConfigurationError() async throws {
+        var sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
         for bad in ["not base64!", Data(repeating: 1, count: 16).base64EncodedString()] {
             sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = bad
 
-            let result = try sandbox.run("get", id)
+            let result = try await sandbox.run("get", id)
 
             #expect(result.status == 64)
             #expect(result.stderr.contains("TOKENKEEPER_MASTER_KEY"))
@@ -58,28 +58,28 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: keyedCommands)
-    func keyFileOpenToOthersIsRefused(command: KeyedCommand) throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
-        let listed = try sandbox.succeed("list", "--json").stdout
+    func keyFileOpenToOthersIsRefused(command: KeyedCommand) async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
+        let listed = try await sandbox.succeed("list", "--json").stdout
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: sandbox.keyFilePath)
 
         let arguments = command.arguments.map { $0 == "ID" ? id : $0 }
-        let result = try sandbox.cli.run(arguments, stdin: command.stdin)
+        let result = try await sandbox.cli.run(arguments, stdin: command.stdin)
 
         #expect(result.status == 64)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains(sandbox.keyFilePath), "stderr: \(result.stderr)")
         #expect(result.stderr.contains("chmod 600"), "stderr: \(result.stderr)")
-        #expect(try sandbox.succeed("list", "--json").stdout == listed)
-        #expect(try sandbox.auditJSON().count == 1)
+        #expect(try await sandbox.succeed("list", "--json").stdout == listed)
+        #expect(try await sandbox.auditJSON().count == 1)
     }
 
     @Test(arguments: [["list"], ["list", "--json"], ["show", "tk_000000000000"], ["audit"], ["remove", "tk_0"]])
-    func missingDatabaseIsADatabaseErrorAndCreatesNoFile(arguments: [String]) throws {
-        let sandbox = try CLISandbox(initialized: false)
+    func missingDatabaseIsADatabaseErrorAndCreatesNoFile(arguments: [String]) async throws {
+        let sandbox = try await CLISandbox(initialized: false)
 
-        let result = try sandbox.cli.run(arguments)
+        let result = try await sandbox.cli.run(arguments)
 
         #expect(result.status == 74)
         #expect(result.stdout.isEmpty)
@@ -87,79 +87,79 @@ import TokenKeeperTesting
         #expect(!CLIFiles.exists(sandbox.databasePath))
     }
 
-    @Test func missingDatabaseForAddIsADatabaseError() throws {
+    @Test func missingDatabaseForAddIsADatabaseError() async throws {
         let key = Self.randomKey()
-        let sandbox = try CLISandbox(initialized: false, environment: ["TOKENKEEPER_MASTER_KEY": key])
+        let sandbox = try await CLISandbox(initialized: false, environment: ["TOKENKEEPER_MASTER_KEY": key])
 
-        let result = try sandbox.run("add", "--project", "p1", stdin: CLISecret.make())
+        let result = try await sandbox.run("add", "--project", "p1", stdin: CLISecret.make())
 
         #expect(result.status == 74)
         #expect(!CLIFiles.exists(sandbox.databasePath))
     }
 
     @Test(arguments: [["list"], ["show", "tk_000000000000"], ["audit", "verify"], ["get", "tk_000000000000"]])
-    func corruptDatabaseIsADatabaseError(arguments: [String]) throws {
-        let sandbox = try CLISandbox()
+    func corruptDatabaseIsADatabaseError(arguments: [String]) async throws {
+        let sandbox = try await CLISandbox()
         let garbage = Data((0..<8_192).map { _ in UInt8.random(in: 0...255) })
         try garbage.write(to: URL(fileURLWithPath: sandbox.databasePath))
 
-        let result = try sandbox.cli.run(arguments)
+        let result = try await sandbox.cli.run(arguments)
 
         #expect(result.status == 74)
         #expect(result.stderr.contains(sandbox.databasePath))
     }
 
-    @Test func databaseOfAnotherProgramIsADatabaseError() throws {
-        let sandbox = try CLISandbox(initialized: false)
+    @Test func databaseOfAnotherProgramIsADatabaseError() async throws {
+        let sandbox = try await CLISandbox(initialized: false)
         try FileManager.default.createDirectory(
             atPath: sandbox.directory.file("state"),
             withIntermediateDirectories: true
         )
         _ = try CLISQLite.run(sandbox.databasePath, "CREATE TABLE notes (body TEXT)")
 
-        let result = try sandbox.run("list")
+        let result = try await sandbox.run("list")
 
         #expect(result.status == 74)
     }
 
-    @Test func missingConfigFileIsAConfigurationError() throws {
-        let sandbox = try CLISandbox()
+    @Test func missingConfigFileIsAConfigurationError() async throws {
+        let sandbox = try await CLISandbox()
         let path = sandbox.directory.file("nope.yaml")
 
-        let result = try sandbox.run("list", "--config", path)
+        let result = try await sandbox.run("list", "--config", path)
 
         #expect(result.status == 64)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains(path))
     }
 
-    @Test func missingConfigFileFromTheEnvironmentIsAConfigurationError() throws {
-        var sandbox = try CLISandbox()
+    @Test func missingConfigFileFromTheEnvironmentIsAConfigurationError() async throws {
+        var sandbox = try await CLISandbox()
         let path = sandbox.directory.file("nope.yaml")
         sandbox.cli.environment["TOKENKEEPER_CONFIG"] = path
 
-        let result = try sandbox.run("list")
+        let result = try await sandbox.run("list")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains(path))
     }
 
     @Test(.enabled(if: geteuid() != 0, "root reads any file"))
-    func unreadableConfigFileIsAConfigurationError() throws {
-        let sandbox = try CLISandbox()
+    func unreadableConfigFileIsAConfigurationError() async throws {
+        let sandbox = try await CLISandbox()
         let path = sandbox.directory.file("secret.yaml")
         try CLIFiles.write("policy:\n  lifetime: 30d\n", to: path)
         try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: path)
 
-        let result = try sandbox.run("list", "--config", path)
+        let result = try await sandbox.run("list", "--config", path)
 
         #expect(result.status == 64)
         #expect(result.stderr.contains(path))
     }
 
     @Test(arguments: ["policy: [unclosed\n", "- just\n- a list\n", "DIRECTORY"])
-    func configFileThatIsNotAYAMLMappingIsAConfigurationError(content: String) throws {
-        let sandbox = try CLISandbox()
+    func configFileThatIsNotAYAMLMappingIsAConfigurationError(content: String) async throws {
+        let sandbox = try await CLISandbox()
         let path = sandbox.directory.file("config.yaml")
         if content == "DIRECTORY" {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
@@ -167,17 +167,17 @@ import TokenKeeperTesting
             try CLIFiles.write(content, to: path)
         }
 
-        let result = try sandbox.run("list", "--config", path)
+        let result = try await sandbox.run("list", "--config", path)
 
         #expect(result.status == 64)
         #expect(result.stderr.contains(path))
     }
 
-    @Test func badLifetimeInTheEnvironmentNamesTheSettingAndTheValue() throws {
-        var sandbox = try CLISandbox()
+    @Test func badLifetimeInTheEnvironmentNamesTheSettingAndTheValue() async throws {
+        var sandbox = try await CLISandbox()
         sandbox.cli.environment["TOKENKEEPER_LIFETIME"] = "abc"
 
-        let result = try sandbox.run("list")
+        let result = try await sandbox.run("list")
 
         #expect(result.status == 64)
         #expect(result.stdout.isEmpty)
@@ -185,12 +185,12 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("abc"))
     }
 
-    @Test func badLifetimeInTheConfigFileNamesTheSettingAndTheValue() throws {
-        let sandbox = try CLISandbox()
+    @Test func badLifetimeInTheConfigFileNamesTheSettingAndTheValue() async throws {
+        let sandbox = try await CLISandbox()
         let path = sandbox.directory.file("config.yaml")
         try CLIFiles.write("policy:\n  lifetime: sixty days\n", to: path)
 
-        let result = try sandbox.run("list", "--config", path)
+        let result = try await sandbox.run("list", "--config", path)
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("policy.lifetime"), "stderr: \(result.stderr)")
@@ -202,11 +202,11 @@ import TokenKeeperTesting
         ["TOKENKEEPER_BACKOFF_MIN", "policy.backoff_min"], ["TOKENKEEPER_BACKOFF_MAX", "policy.backoff_max"],
         ["TOKENKEEPER_HTTP_TIMEOUT", "http.timeout"],
     ])
-    func badDurationSettingNamesItsKeyAndValue(setting: [String]) throws {
-        var sandbox = try CLISandbox()
+    func badDurationSettingNamesItsKeyAndValue(setting: [String]) async throws {
+        var sandbox = try await CLISandbox()
         sandbox.cli.environment[setting[0]] = "5 minutes"
 
-        let result = try sandbox.run("list")
+        let result = try await sandbox.run("list")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains(setting[1]), "stderr: \(result.stderr)")
@@ -214,19 +214,19 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: [["frobnicate"], ["list", "--colour"], ["show"], ["get"], ["remove"]])
-    func commandLineThatCannotWorkIsAUsageError(arguments: [String]) throws {
-        let sandbox = try CLISandbox()
+    func commandLineThatCannotWorkIsAUsageError(arguments: [String]) async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.cli.run(arguments)
+        let result = try await sandbox.cli.run(arguments)
 
         #expect(result.status == 64)
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func errorsGoToStandardErrorAsOneLine() throws {
-        let sandbox = try CLISandbox()
+    @Test func errorsGoToStandardErrorAsOneLine() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("show", "tk_000000000000")
+        let result = try await sandbox.run("show", "tk_000000000000")
 
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.hasPrefix("tokenkeeper: error: "))

@@ -37,7 +37,7 @@ import TokenKeeperTesting
 
     func addDue(_ sandbox: CLISandbox, _ token: String) async throws -> String {
         let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
-        return try await sandbox.addAsync(token, "--expires-at", expires)
+        return try await sandbox.add(token, "--expires-at", expires)
     }
 
     @Test func deployGetsTheNewTokenOnStdinAndDetailsInTheEnvironment() async throws {
@@ -48,9 +48,9 @@ import TokenKeeperTesting
             sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = key.trimmingCharacters(in: .whitespacesAndNewlines)
             let old = sinch.fake.issueToken()
             let id = try await addDue(sandbox, old)
-            let result = try await sandbox.cli.runDetached(["run-once"])
+            let result = try await sandbox.cli.run(["run-once"])
             #expect(result.status == 0, "\(result.stderr)")
-            let new = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let new = try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let stdin = try String(contentsOfFile: "\(record)/\(id).deploy.stdin", encoding: .utf8)
             #expect(stdin.trimmingCharacters(in: .newlines) == new)
             let environment = try String(contentsOfFile: "\(record)/\(id).deploy.env", encoding: .utf8)
@@ -73,14 +73,14 @@ import TokenKeeperTesting
             let token = sinch.fake.issueToken()
             let id = try await addDue(sandbox, token)
             sinch.fake.revoke(token: token)
-            #expect(try await sandbox.cli.runDetached(["run-once"]).status == 1)
+            #expect(try await sandbox.cli.run(["run-once"]).status == 1)
             let environment = try String(contentsOfFile: "\(record)/\(id).reauth.env", encoding: .utf8)
             #expect(environment.contains("TOKENKEEPER_ERROR=permanent invalid_facebook_token"))
             #expect(try String(contentsOfFile: "\(record)/\(id).reauth.stdin", encoding: .utf8).isEmpty)
             #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).deploy.stdin"))
             // Never tried again, so never reported again.
             try FileManager.default.removeItem(atPath: "\(record)/\(id).reauth.env")
-            _ = try await sandbox.cli.runDetached(["run-once"])
+            _ = try await sandbox.cli.run(["run-once"])
             #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).reauth.env"))
         }
     }
@@ -91,14 +91,16 @@ import TokenKeeperTesting
             sandbox.cli.environment["HOOK_EXIT"] = "3"
             let old = sinch.fake.issueToken()
             let id = try await addDue(sandbox, old)
-            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--json"])
             #expect(try CLIJSON.parse(result.stdout)["refreshed"] == .integer(1))
-            let new = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let new = try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(new != old && sinch.fake.isValid(new))
-            let audit = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "hook_failed", "--json").stdout)
+            let audit = try await CLIJSON.parseLines(
+                sandbox.succeed("audit", "--event", "hook_failed", "--json").stdout
+            )
             #expect(audit.count == 1)
             #expect(audit.first?["detail"]?["note"]?.string == "deploy hook exited 3")
-            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
+            #expect(try await sandbox.run("audit", "verify").status == 0)
         }
     }
 
@@ -113,13 +115,13 @@ import TokenKeeperTesting
             var throttled: [String] = []
             for _ in 0..<4 {
                 throttled.append(
-                    try await sandbox.addAsync(sinch.fake.issueToken(), project: "p1", "--expires-at", expires)
+                    try await sandbox.add(sinch.fake.issueToken(), project: "p1", "--expires-at", expires)
                 )
             }
             var others: [String] = []
             for _ in 0..<3 {
                 others.append(
-                    try await sandbox.addAsync(sinch.fake.issueToken(), project: "p2", "--expires-at", expires)
+                    try await sandbox.add(sinch.fake.issueToken(), project: "p2", "--expires-at", expires)
                 )
             }
             sinch.fake.inject(
@@ -134,7 +136,7 @@ import TokenKeeperTesting
                 sinch.fake.stats().requestsPerProjectSecond[project, default: [:]].values.reduce(0, +)
             }
 
-            let first = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let first = try await sandbox.cli.run(["run-once", "--json"])
             #expect(first.status == 1, "a throttled refresh is a failed refresh: \(first.stderr)")
             let summary = try CLIJSON.parse(first.stdout)
             #expect(summary["refreshed"] == .integer(3))
@@ -149,7 +151,7 @@ import TokenKeeperTesting
             #expect(failure["error.class"]?.string == "throttled")
             #expect(failure["latency_ms"]?.string != nil)
             #expect(failure["token.id"].flatMap(\.string).map(throttled.contains) == true)
-            let tokens = try await sandbox.listJSONAsync()
+            let tokens = try await sandbox.listJSON()
             let paused = tokens.filter { $0["project"]?.string == "p1" }
             #expect(paused.count == 4)
             #expect(paused.allSatisfy { $0["failures"] == .integer(0) }, "throttling charges no token")
@@ -157,14 +159,14 @@ import TokenKeeperTesting
             #expect(paused.first { $0["state"]?.string == "retrying" }?["last_error"]?["class"]?.string == "throttled")
 
             // Another process inside the pause (cron a minute later) sends nothing for the project.
-            let inside = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let inside = try await sandbox.cli.run(["run-once", "--json"])
             #expect(try CLIJSON.parse(inside.stdout)["due"] == .integer(0))
             #expect(projectCalls("p1") == 1)
 
             // After Retry-After the project is refreshed, and only the token that failed recovers.
             let resume = paused.compactMap { $0["refresh_at"]?.string.flatMap(CLITime.parse) }.max() ?? Date()
             try await Task.sleep(for: .seconds(max(resume.timeIntervalSinceNow, 0) + 1.1))
-            let after = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let after = try await sandbox.cli.run(["run-once", "--json"])
             #expect(after.status == 0, "\(after.stderr)")
             #expect(try CLIJSON.parse(after.stdout)["refreshed"] == .integer(4))
             let recovered = throttled.filter { FileManager.default.fileExists(atPath: "\(record)/\($0).recovered.env") }
@@ -172,11 +174,11 @@ import TokenKeeperTesting
             for id in throttled + others {
                 #expect(FileManager.default.fileExists(atPath: "\(record)/\(id).deploy.stdin"), "\(id) not deployed")
             }
-            for token in try await sandbox.listJSONAsync() {
+            for token in try await sandbox.listJSON() {
                 #expect(token["state"]?.string == "active")
                 #expect(token["last_error"] == .null)
             }
-            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
+            #expect(try await sandbox.run("audit", "verify").status == 0)
         }
     }
 
@@ -185,16 +187,16 @@ import TokenKeeperTesting
             let (sandbox, record) = try await sandbox(sinch, hooks: ["deploy": "deploy"])
             let token = sinch.fake.issueToken()
             let id = try await addDue(sandbox, token)
-            let auditBefore = try await sandbox.succeedAsync("audit", "--json").stdout
+            let auditBefore = try await sandbox.succeed("audit", "--json").stdout
             let hooked = "\(record)/\(id).deploy.stdin"
 
-            let quiet = try await sandbox.cli.runDetached(["run-once", "--dry-run", "--json"])
+            let quiet = try await sandbox.cli.run(["run-once", "--dry-run", "--json"])
             #expect(quiet.status == 0)
             #expect(try CLIJSON.parse(quiet.stdout)["due"] == .integer(1))
             #expect(!FileManager.default.fileExists(atPath: hooked), "--dry-run alone must not run hooks")
 
             for command in [["run-once"], ["refresh", id]] {
-                let rehearsal = try await sandbox.cli.runDetached(command + ["--dry-run", "--run-hooks", "--json"])
+                let rehearsal = try await sandbox.cli.run(command + ["--dry-run", "--run-hooks", "--json"])
                 #expect(rehearsal.status == 0, "\(rehearsal.stderr)")
                 #expect(try CLIJSON.parse(rehearsal.stdout)["refreshed"] == .integer(0))
                 let stdin = try String(contentsOfFile: hooked, encoding: .utf8)
@@ -205,16 +207,16 @@ import TokenKeeperTesting
                 try FileManager.default.removeItem(atPath: hooked)
             }
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a dry run calls nothing")
-            #expect(try await sandbox.succeedAsync("audit", "--json").stdout == auditBefore, "a dry run writes nothing")
-            #expect(try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .newlines) == token)
+            #expect(try await sandbox.succeed("audit", "--json").stdout == auditBefore, "a dry run writes nothing")
+            #expect(try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .newlines) == token)
 
             var failing = sandbox
             failing.cli.environment["HOOK_EXIT"] = "4"
-            let failed = try await failing.cli.runDetached(["run-once", "--dry-run", "--run-hooks", "--json"])
+            let failed = try await failing.cli.run(["run-once", "--dry-run", "--run-hooks", "--json"])
             #expect(failed.status == 1, "a failing hook in a rehearsal fails the run")
             #expect(try CLIJSON.parse(failed.stdout)["failed"] == .integer(1))
 
-            let misuse = try await sandbox.cli.runDetached(["run-once", "--run-hooks"])
+            let misuse = try await sandbox.cli.run(["run-once", "--run-hooks"])
             #expect(misuse.status == 64)
             #expect(misuse.stderr.contains("--run-hooks goes with --dry-run"))
         }
@@ -226,20 +228,20 @@ import TokenKeeperTesting
             let id = try await addDue(sandbox, sinch.fake.issueToken())
             // Its expiry passes unnoticed (a host that was down): set behind the tool's back, no
             // sleep, no race with a slow `add` (a token added to expire in 2 s once failed so).
-            try sandbox.sqlite(
+            try await sandbox.sqlite(
                 "UPDATE tokens SET expires_at = strftime('%s', 'now') - 60, refresh_at = strftime('%s', 'now') - 60"
             )
-            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--json"])
             #expect(result.status == 1, "an expired token is a failed refresh: \(result.stderr)")
             #expect(try CLIJSON.parse(result.stdout)["failed"] == .integer(1))
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0, "a dead token is not sent")
-            let token = try #require(try await sandbox.listJSONAsync().first)
+            let token = try #require(try await sandbox.listJSON().first)
             #expect(token["state"]?.string == "expired")
             #expect(FileManager.default.fileExists(atPath: "\(record)/\(id).reauth.env"))
             #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).deploy.stdin"))
-            #expect(try await sandbox.succeedAsync("audit", "--event", "expired", "--json").stdout.contains(id))
+            #expect(try await sandbox.succeed("audit", "--event", "expired", "--json").stdout.contains(id))
             try FileManager.default.removeItem(atPath: "\(record)/\(id).reauth.env")
-            _ = try await sandbox.cli.runDetached(["run-once"])
+            _ = try await sandbox.cli.run(["run-once"])
             #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).reauth.env"), "reauth runs once")
         }
     }

@@ -25,21 +25,21 @@ import TokenKeeperTesting
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             var ids: [String] = []
             for _ in 0..<6 {
-                ids.append(try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires))
+                ids.append(try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires))
             }
             sandbox.cli.environment["TOKENKEEPER_HOOK_DEPLOY"] = hook.command
             if sigpipeIgnored {
                 // As under systemd: SIGPIPE ignored, which exec passes on.
                 sandbox.cli.launcher = ["/bin/sh", "-c", #"trap '' PIPE; exec "$0" "$@""#]
             }
-            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--json"])
             let context = "hook \(hook.name), SIGPIPE \(sigpipeIgnored ? "ignored" : "default"): \(result.stderr)"
             #expect(result.status == 0, "\(context)")
             let summary = try CLIJSON.parse(result.stdout)
             #expect(summary["refreshed"] == .integer(ids.count), "\(context)")
-            #expect(try sandbox.sqlite("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL") == "0\n")
-            #expect(try sandbox.auditJSON("--event", "refreshed").count == ids.count)
-            let failures = try sandbox.auditJSON("--event", "hook_failed")
+            await #expect(try sandbox.sqlite("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL") == "0\n")
+            #expect(try await sandbox.auditJSON("--event", "refreshed").count == ids.count)
+            let failures = try await sandbox.auditJSON("--event", "hook_failed")
             #expect(failures.count == (hook.fails ? ids.count : 0), "\(context)")
             if hook.fails {
                 #expect(failures.allSatisfy { $0["detail"]?["note"]?.string == "deploy hook exited 1" })

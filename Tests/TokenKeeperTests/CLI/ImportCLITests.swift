@@ -10,8 +10,8 @@ import TokenKeeperTesting
         return String(decoding: data, as: UTF8.self)
     }
 
-    @Test func importFromAFileStoresEveryLineAndPrintsTheJSONSummary() throws {
-        let sandbox = try CLISandbox()
+    @Test func importFromAFileStoresEveryLineAndPrintsTheJSONSummary() async throws {
+        let sandbox = try await CLISandbox()
         let expiry = CLITime.format(CLITime.days(20))
         let tokens = [CLISecret.make(), CLISecret.make(), CLISecret.make()]
         let file = sandbox.directory.file("tokens.jsonl")
@@ -24,10 +24,10 @@ import TokenKeeperTesting
             to: file
         )
 
-        let result = try sandbox.succeed("import", file, "--json")
+        let result = try await sandbox.succeed("import", file, "--json")
 
         #expect(try CLIJSON.parse(result.stdout) == .object(["imported": .integer(3)]))
-        let listed = try sandbox.listJSON()
+        let listed = try await sandbox.listJSON()
         #expect(listed.count == 3)
         let acme = try #require(listed.first { $0["label"] == .string("Acme") })
         #expect(acme["project"] == .string("p1"))
@@ -36,47 +36,47 @@ import TokenKeeperTesting
         #expect(dated["expires_at"] == .string(expiry))
         for object in listed {
             let id = try #require(object["id"]?.string)
-            #expect(tokens.contains(try sandbox.succeed("get", id).stdout.trimmingCharacters(in: .newlines)))
+            #expect(tokens.contains(try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .newlines)))
         }
     }
 
-    @Test func importAuditsOneAddedEventPerToken() throws {
-        let sandbox = try CLISandbox()
+    @Test func importAuditsOneAddedEventPerToken() async throws {
+        let sandbox = try await CLISandbox()
         let lines = (0..<3).map { _ in Self.line(["project": "p1", "token": CLISecret.make()]) }
 
-        try sandbox.succeed("import", "-", stdin: lines.joined(separator: "\n"))
+        try await sandbox.succeed("import", "-", stdin: lines.joined(separator: "\n"))
 
-        let events = try sandbox.auditJSON()
+        let events = try await sandbox.auditJSON()
         #expect(events.count == 3)
         #expect(events.allSatisfy { $0["event"] == .string("added") && $0["detail"]?["source"] == .string("import") })
-        #expect(Set(events.compactMap { $0["token"]?.string }) == Set(try sandbox.listedIDs()))
+        #expect(Set(events.compactMap { $0["token"]?.string }) == Set(try await sandbox.listedIDs()))
     }
 
-    @Test func importFromDashReadsStandardInput() throws {
-        let sandbox = try CLISandbox()
+    @Test func importFromDashReadsStandardInput() async throws {
+        let sandbox = try await CLISandbox()
         let input = Self.line(["project": "p1", "token": CLISecret.make()]) + "\n"
 
-        let result = try sandbox.succeed("import", "-", "--json", stdin: input)
+        let result = try await sandbox.succeed("import", "-", "--json", stdin: input)
 
         #expect(try CLIJSON.parse(result.stdout) == .object(["imported": .integer(1)]))
-        #expect(try sandbox.listedIDs().count == 1)
+        #expect(try await sandbox.listedIDs().count == 1)
     }
 
-    @Test func importWithoutAFileReadsStandardInput() throws {
-        let sandbox = try CLISandbox()
+    @Test func importWithoutAFileReadsStandardInput() async throws {
+        let sandbox = try await CLISandbox()
         let input = Self.line(["project": "p1", "token": CLISecret.make()])
 
-        let result = try sandbox.succeed("import", "--json", stdin: input)
+        let result = try await sandbox.succeed("import", "--json", stdin: input)
 
         #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(1))
     }
 
-    @Test func blankLinesAndWindowsLineEndingsAreIgnored() throws {
-        let sandbox = try CLISandbox()
+    @Test func blankLinesAndWindowsLineEndingsAreIgnored() async throws {
+        let sandbox = try await CLISandbox()
         let first = Self.line(["project": "p1", "token": CLISecret.make()])
         let second = Self.line(["project": "p1", "token": CLISecret.make()])
 
-        let result = try sandbox.succeed(
+        let result = try await sandbox.succeed(
             "import",
             "-",
             "--json",
@@ -84,16 +84,16 @@ import TokenKeeperTesting
         )
 
         #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(2))
-        #expect(try sandbox.listedIDs().count == 2)
+        #expect(try await sandbox.listedIDs().count == 2)
     }
 
-    @Test func emptyInputImportsNothingAndSucceeds() throws {
-        let sandbox = try CLISandbox()
+    @Test func emptyInputImportsNothingAndSucceeds() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.succeed("import", "-", "--json", stdin: "")
+        let result = try await sandbox.succeed("import", "-", "--json", stdin: "")
 
         #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(0))
-        #expect(try sandbox.auditJSON().isEmpty)
+        #expect(try await sandbox.auditJSON().isEmpty)
     }
 
     /// A bad line among good ones: its number, and what is wrong with it, in the message.
@@ -125,11 +125,11 @@ import TokenKeeperTesting
     ]
 
     @Test(arguments: badLines)
-    func malformedLineImportsNothingAndNamesTheLine(bad: BadLine) throws {
-        let sandbox = try CLISandbox()
-        let existing = try sandbox.add(CLISecret.make())
-        let listed = try sandbox.succeed("list", "--json").stdout
-        let audited = try sandbox.succeed("audit", "--json").stdout
+    func malformedLineImportsNothingAndNamesTheLine(bad: BadLine) async throws {
+        let sandbox = try await CLISandbox()
+        let existing = try await sandbox.add(CLISecret.make())
+        let listed = try await sandbox.succeed("list", "--json").stdout
+        let audited = try await sandbox.succeed("audit", "--json").stdout
         let input = [
             Self.line(["project": "p1", "token": CLISecret.make()]),
             "",
@@ -137,57 +137,57 @@ import TokenKeeperTesting
             Self.line(["project": "p1", "token": CLISecret.make()]),
         ].joined(separator: "\n")
 
-        let result = try sandbox.run("import", "-", "--json", stdin: input)
+        let result = try await sandbox.run("import", "-", "--json", stdin: input)
 
         #expect(result.status == 65)
         #expect(result.stdout.isEmpty)
         // Line 2 is blank and still counts: the bad line is line 3 of the input.
         #expect(result.stderr.contains("line 3"), "stderr: \(result.stderr)")
         #expect(result.stderr.contains(bad.message), "stderr: \(result.stderr)")
-        #expect(try sandbox.succeed("list", "--json").stdout == listed)
-        #expect(try sandbox.succeed("audit", "--json").stdout == audited)
-        #expect(try sandbox.listedIDs() == [existing])
+        #expect(try await sandbox.succeed("list", "--json").stdout == listed)
+        #expect(try await sandbox.succeed("audit", "--json").stdout == audited)
+        #expect(try await sandbox.listedIDs() == [existing])
     }
 
-    @Test func malformedLineFromAFileImportsNothing() throws {
-        let sandbox = try CLISandbox()
+    @Test func malformedLineFromAFileImportsNothing() async throws {
+        let sandbox = try await CLISandbox()
         let file = sandbox.directory.file("tokens.jsonl")
         try CLIFiles.write(
             Self.line(["project": "p1", "token": CLISecret.make()]) + "\n{\"project\":\"p1\"}\n",
             to: file
         )
 
-        let result = try sandbox.run("import", file)
+        let result = try await sandbox.run("import", file)
 
         #expect(result.status == 65)
         #expect(result.stderr.contains("line 2"))
-        #expect(try sandbox.listedIDs().isEmpty)
-        #expect(try sandbox.auditJSON().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.auditJSON().isEmpty)
     }
 
-    @Test func malformedLineAfterThousandsOfGoodOnesImportsNothing() throws {
-        let sandbox = try CLISandbox()
+    @Test func malformedLineAfterThousandsOfGoodOnesImportsNothing() async throws {
+        let sandbox = try await CLISandbox()
         let file = sandbox.directory.file("many.jsonl")
         var lines = (1..<5_000).map { Self.line(["project": "bulk", "token": "EAAbulk\($0)"]) }
         lines.append(#"{"project":"bulk","token":"EAAlast","colour":"red"}"#)
         try CLIFiles.write(lines.joined(separator: "\n") + "\n", to: file)
 
-        let result = try sandbox.run("import", file)
+        let result = try await sandbox.run("import", file)
 
         #expect(result.status == 65)
         #expect(result.stderr.contains("line 5000"), "stderr: \(result.stderr)")
-        #expect(try sandbox.listedIDs().isEmpty)
-        #expect(try sandbox.auditJSON().isEmpty)
-        #expect(try sandbox.succeed("audit", "verify").status == 0)
+        #expect(try await sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.auditJSON().isEmpty)
+        #expect(try await sandbox.succeed("audit", "verify").status == 0)
     }
 
-    @Test func missingFileIsBadInputAndImportsNothing() throws {
-        let sandbox = try CLISandbox()
+    @Test func missingFileIsBadInputAndImportsNothing() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("import", sandbox.directory.file("nope.jsonl"))
+        let result = try await sandbox.run("import", sandbox.directory.file("nope.jsonl"))
 
         #expect(result.status == 65)
         #expect(result.stderr.contains("nope.jsonl"))
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 }

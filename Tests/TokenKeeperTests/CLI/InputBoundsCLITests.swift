@@ -8,18 +8,18 @@ import TokenKeeperTesting
         (["--label", String(repeating: "L", count: 257)], "the label is longer than 256 bytes"),
         (["--waba", String(repeating: "1", count: 65)], "the waba is longer than 64 bytes"),
     ])
-    func overlongDetailsAreRefused(extra: [String], message: String) throws {
-        let sandbox = try CLISandbox()
-        let result = try sandbox.cli.run(["add", "--project", "p1"] + extra, stdin: CLISecret.make() + "\n")
+    func overlongDetailsAreRefused(extra: [String], message: String) async throws {
+        let sandbox = try await CLISandbox()
+        let result = try await sandbox.cli.run(["add", "--project", "p1"] + extra, stdin: CLISecret.make() + "\n")
         #expect(result.status == 65)
         #expect(result.stderr.contains(message), "\(result.stderr)")
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func anOverlongProjectIsRefusedInAddAndImport() throws {
-        let sandbox = try CLISandbox()
+    @Test func anOverlongProjectIsRefusedInAddAndImport() async throws {
+        let sandbox = try await CLISandbox()
         let project = String(repeating: "p", count: 129)
-        let added = try sandbox.cli.run(["add", "--project", project], stdin: CLISecret.make() + "\n")
+        let added = try await sandbox.cli.run(["add", "--project", project], stdin: CLISecret.make() + "\n")
         #expect(added.status == 65)
         #expect(added.stderr.contains("the project id is longer than 128 bytes"), "\(added.stderr)")
         let file = sandbox.directory.file("long.jsonl")
@@ -28,47 +28,47 @@ import TokenKeeperTesting
                 + #"{"project":"\#(project)","token":"\#(CLISecret.make())"}"# + "\n",
             to: file
         )
-        let imported = try sandbox.run("import", file)
+        let imported = try await sandbox.run("import", file)
         #expect(imported.status == 65)
         #expect(imported.stderr.contains("line 2: the project id is longer than 128 bytes"), "\(imported.stderr)")
         // Exactly at the limit is fine.
-        try sandbox.succeed("add", "--project", String(project.dropLast()), stdin: CLISecret.make() + "\n")
+        try await sandbox.succeed("add", "--project", String(project.dropLast()), stdin: CLISecret.make() + "\n")
     }
 
     @Test(arguments: [
         #"{"project":"p1","token":"EAAfirst0001","token":"EAAsecond0002"}"#,
         #"{"project":"p1","token":"EAAfirst0001","\u0074oken":"EAAsecond0002"}"#,
     ])
-    func aFieldGivenTwiceRefusesTheLine(line: String) throws {
-        let sandbox = try CLISandbox()
+    func aFieldGivenTwiceRefusesTheLine(line: String) async throws {
+        let sandbox = try await CLISandbox()
         let file = sandbox.directory.file("twice.jsonl")
         try CLIFiles.write(line + "\n", to: file)
-        let result = try sandbox.run("import", file)
+        let result = try await sandbox.run("import", file)
         #expect(result.status == 65)
         #expect(result.stderr.contains(#"line 1: field "token" is given twice"#), "\(result.stderr)")
         #expect(!result.stderr.contains("EAAfirst") && !result.stderr.contains("EAAsecond"))
-        #expect(try sandbox.listedIDs().isEmpty)
+        #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func aHugeKeyFileIsRefusedWithoutBeingRead() throws {
-        var sandbox = try CLISandbox()
+    @Test func aHugeKeyFileIsRefusedWithoutBeingRead() async throws {
+        var sandbox = try await CLISandbox()
         let path = sandbox.directory.file("huge.key")
         // 100 MB, sparse: it costs no disk, and reading it whole cost 419 MB of memory.
         let descriptor = open(path, O_WRONLY | O_CREAT, 0o600)
         #expect(ftruncate(descriptor, 100_000_000) == 0)
         close(descriptor)
         sandbox.cli.environment["TOKENKEEPER_MASTER_KEY_FILE"] = path
-        let result = try sandbox.run("add", "--project", "p1", stdin: CLISecret.make() + "\n")
+        let result = try await sandbox.run("add", "--project", "p1", stdin: CLISecret.make() + "\n")
         #expect(result.status == 64)
         #expect(result.stderr.contains("is not a master key file: it is larger than 1024 bytes"), "\(result.stderr)")
     }
 
-    @Test func aTokenUsedAsAFieldNameIsNotQuotedBack() throws {
-        let sandbox = try CLISandbox()
+    @Test func aTokenUsedAsAFieldNameIsNotQuotedBack() async throws {
+        let sandbox = try await CLISandbox()
         let token = CLISecret.make()
         let file = sandbox.directory.file("key.jsonl")
         try CLIFiles.write(#"{"project":"p1","\#(token)":"x"}"# + "\n", to: file)
-        let result = try sandbox.run("import", file)
+        let result = try await sandbox.run("import", file)
         #expect(result.status == 65)
         #expect(result.stderr.contains("line 1: unknown field (a name no field has)"), "\(result.stderr)")
         #expect(!result.everything.contains(token))

@@ -6,19 +6,28 @@ import TokenKeeperTesting
 @Suite struct ListAndShowCLITests {
     /// Adds tokens expiring `days` from now (half-day margins keep "in Nd" stable) and returns their ids.
     @discardableResult
-    private func addExpiring(_ sandbox: CLISandbox, days: [Double], project: String = "p1") throws -> [String] {
-        try days.map { day in
-            try sandbox.add(CLISecret.make(), project: project, "--expires-at", CLITime.format(CLITime.days(day)))
+    private func addExpiring(_ sandbox: CLISandbox, days: [Double], project: String = "p1") async throws -> [String] {
+        var ids: [String] = []
+        for day in days {
+            ids.append(
+                try await sandbox.add(
+                    CLISecret.make(),
+                    project: project,
+                    "--expires-at",
+                    CLITime.format(CLITime.days(day))
+                )
+            )
         }
+        return ids
     }
 
     // MARK: - list
 
-    @Test func listTableIsSortedByExpiryWithRemainingDaysAndState() throws {
-        let sandbox = try CLISandbox()
-        let ids = try addExpiring(sandbox, days: [40.5, 10.5, 25.5])
+    @Test func listTableIsSortedByExpiryWithRemainingDaysAndState() async throws {
+        let sandbox = try await CLISandbox()
+        let ids = try await addExpiring(sandbox, days: [40.5, 10.5, 25.5])
 
-        let result = try sandbox.succeed("list")
+        let result = try await sandbox.succeed("list")
 
         let lines = result.stdout.split(separator: "\n").map(String.init)
         try #require(lines.count == 4, "a header and three rows: \(result.stdout)")
@@ -29,13 +38,13 @@ import TokenKeeperTesting
         #expect(lines[3].hasPrefix(ids[0]) && lines[3].contains("in 40d") && lines[3].contains("active"))
     }
 
-    @Test func listPrintsNoTokenValues() throws {
-        let sandbox = try CLISandbox()
+    @Test func listPrintsNoTokenValues() async throws {
+        let sandbox = try await CLISandbox()
         let tokens = [CLISecret.make(), CLISecret.make()]
-        for token in tokens { try sandbox.add(token) }
+        for token in tokens { try await sandbox.add(token) }
 
-        let table = try sandbox.succeed("list")
-        let json = try sandbox.succeed("list", "--json")
+        let table = try await sandbox.succeed("list")
+        let json = try await sandbox.succeed("list", "--json")
 
         for token in tokens {
             #expect(!table.everything.contains(token))
@@ -43,11 +52,11 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func listJSONIsOneArraySortedByExpiry() throws {
-        let sandbox = try CLISandbox()
-        let ids = try addExpiring(sandbox, days: [30, 5, 50])
+    @Test func listJSONIsOneArraySortedByExpiry() async throws {
+        let sandbox = try await CLISandbox()
+        let ids = try await addExpiring(sandbox, days: [30, 5, 50])
 
-        let result = try sandbox.succeed("list", "--json")
+        let result = try await sandbox.succeed("list", "--json")
 
         #expect(result.stdout.split(separator: "\n").count == 1)
         let array = try #require(try CLIJSON.parse(result.stdout).array)
@@ -57,61 +66,61 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func listJSONWithNoTokensIsAnEmptyArray() throws {
-        let sandbox = try CLISandbox()
+    @Test func listJSONWithNoTokensIsAnEmptyArray() async throws {
+        let sandbox = try await CLISandbox()
 
-        #expect(try sandbox.succeed("list", "--json").stdout == "[]\n")
+        #expect(try await sandbox.succeed("list", "--json").stdout == "[]\n")
     }
 
-    @Test func expiringWithinKeepsOnlyTokensExpiringSooner() throws {
-        let sandbox = try CLISandbox()
-        let ids = try addExpiring(sandbox, days: [5.5, 10.5, 30])
+    @Test func expiringWithinKeepsOnlyTokensExpiringSooner() async throws {
+        let sandbox = try await CLISandbox()
+        let ids = try await addExpiring(sandbox, days: [5.5, 10.5, 30])
 
-        #expect(try sandbox.listedIDs("--expiring-within", "7d") == [ids[0]])
-        #expect(try sandbox.listedIDs("--expiring-within", "264h") == [ids[0], ids[1]])
-        #expect(try sandbox.listedIDs("--expiring-within", "1d").isEmpty)
+        #expect(try await sandbox.listedIDs("--expiring-within", "7d") == [ids[0]])
+        #expect(try await sandbox.listedIDs("--expiring-within", "264h") == [ids[0], ids[1]])
+        #expect(try await sandbox.listedIDs("--expiring-within", "1d").isEmpty)
     }
 
-    @Test func stateFilterKeepsOnlyThatState() throws {
-        let sandbox = try CLISandbox()
-        let ids = try addExpiring(sandbox, days: [10, 20, 30])
-        try sandbox.sqlite("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(ids[1])'")
+    @Test func stateFilterKeepsOnlyThatState() async throws {
+        let sandbox = try await CLISandbox()
+        let ids = try await addExpiring(sandbox, days: [10, 20, 30])
+        try await sandbox.sqlite("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(ids[1])'")
 
-        #expect(try sandbox.listedIDs("--state", "needs_reauth") == [ids[1]])
-        #expect(try sandbox.listedIDs("--state", "active") == [ids[0], ids[2]])
-        #expect(try sandbox.listedIDs("--state", "expired").isEmpty)
-        let table = try sandbox.succeed("list").stdout
+        #expect(try await sandbox.listedIDs("--state", "needs_reauth") == [ids[1]])
+        #expect(try await sandbox.listedIDs("--state", "active") == [ids[0], ids[2]])
+        #expect(try await sandbox.listedIDs("--state", "expired").isEmpty)
+        let table = try await sandbox.succeed("list").stdout
         #expect(table.split(separator: "\n").contains { $0.hasPrefix(ids[1]) && $0.contains("needs_reauth") })
     }
 
-    @Test func projectFilterKeepsOnlyThatProject() throws {
-        let sandbox = try CLISandbox()
-        let first = try addExpiring(sandbox, days: [10, 30], project: "alpha")
-        let second = try addExpiring(sandbox, days: [20], project: "beta")
+    @Test func projectFilterKeepsOnlyThatProject() async throws {
+        let sandbox = try await CLISandbox()
+        let first = try await addExpiring(sandbox, days: [10, 30], project: "alpha")
+        let second = try await addExpiring(sandbox, days: [20], project: "beta")
 
-        #expect(try sandbox.listedIDs("--project", "alpha") == first)
-        #expect(try sandbox.listedIDs("--project", "beta") == second)
-        #expect(try sandbox.listedIDs("--project", "gamma").isEmpty)
+        #expect(try await sandbox.listedIDs("--project", "alpha") == first)
+        #expect(try await sandbox.listedIDs("--project", "beta") == second)
+        #expect(try await sandbox.listedIDs("--project", "gamma").isEmpty)
     }
 
-    @Test func limitPrintsTheSoonestN() throws {
-        let sandbox = try CLISandbox()
-        let ids = try addExpiring(sandbox, days: [30, 10, 20])
+    @Test func limitPrintsTheSoonestN() async throws {
+        let sandbox = try await CLISandbox()
+        let ids = try await addExpiring(sandbox, days: [30, 10, 20])
 
-        #expect(try sandbox.listedIDs("--limit", "2") == [ids[1], ids[2]])
-        #expect(try sandbox.listedIDs("--limit", "0").isEmpty)
-        #expect(try sandbox.listedIDs("--limit", "9") == [ids[1], ids[2], ids[0]])
-        let table = try sandbox.succeed("list", "--limit", "1").stdout.split(separator: "\n")
+        #expect(try await sandbox.listedIDs("--limit", "2") == [ids[1], ids[2]])
+        #expect(try await sandbox.listedIDs("--limit", "0").isEmpty)
+        #expect(try await sandbox.listedIDs("--limit", "9") == [ids[1], ids[2], ids[0]])
+        let table = try await sandbox.succeed("list", "--limit", "1").stdout.split(separator: "\n")
         #expect(table.count == 2)
         #expect(table.last?.hasPrefix(ids[1]) == true)
     }
 
-    @Test func filtersCombine() throws {
-        let sandbox = try CLISandbox()
-        let alpha = try addExpiring(sandbox, days: [5.5, 6.5, 30], project: "alpha")
-        _ = try addExpiring(sandbox, days: [4.5], project: "beta")
+    @Test func filtersCombine() async throws {
+        let sandbox = try await CLISandbox()
+        let alpha = try await addExpiring(sandbox, days: [5.5, 6.5, 30], project: "alpha")
+        _ = try await addExpiring(sandbox, days: [4.5], project: "beta")
 
-        let ids = try sandbox.listedIDs(
+        let ids = try await sandbox.listedIDs(
             "--project",
             "alpha",
             "--expiring-within",
@@ -126,50 +135,50 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: ["7", "7x", "-7d", "7 d", "1w", "abc"])
-    func badDurationIsAUsageError(duration: String) throws {
-        let sandbox = try CLISandbox()
+    func badDurationIsAUsageError(duration: String) async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("list", "--expiring-within", duration)
+        let result = try await sandbox.run("list", "--expiring-within", duration)
 
         #expect(result.status == 64)
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func unknownStateIsAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func unknownStateIsAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.run("list", "--state", "sleeping")
+        let result = try await sandbox.run("list", "--state", "sleeping")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("sleeping"))
     }
 
-    @Test func negativeLimitIsAUsageError() throws {
-        let sandbox = try CLISandbox()
+    @Test func negativeLimitIsAUsageError() async throws {
+        let sandbox = try await CLISandbox()
 
-        #expect(try sandbox.run("list", "--limit=-1").status == 64)
+        #expect(try await sandbox.run("list", "--limit=-1").status == 64)
     }
 
     // MARK: - show
 
-    @Test func showJSONPrintsOneObjectEqualToTheListEntry() throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make(), project: "p1", "--label", "Acme", "--waba", "1000")
+    @Test func showJSONPrintsOneObjectEqualToTheListEntry() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make(), project: "p1", "--label", "Acme", "--waba", "1000")
 
-        let result = try sandbox.succeed("show", id, "--json")
+        let result = try await sandbox.succeed("show", id, "--json")
 
         #expect(result.stdout.split(separator: "\n").count == 1)
         let object = try CLIJSON.parse(result.stdout)
         #expect(Set(object.object?.keys.map { $0 } ?? []) == AddCLITests.tokenFields)
-        #expect(object == (try sandbox.listJSON().first))
+        #expect(object == (try await sandbox.listJSON().first))
     }
 
-    @Test func showTextNamesTheRecordWithoutItsValue() throws {
-        let sandbox = try CLISandbox()
+    @Test func showTextNamesTheRecordWithoutItsValue() async throws {
+        let sandbox = try await CLISandbox()
         let token = CLISecret.make()
-        let id = try sandbox.add(token, project: "p7", "--label", "Acme")
+        let id = try await sandbox.add(token, project: "p7", "--label", "Acme")
 
-        let result = try sandbox.succeed("show", id)
+        let result = try await sandbox.succeed("show", id)
 
         #expect(result.stdout.contains(id))
         #expect(result.stdout.contains("p7"))
@@ -179,10 +188,10 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: [["show", "tk_000000000000"], ["show", "tk_000000000000", "--json"]])
-    func showOfAnUnknownIdIsBadInput(arguments: [String]) throws {
-        let sandbox = try CLISandbox()
+    func showOfAnUnknownIdIsBadInput(arguments: [String]) async throws {
+        let sandbox = try await CLISandbox()
 
-        let result = try sandbox.cli.run(arguments)
+        let result = try await sandbox.cli.run(arguments)
 
         #expect(result.status == 65)
         #expect(result.stdout.isEmpty)
@@ -191,66 +200,66 @@ import TokenKeeperTesting
 
     // MARK: - get
 
-    @Test func getPrintsTheTokenAndAuditsRevealed() throws {
-        let sandbox = try CLISandbox()
+    @Test func getPrintsTheTokenAndAuditsRevealed() async throws {
+        let sandbox = try await CLISandbox()
         let token = CLISecret.make()
-        let id = try sandbox.add(token)
+        let id = try await sandbox.add(token)
 
-        let result = try sandbox.succeed("get", id)
+        let result = try await sandbox.succeed("get", id)
 
         #expect(result.stdout == token + "\n")
-        let revealed = try sandbox.auditJSON("--event", "revealed")
+        let revealed = try await sandbox.auditJSON("--event", "revealed")
         #expect(revealed.count == 1)
         #expect(revealed.first?["token"] == .string(id))
     }
 
-    @Test func getOfAnUnknownIdIsBadInputAndAuditsNothing() throws {
-        let sandbox = try CLISandbox()
-        try sandbox.add(CLISecret.make())
+    @Test func getOfAnUnknownIdIsBadInputAndAuditsNothing() async throws {
+        let sandbox = try await CLISandbox()
+        try await sandbox.add(CLISecret.make())
 
-        let result = try sandbox.run("get", "tk_000000000000")
+        let result = try await sandbox.run("get", "tk_000000000000")
 
         #expect(result.status == 65)
         #expect(result.stdout.isEmpty)
-        #expect(try sandbox.auditJSON("--event", "revealed").isEmpty)
+        #expect(try await sandbox.auditJSON("--event", "revealed").isEmpty)
     }
 
     // MARK: - remove
 
-    @Test func removeDeletesTheTokenAndAuditsRemoved() throws {
-        let sandbox = try CLISandbox()
-        let kept = try sandbox.add(CLISecret.make())
-        let gone = try sandbox.add(CLISecret.make())
+    @Test func removeDeletesTheTokenAndAuditsRemoved() async throws {
+        let sandbox = try await CLISandbox()
+        let kept = try await sandbox.add(CLISecret.make())
+        let gone = try await sandbox.add(CLISecret.make())
 
-        try sandbox.succeed("remove", gone)
+        try await sandbox.succeed("remove", gone)
 
-        #expect(try sandbox.listedIDs() == [kept])
-        #expect(try sandbox.run("show", gone).status == 65)
-        #expect(try sandbox.run("get", gone).status == 65)
-        let history = try sandbox.auditJSON("--token", gone)
+        #expect(try await sandbox.listedIDs() == [kept])
+        #expect(try await sandbox.run("show", gone).status == 65)
+        #expect(try await sandbox.run("get", gone).status == 65)
+        let history = try await sandbox.auditJSON("--token", gone)
         #expect(history.compactMap { $0["event"]?.string } == ["added", "removed"])
     }
 
-    @Test func removeOfAnUnknownIdIsBadInput() throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func removeOfAnUnknownIdIsBadInput() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
 
-        let result = try sandbox.run("remove", "tk_000000000000")
+        let result = try await sandbox.run("remove", "tk_000000000000")
 
         #expect(result.status == 65)
         #expect(result.stderr.contains("tk_000000000000"))
-        #expect(try sandbox.listedIDs() == [id])
-        #expect(try sandbox.auditJSON("--event", "removed").isEmpty)
+        #expect(try await sandbox.listedIDs() == [id])
+        #expect(try await sandbox.auditJSON("--event", "removed").isEmpty)
     }
 
-    @Test func removingTwiceIsBadInputTheSecondTime() throws {
-        let sandbox = try CLISandbox()
-        let id = try sandbox.add(CLISecret.make())
+    @Test func removingTwiceIsBadInputTheSecondTime() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make())
 
-        try sandbox.succeed("remove", id)
-        let again = try sandbox.run("remove", id)
+        try await sandbox.succeed("remove", id)
+        let again = try await sandbox.run("remove", id)
 
         #expect(again.status == 65)
-        #expect(try sandbox.auditJSON("--event", "removed").count == 1)
+        #expect(try await sandbox.auditJSON("--event", "removed").count == 1)
     }
 }

@@ -53,15 +53,15 @@ import TokenKeeperTesting
             let sandbox = try await CLISandbox.make(sinch: sinch, environment: ["TOKENKEEPER_RATE": "1000"])
             let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(50 * 86_400))
-            let due = try await sandbox.addAsync(
+            let due = try await sandbox.add(
                 sinch.fake.issueToken(),
                 "--label",
                 "Acme \"EU\"",
                 "--expires-at",
                 soon
             )
-            let kept = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", later)
-            let removed = try await sandbox.addAsync(sinch.fake.issueToken(), project: "p2", "--expires-at", later)
+            let kept = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", later)
+            let removed = try await sandbox.add(sinch.fake.issueToken(), project: "p2", "--expires-at", later)
             var text = ""
             let daemon = try await withDaemon(sandbox) { daemon in
                 let transport = try sinch.transport()
@@ -81,7 +81,7 @@ import TokenKeeperTesting
                 #expect(text.contains(#"label="Acme \"EU\"""#), "label values are escaped")
 
                 let expiries = PrometheusText.samples("tokenkeeper_token_expiry_timestamp_seconds", in: text)
-                let listed = try await sandbox.listJSONAsync()
+                let listed = try await sandbox.listJSON()
                 #expect(Set(expiries.keys) == [due, kept, removed])
                 for token in listed {
                     let id = try #require(token["id"]?.string)
@@ -95,7 +95,7 @@ import TokenKeeperTesting
                 )
 
                 // A token removed by another process is gone from the next scrape.
-                try await sandbox.succeedAsync("remove", removed)
+                try await sandbox.succeed("remove", removed)
                 let after = try await get(daemon.url + "/metrics", with: transport).body
                 #expect(
                     Set(PrometheusText.samples("tokenkeeper_token_expiry_timestamp_seconds", in: after).keys) == [
@@ -141,8 +141,8 @@ import TokenKeeperTesting
     }
 
     @Test func aMalformedMetricsAddressIsAUsageError() async throws {
-        let sandbox = try CLISandbox()
-        let result = try await sandbox.cli.runDetached(["daemon", "--metrics", "localhost"])
+        let sandbox = try await CLISandbox()
+        let result = try await sandbox.cli.run(["daemon", "--metrics", "localhost"])
         #expect(result.status == 64)
         #expect(result.stderr.contains("invalid --metrics address \"localhost\""))
     }
@@ -153,7 +153,7 @@ import TokenKeeperTesting
             let sandbox = try await CLISandbox.make(sinch: sinch)
             try await withDaemon(sandbox) { first in
                 let address = first.url.replacingOccurrences(of: "http://", with: "")
-                let second = try await sandbox.cli.runDetached(["daemon", "--metrics", address])
+                let second = try await sandbox.cli.run(["daemon", "--metrics", address])
                 #expect(second.status == 64)
                 #expect(second.stderr.contains("cannot serve --metrics at \(address)"), "\(second.stderr)")
             }
@@ -173,9 +173,9 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
-            let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)
+            let id = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
             // Another process's lease, as a cron run in the middle of its batch would hold.
-            try sandbox.sqlite(
+            try await sandbox.sqlite(
                 "UPDATE tokens SET lease_owner = 'other:1', lease_until = strftime('%s','now') + 300 WHERE id = '\(id)';"
             )
             try await withDaemon(sandbox) { daemon in
@@ -192,14 +192,15 @@ import TokenKeeperTesting
     @Test(.timeLimit(.minutes(2)))
     func aDatabaseLockedPastItsTimeoutFailsAPassNotTheDaemon() async throws {
         try await SinchHarness.with { sinch in
-            // The token comes due 8 s after it is added (renew-before 1d, no jitter): time for the
-            // daemon to start (it opens the database for writing) before the lock is taken.
+            // The token comes due 15 s after it is added (renew-before 1d, no jitter): time for the
+            // daemon to start (it opens the database for writing) before the lock is taken, even
+            // on a machine busy with the rest of the suite (8 s was not always enough).
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: ["TOKENKEEPER_RENEW_BEFORE": "1d", "TOKENKEEPER_JITTER": "0s"]
             )
-            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 8))
-            let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--expires-at", expires)
+            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 15))
+            let id = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
             let daemon = try await withDaemon(sandbox) { daemon in
                 // Another writer holds the database for longer than the 5 s busy timeout.
                 let holder = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN IMMEDIATE;")
@@ -220,7 +221,7 @@ import TokenKeeperTesting
                 let recovery = ContinuousClock.now + .seconds(40)
                 while ContinuousClock.now < recovery, !refreshed {
                     try await Task.sleep(for: .milliseconds(200))
-                    let events = try CLIJSON.parseLines(try await sandbox.succeedAsync("audit", "--json").stdout)
+                    let events = try CLIJSON.parseLines(try await sandbox.succeed("audit", "--json").stdout)
                     refreshed = events.contains { $0["event"]?.string == "refreshed" && $0["token"]?.string == id }
                 }
                 #expect(refreshed, "the next pass refreshes the token once the lock is gone")

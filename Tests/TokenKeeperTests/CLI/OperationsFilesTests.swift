@@ -80,19 +80,19 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 
     // MARK: example configuration
 
-    @Test func exampleConfigLoadsAsShipped() throws {
-        var sandbox = try CLISandbox(initialized: false)
+    @Test func exampleConfigLoadsAsShipped() async throws {
+        var sandbox = try await CLISandbox(initialized: false)
         sandbox.cli.environment["TOKENKEEPER_CONFIG"] = Self.scripts("tokenkeeper.example.yaml")
 
-        try sandbox.succeed("init")
-        #expect(try sandbox.succeed("list", "--json").stdout == "[]\n")
+        try await sandbox.succeed("init")
+        #expect(try await sandbox.succeed("list", "--json").stdout == "[]\n")
     }
 
-    @Test func exampleConfigLoadsWithEverySettingUncommented() throws {
-        let sandbox = try uncommentedExampleSandbox()
+    @Test func exampleConfigLoadsWithEverySettingUncommented() async throws {
+        let sandbox = try await uncommentedExampleSandbox()
 
-        try sandbox.succeed("init")
-        #expect(try sandbox.succeed("list", "--json").stdout == "[]\n")
+        try await sandbox.succeed("init")
+        #expect(try await sandbox.succeed("list", "--json").stdout == "[]\n")
     }
 
     @Test func exampleConfigShowsEveryKeyOfTheContractAndNoOther() throws {
@@ -116,14 +116,14 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         "limits.concurrency", "limits.rate", "limits.exchange_store_wait",
         "http.timeout",
     ])
-    func exampleConfigKeyIsTheOneTheLoaderReads(key: String) throws {
+    func exampleConfigKeyIsTheOneTheLoaderReads(key: String) async throws {
         let text: String = try #require(
             ExampleConfig.replacingValue(of: key, with: "not-valid", in: try ExampleConfig.uncommented()),
             "\(key) is not in the example"
         )
-        let sandbox = try uncommentedExampleSandbox(text: text)
+        let sandbox = try await uncommentedExampleSandbox(text: text)
 
-        let result = try sandbox.run("list", "--json")
+        let result = try await sandbox.run("list", "--json")
 
         #expect(result.status == 64, "list exited \(result.status): \(result.stderr)")
         #expect(result.stderr.contains(key), "stderr: \(result.stderr)")
@@ -131,8 +131,8 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 
     /// A sandbox whose config file is the example with every setting uncommented; its database
     /// and master key file stay in the sandbox (the environment wins over the file's paths).
-    private func uncommentedExampleSandbox(text: String? = nil) throws -> CLISandbox {
-        var sandbox = try CLISandbox(initialized: false)
+    private func uncommentedExampleSandbox(text: String? = nil) async throws -> CLISandbox {
+        var sandbox = try await CLISandbox(initialized: false)
         let config = sandbox.directory.file("tokenkeeper.yaml")
         try CLIFiles.write(try text ?? ExampleConfig.uncommented(), to: config)
         sandbox.cli.environment["TOKENKEEPER_CONFIG"] = config
@@ -143,10 +143,10 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
     // MARK: completions and the install script
 
     @Test(arguments: ["bash", "zsh", "fish"])
-    func completionScriptNamesTheSubcommands(shell: String) throws {
-        let sandbox = try CLISandbox(initialized: false)
+    func completionScriptNamesTheSubcommands(shell: String) async throws {
+        let sandbox = try await CLISandbox(initialized: false)
 
-        let result = try sandbox.succeed("--generate-completion-script", shell)
+        let result = try await sandbox.succeed("--generate-completion-script", shell)
 
         for subcommand in ["run-once", "daemon", "check", "audit", "init"] {
             #expect(result.stdout.contains(subcommand), "no \(subcommand) in the \(shell) completions")

@@ -14,16 +14,16 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
             let old = sinch.fake.issueToken()
-            let id = try await sandbox.addAsync(old)  // issued now: younger than the 24 h min_age
-            let skipped = try await sandbox.cli.runDetached(["refresh", id, "--json"])
+            let id = try await sandbox.add(old)  // issued now: younger than the 24 h min_age
+            let skipped = try await sandbox.cli.run(["refresh", id, "--json"])
             #expect(skipped.status == 0)
             #expect(try CLIJSON.parse(skipped.stdout)["skipped"] == .integer(1))
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
 
-            let forced = try await sandbox.cli.runDetached(["refresh", id, "--force", "--json"])
+            let forced = try await sandbox.cli.run(["refresh", id, "--force", "--json"])
             #expect(forced.status == 0, "\(forced.stderr)")
             #expect(try CLIJSON.parse(forced.stdout)["refreshed"] == .integer(1))
-            let current = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(
+            let current = try await sandbox.succeed("get", id).stdout.trimmingCharacters(
                 in: .whitespacesAndNewlines
             )
             #expect(current != old && sinch.fake.isValid(current))
@@ -34,8 +34,8 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
             let issued = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-2 * 86_400))
-            let id = try await sandbox.addAsync(sinch.fake.issueToken(), "--issued-at", issued)
-            let result = try await sandbox.cli.runDetached(["refresh", id])
+            let id = try await sandbox.add(sinch.fake.issueToken(), "--issued-at", issued)
+            let result = try await sandbox.cli.run(["refresh", id])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.contains("refreshed 1"))
         }
@@ -44,9 +44,9 @@ import TokenKeeperTesting
     @Test func forceNeverTouchesATokenThatNeedsReauth() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
-            let id = try await sandbox.addAsync(sinch.fake.issueToken())
+            let id = try await sandbox.add(sinch.fake.issueToken())
             _ = try CLISQLite.run(sandbox.databasePath, "UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(id)'")
-            let result = try await sandbox.cli.runDetached(["refresh", id, "--force", "--json"])
+            let result = try await sandbox.cli.run(["refresh", id, "--force", "--json"])
             #expect(result.status == 0)
             #expect(try CLIJSON.parse(result.stdout)["skipped"] == .integer(1))
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
@@ -56,7 +56,7 @@ import TokenKeeperTesting
     @Test func anUnknownIdExits65AndCallsNothing() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
-            let result = try await sandbox.cli.runDetached(["refresh", "tk_nothere"])
+            let result = try await sandbox.cli.run(["refresh", "tk_nothere"])
             #expect(result.status == 65)
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
         }
@@ -65,7 +65,7 @@ import TokenKeeperTesting
     @Test(arguments: [[String](), ["tk_a", "--due"]])
     func idsOrDueIsAUsageError(arguments: [String]) async throws {
         try await SinchHarness.with { sinch in
-            let result = try await sandbox(sinch).cli.runDetached(["refresh"] + arguments)
+            let result = try await sandbox(sinch).cli.run(["refresh"] + arguments)
             #expect(result.status == 64)
         }
     }

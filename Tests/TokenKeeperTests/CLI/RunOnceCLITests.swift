@@ -24,14 +24,14 @@ import TokenKeeperTesting
         let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
         let values = (0..<count).map { _ in sinch.fake.issueToken() }
         var ids: [String] = []
-        for value in values { ids.append(try await sandbox.addAsync(value, project: project, "--expires-at", expires)) }
+        for value in values { ids.append(try await sandbox.add(value, project: project, "--expires-at", expires)) }
         return (sandbox, ids, values)
     }
 
     @Test func refreshesWhatIsDueAndTheAuditVerifies() async throws {
         try await SinchHarness.with { sinch in
             let (sandbox, ids, values) = try await dueTokens(sinch, count: 3)
-            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--json"])
             try #require(result.status == 0, "\(result.stderr)")
             let summary = try #require(try CLIJSON.parse(result.stdout).object)
             #expect(summary["due"] == .integer(3))
@@ -40,19 +40,19 @@ import TokenKeeperTesting
             #expect(summary["needs_reauth"] == .integer(0))
             #expect(summary["skipped"] == .integer(0))
             for (id, old) in zip(ids, values) {
-                let current = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(
+                let current = try await sandbox.succeed("get", id).stdout.trimmingCharacters(
                     in: .whitespacesAndNewlines
                 )
                 #expect(current != old)
                 #expect(sinch.fake.isValid(current))
                 #expect(sinch.fake.lineage(of: current) == sinch.fake.lineage(of: old))
-                let record = try #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
+                let record = try await #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
                 #expect(record["state"]?.string == "active")
                 #expect(record["last_refreshed_at"]?.string != nil)
             }
-            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
+            #expect(try await sandbox.run("audit", "verify").status == 0)
             // Nothing is due any more.
-            let again = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let again = try await sandbox.cli.run(["run-once", "--json"])
             #expect(again.status == 0)
             #expect(try CLIJSON.parse(again.stdout)["due"] == .integer(0))
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 3)
@@ -64,19 +64,19 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let (sandbox, ids, values) = try await dueTokens(sinch, count: 2)
             sinch.fake.revoke(token: values[0])
-            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--json"])
             #expect(result.status == 1)
             let summary = try CLIJSON.parse(result.stdout)
             #expect(summary["needs_reauth"] == .integer(1))
             #expect(summary["refreshed"] == .integer(1))
-            let record = try #require(try CLIJSON.parse(sandbox.succeed("show", ids[0], "--json").stdout).object)
+            let record = try await #require(try CLIJSON.parse(sandbox.succeed("show", ids[0], "--json").stdout).object)
             #expect(record["state"]?.string == "needs_reauth")
             #expect(record["last_error"]?["code"]?.string == "invalid_facebook_token")
             #expect(record["last_error"]?["class"]?.string == "permanent")
-            let again = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let again = try await sandbox.cli.run(["run-once", "--json"])
             #expect(try CLIJSON.parse(again.stdout)["due"] == .integer(0))
             #expect(sinch.fake.stats().count(.longLivedAccessToken, status: 400) == 1)
-            #expect(try await sandbox.runAsync("check").status == 2)
+            #expect(try await sandbox.run("check").status == 2)
         }
     }
 
@@ -86,10 +86,10 @@ import TokenKeeperTesting
             sinch.fake.inject(
                 FakeSinchFaultRule(.error(status: 503, code: "internal_error"), endpoint: .longLivedAccessToken)
             )
-            let result = try await sandbox.cli.runDetached(["run-once", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--json"])
             #expect(result.status == 1)
             #expect(try CLIJSON.parse(result.stdout)["failed"] == .integer(1))
-            let record = try #require(try CLIJSON.parse(sandbox.succeed("show", ids[0], "--json").stdout).object)
+            let record = try await #require(try CLIJSON.parse(sandbox.succeed("show", ids[0], "--json").stdout).object)
             #expect(record["state"]?.string == "retrying")
             #expect(record["failures"] == .integer(1))
             #expect(record["last_error"]?["class"]?.string == "transient")
@@ -104,13 +104,13 @@ import TokenKeeperTesting
     @Test func aDryRunCountsAndCallsNothing() async throws {
         try await SinchHarness.with { sinch in
             let (sandbox, ids, values) = try await dueTokens(sinch, count: 2)
-            let result = try await sandbox.cli.runDetached(["run-once", "--dry-run", "--json"])
+            let result = try await sandbox.cli.run(["run-once", "--dry-run", "--json"])
             #expect(result.status == 0)
             #expect(try CLIJSON.parse(result.stdout)["due"] == .integer(2))
             #expect(try CLIJSON.parse(result.stdout)["refreshed"] == .integer(0))
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
             #expect(
-                try await sandbox.succeedAsync("get", ids[0]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                try await sandbox.succeed("get", ids[0]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                     == values[0]
             )
         }

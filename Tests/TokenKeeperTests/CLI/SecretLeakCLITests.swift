@@ -14,14 +14,14 @@ import TokenKeeperTesting
         func record(_ output: String) { text += output }
     }
 
-    @Test func tokenValuesAppearNowhereButInGetsOutput() throws {
-        let sandbox = try CLISandbox()
+    @Test func tokenValuesAppearNowhereButInGetsOutput() async throws {
+        let sandbox = try await CLISandbox()
         // Holding a connection open keeps the -wal and -shm files on disk for inspection.
         let holder = try SQLiteConnectionHolder(database: sandbox.databasePath)
         defer { holder.close() }
         let transcript = Transcript()
-        func run(_ arguments: String..., stdin: String? = nil) throws -> CLI.Result {
-            let result = try sandbox.cli.run(arguments, stdin: stdin)
+        func run(_ arguments: String..., stdin: String? = nil) async throws -> CLI.Result {
+            let result = try await sandbox.cli.run(arguments, stdin: stdin)
             transcript.record(result)
             return result
         }
@@ -34,10 +34,10 @@ import TokenKeeperTesting
 
         var ids: [String] = []
         for index in 0..<3 {
-            let result = try run("add", "--project", "p\(index)", "--label", "customer \(index)", stdin: secret())
+            let result = try await run("add", "--project", "p\(index)", "--label", "customer \(index)", stdin: secret())
             ids.append(result.stdout.trimmingCharacters(in: .newlines))
         }
-        _ = try run(
+        _ = try await run(
             "add",
             "--project",
             "p9",
@@ -51,38 +51,38 @@ import TokenKeeperTesting
             (0..<3).map { _ in #"{"project":"imp","token":"\#(secret())","label":"file"}"# }.joined(separator: "\n"),
             to: file
         )
-        _ = try run("import", file, "--json")
-        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())"}"# + "\n")
-        _ = try run("add", "--replace", ids[1], "--json", stdin: secret())
+        _ = try await run("import", file, "--json")
+        _ = try await run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())"}"# + "\n")
+        _ = try await run("add", "--replace", ids[1], "--json", stdin: secret())
         // Failures that hold a token in their input must not echo it.
-        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())","colour":"red"}"#)
-        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())""#)
-        _ = try run("import", "-", stdin: #"{"project":"imp","token":"\#(secret()) \#(secret())"}"#)
-        _ = try run("add", "--project", "p1", stdin: secret() + " " + secret())
-        _ = try run("add", "--project", "p1", "--expires-at", "2020-01-01T00:00:00Z", stdin: secret())
+        _ = try await run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())","colour":"red"}"#)
+        _ = try await run("import", "-", stdin: #"{"project":"imp","token":"\#(secret())""#)
+        _ = try await run("import", "-", stdin: #"{"project":"imp","token":"\#(secret()) \#(secret())"}"#)
+        _ = try await run("add", "--project", "p1", stdin: secret() + " " + secret())
+        _ = try await run("add", "--project", "p1", "--expires-at", "2020-01-01T00:00:00Z", stdin: secret())
         var wrongKey = sandbox.cli
         wrongKey.environment["TOKENKEEPER_MASTER_KEY"] = Data(repeating: 3, count: 32).base64EncodedString()
-        transcript.record(try wrongKey.run(["add", "--project", "p1"], stdin: secret()))
-        transcript.record(try wrongKey.run(["get", ids[0]]))
+        await transcript.record(try wrongKey.run(["add", "--project", "p1"], stdin: secret()))
+        await transcript.record(try wrongKey.run(["get", ids[0]]))
         // Reading everything back.
-        _ = try run("list")
-        _ = try run("list", "--json")
+        _ = try await run("list")
+        _ = try await run("list", "--json")
         for id in ids {
-            _ = try run("show", id)
-            _ = try run("show", id, "--json")
+            _ = try await run("show", id)
+            _ = try await run("show", id, "--json")
         }
-        _ = try run("check")
-        _ = try run("check", "--json")
-        _ = try run("audit")
-        _ = try run("audit", "--json")
-        _ = try run("audit", "verify")
-        let revealed = try sandbox.cli.run(["get", ids[0]])
+        _ = try await run("check")
+        _ = try await run("check", "--json")
+        _ = try await run("audit")
+        _ = try await run("audit", "--json")
+        _ = try await run("audit", "verify")
+        let revealed = try await sandbox.cli.run(["get", ids[0]])
         #expect(revealed.status == 0)
         #expect(secrets.contains(revealed.stdout.trimmingCharacters(in: .newlines)))
         transcript.record(revealed.stderr)
-        _ = try run("remove", ids[2])
+        _ = try await run("remove", ids[2])
 
-        #expect(try sandbox.listedIDs().count == 7)
+        #expect(try await sandbox.listedIDs().count == 7)
         #expect(CLIFiles.exists(sandbox.databasePath + "-wal"))
         #expect(CLIFiles.exists(sandbox.databasePath + "-shm"))
         let files = try FileManager.default.contentsOfDirectory(atPath: sandbox.directory.file("state"))
@@ -95,25 +95,25 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func databaseSideFilesAreReadableByTheOwnerAlone() throws {
-        let sandbox = try CLISandbox()
+    @Test func databaseSideFilesAreReadableByTheOwnerAlone() async throws {
+        let sandbox = try await CLISandbox()
         let holder = try SQLiteConnectionHolder(database: sandbox.databasePath)
         defer { holder.close() }
 
-        try sandbox.add(CLISecret.make())
+        try await sandbox.add(CLISecret.make())
 
         for suffix in ["", "-wal", "-shm"] {
             #expect(try CLIFiles.mode(sandbox.databasePath + suffix) == 0o600, "tokenkeeper.sqlite\(suffix)")
         }
     }
 
-    @Test func malformedConfigFileErrorDoesNotQuoteTheSinchKeySecret() throws {
-        let sandbox = try CLISandbox()
+    @Test func malformedConfigFileErrorDoesNotQuoteTheSinchKeySecret() async throws {
+        let sandbox = try await CLISandbox()
         let keySecret = CLISecret.make("sinchsecret")
         let config = sandbox.directory.file("config.yaml")
         try CLIFiles.write("sinch:\n  key_id: abc\n  key_secret: \(keySecret): [oops\n", to: config)
 
-        let result = try sandbox.run("list", "--config", config)
+        let result = try await sandbox.run("list", "--config", config)
 
         #expect(result.status == 64)
         #expect(!result.everything.contains(keySecret), "stderr: \(result.stderr)")

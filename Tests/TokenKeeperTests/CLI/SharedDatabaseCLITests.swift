@@ -17,7 +17,7 @@ import TokenKeeperTesting
             sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(20)), endpoint: .longLivedAccessToken))
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             let tokens = (0..<40).map { _ in sinch.fake.issueToken() }
-            for token in tokens { _ = try await sandbox.addAsync(token, "--expires-at", expires) }
+            for token in tokens { _ = try await sandbox.add(token, "--expires-at", expires) }
 
             let processes = try [sandbox.spawn(["daemon"]), sandbox.spawn(["run-once"]), sandbox.spawn(["run-once"])]
             defer { for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -39,8 +39,10 @@ import TokenKeeperTesting
             }
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == tokens.count)
             #expect(processes.allSatisfy { $0.terminationStatus == 0 })
-            #expect(try await sandbox.runAsync("audit", "verify").status == 0)
-            let refreshed = try CLIJSON.parseLines(sandbox.succeed("audit", "--event", "refreshed", "--json").stdout)
+            #expect(try await sandbox.run("audit", "verify").status == 0)
+            let refreshed = try await CLIJSON.parseLines(
+                sandbox.succeed("audit", "--event", "refreshed", "--json").stdout
+            )
             #expect(refreshed.count == tokens.count)
         }
     }

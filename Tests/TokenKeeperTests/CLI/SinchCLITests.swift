@@ -22,7 +22,7 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
             let code = sinch.fake.issueCode()
-            let added = try await sandbox.cli.runDetached(
+            let added = try await sandbox.cli.run(
                 ["add", "--code-stdin", "--project", "p1", "--label", "Acme", "--json"],
                 stdin: code + "\n"
             )
@@ -32,11 +32,11 @@ import TokenKeeperTesting
             #expect(record["state"]?.string == "active")
             #expect(record["project"]?.string == "p1")
 
-            let token = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(sinch.fake.isValid(token))
             #expect(!added.everything.contains(code))
             #expect(!added.everything.contains(token))
-            let audit = try await sandbox.succeedAsync("audit", "--token", id, "--json").stdout
+            let audit = try await sandbox.succeed("audit", "--token", id, "--json").stdout
             #expect(audit.contains(#""event":"exchanged""#))
             #expect(!audit.contains(token) && !audit.contains(code))
             #expect(sinch.fake.stats().exchangesPerLineage[sinch.fake.lineage(of: token) ?? ""] == 1)
@@ -47,13 +47,13 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
             let code = sinch.fake.issueCode()
-            let first = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            let first = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(first.status == 0)
-            let second = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            let second = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(second.status == 65)
             #expect(second.stderr.contains("invalid_facebook_code"))
             #expect(!second.everything.contains(code))
-            #expect(try await sandbox.listJSONAsync().count == 1)
+            #expect(try await sandbox.listJSON().count == 1)
         }
     }
 
@@ -62,11 +62,11 @@ import TokenKeeperTesting
             let secret = "not-the-secret-4242"
             let sandbox = try await sandbox(sinch, environment: ["SINCH_KEY_SECRET": secret])
             let code = sinch.fake.issueCode()
-            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            let result = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(result.status == 69)
             #expect(result.stderr.contains("the environment (SINCH_KEY_ID, SINCH_KEY_SECRET)"))
             #expect(!result.everything.contains(secret))
-            #expect(try await sandbox.listJSONAsync().isEmpty)
+            #expect(try await sandbox.listJSON().isEmpty)
         }
     }
 
@@ -78,7 +78,7 @@ import TokenKeeperTesting
             let config = sandbox.directory.file("tokenkeeper.yaml")
             try "sinch:\n  key_id: \(sinch.configuration.keyID)\n  key_secret: wrong-yaml-secret\n"
                 .write(toFile: config, atomically: true, encoding: .utf8)
-            let result = try await sandbox.cli.runDetached([
+            let result = try await sandbox.cli.run([
                 "enable-template-analytics", "--project", "p1", "--config", config,
             ])
             #expect(result.status == 69)
@@ -92,7 +92,7 @@ import TokenKeeperTesting
             var sandbox = try await sandbox(sinch)
             sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
             let code = sinch.fake.issueCode()
-            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            let result = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(result.status == 64)
             #expect(result.stderr.contains("SINCH_KEY_SECRET"))
             // Nothing was sent: the code is still good.
@@ -107,7 +107,7 @@ import TokenKeeperTesting
                 environment: ["TOKENKEEPER_MASTER_KEY": Data(repeating: 7, count: 32).base64EncodedString()]
             )
             let code = sinch.fake.issueCode()
-            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--project", "p1"], stdin: code)
+            let result = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(result.status == 74)
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)
         }
@@ -116,21 +116,21 @@ import TokenKeeperTesting
     @Test func aCodeReplacesATokenThatNeedsReauth() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
-            let id = try await sandbox.addAsync(sinch.fake.issueToken(), project: "p1")
+            let id = try await sandbox.add(sinch.fake.issueToken(), project: "p1")
             _ = try CLISQLite.run(
                 sandbox.databasePath,
                 "UPDATE tokens SET state = 'needs_reauth', failures = 3, last_error = '{\"class\":\"permanent\",\"code\":\"invalid_facebook_token\",\"status\":400,\"message\":\"invalid\",\"at\":1795600800}' WHERE id = '\(id)'"
             )
             let code = sinch.fake.issueCode()
-            let result = try await sandbox.cli.runDetached(["add", "--code-stdin", "--replace", id], stdin: code)
+            let result = try await sandbox.cli.run(["add", "--code-stdin", "--replace", id], stdin: code)
             try #require(result.status == 0, "\(result.stderr)")
             #expect(result.stdout.trimmingCharacters(in: .newlines) == id)
-            let token = try await sandbox.succeedAsync("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try await sandbox.succeed("get", id).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(sinch.fake.lineage(of: token) != nil)
             #expect(
-                try await sandbox.succeedAsync("audit", "--token", id, "--json").stdout.contains(#""event":"replaced""#)
+                try await sandbox.succeed("audit", "--token", id, "--json").stdout.contains(#""event":"replaced""#)
             )
-            let record = try #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
+            let record = try await #require(try CLIJSON.parse(sandbox.succeed("show", id, "--json").stdout).object)
             #expect(record["state"]?.string == "active")
             #expect(record["failures"] == .integer(0))
             #expect(record["last_error"] == .null)
@@ -141,8 +141,8 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
             let token = sinch.fake.issueToken()
-            let id = try await sandbox.addAsync(token)
-            let json = try await sandbox.cli.runDetached(["wabas", id, "--json"])
+            let id = try await sandbox.add(token)
+            let json = try await sandbox.cli.run(["wabas", id, "--json"])
             try #require(json.status == 0, "\(json.stderr)")
             let wabas = try #require(try CLIJSON.parse(json.stdout).array)
             let first = try #require(wabas.first?.object)
@@ -152,7 +152,7 @@ import TokenKeeperTesting
             #expect(number["id"]?.string != nil)
             #expect(number["display_phone_number"]?.string != nil)
             #expect(number["provisioned"]?.bool == true)
-            let text = try await sandbox.cli.runDetached(["wabas", id])
+            let text = try await sandbox.cli.run(["wabas", id])
             #expect(text.status == 0)
             #expect(text.stdout.hasPrefix("WABA "))
             #expect(!(json.everything + text.everything).contains(token))
@@ -163,9 +163,9 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
             let token = sinch.fake.issueToken()
-            let id = try await sandbox.addAsync(token)
+            let id = try await sandbox.add(token)
             sinch.fake.revoke(token: token)
-            let result = try await sandbox.cli.runDetached(["wabas", id])
+            let result = try await sandbox.cli.run(["wabas", id])
             #expect(result.status == 65)
             #expect(result.stderr.contains("invalid_facebook_token"))
             #expect(!result.everything.contains(token))
@@ -175,18 +175,18 @@ import TokenKeeperTesting
     @Test func enableTemplateAnalyticsCallsSinch() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch)
-            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0)
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
             // The OAuth2 token request and the call, both under the tool's own name and version.
-            let version = try await sandbox.succeedAsync("--version").stdout.trimmingCharacters(
+            let version = try await sandbox.succeed("--version").stdout.trimmingCharacters(
                 in: .whitespacesAndNewlines
             )
             #expect(sinch.fake.stats().userAgents == ["tokenkeeper/\(version)": 2])
             sinch.fake.inject(
                 FakeSinchFaultRule(.error(status: 500, code: "internal_error"), endpoint: .enableTemplateAnalytics)
             )
-            let failed = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            let failed = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(failed.status == 69)
             #expect(failed.stderr.contains("internal_error"))
         }
@@ -198,7 +198,7 @@ import TokenKeeperTesting
             sinch.fake.inject(
                 FakeSinchFaultRule(.tooManyRequests(retryAfter: "12"), endpoint: .enableTemplateAnalytics)
             )
-            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 69)
             #expect(result.stderr.contains("throttling"))
             #expect(result.stderr.contains("retry after 12s"))
@@ -209,7 +209,7 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             var sandbox = try await sandbox(sinch)
             sandbox.cli.environment["TOKENKEEPER_DB"] = sandbox.directory.file("nowhere/none.sqlite")
-            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0, "\(result.stderr)")
         }
     }
@@ -229,7 +229,7 @@ import TokenKeeperTesting
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(sinch, environment: environment)
             let code = sinch.fake.issueCode()
-            let result = try await sandbox.cli.runDetached(
+            let result = try await sandbox.cli.run(
                 ["add", "--code-stdin", "--project", "p1"] + arguments,
                 stdin: code
             )
@@ -251,7 +251,7 @@ import TokenKeeperTesting
                     "SINCH_AUTH_URL": "http://auth.sinch.invalid/oauth2/token",
                 ]
             )
-            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
             #expect(sinch.fake.stats().count(.oauthToken, status: 200) == 1)
@@ -265,7 +265,7 @@ import TokenKeeperTesting
                 sinch,
                 environment: ["SINCH_PROVISIONING_URL": "http://127.0.0.1:9", "SINCH_AUTH": "basic"]
             )
-            let result = try await sandbox.cli.runDetached(["enable-template-analytics", "--project", "p1"])
+            let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 69)
             #expect(result.stderr.contains("connection_error"))
         }

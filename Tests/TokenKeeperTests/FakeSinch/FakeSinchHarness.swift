@@ -3,31 +3,18 @@ import Foundation
 import Logging
 import SinchProvisioning
 import Synchronization
+import TokenKeeper
 import TokenKeeperTesting
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A wall clock a test moves by hand; FakeSinch reads it for expiry, buckets and statistics.
-final class FakeSinchTestClock: Sendable {
-    private let seconds: Mutex<Double>
-
-    init(_ start: Double = 1_800_000_000) {
-        seconds = Mutex(start)
-    }
-
-    var now: Double { seconds.withLock { $0 } }
-
-    func advance(by delta: Double) {
-        seconds.withLock { $0 += delta }
-    }
-}
-
 /// A FakeSinch on an ephemeral loopback port, its manual clock, and a libcurl transport to it.
 struct FakeSinchHarness: Sendable {
     let sinch: SinchHarness
-    let clock: FakeSinchTestClock
+    /// The fake's clock: FakeSinch reads it for expiry, buckets and statistics.
+    let clock: ManualClock
     let transport: CurlTransport
     let configuration: FakeSinchConfiguration
 
@@ -40,8 +27,8 @@ struct FakeSinchHarness: Sendable {
         maxResponseBytes: Int = 1 << 20,
         _ body: (FakeSinchHarness) async throws -> T
     ) async throws -> T {
-        let clock = FakeSinchTestClock()
-        var configuration = FakeSinchConfiguration(now: { clock.now })
+        let clock = ManualClock(UnixTime(seconds: 1_800_000_000))
+        var configuration = FakeSinchConfiguration(clock: clock)
         configure(&configuration)
         var logger = Logger(label: "fake-sinch-tests")
         logger.logLevel = .warning

@@ -46,7 +46,7 @@ import Testing
             let token = try #require(first.issuedToken)
             #expect(sinch.fake.isValid(token))
             #expect(sinch.fake.lineage(of: token) == "ln_alice")
-            #expect(sinch.fake.expiry(of: token) == sinch.clock.now + 60 * 24 * 3600)
+            #expect(sinch.fake.expiry(of: token) == sinch.clock.secondsSince1970 + 60 * 24 * 3600)
 
             let second = try await sinch.exchange(code: code)
             #expect(second.status == 400)
@@ -58,9 +58,9 @@ import Testing
 
     @Test func aRefreshMintsANewTokenAndTheOldOneLivesUntilItsExpiry() async throws {
         try await FakeSinchHarness.with(configure: { $0.tokenLifetime = .seconds(1000) }) { sinch async throws in
-            let start = sinch.clock.now
+            let start = sinch.clock.secondsSince1970
             let old = try #require(try await sinch.exchange(code: sinch.fake.issueCode()).issuedToken)
-            sinch.clock.advance(by: 100)
+            sinch.clock.advance(by: .seconds(100))
 
             let refreshed = try await sinch.refresh(old)
             #expect(refreshed.status == 201)
@@ -71,7 +71,7 @@ import Testing
             #expect(sinch.fake.isValid(old))
             #expect(try await sinch.refresh(old).status == 201)
 
-            sinch.clock.advance(by: 901)
+            sinch.clock.advance(by: .seconds(901))
             #expect(!sinch.fake.isValid(old))
             #expect(sinch.fake.isValid(new))
             let expired = try await sinch.refresh(old)
@@ -106,8 +106,8 @@ import Testing
     @Test func aTokenMintedWithALifetimeExpiresThen() async throws {
         try await FakeSinchHarness.with { sinch async throws in
             let token = sinch.fake.issueToken(lifetime: .seconds(30))
-            #expect(sinch.fake.expiry(of: token) == sinch.clock.now + 30)
-            sinch.clock.advance(by: 30)
+            #expect(sinch.fake.expiry(of: token) == sinch.clock.secondsSince1970 + 30)
+            sinch.clock.advance(by: .seconds(30))
             #expect(!sinch.fake.isValid(token))
             #expect(try await sinch.refresh(token).errorCode == "invalid_facebook_token")
         }
@@ -232,7 +232,7 @@ import Testing
             let bearer = "Bearer \(answer.access_token)"
             #expect(try await sinch.wabaDetails(token, authorization: bearer).status == 200)
             #expect(try await sinch.wabaDetails(token, authorization: "Bearer fake-jwt.forged").status == 401)
-            sinch.clock.advance(by: 600)
+            sinch.clock.advance(by: .seconds(600))
             let expired = try await sinch.wabaDetails(token, authorization: bearer)
             #expect(expired.status == 401)
             #expect(expired.headers["content-type"] == "application/problem+json")
@@ -265,7 +265,7 @@ import Testing
             #expect(limited.headers["content-type"] == "application/problem+json")
             #expect(try limited.decode(FakeSinchWire.Problem.self).title == "Too Many Requests")
 
-            sinch.clock.advance(by: 1)
+            sinch.clock.advance(by: .seconds(1))
             for _ in 0..<10 { #expect(try await sinch.oauthToken().status == 200) }
             #expect(try await sinch.oauthToken().status == 429)
             #expect(sinch.fake.stats().count(.oauthToken, status: 429) == 2)

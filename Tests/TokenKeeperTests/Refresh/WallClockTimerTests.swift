@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TokenKeeperTesting
+import WallTime
 
 @testable import TokenKeeper
 

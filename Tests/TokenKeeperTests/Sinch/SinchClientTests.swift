@@ -3,6 +3,7 @@ import Foundation
 import SinchProvisioning
 import Synchronization
 import Testing
+import TokenKeeper
 import TokenKeeperTesting
 
 /// The real client over libcurl against FakeSinch on loopback.
@@ -102,11 +103,11 @@ import TokenKeeperTesting
     @Test(arguments: [("7", Duration.seconds(7)), ("Wed, 25 Nov 2026 10:00:30 GMT", .seconds(30))])
     func retryAfterIsReadFromA429(value: String, expected: Duration) async throws {
         // 2026-11-25T10:00:00Z on both sides.
-        let now: @Sendable () -> Double = { 1_795_600_800 }
-        try await SinchHarness.with(FakeSinchConfiguration(now: now)) { sinch in
+        let clock = ManualClock(UnixTime(seconds: 1_795_600_800))
+        try await SinchHarness.with(FakeSinchConfiguration(clock: clock)) { sinch in
             sinch.fake.inject(FakeSinchFaultRule(.tooManyRequests(retryAfter: value), endpoint: .longLivedAccessToken))
             let error = await #expect(throws: SinchError.self) {
-                try await sinch.client(now: now).refresh(token: sinch.fake.issueToken(), project: "p1")
+                try await sinch.client(clock: clock).refresh(token: sinch.fake.issueToken(), project: "p1")
             }
             #expect(error?.errorClass == .throttled)
             #expect(error?.retryAfter == expected)
@@ -190,16 +191,15 @@ import TokenKeeperTesting
     }
 
     @Test func theBearerIsRenewedAMinuteBeforeItExpires() async throws {
-        let clock = Mutex(1_795_600_800.0)
-        let now: @Sendable () -> Double = { clock.withLock { $0 } }
-        let configuration = FakeSinchConfiguration(bearerLifetime: .seconds(3600), now: now)
+        let clock = ManualClock(UnixTime(seconds: 1_795_600_800))
+        let configuration = FakeSinchConfiguration(bearerLifetime: .seconds(3600), clock: clock)
         try await SinchHarness.with(configuration) { sinch in
-            let client = try sinch.client(now: now)
+            let client = try sinch.client(clock: clock)
             _ = try await client.refresh(token: sinch.fake.issueToken(), project: "p1")
-            clock.withLock { $0 += 3600 - 61 }
+            clock.advance(by: .seconds(3600 - 61))
             _ = try await client.refresh(token: sinch.fake.issueToken(), project: "p1")
             #expect(sinch.fake.stats().count(.oauthToken) == 1)
-            clock.withLock { $0 += 2 }
+            clock.advance(by: .seconds(2))
             _ = try await client.refresh(token: sinch.fake.issueToken(), project: "p1")
             #expect(sinch.fake.stats().count(.oauthToken) == 2)
             #expect(sinch.fake.stats().count(.longLivedAccessToken, status: 401) == 0)
@@ -207,18 +207,17 @@ import TokenKeeperTesting
     }
 
     @Test func aFailedEarlyRenewalKeepsUsingTheStillValidBearer() async throws {
-        let clock = Mutex(1_795_600_800.0)
-        let now: @Sendable () -> Double = { clock.withLock { $0 } }
-        try await SinchHarness.with(FakeSinchConfiguration(bearerLifetime: .seconds(3600), now: now)) { sinch in
-            let client = try sinch.client(now: now)
+        let clock = ManualClock(UnixTime(seconds: 1_795_600_800))
+        try await SinchHarness.with(FakeSinchConfiguration(bearerLifetime: .seconds(3600), clock: clock)) { sinch in
+            let client = try sinch.client(clock: clock)
             _ = try await client.refresh(token: sinch.fake.issueToken(), project: "p1")
             // Inside the renewal margin, with the token endpoint down: the old bearer still works.
-            clock.withLock { $0 += 3600 - 30 }
+            clock.advance(by: .seconds(3600 - 30))
             sinch.fake.inject(FakeSinchFaultRule(.error(status: 503, code: "unavailable"), endpoint: .oauthToken))
             _ = try await client.refresh(token: sinch.fake.issueToken(), project: "p1")
             #expect(sinch.fake.stats().count(.oauthToken, status: 503) == 1)
             // Past its expiry there is nothing to fall back on.
-            clock.withLock { $0 += 60 }
+            clock.advance(by: .seconds(60))
             let error = await #expect(throws: SinchError.self) {
                 try await client.refresh(token: sinch.fake.issueToken(), project: "p1")
             }

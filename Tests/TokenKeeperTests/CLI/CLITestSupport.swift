@@ -276,8 +276,6 @@ extension CLISandbox {
     /// overrides variables.
     static func make(sinch: SinchHarness, environment: [String: String] = [:]) async throws -> CLISandbox {
         var sandbox = CLISandbox(uninitializedWith: [:])
-        // Tests against a live Sinch race real time: their runs never wait behind others'.
-        sandbox.cli.queued = false
         sandbox.point(at: sinch, environment: environment)
         try await sandbox.initialize()
         return sandbox
@@ -296,11 +294,19 @@ extension CLISandbox {
     }
 
     /// Starts `tokenkeeper arguments...` in the background (a daemon, a run to kill); stderr goes
-    /// to `stderrFile` when given.
-    func spawn(_ arguments: [String], stderrFile: String? = nil) throws -> Process {
+    /// to `stderrFile` when given. With `importing`, `tokenkeeper import FILE` runs first in the
+    /// same shell and the command starts the moment it succeeds, however busy this process is.
+    func spawn(_ arguments: [String], stderrFile: String? = nil, importing file: String? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: cli.executable)
-        process.arguments = arguments
+        if let file {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments =
+                ["-c", #""$0" import "$1" >/dev/null && shift && exec "$0" "$@""#, cli.executable, file]
+                + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: cli.executable)
+            process.arguments = arguments
+        }
         process.environment = cli.environment
         process.standardOutput = FileHandle.nullDevice
         if let stderrFile {

@@ -14,7 +14,7 @@ import TokenKeeperTesting
         let lifetime = 15
         let configuration = FakeSinchConfiguration(tokenLifetime: .seconds(lifetime))
         try await SinchHarness.with(configuration) { sinch in
-            let sandbox = try await CLISandbox.make(
+            var sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: [
                     "TOKENKEEPER_LIFETIME": "\(lifetime)s",
@@ -25,20 +25,30 @@ import TokenKeeperTesting
             )
             // One import, not fifty `add` runs: on a loaded machine those took longer than a
             // lifetime, and the first tokens died before the daemon started.
+            // This test races real time: its runs never wait behind other tests' runs.
+            sandbox.cli.queued = false
             // The first tokens live longer at FakeSinch than tokenkeeper assumes (a lifetime from
             // the import): on a busy machine the import may start seconds after they were issued.
             // Every token a refresh returns lives `lifetime` at both.
             let lines = (0..<50).map { _ in
                 #"{"project":"p1","token":"\#(sinch.fake.issueToken(lifetime: .seconds(5 * lifetime)))"}"#
             }
-            try await sandbox.succeed("import", "-", stdin: lines.joined(separator: "\n") + "\n")
-            // The daemon starts at once; the ids are read after it, so no run stands between the
-            // import and the daemon's first pass.
+            // The daemon starts the moment the import ends, in the same shell: in the full suite
+            // this process may not run again for many seconds, and the tokens would die waiting.
+            let file = sandbox.directory.file("tokens.jsonl")
+            try lines.joined(separator: "\n").appending("\n").write(toFile: file, atomically: true, encoding: .utf8)
             let log = sandbox.directory.file("daemon.log")
-            let daemon = try sandbox.spawn(["daemon"], stderrFile: log)
+            let daemon = try sandbox.spawn(["daemon"], stderrFile: log, importing: file)
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-            let ids = try await sandbox.listJSON().compactMap { $0["id"]?.string }
-            try #require(ids.count == 50)
+            var ids: [String] = []
+            try await waitUntil("the import to land") {
+                ids = try await sandbox.listJSON().compactMap { $0["id"]?.string }
+                return ids.count == 50 || !daemon.isRunning
+            }
+            try #require(
+                ids.count == 50,
+                "the import failed: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
+            )
 
             // Three lifetimes: a token that missed one cycle would be dead by the end.
             let started = Date()

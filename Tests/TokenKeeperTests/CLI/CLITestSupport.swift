@@ -22,13 +22,30 @@ struct CLISandbox {
         if initialized { try await initialize() }
     }
 
-    /// Runs `tokenkeeper init`; throws when it fails.
+    /// Makes the database as `tokenkeeper init` does. A sandbox whose environment leaves `init`
+    /// nothing to decide (the default database path, no key in the environment, no config file)
+    /// gets a copy of one database and key file that `init` made once for this test process:
+    /// the same files, without 240 runs of `init`. Any other sandbox runs `init` itself.
     func initialize() async throws {
+        if cli.environment["TOKENKEEPER_DB"] == databasePath,
+            !cli.environment.keys.contains(where: Self.initSettings.contains)
+        {
+            try Self.initializedTemplate.get().copy(into: directory.file("state"))
+            return
+        }
         let result = try await cli.run("init")
         guard result.status == 0 else {
             throw CLITestFailure("tokenkeeper init exited \(result.status): \(result.stderr)")
         }
     }
+
+    /// The variables that change what `init` writes.
+    private static let initSettings: Set<String> = [
+        "TOKENKEEPER_MASTER_KEY", "TOKENKEEPER_MASTER_KEY_FILE", "TOKENKEEPER_CONFIG",
+    ]
+
+    /// The folder `tokenkeeper init` filled once, in a clean environment (made on first use).
+    private static let initializedTemplate = Result { try InitializedFolder() }
 
     var databasePath: String { directory.file("state/tokenkeeper.sqlite") }
     var keyFilePath: String { directory.file("state/tokenkeeper.key") }
@@ -108,6 +125,42 @@ struct CLISandbox {
         let path = databasePath
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread { continuation.resume(with: Result { try CLISQLite.run(path, sql) }) }
+        }
+    }
+}
+
+/// A `state` folder as `tokenkeeper init` leaves it: the database (0600) and its key file (0600).
+struct InitializedFolder: Sendable {
+    let directory = TemporaryDirectory("tokenkeeper-init")
+
+    init() throws {
+        let cli = CLI(directory: directory)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: cli.executable)
+        process.arguments = ["init"]
+        process.environment = cli.environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw CLITestFailure("tokenkeeper init exited \(process.terminationStatus) in the template folder")
+        }
+    }
+
+    /// Copies the folder's files into `state`, created 0700, each file 0600 as `init` made it.
+    func copy(into state: String) throws {
+        let files = FileManager.default
+        try files.createDirectory(
+            atPath: state,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let source = directory.file("state")
+        for name in try files.contentsOfDirectory(atPath: source) {
+            let target = state + "/" + name
+            try files.copyItem(atPath: source + "/" + name, toPath: target)
+            try files.setAttributes([.posixPermissions: 0o600], ofItemAtPath: target)
         }
     }
 }

@@ -124,6 +124,9 @@ struct SQLiteTransaction: StoreWriting {
         var arguments = try SQLiteSchema.arguments(record)
         _ = arguments.append(contentsOf: [record.id])
         try statement.execute(arguments: arguments)
+        guard db.changesCount == 1 else {
+            throw TokenKeeperError(.notFound, "no token with id \(record.id) to update")
+        }
     }
 
     func deleteToken(id: String) throws {
@@ -288,8 +291,10 @@ struct SQLiteTransaction: StoreWriting {
         let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         var sql = "SELECT * FROM audit" + filter + " ORDER BY seq"
         if let limit = query.limit {
-            // The most recent `limit` rows, printed oldest first.
-            sql = "SELECT * FROM (SELECT * FROM audit\(filter) ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+            // The most recent `limit` rows, printed oldest first: their seqs (from the primary
+            // key, newest first), then the rows by primary key, so no full row is sorted.
+            sql =
+                "SELECT * FROM audit WHERE seq IN (SELECT seq FROM audit\(filter) ORDER BY seq DESC LIMIT ?) ORDER BY seq"
             _ = arguments.append(contentsOf: [limit])
         }
         let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)

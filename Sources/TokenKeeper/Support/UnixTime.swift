@@ -2,8 +2,8 @@ import Foundation
 
 /// A wall-clock instant in whole seconds since 1970, the unit every stored time uses.
 ///
-/// Integers keep the indexes small and let an operator query the database with the `sqlite3`
-/// command line (`WHERE expires_at < strftime('%s','now')`).
+/// Integers keep a store's indexes small and let an operator query the database with its own
+/// tools (the `sqlite3` command line, for the SQLite store).
 package struct UnixTime: Hashable, Comparable, Sendable, Codable {
     package var seconds: Int64
 

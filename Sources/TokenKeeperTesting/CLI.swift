@@ -40,13 +40,7 @@ package struct CLI: Sendable {
     /// threads that an in-process FakeSinch and every other test run on.
     @discardableResult
     package func run(_ arguments: [String], stdin: String? = nil, stdinFile: String? = nil) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(
-                    with: Swift.Result { try self.runWaiting(arguments, stdin: stdin, stdinFile: stdinFile) }
-                )
-            }
-        }
+        try await onOwnThread { try self.runWaiting(arguments, stdin: stdin, stdinFile: stdinFile) }
     }
 
     @discardableResult

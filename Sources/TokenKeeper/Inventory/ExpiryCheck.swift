@@ -76,10 +76,10 @@ package struct ExpiryCheck: Sendable {
                     - store.countTokens(.attention, expiringAfter: lower, upTo: upper)
             }
             var counts = Counts()
-            counts.total = try store.countTokens(.all, expiringAfter: nil, upTo: nil)
-            counts.needsReauth = try store.countTokens(.only(.needsReauth), expiringAfter: nil, upTo: nil)
+            counts.total = try store.countTokens(.all)
+            counts.needsReauth = try store.countTokens(.only(.needsReauth))
             counts.expired =
-                try store.countTokens(.only(.expired), expiringAfter: nil, upTo: nil)
+                try store.countTokens(.only(.expired))
                 + liveCount(after: nil, upTo: now)
             counts.critical = try liveCount(after: now, upTo: now + crit)
             counts.warning = try liveCount(after: now + crit, upTo: now + warn)

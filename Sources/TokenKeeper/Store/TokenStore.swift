@@ -148,6 +148,13 @@ package protocol StoreReading {
     func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool
 }
 
+extension StoreReading {
+    /// How many tokens are in `states`, whatever their expiry.
+    package func countTokens(_ states: TokenStates) throws -> Int {
+        try countTokens(states, expiringAfter: nil, upTo: nil)
+    }
+}
+
 /// What a write transaction can do besides read.
 package protocol StoreWriting: StoreReading {
     func setKeyCheck(_ check: String) throws
@@ -194,7 +201,7 @@ extension TokenStore {
         try write { store in
             guard try store.keyCheck() == nil else { return }
             // A store with sealed tokens but no key check was not made by us: refuse to guess.
-            guard try store.countTokens(.all, expiringAfter: nil, upTo: nil) == 0 else {
+            guard try store.countTokens(.all) == 0 else {
                 throw TokenKeeperError(.database, "database \(location) has tokens but no key check; it was altered")
             }
             try store.setKeyCheck(sealer.keyCheck)

@@ -30,7 +30,7 @@ struct CLISandbox {
         if cli.environment["TOKENKEEPER_DB"] == databasePath,
             !cli.environment.keys.contains(where: Self.initSettings.contains)
         {
-            try Self.initializedTemplate.get().copy(into: directory.file("state"))
+            try await Self.initializedTemplate.value.copy(into: directory.file("state"))
             return
         }
         let result = try await cli.run("init")
@@ -45,7 +45,7 @@ struct CLISandbox {
     ]
 
     /// The folder `tokenkeeper init` filled once, in a clean environment (made on first use).
-    private static let initializedTemplate = Result { try InitializedFolder() }
+    private static let initializedTemplate = Task { try await InitializedFolder.make() }
 
     var databasePath: String { directory.file("state/tokenkeeper.sqlite") }
     var keyFilePath: String { directory.file("state/tokenkeeper.key") }
@@ -123,9 +123,7 @@ struct CLISandbox {
     @discardableResult
     func sqlite(_ sql: String) async throws -> String {
         let path = databasePath
-        return try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try CLISQLite.run(path, sql) }) }
-        }
+        return try await onOwnThread { try CLISQLite.run(path, sql) }
     }
 }
 
@@ -133,19 +131,14 @@ struct CLISandbox {
 struct InitializedFolder: Sendable {
     let directory = TemporaryDirectory("tokenkeeper-init")
 
-    init() throws {
-        let cli = CLI(directory: directory)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: cli.executable)
-        process.arguments = ["init"]
-        process.environment = cli.environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CLITestFailure("tokenkeeper init exited \(process.terminationStatus) in the template folder")
+    /// Runs `tokenkeeper init` in a new folder.
+    static func make() async throws -> InitializedFolder {
+        let folder = InitializedFolder()
+        let result = try await CLI(directory: folder.directory).run("init")
+        guard result.status == 0 else {
+            throw CLITestFailure("tokenkeeper init exited \(result.status) in the template folder: \(result.stderr)")
         }
+        return folder
     }
 
     /// Copies the folder's files into `state`, created 0700, each file 0600 as `init` made it.

@@ -142,6 +142,19 @@ import TokenKeeperTesting
         )
     }
 
+    @Test func updatingATokenThatIsGoneIsAnErrorAndWritesNothing() throws {
+        let fixture = try StoreFixture()
+        var record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))
+        try fixture.inventory.remove(id: record.id)
+        record.label = "changed"
+        #expect {
+            try fixture.store.write { try $0.updateToken(record) }
+        } throws: { error in
+            (error as? TokenKeeperError)?.code == .notFound
+        }
+        #expect(try fixture.allTokens().isEmpty)
+    }
+
     @Test func removeDeletesTheTokenButKeepsItsHistory() throws {
         let fixture = try StoreFixture()
         let record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))

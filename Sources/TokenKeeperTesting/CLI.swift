@@ -17,9 +17,9 @@ package struct CLI: Sendable {
     /// A command that runs the binary, the binary's path and arguments after it (`/bin/sh -c ...`
     /// to start it with a signal ignored); empty to run it directly.
     package var launcher: [String] = []
-    /// Whether a run waits for one of the few run slots (``runningSlots``). The two tests that
-    /// race real time (a daemon keeping tokens alive, a lock that must land before a token comes
-    /// due) set it false, so a queue of other tests' runs cannot delay theirs.
+    /// Whether a run waits for one of the few run slots (``runningSlots``). The tests that race
+    /// real time (a daemon keeping tokens alive, a lock that must land before a token comes due, a
+    /// second run inside a 6 s Retry-After) set it false, so other tests' runs cannot delay theirs.
     package var queued = true
 
     /// A CLI with a clean environment: HOME and the database under `directory`, no inherited

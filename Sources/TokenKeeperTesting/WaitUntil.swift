@@ -16,3 +16,17 @@ package func waitUntil(
 package struct WaitTimedOut: Error, CustomStringConvertible {
     package var description: String
 }
+
+import Foundation
+
+extension Process {
+    /// Waits up to `limit` for the process to end (a hang guard, not a timer); whether it did.
+    package func exited(within limit: Duration = .seconds(120)) async throws -> Bool {
+        do {
+            try await waitUntil("the process to end", within: limit) { !isRunning }
+            return true
+        } catch is WaitTimedOut {
+            return false
+        }
+    }
+}

@@ -37,7 +37,7 @@ import TokenKeeperTesting
                 }
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0...300, using: &generator)))
                 kill(process.processIdentifier, SIGKILL)
-                while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+                try #require(try await process.exited(), "round \(round): run-once outlived SIGKILL")
 
                 #expect(try await sandbox.run("audit", "verify").status == 0, "round \(round): audit chain broken")
                 for token in try await sandbox.listJSON() {

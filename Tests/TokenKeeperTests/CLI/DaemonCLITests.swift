@@ -72,10 +72,7 @@ import TokenKeeperTesting
                 }
             }
             kill(daemon.processIdentifier, SIGTERM)
-            let stopBy = ContinuousClock.now + .seconds(30)
-            while daemon.isRunning, ContinuousClock.now < stopBy { try await Task.sleep(for: .milliseconds(50)) }
-
-            #expect(!daemon.isRunning)
+            #expect(try await daemon.exited(within: .seconds(30)), "the daemon did not stop on SIGTERM")
             #expect(daemon.terminationStatus == 0)
             // Read again once it stopped: a refresh may have committed after the last look.
             let final = try CLIJSON.parseLines(
@@ -119,11 +116,6 @@ import TokenKeeperTesting
     /// Provisioning calls FakeSinch has begun (answered or not).
     func begun(_ sinch: SinchHarness) -> Int { sinch.fake.stats().requestsPerSecond.values.reduce(0, +) }
 
-    func waitFor(_ condition: () -> Bool, within limit: Duration) async throws {
-        let deadline = ContinuousClock.now + limit
-        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        try #require(condition(), "condition not met within \(limit)")
-    }
 
     func heldLeases(_ sandbox: CLISandbox) async throws -> String {
         try await sandbox.sqlite("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL;")
@@ -137,7 +129,7 @@ import TokenKeeperTesting
             sinch.fake.inject(FakeSinchFaultRule(.latency(.seconds(2)), endpoint: .longLivedAccessToken))
             let daemon = try sandbox.spawn(["daemon"])
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-            try await waitFor({ begun(sinch) >= 4 }, within: .seconds(30))
+            try await waitUntil("four calls begun at FakeSinch", within: .seconds(30)) { begun(sinch) >= 4 }
 
             try await daemon.terminateGracefully(within: .seconds(20))
             #expect(!daemon.isRunning)
@@ -169,7 +161,7 @@ import TokenKeeperTesting
             sinch.fake.inject(FakeSinchFaultRule(.hang, endpoint: .longLivedAccessToken))
             let daemon = try sandbox.spawn(["daemon", "--grace", "1s"])
             defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) } }
-            try await waitFor({ begun(sinch) >= 4 }, within: .seconds(30))
+            try await waitUntil("four calls begun at FakeSinch", within: .seconds(30)) { begun(sinch) >= 4 }
 
             let took = try await daemon.terminateGracefully(within: .seconds(20))
             #expect(!daemon.isRunning)

@@ -81,14 +81,14 @@ import TokenKeeperTesting
         func underWay() -> Bool {
             output().contains("injected: Meta revokes") && output().contains(/refreshes [1-9]/)
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !underWay(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        try #require(underWay(), "the demo never got going:\n\(output())")
+        do {
+            try await waitUntil("the demo to get going", within: .seconds(60)) { underWay() }
+        } catch {
+            Issue.record("the demo never got going:\n\(output())")
+            throw error
+        }
         kill(process.processIdentifier, SIGINT)
-        let stop = ContinuousClock.now + .seconds(30)
-        while process.isRunning, ContinuousClock.now < stop { try await Task.sleep(for: .milliseconds(50)) }
-
-        #expect(!process.isRunning, "the demo did not end on Ctrl-C")
+        #expect(try await process.exited(within: .seconds(30)), "the demo did not end on Ctrl-C")
         #expect(process.terminationStatus == 0, "\(output())")
         let text = output()
         #expect(text.contains(/audit chain intact; interrupted after \d+s/), "\(text)")

@@ -17,18 +17,19 @@ import TokenKeeperTesting
     func startDaemon(_ sandbox: CLISandbox) async throws -> RunningDaemon {
         let log = sandbox.directory.file("daemon.log")
         let process = try sandbox.spawn(["daemon", "--metrics", "127.0.0.1:0"], stderrFile: log)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            for line in lines.split(separator: "\n") {
-                if let object = try? CLIJSON.parse(String(line)), let url = object["metrics.address"]?.string {
-                    return RunningDaemon(process: process, url: url, log: log)
-                }
+        var url: String?
+        do {
+            try await waitUntil("the daemon to log its metrics address", within: .seconds(30)) {
+                let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                url = lines.split(separator: "\n").lazy
+                    .compactMap { try? CLIJSON.parse(String($0))["metrics.address"]?.string }.first
+                return url != nil
             }
-            try await Task.sleep(for: .milliseconds(20))
+        } catch {
+            kill(process.processIdentifier, SIGKILL)
+            throw error
         }
-        kill(process.processIdentifier, SIGKILL)
-        throw CLITestFailure("the daemon never logged its metrics address")
+        return RunningDaemon(process: process, url: url!, log: log)
     }
 
     func get(_ url: String, with transport: CurlTransport) async throws -> (status: Int, body: String) {
@@ -67,11 +68,9 @@ import TokenKeeperTesting
                 let transport = try sinch.transport()
 
                 // The due token is refreshed first; then the scrape reflects it.
-                let deadline = ContinuousClock.now + .seconds(30)
-                while ContinuousClock.now < deadline {
+                try? await waitUntil("the refresh in /metrics", within: .seconds(30)) {
                     text = try await get(daemon.url + "/metrics", with: transport).body
-                    if text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#) { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                    return text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#)
                 }
                 #expect(text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#), "\(text)")
                 #expect(text.contains("tokenkeeper_refresh_duration_seconds_bucket"))
@@ -208,11 +207,9 @@ import TokenKeeperTesting
                 let holder = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN IMMEDIATE;")
                 let transport = try sinch.transport()
                 var unhealthy = (status: 0, body: "")
-                let deadline = ContinuousClock.now + .seconds(30)
-                while ContinuousClock.now < deadline {
+                try? await waitUntil("/healthz to answer 503", within: .seconds(30)) {
                     unhealthy = try await get(daemon.url + "/healthz", with: transport)
-                    if unhealthy.status == 503 { break }
-                    try await Task.sleep(for: .milliseconds(200))
+                    return unhealthy.status == 503
                 }
                 #expect(unhealthy.status == 503)
                 #expect(unhealthy.body.contains("the last refresh pass failed"), "\(unhealthy.body)")
@@ -220,11 +217,10 @@ import TokenKeeperTesting
 
                 holder.close()
                 var refreshed = false
-                let recovery = ContinuousClock.now + .seconds(40)
-                while ContinuousClock.now < recovery, !refreshed {
-                    try await Task.sleep(for: .milliseconds(200))
+                try? await waitUntil("the token refreshed once the lock is gone", within: .seconds(40)) {
                     let events = try CLIJSON.parseLines(try await sandbox.succeed("audit", "--json").stdout)
                     refreshed = events.contains { $0["event"]?.string == "refreshed" && $0["token"]?.string == id }
+                    return refreshed
                 }
                 #expect(refreshed, "the next pass refreshes the token once the lock is gone")
                 #expect(try await get(daemon.url + "/healthz", with: transport).status == 200)

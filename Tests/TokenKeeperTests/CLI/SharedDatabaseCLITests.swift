@@ -22,15 +22,12 @@ import TokenKeeperTesting
             let processes = try [sandbox.spawn(["daemon"]), sandbox.spawn(["run-once"]), sandbox.spawn(["run-once"])]
             defer { for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline,
-                sinch.fake.stats().count(.longLivedAccessToken, status: 201) < tokens.count
-            {
-                try await Task.sleep(for: .milliseconds(50))
+            try await waitUntil("every token exchanged", within: .seconds(60)) {
+                sinch.fake.stats().count(.longLivedAccessToken, status: 201) >= tokens.count
             }
-            while processes[1].isRunning || processes[2].isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            for process in processes[1...] { try #require(try await process.exited(), "a run-once did not end") }
             kill(processes[0].processIdentifier, SIGTERM)
-            while processes[0].isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            try #require(try await processes[0].exited(), "the daemon did not stop on SIGTERM")
 
             let exchanges = sinch.fake.stats().exchangesPerLineage
             for token in tokens {

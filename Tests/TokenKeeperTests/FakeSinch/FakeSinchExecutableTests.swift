@@ -41,14 +41,7 @@ import TokenKeeperTesting
         #expect(minted.status == 200)
 
         kill(process.processIdentifier, SIGTERM)
-        let exited = try await waitForExit(process, within: .seconds(30))
-        #expect(exited)
+        #expect(try await process.exited(within: .seconds(30)))
         #expect(process.terminationStatus == 0)
-    }
-
-    private func waitForExit(_ process: Process, within limit: Duration) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        return !process.isRunning
     }
 }

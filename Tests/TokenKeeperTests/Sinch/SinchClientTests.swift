@@ -138,7 +138,7 @@ import TokenKeeperTesting
             let client = try sinch.client(authentication: .basic, transport: sinch.transport(timeout: .seconds(120)))
             let token = sinch.fake.issueToken()
             let call = Task { try await client.refresh(token: token, project: "p1") }
-            while sinch.fake.stats().maxInFlight == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            try await waitUntil("the call in flight at FakeSinch") { sinch.fake.stats().maxInFlight > 0 }
             let cancelled = ContinuousClock.now
             call.cancel()
             let result = await call.result

@@ -116,19 +116,16 @@ struct OpenSSLServer {
     }
 
     private static func waitUntilListening(_ port: Int) async throws {
-        for _ in 0..<500 {
+        try await waitUntil("openssl s_server listening on \(port)", within: .seconds(30)) {
             let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(socket) }
             var address = loopback(port: port)
-            let connected = withUnsafePointer(to: &address) {
+            return withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
                 }
             }
-            close(socket)
-            if connected { return }
-            try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("openssl s_server did not listen on \(port)")
     }
 
     private static func loopback(port: Int) -> sockaddr_in {

@@ -372,7 +372,7 @@ extension Process {
     func terminateGracefully(within limit: Duration) async throws -> Duration {
         let start = ContinuousClock.now
         kill(processIdentifier, SIGTERM)
-        while isRunning, ContinuousClock.now < start + limit { try await Task.sleep(for: .milliseconds(20)) }
+        _ = try await exited(within: limit)
         return ContinuousClock.now - start
     }
 }

@@ -37,6 +37,9 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // postgres-nio's TLS; used directly for `sslmode` and `sslrootcert`.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // libcurl's headers (no pkgConfig: its `-lcurl` would link what CCurlLoader loads lazily).
@@ -129,6 +132,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The store on PostgreSQL (postgres-nio): for a fleet of daemons on several hosts.
+        .target(
+            name: "TokenKeeperPostgres",
+            dependencies: [
+                "TokenKeeper",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The daemon and its /metrics and /healthz (Hummingbird): the only HTTP server.
         .target(
             name: "TokenKeeperServer",
@@ -161,6 +177,7 @@ let package = Package(
             dependencies: [
                 "TokenKeeper",
                 "TokenKeeperSQLite",
+                "TokenKeeperPostgres",
                 "TokenKeeperServer",
                 "TokenKeeperDemo",
                 "SinchProvisioning",
@@ -197,6 +214,7 @@ let package = Package(
                 "TokenKeeper",
                 "WallTime",
                 "TokenKeeperSQLite",
+                "TokenKeeperPostgres",
                 "TokenKeeperTesting",
                 "SinchProvisioning",
                 "FakeSinch",

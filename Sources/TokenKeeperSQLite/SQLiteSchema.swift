@@ -3,7 +3,7 @@ import GRDB
 import TokenKeeper
 
 /// How the domain's values sit in SQLite's rows: the columns of `tokens` and `audit`, the
-/// partial indexes' conditions, and `last_error` as JSON text.
+/// partial indexes' conditions.
 enum SQLiteSchema {
     /// The `tokens_refresh_at` index's WHERE clause: live tokens, as every query that looks for
     /// work says it (the same words, so SQLite uses the partial index).
@@ -35,16 +35,9 @@ enum SQLiteSchema {
         [
             record.id, record.projectID, record.label, record.wabaID, record.businessManager, record.sealedToken,
             record.fingerprint, record.issuedAt.seconds, record.expiresAt.seconds, record.refreshAt.seconds,
-            record.state.rawValue, record.failures, try record.lastError.map(json), record.lastRefreshedAt?.seconds,
+            record.state.rawValue, record.failures, try record.lastError?.storedJSON(), record.lastRefreshedAt?.seconds,
             record.leaseOwner, record.leaseUntil?.seconds, record.version,
         ]
-    }
-
-    /// `last_error` as stored: JSON with sorted keys.
-    static func json(_ error: LastError) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(error), as: UTF8.self)
     }
 }
 
@@ -70,7 +63,7 @@ extension TokenRecord {
             refreshAt: UnixTime(seconds: try row.decode(forColumn: "refresh_at")),
             state: state,
             failures: try row.decode(forColumn: "failures"),
-            lastError: try lastErrorJSON.map { try JSONDecoder().decode(LastError.self, from: Data($0.utf8)) },
+            lastError: try lastErrorJSON.map(LastError.init(storedJSON:)),
             lastRefreshedAt: (try row.decode(Int64?.self, forColumn: "last_refreshed_at")).map(UnixTime.init(seconds:)),
             leaseOwner: try row.decode(forColumn: "lease_owner"),
             leaseUntil: (try row.decode(Int64?.self, forColumn: "lease_until")).map(UnixTime.init(seconds:)),

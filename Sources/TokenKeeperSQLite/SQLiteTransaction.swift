@@ -211,7 +211,7 @@ struct SQLiteTransaction: StoreWriting {
             outcome.sealedToken, outcome.fingerprint,
             outcome.issuedAt.seconds, outcome.expiresAt.seconds, outcome.lastRefreshedAt?.seconds,
             outcome.state.rawValue, outcome.failures, outcome.refreshAt.seconds,
-            try outcome.lastError.map(SQLiteSchema.json),
+            try outcome.lastError?.storedJSON(),
             outcome.id, outcome.owner, outcome.version,
         ])
         return db.changesCount == 1

@@ -1,19 +1,20 @@
 import ArgumentParser
 import Foundation
 import TokenKeeper
-import TokenKeeperSQLite
 
 /// The options every command takes.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "YAML config file (or TOKENKEEPER_CONFIG).")
     var configFile: String?
 
-    @Option(name: .customLong("db"), help: "Database path (or TOKENKEEPER_DB).")
+    @Option(name: .customLong("db"), help: "SQLite file or postgres:// URL without a password (or TOKENKEEPER_DB).")
     var database: String?
 
     func context() throws -> CommandContext {
-        // One backend today: the SQLite file (TokenKeeperSQLite).
-        try CommandContext.load(database: database, configFile: configFile, backend: SQLiteBackend())
+        try StoreChoice.refusePasswordInArguments(database)
+        return try CommandContext.load(database: database, configFile: configFile) {
+            try StoreChoice.backend(for: $0)
+        }
     }
 }
 

@@ -24,17 +24,21 @@ package struct CommandContext: Sendable {
         self.actor = actor ?? "cli:\(Self.userName())"
     }
 
-    /// Loads the configuration from `--db`, `--config` and the process environment.
-    package static func load(database: String?, configFile: String?, backend: any StoreBackend) throws -> CommandContext
-    {
+    /// Loads the configuration from `--db`, `--config` and the process environment; `backend`
+    /// picks the store's backend for what the configuration names.
+    package static func load(
+        database: String?,
+        configFile: String?,
+        backend: (TokenKeeperConfiguration) throws -> any StoreBackend
+    ) throws -> CommandContext {
         var flags: [String: String] = [:]
-        if let database { flags["database"] = database }
+        if let database { flags["database.path"] = database }
         let configuration = try ConfigurationLoader.load(
             flags: flags,
             configFile: configFile,
             environment: ProcessInfo.processInfo.environment
         )
-        return CommandContext(configuration: configuration, backend: backend)
+        return CommandContext(configuration: configuration, backend: try backend(configuration))
     }
 
     /// Opens the existing database.
@@ -104,7 +108,7 @@ package struct CommandContext: Sendable {
         )
     }
 
-    static func userName() -> String {
+    package static func userName() -> String {
         if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name {
             return String(cString: name)
         }

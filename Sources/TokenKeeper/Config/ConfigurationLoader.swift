@@ -22,7 +22,10 @@ package enum ConfigurationLoader {
     }
 
     private static let baseSettings: [Setting] = [
-        Setting(key: "database", environment: "TOKENKEEPER_DB"),
+        Setting(key: "database.path", environment: "TOKENKEEPER_DB"),
+        Setting(key: "database.password_file", environment: "TOKENKEEPER_DB_PASSWORD_FILE"),
+        Setting(key: "database.connect_timeout", environment: "TOKENKEEPER_DB_CONNECT_TIMEOUT"),
+        Setting(key: "database.statement_timeout", environment: "TOKENKEEPER_DB_STATEMENT_TIMEOUT"),
         Setting(key: "master_key_file", environment: "TOKENKEEPER_MASTER_KEY_FILE"),
         Setting(key: "master_key", environment: "TOKENKEEPER_MASTER_KEY", isSecret: true),
         Setting(key: "sinch.key_id", environment: "SINCH_KEY_ID"),
@@ -45,7 +48,7 @@ package enum ConfigurationLoader {
 
     /// Loads the configuration.
     /// - Parameters:
-    ///   - flags: values given on the command line, by YAML key (`database` for `--db`).
+    ///   - flags: values given on the command line, by YAML key (`database.path` for `--db`).
     ///   - configFile: `--config`, which wins over `TOKENKEEPER_CONFIG`.
     ///   - environment: the process environment (a dictionary, so tests pass their own).
     package static func load(
@@ -76,8 +79,25 @@ package enum ConfigurationLoader {
             try string(key).map { try DurationText.parse($0, key: name(key)) }
         }
 
-        let databasePath = string("database") ?? TokenKeeperConfiguration.defaultDatabasePath(environment: environment)
-        var config = TokenKeeperConfiguration(databasePath: databasePath, masterKeyFile: string("master_key_file"))
+        let defaultPath = TokenKeeperConfiguration.defaultDatabasePath(environment: environment)
+        // `database: PATH` in a config file is the older spelling of `database.path`.
+        let databasePath = string("database.path") ?? legacyDatabase(reader) ?? defaultPath
+        var config = TokenKeeperConfiguration(
+            databasePath: databasePath,
+            masterKeyFile: string("master_key_file"),
+            defaultStateFolder: String(defaultPath[..<(defaultPath.lastIndex(of: "/") ?? defaultPath.endIndex)])
+        )
+        config.database.passwordFile = string("database.password_file")
+        for (key, path) in [
+            ("database.connect_timeout", \TokenKeeperConfiguration.Database.connectTimeout),
+            ("database.statement_timeout", \.statementTimeout),
+        ] {
+            guard let value = try duration(key) else { continue }
+            guard value > .zero else {
+                throw TokenKeeperError(.configuration, "invalid value for \(name(key)): it must be above zero, such as 10s")
+            }
+            config.database[keyPath: path] = value
+        }
         config.configFile = file
         config.masterKey = string("master_key")
 
@@ -160,6 +180,16 @@ package enum ConfigurationLoader {
         }
         return config
     }
+
+    /// The config file's `database: PATH`, the spelling before `database.path`.
+    private static func legacyDatabase(_ reader: ConfigReader) -> String? {
+        reader.string(forKey: ConfigKey(legacyDatabaseKey)).flatMap {
+            let trimmed = $0.trimmingCharacters(in: .whitespaces)
+            return trimmed.isEmpty ? nil : trimmed
+        }
+    }
+
+    static let legacyDatabaseKey = "database"
 
     /// Where the Sinch key id and secret come from, for messages (never their values).
     static func credentialSource(environment: [String: String], configFile: String?) -> String {
@@ -253,6 +283,8 @@ package enum ConfigurationLoader {
             )
         }
         var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        let legacy = AbsoluteConfigKey(ConfigKey(legacyDatabaseKey))
+        if let value = try? snapshot.value(forKey: legacy, type: .string).value { values[legacy] = value }
         for setting in settings {
             let key = AbsoluteConfigKey(ConfigKey(setting.key))
             do {
@@ -271,7 +303,7 @@ package enum ConfigurationLoader {
     /// Only names, never values: an unknown key may hold a secret.
     static func unknownKeys(in data: Data) throws -> [String] {
         guard case .mapping(let root) = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) else { return [] }
-        let known = Set(settings.map(\.key))
+        let known = Set(settings.map(\.key) + [legacyDatabaseKey])
         let sections = Set(settings.compactMap { $0.key.split(separator: ".").first.map(String.init) })
         var unknown: [String] = []
         func walk(_ mapping: Node.Mapping, prefix: String) {

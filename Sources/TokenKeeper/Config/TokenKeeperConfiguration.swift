@@ -45,7 +45,10 @@ package struct TokenKeeperConfiguration: Sendable {
         }
     }
 
+    /// An SQLite file's path, or a database server's URL (`postgres://…`).
     package var databasePath: String
+    /// What a database server needs beyond its URL (`database.*`); an SQLite file uses none.
+    package var database = Database()
     package var masterKeyFile: String
     /// The base64 master key from `TOKENKEEPER_MASTER_KEY`; wins over the key file. Secret.
     package var masterKey: String?
@@ -60,9 +63,28 @@ package struct TokenKeeperConfiguration: Sendable {
     /// The YAML file the values came from, when there was one.
     package var configFile: String?
 
-    package init(databasePath: String, masterKeyFile: String? = nil) {
+    /// `database.password_file`, `database.connect_timeout`, `database.statement_timeout`.
+    package struct Database: Sendable, Equatable {
+        /// A file holding the server's password (its first line), when neither the URL nor
+        /// `PGPASSWORD` gives one.
+        package var passwordFile: String?
+        package var connectTimeout: Duration = .seconds(10)
+        package var statementTimeout: Duration = .seconds(30)
+
+        package init() {}
+    }
+
+    /// Whether the database is a server named by a URL rather than a file.
+    package var databaseIsURL: Bool { databasePath.contains("://") }
+
+    /// `masterKeyFile` nil: the key file beside an SQLite file, or for a database server (which
+    /// has no folder here) in the default state folder (`defaultStateFolder`).
+    package init(databasePath: String, masterKeyFile: String? = nil, defaultStateFolder: String? = nil) {
         self.databasePath = databasePath
-        self.masterKeyFile = masterKeyFile ?? Self.keyFile(besideDatabase: databasePath)
+        let besideDatabase =
+            databasePath.contains("://")
+            ? (defaultStateFolder ?? ".") + "/tokenkeeper.key" : Self.keyFile(besideDatabase: databasePath)
+        self.masterKeyFile = masterKeyFile ?? besideDatabase
     }
 
     /// The default key file: `tokenkeeper.key` in the database's folder.

@@ -103,3 +103,17 @@ package struct LastError: Codable, Sendable, Equatable {
         case code, status, message, at
     }
 }
+
+extension LastError {
+    /// `last_error` as every backend stores it: JSON with sorted keys.
+    package func storedJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Reads a stored `last_error`.
+    package init(storedJSON text: String) throws {
+        self = try JSONDecoder().decode(LastError.self, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import PostgresNIO
+import TokenKeeper
+
+/// The schema on PostgreSQL, as named migrations like SQLite's: the same tables and columns
+/// (times in Unix seconds, the sealed token as `bytea`), the same partial indexes, plus what a
+/// fleet needs: a one-row chain head that every append locks, and a notification when tokens
+/// change. A migration is frozen once shipped: change the schema by adding one.
+enum PostgresSchema {
+    /// The notification channel a daemon listens on (`LISTEN`).
+    static let channel = "tokenkeeper_tokens"
+
+    /// The advisory lock key that serializes migrations across hosts ('tkmigrat').
+    static let migrationLock: Int64 = 0x746B_6D69_6772_6174
+
+    /// Each migration's statements, sent one by one (the extended protocol takes one at a time).
+    static let migrations: [(name: String, statements: [String])] = [
+        (
+            "v1 meta",
+            [
+                """
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY,
+                    value TEXT NOT NULL
+                )
+                """
+            ]
+        ),
+        (
+            "v1 tokens",
+            [
+                """
+                CREATE TABLE tokens (
+                    id TEXT PRIMARY KEY,
+                    project_id TEXT NOT NULL,
+                    label TEXT,
+                    waba_id TEXT,
+                    business_manager TEXT,
+                    sealed_token BYTEA NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    issued_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    refresh_at BIGINT NOT NULL,
+                    state TEXT NOT NULL CHECK (\(condition(in: TokenState.allCases))),
+                    failures INTEGER NOT NULL DEFAULT 0,
+                    last_error TEXT,
+                    last_refreshed_at BIGINT,
+                    lease_owner TEXT,
+                    lease_until BIGINT,
+                    version INTEGER NOT NULL DEFAULT 1,
+                    -- The order /metrics pages through (SQLite's rowid).
+                    position BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE
+                )
+                """,
+                """
+                CREATE INDEX tokens_refresh_at ON tokens (refresh_at) WHERE \(liveCondition)
+                """,
+                """
+                CREATE INDEX tokens_expires_at ON tokens (expires_at)
+                """,
+                """
+                CREATE INDEX tokens_attention ON tokens (state, expires_at) WHERE \(attentionCondition)
+                """,
+                """
+                CREATE INDEX tokens_fingerprint ON tokens (fingerprint)
+                """,
+            ]
+        ),
+        (
+            "v1 audit",
+            [
+                """
+                CREATE TABLE audit (
+                    seq BIGINT PRIMARY KEY,
+                    at BIGINT NOT NULL,
+                    token_id TEXT,
+                    event TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                """
+                CREATE INDEX audit_token_id ON audit (token_id, seq)
+                """,
+                """
+                -- The chain's head: every append locks this row in its transaction, so appends from
+                -- several hosts line up one after another and the chain never forks.
+                CREATE TABLE audit_head (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    seq BIGINT NOT NULL,
+                    hash TEXT NOT NULL
+                )
+                """,
+                """
+                INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '\(AuditLog.Tail.empty.hash)')
+                """,
+                """
+                -- Append-only through this tool; the hash chain catches anyone who drops these.
+                CREATE FUNCTION tokenkeeper_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    RAISE EXCEPTION 'the audit log is append-only';
+                END $$
+                """,
+                """
+                CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
+                    FOR EACH ROW EXECUTE FUNCTION tokenkeeper_audit_append_only()
+                """,
+                """
+                CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+                    FOR EACH STATEMENT EXECUTE FUNCTION tokenkeeper_audit_append_only()
+                """,
+            ]
+        ),
+        (
+            "v1 notify",
+            [
+                """
+                -- One notification per statement that adds tokens or moves when one is due (not per
+                -- row: an import of a million rows sends one), so daemons on other hosts wake at once.
+                CREATE FUNCTION tokenkeeper_tokens_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    PERFORM pg_notify('\(channel)', '');
+                    RETURN NULL;
+                END $$
+                """,
+                """
+                CREATE TRIGGER tokens_inserted AFTER INSERT ON tokens
+                    FOR EACH STATEMENT EXECUTE FUNCTION tokenkeeper_tokens_changed()
+                """,
+                """
+                CREATE TRIGGER tokens_rescheduled AFTER UPDATE OF refresh_at, state ON tokens
+                    FOR EACH STATEMENT EXECUTE FUNCTION tokenkeeper_tokens_changed()
+                """,
+            ]
+        ),
+    ]
+
+    /// Live tokens, as every query that looks for work says it, so the planner uses the partial index.
+    static let liveCondition = condition(in: TokenState.live)
+    /// Tokens that need a person: the `tokens_attention` index's condition.
+    static let attentionCondition = condition(in: TokenState.attention)
+
+    static func condition(in states: [TokenState]) -> String {
+        "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+    }
+
+    /// The WHERE condition for `states`, nil for all.
+    static func condition(_ states: TokenStates) -> String? {
+        switch states {
+        case .all: nil
+        case .live: liveCondition
+        case .attention: attentionCondition
+        case .only(let state) where TokenState.attention.contains(state):
+            "state = '\(state.rawValue)' AND \(attentionCondition)"
+        case .only(let state): "state = '\(state.rawValue)'"
+        }
+    }
+
+    /// The columns of a token row, in the order ``TokenRecord/init(postgresRow:)`` reads them.
+    static let tokenColumns = """
+        id, project_id, label, waba_id, business_manager, sealed_token, fingerprint, issued_at, expires_at, \
+        refresh_at, state, failures, last_error, last_refreshed_at, lease_owner, lease_until, version
+        """
+
+    /// The columns of an audit row, in the order ``AuditRecord/init(postgresRow:)`` reads them.
+    static let auditColumns = "seq, at, token_id, event, actor, detail, prev_hash, hash"
+
+    /// A token's values as binds, in ``tokenColumns`` order.
+    static func append(_ record: TokenRecord, to binds: inout PostgresBindings) throws {
+        binds.append(record.id)
+        binds.append(record.projectID)
+        binds.append(record.label)
+        binds.append(record.wabaID)
+        binds.append(record.businessManager)
+        binds.append(ByteBuffer(bytes: record.sealedToken))
+        binds.append(record.fingerprint)
+        binds.append(record.issuedAt.seconds)
+        binds.append(record.expiresAt.seconds)
+        binds.append(record.refreshAt.seconds)
+        binds.append(record.state.rawValue)
+        binds.append(record.failures)
+        binds.append(try record.lastError?.storedJSON())
+        binds.append(record.lastRefreshedAt?.seconds)
+        binds.append(record.leaseOwner)
+        binds.append(record.leaseUntil?.seconds)
+        binds.append(record.version)
+    }
+}
+
+extension TokenRecord {
+    /// Reads the columns of ``PostgresSchema/tokenColumns`` in order.
+    init(postgresRow row: PostgresRow) throws {
+        let (id, project, label, waba, manager, sealed, fingerprint, issued, expires, refresh) = try row.decode(
+            (String, String, String?, String?, String?, ByteBuffer, String, Int64, Int64, Int64).self
+        )
+        let (stateText, failures, lastError, lastRefreshed, leaseOwner, leaseUntil, version) = try row.decode(
+            (String, Int, String?, Int64?, String?, Int64?, Int).self,
+            columns: 10
+        )
+        guard let state = TokenState(rawValue: stateText) else {
+            throw TokenKeeperError(.database, "a token row has the unknown state \(stateText)")
+        }
+        self.init(
+            id: id,
+            projectID: project,
+            label: label,
+            wabaID: waba,
+            businessManager: manager,
+            sealedToken: Data(sealed.readableBytesView),
+            fingerprint: fingerprint,
+            issuedAt: UnixTime(seconds: issued),
+            expiresAt: UnixTime(seconds: expires),
+            refreshAt: UnixTime(seconds: refresh),
+            state: state,
+            failures: failures,
+            lastError: try lastError.map(LastError.init(storedJSON:)),
+            lastRefreshedAt: lastRefreshed.map(UnixTime.init(seconds:)),
+            leaseOwner: leaseOwner,
+            leaseUntil: leaseUntil.map(UnixTime.init(seconds:)),
+            version: version
+        )
+    }
+}
+
+extension AuditRecord {
+    /// Reads the columns of ``PostgresSchema/auditColumns`` in order.
+    init(postgresRow row: PostgresRow) throws {
+        let (seq, at, tokenID, event, actor, detail, prevHash, hash) = try row.decode(
+            (Int64, Int64, String?, String, String, String, String, String).self
+        )
+        self.init(
+            seq: seq,
+            at: UnixTime(seconds: at),
+            tokenID: tokenID,
+            event: event,
+            actor: actor,
+            detail: detail,
+            prevHash: prevHash,
+            hash: hash
+        )
+    }
+}
+
+extension PostgresRow {
+    /// Decodes `count` columns starting at `first` as the tuple `types`.
+    func decode<each Column: PostgresDecodable>(
+        _ types: (repeat each Column).Type,
+        columns first: Int
+    ) throws -> (repeat each Column) {
+        var cells = makeIterator()
+        for _ in 0..<first { _ = cells.next() }
+        func next<C: PostgresDecodable>(_ type: C.Type) throws -> C {
+            guard let cell = cells.next() else { throw TokenKeeperError(.database, "a row has too few columns") }
+            return try cell.decode(C.self)
+        }
+        return (repeat try next((each Column).self))
+    }
+}

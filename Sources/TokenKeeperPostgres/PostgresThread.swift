@@ -1,0 +1,92 @@
+import Foundation
+import Synchronization
+import TokenKeeper
+
+/// The thread every PostgreSQL task of this process runs on, and the bridge from the store's
+/// synchronous seam to postgres-nio's `async` API.
+///
+/// The domain's store protocols are synchronous (SQLite answers in microseconds), so a query here
+/// blocks its caller until the answer is in. The caller may be one of the two threads of Swift's
+/// cooperative pool; had the query's task run on that pool too, two blocked callers would leave
+/// none to run the client's connection pool or resume a query: a deadlock on a 2-core machine.
+/// Tasks that prefer this executor run on its own thread instead, which never blocks (it only
+/// runs jobs), so a caller waiting here waits only for the network.
+final class PostgresThread: TaskExecutor, @unchecked Sendable {
+    static let shared = PostgresThread()
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var thread: Thread?
+
+    private init() {
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "tokenkeeper.postgres"
+        self.thread = thread
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        Self.isCurrent = true
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let batch = jobs
+            jobs.removeAll(keepingCapacity: true)
+            condition.unlock()
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
+
+    private static let threadFlag = ThreadFlag()
+    private static var isCurrent: Bool {
+        get { threadFlag.value }
+        set { threadFlag.value = newValue }
+    }
+
+    /// Runs `body` on this thread and blocks the caller until it finishes; gives up after
+    /// `limit` (the task is cancelled and ``PostgresTimeout`` thrown).
+    func run<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async throws -> T) throws -> T {
+        precondition(!Self.isCurrent, "a blocking PostgreSQL call on the PostgreSQL thread would deadlock")
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let task = Task(executorPreference: self) {
+            let result: Result<T, any Error>
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + limit.timeInterval) == .timedOut {
+            task.cancel()
+            throw PostgresTimeout(limit: limit)
+        }
+        return try outcome.withLock { $0! }.get()
+    }
+}
+
+/// A call to PostgreSQL that took longer than its limit.
+struct PostgresTimeout: Error, CustomStringConvertible {
+    var limit: Duration
+    var description: String { "no answer within \(limit)" }
+}
+
+/// A per-thread flag (the executor's own thread), without Foundation's thread dictionary.
+struct ThreadFlag: Sendable {
+    private let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    var value: Bool {
+        get { pthread_getspecific(key) != nil }
+        nonmutating set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
+    }
+}

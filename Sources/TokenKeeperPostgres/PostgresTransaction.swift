@@ -1,0 +1,374 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TokenKeeper
+
+/// One transaction on a ``PostgresStore``: the domain's ``StoreWriting`` in SQL, each statement
+/// sent on the transaction's connection and waited for.
+///
+/// Audit rows are sent in groups: ``appendAudit(_:)`` queues a row, and the queue goes out as one
+/// multi-row INSERT before the next statement of another kind, at 512 rows, or at commit, with
+/// the chain head moved in the same round trip's transaction. Long reads go through a cursor,
+/// a page at a time, so `list` over a million tokens never holds them all.
+final class PostgresTransaction: StoreWriting {
+    let connection: PostgresConnection
+    let timeout: Duration
+    private var pendingAudit: [AuditRecord] = []
+    private var cursors = 0
+
+    static let logger = Logger(label: "tokenkeeper.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    init(connection: PostgresConnection, timeout: Duration) {
+        self.connection = connection
+        self.timeout = timeout
+    }
+
+    // MARK: - Sending
+
+    /// Sends `query` after any queued audit rows; its rows.
+    @discardableResult
+    func execute(_ query: PostgresQuery) throws -> [PostgresRow] {
+        try flushAudit()
+        return try send(query)
+    }
+
+    @discardableResult
+    private func send(_ query: PostgresQuery) throws -> [PostgresRow] {
+        let connection = connection
+        return try PostgresThread.shared.run(within: timeout) {
+            try await connection.query(query, logger: Self.logger).collect()
+        }
+    }
+
+    /// Calls `body` with each row of `query`, read through a cursor `page` rows at a time.
+    func forEachRow(_ query: PostgresQuery, page: Int = 2_000, _ body: (PostgresRow) throws -> Void) throws {
+        cursors += 1
+        let name = "tokenkeeper_cursor_\(cursors)"
+        try execute(PostgresQuery(unsafeSQL: "DECLARE \(name) NO SCROLL CURSOR FOR " + query.sql, binds: query.binds))
+        while true {
+            let rows = try send(PostgresQuery(unsafeSQL: "FETCH \(page) FROM \(name)"))
+            for row in rows { try body(row) }
+            if rows.count < page { break }
+        }
+        try send(PostgresQuery(unsafeSQL: "CLOSE \(name)"))
+    }
+
+    func commit() throws {
+        try execute("COMMIT")
+    }
+
+    /// The names of the migrations applied, nil when the database has no tokenkeeper schema.
+    func appliedMigrations() throws -> [String]? {
+        let exists = try execute("SELECT to_regclass('tokenkeeper_migrations') IS NOT NULL")
+        guard try exists.first?.decode(Bool.self) == true else { return nil }
+        return try execute("SELECT name FROM tokenkeeper_migrations ORDER BY name").map { try $0.decode(String.self) }
+    }
+
+    // MARK: - Key check
+
+    func keyCheck() throws -> String? {
+        try execute("SELECT value FROM meta WHERE key = 'key_check'").first?.decode(String.self)
+    }
+
+    func setKeyCheck(_ check: String) throws {
+        try execute("INSERT INTO meta (key, value) VALUES ('key_check', \(check))")
+    }
+
+    // MARK: - Tokens
+
+    func token(id: String) throws -> TokenRecord? {
+        try execute(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(PostgresSchema.tokenColumns) FROM tokens WHERE id = $1",
+                binds: binds(id)
+            )
+        )
+        .first.map(TokenRecord.init(postgresRow:))
+    }
+
+    func forEachToken(_ filter: TokenFilter, _ body: (TokenRecord) throws -> Void) throws {
+        var conditions: [String] = []
+        var arguments = PostgresBindings()
+        if let condition = PostgresSchema.condition(filter.states) { conditions.append(condition) }
+        if let by = filter.expiringBy {
+            arguments.append(by.seconds)
+            conditions.append("expires_at <= $\(arguments.count)")
+        }
+        if let project = filter.project {
+            arguments.append(project)
+            conditions.append("project_id = $\(arguments.count)")
+        }
+        var sql = "SELECT \(PostgresSchema.tokenColumns) FROM tokens"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        // The id breaks ties, so every run lists tokens that expire together in the same order.
+        sql += " ORDER BY expires_at, id"
+        if let limit = filter.limit {
+            arguments.append(limit)
+            sql += " LIMIT $\(arguments.count)"
+        }
+        try forEachRow(PostgresQuery(unsafeSQL: sql, binds: arguments)) { try body(try TokenRecord(postgresRow: $0)) }
+    }
+
+    func countTokens(_ states: TokenStates, expiringAfter after: UnixTime?, upTo: UnixTime?) throws -> Int {
+        var conditions: [String] = []
+        var arguments = PostgresBindings()
+        if let condition = PostgresSchema.condition(states) { conditions.append(condition) }
+        if let after {
+            arguments.append(after.seconds)
+            conditions.append("expires_at > $\(arguments.count)")
+        }
+        if let upTo {
+            arguments.append(upTo.seconds)
+            conditions.append("expires_at <= $\(arguments.count)")
+        }
+        var sql = "SELECT COUNT(*) FROM tokens"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        return Int(try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).first?.decode(Int64.self) ?? 0)
+    }
+
+    func countTokensByState() throws -> [TokenState: Int] {
+        var counts: [TokenState: Int] = [:]
+        for row in try execute("SELECT state, COUNT(*) FROM tokens GROUP BY state") {
+            let (state, count) = try row.decode((String, Int64).self)
+            if let state = TokenState(rawValue: state) { counts[state] = Int(count) }
+        }
+        return counts
+    }
+
+    func sealedTokens(withFingerprint fingerprint: String) throws -> [(id: String, sealed: Data)] {
+        try execute("SELECT id, sealed_token FROM tokens WHERE fingerprint = \(fingerprint)").map { row in
+            let (id, sealed) = try row.decode((String, ByteBuffer).self)
+            return (id, Data(sealed.readableBytesView))
+        }
+    }
+
+    func forEachFingerprint(_ body: (String) -> Void) throws {
+        try forEachRow("SELECT fingerprint FROM tokens", page: 20_000) { body(try $0.decode(String.self)) }
+    }
+
+    func insertToken(_ record: TokenRecord) throws -> Bool {
+        var arguments = PostgresBindings(capacity: 17)
+        try PostgresSchema.append(record, to: &arguments)
+        let placeholders = (1...17).map { "$\($0)" }.joined(separator: ", ")
+        let sql = """
+            INSERT INTO tokens (\(PostgresSchema.tokenColumns)) VALUES (\(placeholders))
+            ON CONFLICT (id) DO NOTHING RETURNING 1
+            """
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1
+    }
+
+    func updateToken(_ record: TokenRecord) throws {
+        var arguments = PostgresBindings(capacity: 18)
+        try PostgresSchema.append(record, to: &arguments)
+        arguments.append(record.id)
+        let assignments = PostgresSchema.tokenColumns.split(separator: ",").enumerated()
+            .map { "\($0.element.trimmingCharacters(in: .whitespaces)) = $\($0.offset + 1)" }
+            .joined(separator: ", ")
+        let sql = "UPDATE tokens SET \(assignments) WHERE id = $18 RETURNING 1"
+        guard try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1 else {
+            throw TokenKeeperError(.notFound, "no token with id \(record.id) to update")
+        }
+    }
+
+    func deleteToken(id: String) throws {
+        try execute("DELETE FROM tokens WHERE id = \(id)")
+    }
+
+    // MARK: - The scheduler and the engine
+
+    func dueTokenIDs(now: UnixTime, limit: Int) throws -> [String] {
+        let sql = """
+            SELECT id FROM tokens
+            WHERE \(PostgresSchema.liveCondition) AND refresh_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+            ORDER BY refresh_at LIMIT $2
+            """
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds, limit))).map {
+            try $0.decode(String.self)
+        }
+    }
+
+    func nextRefresh(now: UnixTime) throws -> UnixTime? {
+        let sql = """
+            SELECT refresh_at FROM tokens
+            WHERE \(PostgresSchema.liveCondition) AND (lease_until IS NULL OR lease_until < $1)
+            ORDER BY refresh_at LIMIT 1
+            """
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds))).first
+            .map { UnixTime(seconds: try $0.decode(Int64.self)) }
+    }
+
+    func claimLease(id: String, owner: String, until: UnixTime, now: UnixTime, onlyIfDue: Bool) throws -> TokenRecord? {
+        // `refresh_at <= now` matters: a token another process refreshed (and released) after it
+        // was listed as due is free again, but no longer due. A row another host is updating is
+        // waited for, then its new version is checked (READ COMMITTED).
+        let sql = """
+            UPDATE tokens SET lease_owner = $1, lease_until = $2
+            WHERE id = $3 AND \(PostgresSchema.liveCondition)
+              AND (lease_until IS NULL OR lease_until < $4) AND (refresh_at <= $4 OR $5)
+            RETURNING \(PostgresSchema.tokenColumns)
+            """
+        var arguments = binds(owner, until.seconds, id, now.seconds)
+        arguments.append(!onlyIfDue)
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).first.map(TokenRecord.init(postgresRow:))
+    }
+
+    func releaseLease(id: String, owner: String) throws {
+        try execute(
+            "UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = \(id) AND lease_owner = \(owner)"
+        )
+    }
+
+    func renewLease(id: String, owner: String, version: Int, until: UnixTime) throws -> Bool {
+        try execute(
+            """
+            UPDATE tokens SET lease_until = \(until.seconds)
+            WHERE id = \(id) AND lease_owner = \(owner) AND version = \(version) RETURNING 1
+            """
+        ).count == 1
+    }
+
+    func applyOutcome(_ outcome: TokenOutcomeWrite) throws -> Bool {
+        let sealed = outcome.sealedToken.map { ByteBuffer(bytes: $0) }
+        let lastError = try outcome.lastError?.storedJSON()
+        return try execute(
+            """
+            UPDATE tokens SET
+              sealed_token = COALESCE(\(sealed)::bytea, sealed_token),
+              fingerprint = COALESCE(\(outcome.fingerprint)::text, fingerprint),
+              issued_at = \(outcome.issuedAt.seconds), expires_at = \(outcome.expiresAt.seconds),
+              last_refreshed_at = COALESCE(\(outcome.lastRefreshedAt?.seconds)::bigint, last_refreshed_at),
+              state = \(outcome.state.rawValue), failures = \(outcome.failures), refresh_at = \(outcome.refreshAt.seconds),
+              last_error = \(lastError), lease_owner = NULL, lease_until = NULL, version = version + 1
+            WHERE id = \(outcome.id) AND lease_owner = \(outcome.owner) AND version = \(outcome.version)
+            RETURNING 1
+            """
+        ).count == 1
+    }
+
+    func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws {
+        let sql = """
+            UPDATE tokens SET refresh_at = GREATEST(refresh_at, LEAST($1, expires_at - $2))
+            WHERE project_id = $3 AND \(PostgresSchema.liveCondition) AND refresh_at < $1
+              AND (lease_until IS NULL OR lease_until < $4 OR lease_owner = $5)
+            """
+        let arguments = binds(until.seconds, margin.wholeSeconds, project, now.seconds, owner)
+        try execute(PostgresQuery(unsafeSQL: sql, binds: arguments))
+    }
+
+    // MARK: - Metrics
+
+    func tokenSeriesPage(refresh: Bool, after position: Int64?, limit: Int) throws -> [TokenSeriesRow] {
+        let sql =
+            refresh
+            ? """
+            SELECT position, id, project_id, label, refresh_at FROM tokens
+            WHERE position > $1 AND \(PostgresSchema.liveCondition) ORDER BY position LIMIT $2
+            """
+            : "SELECT position, id, project_id, label, expires_at FROM tokens WHERE position > $1 ORDER BY position LIMIT $2"
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(position ?? Int64.min, limit))).map { row in
+            let (position, id, project, label, value) = try row.decode((Int64, String, String, String?, Int64).self)
+            return TokenSeriesRow(
+                position: position,
+                id: id,
+                project: project,
+                label: label,
+                value: UnixTime(seconds: value)
+            )
+        }
+    }
+
+    // MARK: - Audit
+
+    /// In a write transaction this locks the chain head until commit: another host's append
+    /// waits here, and then reads the head this one wrote.
+    func auditTail() throws -> AuditLog.Tail {
+        let rows = try execute("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        guard let (seq, hash) = try rows.first?.decode((Int64, String).self) else { return .empty }
+        return AuditLog.Tail(seq: seq, hash: hash)
+    }
+
+    func appendAudit(_ record: AuditRecord) throws {
+        pendingAudit.append(record)
+        if pendingAudit.count >= 512 { try flushAudit() }
+    }
+
+    /// Sends the queued audit rows and moves the chain head to the last of them, but only from
+    /// where the first one links: a head that moved meanwhile fails the transaction.
+    private func flushAudit() throws {
+        guard let first = pendingAudit.first, let last = pendingAudit.last else { return }
+        let rows = pendingAudit
+        pendingAudit.removeAll(keepingCapacity: true)
+        var arguments = PostgresBindings(capacity: rows.count * 8 + 3)
+        var values: [String] = []
+        values.reserveCapacity(rows.count)
+        for record in rows {
+            let base = arguments.count
+            arguments.append(record.seq)
+            arguments.append(record.at.seconds)
+            arguments.append(record.tokenID)
+            arguments.append(record.event)
+            arguments.append(record.actor)
+            arguments.append(record.detail)
+            arguments.append(record.prevHash)
+            arguments.append(record.hash)
+            values.append("(" + (1...8).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+        }
+        let head = arguments.count
+        arguments.append(last.seq)
+        arguments.append(last.hash)
+        arguments.append(first.seq - 1)
+        let sql = """
+            WITH appended AS (
+                INSERT INTO audit (\(PostgresSchema.auditColumns)) VALUES \(values.joined(separator: ", ")) RETURNING 1
+            )
+            UPDATE audit_head SET seq = $\(head + 1), hash = $\(head + 2) WHERE id = 1 AND seq = $\(head + 3)
+            RETURNING (SELECT COUNT(*) FROM appended)
+            """
+        guard try send(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1 else {
+            throw TokenKeeperError(
+                .database,
+                "the audit chain's head moved during this transaction; nothing was written"
+            )
+        }
+    }
+
+    func forEachAuditRecord(_ query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {
+        var conditions: [String] = []
+        var arguments = PostgresBindings()
+        if let tokenID = query.tokenID {
+            arguments.append(tokenID)
+            conditions.append("token_id = $\(arguments.count)")
+        }
+        if let event = query.event {
+            arguments.append(event.rawValue)
+            conditions.append("event = $\(arguments.count)")
+        }
+        if let since = query.since {
+            arguments.append(since.seconds)
+            conditions.append("at >= $\(arguments.count)")
+        }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        var sql = "SELECT \(PostgresSchema.auditColumns) FROM audit" + filter + " ORDER BY seq"
+        if let limit = query.limit {
+            arguments.append(limit)
+            sql = """
+                SELECT \(PostgresSchema.auditColumns) FROM audit
+                WHERE seq IN (SELECT seq FROM audit\(filter) ORDER BY seq DESC LIMIT $\(arguments.count)) ORDER BY seq
+                """
+        }
+        try forEachRow(PostgresQuery(unsafeSQL: sql, binds: arguments)) { try body(try AuditRecord(postgresRow: $0)) }
+    }
+
+    func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool {
+        try execute("SELECT EXISTS (SELECT 1 FROM audit WHERE token_id = \(tokenID) AND seq > \(seq))")
+            .first?.decode(Bool.self) == true
+    }
+
+    // MARK: - Binds
+
+    private func binds(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values { bindings.append(value) }
+        return bindings
+    }
+}

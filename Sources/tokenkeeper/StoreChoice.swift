@@ -1,0 +1,51 @@
+import Foundation
+import TokenKeeper
+import TokenKeeperPostgres
+import TokenKeeperSQLite
+
+/// Which store the configuration names: a `postgres://` URL is a PostgreSQL server
+/// (TokenKeeperPostgres), anything else an SQLite file (TokenKeeperSQLite).
+enum StoreChoice {
+    static func backend(
+        for configuration: TokenKeeperConfiguration,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> any StoreBackend {
+        guard PostgresLocation.isURL(configuration.databasePath) else { return SQLiteBackend() }
+        return PostgresBackend(
+            password: try password(configuration, environment: environment),
+            timeouts: PostgresTimeouts(
+                connect: configuration.database.connectTimeout,
+                statement: configuration.database.statementTimeout
+            )
+        )
+    }
+
+    /// The server's password when the URL has none: `PGPASSWORD`, else the first line of
+    /// `database.password_file`.
+    static func password(_ configuration: TokenKeeperConfiguration, environment: [String: String]) throws -> String? {
+        if let password = environment["PGPASSWORD"], !password.isEmpty { return password }
+        guard let file = configuration.database.passwordFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw TokenKeeperError(
+                .configuration,
+                "database.password_file \(file) does not exist or is not readable (check its permissions)"
+            )
+        }
+        let line = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init)
+        guard let line, !line.isEmpty else {
+            throw TokenKeeperError(.configuration, "database.password_file \(file) is empty")
+        }
+        return line
+    }
+
+    /// `--db` with a password in its URL: refused, since every user of the machine can read a
+    /// process's arguments.
+    static func refusePasswordInArguments(_ database: String?) throws {
+        guard let database, PostgresLocation.hasPassword(database) else { return }
+        throw TokenKeeperError(
+            .usage,
+            "--db must not carry a password: every user of this machine can read a command line; "
+                + "give it in PGPASSWORD, in database.password_file, or in the URL in TOKENKEEPER_DB or the config file"
+        )
+    }
+}

@@ -69,7 +69,7 @@ import TokenKeeperTesting
         fixture = try StoreFixture()
         ledger = RefreshLedger(inventory: fixture.inventory, owner: "test:1", lease: .seconds(300))
         committer = GroupCommitter(ledger: ledger)
-        fixture.store.pool.add(transactionObserver: transactions, extent: .observerLifetime)
+        fixture.sqlite.pool.add(transactionObserver: transactions, extent: .observerLifetime)
     }
 
     /// Adds `count` tokens due now and claims them.
@@ -145,7 +145,7 @@ import TokenKeeperTesting
     @available(macOS 26, *)
     @Test func outcomesThatArriveWhileAGroupIsWrittenCommitTogetherInTheNext() async throws {
         let records = try claimed(4)
-        let hold = try WriterHold(fixture.store, holding: records[0].id)
+        let hold = try WriterHold(fixture.sqlite, holding: records[0].id)
         let before = transactions.count
         let first = queue(try refreshed(records[0]))
         try await hold.held()
@@ -166,7 +166,7 @@ import TokenKeeperTesting
         let other = RefreshLedger(inventory: fixture.inventory, owner: "other:2", lease: .seconds(300))
         try #require(try other.claim([records[1].id], now: fixture.clock.now).count == 1)
 
-        let hold = try WriterHold(fixture.store, holding: records[0].id)
+        let hold = try WriterHold(fixture.sqlite, holding: records[0].id)
         let before = transactions.count
         let first = queue(try refreshed(records[0]))
         try await hold.held()
@@ -187,7 +187,7 @@ import TokenKeeperTesting
     @available(macOS 26, *)
     @Test func aDatabaseErrorFailsEveryOutcomeOfItsGroupAndLaterGroupsStillCommit() async throws {
         let records = try claimed(4)
-        try fixture.store.database { db in
+        try fixture.sqlite.database { db in
             try db.execute(
                 sql: """
                     CREATE TRIGGER test_refuse BEFORE UPDATE OF version ON tokens
@@ -195,7 +195,7 @@ import TokenKeeperTesting
                     """
             )
         }
-        let hold = try WriterHold(fixture.store, holding: records[0].id)
+        let hold = try WriterHold(fixture.sqlite, holding: records[0].id)
         let first = queue(try refreshed(records[0]))
         try await hold.held()
         // A sound outcome shares the transaction of one the database refuses.

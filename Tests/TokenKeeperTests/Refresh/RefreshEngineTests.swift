@@ -209,7 +209,7 @@ import TokenKeeperTesting
     /// others renews its lease when the calls before it took long.
     @Test func aCallStartsOnlyWithALeaseThatOutlastsIt() async throws {
         let budget = RefreshEngine.callBudget(httpTimeout: TokenKeeperConfiguration.maximumHTTPTimeout)
-        let store = fixture.store
+        let store = fixture.sqlite
         let clock = fixture.clock
         // Each call takes a minute of the clock, and checks the lease it runs under.
         let exchange = LeaseCheckingExchange(

@@ -147,7 +147,7 @@ import TokenKeeperTesting
         let scheduler = scheduler(clockAt: Self.sleepsNotAtAll)
         let id = try add()
         // Every claim fails, as on a database locked past its busy timeout.
-        try fixture.store.database { db in
+        try fixture.sqlite.database { db in
             try db.execute(
                 sql: """
                     CREATE TRIGGER test_refuse BEFORE UPDATE OF lease_owner ON tokens
@@ -162,7 +162,7 @@ import TokenKeeperTesting
         #expect(scheduler.problem?.contains("claims refused by the test") == true, "\(scheduler.problem ?? "nil")")
         #expect(try !isRefreshed(id))
 
-        try fixture.store.database { db in try db.execute(sql: "DROP TRIGGER test_refuse") }
+        try fixture.sqlite.database { db in try db.execute(sql: "DROP TRIGGER test_refuse") }
         try await waitUntil("a pass to go through") { try isRefreshed(id) && scheduler.problem == nil }
         // A token added now is found by the next pass, whose call is held so the loop can stop.
         exchange.hold()

@@ -1,23 +1,41 @@
 import Foundation
+import GRDB
 import TokenKeeper
 import TokenKeeperSQLite
 import TokenKeeperTesting
 
-/// A real SQLite file in a temp folder, a fresh master key and a manual clock.
+/// A real store (an SQLite file in a temp folder, or a fresh database on the run's PostgreSQL
+/// server), a fresh master key and a manual clock.
 struct StoreFixture {
     let directory = TemporaryDirectory()
     let clock = ManualClock()
     let key = MasterKey.generate()
-    let store: SQLiteStore
+    let backend: TestBackend
+    let store: any TokenStore
+    /// The SQLite file's path, or the database's URL (no password).
+    let location: String
     let inventory: Inventory
 
+    /// The SQLite file's path (SQLite fixtures only).
     var databasePath: String { directory.file("state/tokenkeeper.sqlite") }
 
-    init(policy: RenewalPolicy = RenewalPolicy()) throws {
-        store = try SQLiteStore.create(at: directory.file("state/tokenkeeper.sqlite"))
+    /// The store as SQLite, for tests that reach under the seam on purpose (SQLite fixtures only).
+    var sqlite: SQLiteStore { store as! SQLiteStore }
+
+    init(_ backend: TestBackend = .sqlite, policy: RenewalPolicy = RenewalPolicy()) throws {
+        self.backend = backend
+        (store, location) = try backend.makeStore(in: directory)
         let sealer = TokenSealer(masterKey: key)
         try store.bind(to: sealer, source: key.source)
         inventory = Inventory(store: store, policy: policy, clock: clock, actor: "test:1", sealer: sealer)
+    }
+
+    /// Runs `sql` under the seam on purpose (to tamper with a row), on either backend.
+    func underTheSeam(_ sql: String) throws {
+        switch backend {
+        case .sqlite: try sqlite.database { try $0.execute(sql: sql) }
+        case .postgres: try TestPostgres.sql(location, sql)
+        }
     }
 
     /// Imports `text` as JSON Lines through a pipe, as `tokenkeeper import -` would.

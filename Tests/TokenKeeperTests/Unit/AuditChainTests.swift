@@ -6,8 +6,8 @@ import TokenKeeperTesting
 
 @Suite struct AuditChainTests {
     /// A store with `count` audited changes.
-    func fixture(events count: Int) throws -> StoreFixture {
-        let fixture = try StoreFixture()
+    func fixture(events count: Int, _ backend: TestBackend = .sqlite) throws -> StoreFixture {
+        let fixture = try StoreFixture(backend)
         for index in 0..<count {
             _ = try fixture.inventory.add(token: "EAAchain\(index)", NewToken(project: "p1"))
         }
@@ -16,15 +16,21 @@ import TokenKeeperTesting
 
     /// Runs SQL with the append-only triggers dropped, as someone editing the file would.
     func tamper(_ fixture: StoreFixture, _ sql: String) throws {
-        let queue = try DatabaseQueue(path: fixture.databasePath)
-        try queue.write { db in
-            try db.execute(sql: "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
-            try db.execute(sql: sql)
+        switch fixture.backend {
+        case .sqlite:
+            let queue = try DatabaseQueue(path: fixture.databasePath)
+            try queue.write { db in
+                try db.execute(sql: "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+                try db.execute(sql: sql)
+            }
+        case .postgres:
+            try fixture.underTheSeam("DROP TRIGGER audit_no_update ON audit; \(sql)")
         }
     }
 
-    @Test func anUntouchedChainVerifiesAndNamesItsHead() throws {
-        let fixture = try fixture(events: 5)
+    @Test(arguments: TestBackend.all)
+    func anUntouchedChainVerifiesAndNamesItsHead(_ backend: TestBackend) throws {
+        let fixture = try fixture(events: 5, backend)
         let events = try fixture.auditEvents()
         #expect(events.map(\.seq) == [1, 2, 3, 4, 5])
         #expect(events.first?.prevHash == AuditLog.genesisHash)
@@ -32,31 +38,35 @@ import TokenKeeperTesting
         #expect(try fixture.inventory.verifyAudit() == .intact(count: 5, head: events.last!.hash))
     }
 
-    @Test func anEmptyChainIsIntact() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func anEmptyChainIsIntact(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         #expect(try fixture.inventory.verifyAudit() == .intact(count: 0, head: AuditLog.genesisHash))
     }
 
-    @Test func theToolRefusesToEditOrDeleteAuditRows() throws {
-        let fixture = try fixture(events: 2)
-        #expect(throws: (any Error).self) {
-            try fixture.store.database { db in try db.execute(sql: "UPDATE audit SET actor = 'x' WHERE seq = 1") }
-        }
-        #expect(throws: (any Error).self) {
-            try fixture.store.database { db in try db.execute(sql: "DELETE FROM audit WHERE seq = 1") }
+    @Test(arguments: TestBackend.all)
+    func theStoreRefusesToEditOrDeleteAuditRows(_ backend: TestBackend) throws {
+        let fixture = try fixture(events: 2, backend)
+        #expect(throws: (any Error).self) { try fixture.underTheSeam("UPDATE audit SET actor = 'x' WHERE seq = 1") }
+        #expect(throws: (any Error).self) { try fixture.underTheSeam("DELETE FROM audit WHERE seq = 1") }
+        if backend == .postgres {
+            #expect(throws: (any Error).self) { try fixture.underTheSeam("TRUNCATE audit") }
         }
         #expect(try fixture.auditEvents().count == 2)
     }
 
-    @Test(arguments: [
-        ("UPDATE audit SET detail = '{}' WHERE seq = 3", Int64(3)),
+    static let edits: [(String, Int64)] = [
+        ("UPDATE audit SET detail = '{}' WHERE seq = 3", 3),
         ("UPDATE audit SET event = 'removed' WHERE seq = 2", 2),
         ("UPDATE audit SET at = at + 1 WHERE seq = 4", 4),
         ("DELETE FROM audit WHERE seq = 2", 3),
         ("UPDATE audit SET token_id = NULL WHERE seq = 1", 1),
-    ])
-    func anEditBehindTheToolsBackNamesTheFirstBadSeq(sql: String, firstBad: Int64) throws {
-        let fixture = try fixture(events: 5)
+    ]
+
+    @Test(arguments: TestBackend.all, edits)
+    func anEditBehindTheToolsBackNamesTheFirstBadSeq(_ backend: TestBackend, edit: (sql: String, firstBad: Int64)) throws {
+        let (sql, firstBad) = edit
+        let fixture = try fixture(events: 5, backend)
         try tamper(fixture, sql)
         guard case .broken(let seq, _) = try fixture.inventory.verifyAudit() else {
             Issue.record("the chain still verifies after: \(sql)")
@@ -92,8 +102,9 @@ import TokenKeeperTesting
         #expect(one.count == 64)
     }
 
-    @Test func theMostRecentEventsComeBackInSeqOrderWithALimit() throws {
-        let fixture = try fixture(events: 6)
+    @Test(arguments: TestBackend.all)
+    func theMostRecentEventsComeBackInSeqOrderWithALimit(_ backend: TestBackend) throws {
+        let fixture = try fixture(events: 6, backend)
         var seqs: [Int64] = []
         try fixture.inventory.forEachAuditEvent(matching: .init(limit: 3)) { seqs.append($0.seq) }
         #expect(seqs == [4, 5, 6])

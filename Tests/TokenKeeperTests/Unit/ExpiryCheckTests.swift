@@ -32,7 +32,7 @@ import TokenKeeperTesting
             token: "EAAlapsed",
             NewToken(project: "p", expiresAt: now + .seconds(60))
         )
-        try fixture.store.database { db in
+        try fixture.sqlite.database { db in
             try db.execute(sql: "UPDATE tokens SET state = 'needs_reauth' WHERE id = ?", arguments: [reauth.id])
         }
         fixture.clock.advance(by: .seconds(61))  // `lapsed` is past expiry but still marked active

@@ -23,7 +23,7 @@ import TokenKeeperTesting
 
     @Test func walModeAndNormalSynchronousAreOn() throws {
         let fixture = try StoreFixture()
-        let (journal, synchronous) = try fixture.store.database { db in
+        let (journal, synchronous) = try fixture.sqlite.database { db in
             (
                 try String.fetchOne(db, sql: "PRAGMA journal_mode"),
                 try Int.fetchOne(db, sql: "PRAGMA synchronous")
@@ -35,7 +35,7 @@ import TokenKeeperTesting
 
     @Test func theIndexesOfTheDesignExist() throws {
         let fixture = try StoreFixture()
-        let names = try fixture.store.database { db in
+        let names = try fixture.sqlite.database { db in
             try String.fetchAll(
                 db,
                 sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
@@ -66,10 +66,12 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func wrongKeyIsRefusedBeforeAnythingIsWritten() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func wrongKeyIsRefusedBeforeAnythingIsWritten(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         _ = try fixture.inventory.add(token: "EAAfirst", NewToken(project: "p1"))
-        let before = try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath))
+        let before = backend == .sqlite ? try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath)) : nil
+        let events = try fixture.auditEvents()
         let other = MasterKey.generate()
         #expect {
             try fixture.store.bind(to: TokenSealer(masterKey: other), source: .environment)
@@ -78,7 +80,8 @@ import TokenKeeperTesting
             return error?.code == .wrongKey && error!.message.contains("does not match")
         }
         #expect(try fixture.allTokens().count == 1)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath)) == before)
+        #expect(try fixture.auditEvents() == events)
+        if let before { #expect(try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath)) == before) }
     }
 
     @Test func aWriteBlockedPastTheBusyTimeoutIsALockedError() throws {
@@ -99,8 +102,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func addStoresSealedTokenWithScheduleAndAuditRow() throws {
-        let fixture = try StoreFixture(policy: RenewalPolicy(jitter: .fraction(0)))
+    @Test(arguments: TestBackend.all)
+    func addStoresSealedTokenWithScheduleAndAuditRow(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend, policy: RenewalPolicy(jitter: .fraction(0)))
         let now = fixture.clock.now
         let record = try fixture.inventory.add(
             token: "EAAadded",
@@ -119,15 +123,11 @@ import TokenKeeperTesting
         #expect(events == ["added", "revealed"])
     }
 
-    @Test func replaceSwapsTheTokenAndClearsTheFailureState() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func replaceSwapsTheTokenAndClearsTheFailureState(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let record = try fixture.inventory.add(token: "EAAold", NewToken(project: "p1", label: "Acme"))
-        try fixture.store.database { db in
-            try db.execute(
-                sql: "UPDATE tokens SET state = 'needs_reauth', failures = 3 WHERE id = ?",
-                arguments: [record.id]
-            )
-        }
+        try fixture.underTheSeam("UPDATE tokens SET state = 'needs_reauth', failures = 3 WHERE id = '\(record.id)'")
         fixture.clock.advance(by: .seconds(3_600))
         let replaced = try fixture.inventory.replace(id: record.id, token: "EAAnew", NewToken(project: ""))
         #expect(replaced.state == .active)
@@ -142,8 +142,9 @@ import TokenKeeperTesting
         )
     }
 
-    @Test func updatingATokenThatIsGoneIsAnErrorAndWritesNothing() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func updatingATokenThatIsGoneIsAnErrorAndWritesNothing(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         var record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))
         try fixture.inventory.remove(id: record.id)
         record.label = "changed"
@@ -155,8 +156,9 @@ import TokenKeeperTesting
         #expect(try fixture.allTokens().isEmpty)
     }
 
-    @Test func removeDeletesTheTokenButKeepsItsHistory() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func removeDeletesTheTokenButKeepsItsHistory(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))
         try fixture.inventory.remove(id: record.id)
         #expect(try fixture.allTokens().isEmpty)
@@ -175,8 +177,9 @@ import TokenKeeperTesting
         #expect(try fixture.allTokens().isEmpty)
     }
 
-    @Test func listIsSortedByExpiryAndFilters() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func listIsSortedByExpiryAndFilters(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let now = fixture.clock.now
         for (days, project) in [(30, "p1"), (5, "p2"), (50, "p1"), (2, "p1")] {
             _ = try fixture.inventory.add(

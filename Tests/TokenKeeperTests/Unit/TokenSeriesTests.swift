@@ -15,7 +15,7 @@ import TokenKeeperSQLite
         }
         _ = try fixture.importLines(lines.joined(separator: "\n"))
         let ids = try fixture.allTokens().map(\.id).sorted()
-        try fixture.store.database { db in
+        try fixture.sqlite.database { db in
             for id in ids.enumerated().filter({ $0.offset % 3 == 0 }).map(\.element) {
                 try db.execute(sql: "UPDATE tokens SET state = 'needs_reauth' WHERE id = ?", arguments: [id])
             }

@@ -212,6 +212,35 @@ final class PostgresTransaction: StoreWriting {
         return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).first.map(TokenRecord.init(postgresRow:))
     }
 
+    /// One statement for the chunk: the rows are locked with `FOR UPDATE SKIP LOCKED`, so a
+    /// token another host is claiming at this moment is passed over instead of waited for.
+    func claimLeases(
+        ids: [String],
+        owner: String,
+        until: UnixTime,
+        now: UnixTime,
+        onlyIfDue: Bool
+    ) throws -> [TokenRecord] {
+        guard !ids.isEmpty else { return [] }
+        let sql = """
+            UPDATE tokens SET lease_owner = $1, lease_until = $2
+            WHERE id IN (
+                SELECT id FROM tokens
+                WHERE id = ANY($3) AND \(PostgresSchema.liveCondition)
+                  AND (lease_until IS NULL OR lease_until < $4) AND (refresh_at <= $4 OR $5)
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING \(PostgresSchema.tokenColumns)
+            """
+        var arguments = binds(owner, until.seconds)
+        arguments.append(ids)
+        arguments.append(now.seconds)
+        arguments.append(!onlyIfDue)
+        let claimed = try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).map(TokenRecord.init(postgresRow:))
+        let order = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return claimed.sorted { order[$0.id, default: 0] < order[$1.id, default: 0] }
+    }
+
     func releaseLease(id: String, owner: String) throws {
         try execute(
             "UPDATE tokens SET lease_owner = NULL, lease_until = NULL WHERE id = \(id) AND lease_owner = \(owner)"

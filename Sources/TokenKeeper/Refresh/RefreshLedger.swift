@@ -70,9 +70,7 @@ struct RefreshLedger: Sendable {
     func claim(_ ids: some Collection<String>, now: UnixTime, onlyIfDue: Bool = true) throws -> [TokenRecord] {
         guard !ids.isEmpty else { return [] }
         return try store.write { store in
-            try ids.compactMap { id in
-                try store.claimLease(id: id, owner: owner, until: now + lease, now: now, onlyIfDue: onlyIfDue)
-            }
+            try store.claimLeases(ids: Array(ids), owner: owner, until: now + lease, now: now, onlyIfDue: onlyIfDue)
         }
     }
 

@@ -171,6 +171,10 @@ package protocol StoreWriting: StoreReading {
     /// Takes the lease on `id` for `owner` until `until` when the token is live, free at `now`
     /// and (with `onlyIfDue`) due; the record as claimed, or nil.
     func claimLease(id: String, owner: String, until: UnixTime, now: UnixTime, onlyIfDue: Bool) throws -> TokenRecord?
+    /// ``claimLease(id:owner:until:now:onlyIfDue:)`` for each of `ids` in one go, in the order
+    /// of `ids`; a token another transaction is claiming at this moment is passed over, not
+    /// waited for. A backend may do it in one statement.
+    func claimLeases(ids: [String], owner: String, until: UnixTime, now: UnixTime, onlyIfDue: Bool) throws -> [TokenRecord]
     /// Lets go of `owner`'s lease on `id`, changing nothing else.
     func releaseLease(id: String, owner: String) throws
     /// Moves `owner`'s lease on `id` at `version` to `until`; false when it is not held so.
@@ -182,6 +186,20 @@ package protocol StoreWriting: StoreReading {
     /// `expires_at - margin` nor earlier than their own schedule; tokens another owner holds at
     /// `now` are left alone. `version` stays.
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws
+}
+
+extension StoreWriting {
+    /// One ``claimLease(id:owner:until:now:onlyIfDue:)`` after another (SQLite has one writer,
+    /// so no other transaction can be claiming meanwhile).
+    package func claimLeases(
+        ids: [String],
+        owner: String,
+        until: UnixTime,
+        now: UnixTime,
+        onlyIfDue: Bool
+    ) throws -> [TokenRecord] {
+        try ids.compactMap { try claimLease(id: $0, owner: owner, until: until, now: now, onlyIfDue: onlyIfDue) }
+    }
 }
 
 extension TokenStore {

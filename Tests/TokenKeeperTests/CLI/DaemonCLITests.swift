@@ -116,7 +116,6 @@ import TokenKeeperTesting
     /// Provisioning calls FakeSinch has begun (answered or not).
     func begun(_ sinch: SinchHarness) -> Int { sinch.fake.stats().requestsPerSecond.values.reduce(0, +) }
 
-
     func heldLeases(_ sandbox: CLISandbox) async throws -> String {
         try await sandbox.sqlite("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL;")
             .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -21,7 +21,8 @@ import TokenKeeperTesting
         do {
             try await waitUntil("the daemon to log its metrics address", within: .seconds(30)) {
                 let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                url = lines.split(separator: "\n").lazy
+                url =
+                    lines.split(separator: "\n").lazy
                     .compactMap { try? CLIJSON.parse(String($0))["metrics.address"]?.string }.first
                 return url != nil
             }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import SinchProvisioning
 import Synchronization
@@ -36,13 +35,13 @@ import TokenKeeperTesting
     /// Takes a minute of the manual clock per call, and counts the calls that started with less
     /// lease left on their token than `budget`.
     final class LeaseCheckingExchange: TokenExchanging {
-        let store: SQLiteStore
+        let store: any TokenStore
         let sealer: TokenSealer
         let clock: ManualClock
         let budget: Duration
         private let short = Mutex(0)
 
-        init(store: SQLiteStore, sealer: TokenSealer, clock: ManualClock, budget: Duration) {
+        init(store: any TokenStore, sealer: TokenSealer, clock: ManualClock, budget: Duration) {
             self.store = store
             self.sealer = sealer
             self.clock = clock
@@ -54,13 +53,10 @@ import TokenKeeperTesting
         func refresh(token: String, project: String, businessManager: String?) async throws(SinchError) -> String {
             let now = clock.now
             let fingerprint = sealer.fingerprint(token)
-            let lease = try? store.database { db in
-                try Int64.fetchOne(
-                    db,
-                    sql: "SELECT lease_until FROM tokens WHERE fingerprint = ?",
-                    arguments: [fingerprint]
-                )
-                .map(UnixTime.init(seconds:))
+            let lease = try? store.read { reader in
+                try reader.sealedTokens(withFingerprint: fingerprint).first.flatMap {
+                    try reader.token(id: $0.id)?.leaseUntil
+                }
             }
             if (lease ?? nil).map({ $0 < now + budget }) ?? true { short.withLock { $0 += 1 } }
             clock.advance(by: .seconds(60))
@@ -75,146 +71,162 @@ import TokenKeeperTesting
         message: "too many calls"
     )
 
-    let fixture: StoreFixture
-    let exchange = ScriptedExchange()
-    let engine: RefreshEngine
+    /// A fresh store of `backend`, a scripted exchange and an engine over them.
+    struct Harness {
+        let fixture: StoreFixture
+        let exchange = ScriptedExchange()
+        let engine: RefreshEngine
 
-    init() throws {
-        fixture = try StoreFixture(policy: RenewalPolicy(backoffMin: .seconds(60), backoffMax: .seconds(3_600)))
-        var limits = TokenKeeperConfiguration.Limits()
-        limits.concurrency = 1
-        limits.rate = 1_000
-        engine = RefreshEngine(
-            inventory: fixture.inventory,
-            exchanger: exchange,
-            limits: limits,
-            owner: "test:1",
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
+        init(_ backend: TestBackend) throws {
+            fixture = try StoreFixture(
+                backend,
+                policy: RenewalPolicy(backoffMin: .seconds(60), backoffMax: .seconds(3_600))
+            )
+            var limits = TokenKeeperConfiguration.Limits()
+            limits.concurrency = 1
+            limits.rate = 1_000
+            engine = RefreshEngine(
+                inventory: fixture.inventory,
+                exchanger: exchange,
+                limits: limits,
+                owner: "test:1",
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
+        }
+
+        /// Adds a token of `project` that is due now (it expires in two days, inside renew-before).
+        @discardableResult
+        func addDue(_ project: String) throws -> String {
+            let now = fixture.clock.now
+            let new = NewToken(
+                project: project,
+                issuedAt: now - .seconds(58 * 86_400),
+                expiresAt: now + .seconds(2 * 86_400)
+            )
+            return try fixture.inventory.add(token: "EAAG-\(UUID().uuidString)", new).id
+        }
+
+        func record(_ id: String) throws -> TokenRecord { try fixture.inventory.token(id: id) }
     }
 
-    /// Adds a token of `project` that is due now (it expires in two days, inside renew-before).
-    @discardableResult
-    func addDue(_ project: String) throws -> String {
-        let now = fixture.clock.now
-        let new = NewToken(
-            project: project,
-            issuedAt: now - .seconds(58 * 86_400),
-            expiresAt: now + .seconds(2 * 86_400)
-        )
-        return try fixture.inventory.add(token: "EAAG-\(UUID().uuidString)", new).id
-    }
+    @Test(arguments: TestBackend.all)
+    func aThrottledProjectWaitsAsAWholeWithoutChargingItsTokens(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let throttledIDs = try (0..<3).map { _ in try h.addDue("p1") }
+        let otherIDs = try (0..<2).map { _ in try h.addDue("p2") }
+        h.exchange.fail("p1", with: Self.throttled)
+        let now = h.fixture.clock.now
 
-    func record(_ id: String) throws -> TokenRecord { try fixture.inventory.token(id: id) }
-
-    @Test func aThrottledProjectWaitsAsAWholeWithoutChargingItsTokens() async throws {
-        let throttledIDs = try (0..<3).map { _ in try addDue("p1") }
-        let otherIDs = try (0..<2).map { _ in try addDue("p2") }
-        exchange.fail("p1", with: Self.throttled)
-        let now = fixture.clock.now
-
-        let summary = try await engine.runOnce()
+        let summary = try await h.engine.runOnce()
 
         #expect(summary.due == 5)
         #expect(summary.refreshed == 2)
         #expect(summary.failed == 1)
         #expect(summary.skipped == 2)
-        #expect(exchange.calls("p1") == 1, "one throttled answer must stop the project's other calls")
-        #expect(exchange.calls("p2") == 2)
+        #expect(h.exchange.calls("p1") == 1, "one throttled answer must stop the project's other calls")
+        #expect(h.exchange.calls("p2") == 2)
         for id in throttledIDs {
-            let token = try record(id)
+            let token = try h.record(id)
             #expect(token.failures == 0, "throttling is not the token's fault")
             #expect(token.refreshAt >= now + .seconds(60), "\(id) would be tried again inside the pause")
             #expect(token.leaseOwner == nil)
         }
-        #expect(try throttledIDs.map { try record($0).state }.filter { $0 == .retrying }.count == 1)
-        for id in otherIDs { #expect(try record(id).state == .active) }
+        #expect(try throttledIDs.map { try h.record($0).state }.filter { $0 == .retrying }.count == 1)
+        for id in otherIDs { #expect(try h.record(id).state == .active) }
 
         // Another pass (or another process) inside the pause sends nothing for the project.
-        fixture.clock.advance(by: .seconds(30))
-        let inside = try await engine.runOnce()
+        h.fixture.clock.advance(by: .seconds(30))
+        let inside = try await h.engine.runOnce()
         #expect(inside.due == 0)
-        #expect(exchange.calls("p1") == 1)
+        #expect(h.exchange.calls("p1") == 1)
     }
 
-    @Test func consecutivePausesOfAProjectGrowAndASuccessResetsThem() async throws {
-        let ids = try (0..<2).map { _ in try addDue("p1") }
-        exchange.fail("p1", with: Self.throttled)
+    @Test(arguments: TestBackend.all)
+    func consecutivePausesOfAProjectGrowAndASuccessResetsThem(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let ids = try (0..<2).map { _ in try h.addDue("p1") }
+        h.exchange.fail("p1", with: Self.throttled)
 
         // No Retry-After: the pause is the backoff ceiling of the project's strike (1, 2, 4 min).
         var pauses: [Int64] = []
         for _ in 0..<3 {
-            let start = fixture.clock.now
-            _ = try await engine.runOnce()
-            let resumes = try ids.map { try record($0).refreshAt }.min()!
+            let start = h.fixture.clock.now
+            _ = try await h.engine.runOnce()
+            let resumes = try ids.map { try h.record($0).refreshAt }.min()!
             pauses.append(resumes.seconds - start.seconds)
-            fixture.clock.set(try ids.map { try record($0).refreshAt }.max()!)
+            h.fixture.clock.set(try ids.map { try h.record($0).refreshAt }.max()!)
         }
         #expect(pauses == [60, 120, 240])
 
-        exchange.fail("p1", with: nil)
-        let recovered = try await engine.runOnce()
+        h.exchange.fail("p1", with: nil)
+        let recovered = try await h.engine.runOnce()
         #expect(recovered.refreshed == ids.count)
 
         // The strikes started over: the next throttling pauses for the first ceiling again.
-        try addDue("p1")
-        exchange.fail("p1", with: Self.throttled)
-        let start = fixture.clock.now
-        _ = try await engine.runOnce()
+        try h.addDue("p1")
+        h.exchange.fail("p1", with: Self.throttled)
+        let start = h.fixture.clock.now
+        _ = try await h.engine.runOnce()
         var all: [TokenRecord] = []
-        try fixture.inventory.forEachToken(matching: .init()) { all.append($0) }
+        try h.fixture.inventory.forEachToken(matching: .init()) { all.append($0) }
         let paused = all.filter { $0.state == .retrying }
         #expect(paused.count == 1)
         #expect(paused.first.map { $0.refreshAt.seconds - start.seconds } == 60)
     }
 
-    @Test func retryAfterSetsThePause() async throws {
-        let ids = try (0..<2).map { _ in try addDue("p1") }
+    @Test(arguments: TestBackend.all)
+    func retryAfterSetsThePause(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let ids = try (0..<2).map { _ in try h.addDue("p1") }
         var error = Self.throttled
         error.retryAfter = .seconds(7)
-        exchange.fail("p1", with: error)
-        let start = fixture.clock.now
-        _ = try await engine.runOnce()
-        #expect(exchange.calls("p1") == 1)
-        for id in ids { #expect(try record(id).refreshAt >= start + .seconds(7)) }
-        #expect(try ids.map { try record($0).refreshAt }.min() == start + .seconds(7))
+        h.exchange.fail("p1", with: error)
+        let start = h.fixture.clock.now
+        _ = try await h.engine.runOnce()
+        #expect(h.exchange.calls("p1") == 1)
+        for id in ids { #expect(try h.record(id).refreshAt >= start + .seconds(7)) }
+        #expect(try ids.map { try h.record($0).refreshAt }.min() == start + .seconds(7))
     }
 
     /// A pause never holds a token past its last safe moment: the engine calls for it then, even
     /// though its project is still paused, and reports the outcome.
-    @Test func aPausedProjectsTokenIsStillTriedAtItsLastSafeMoment() async throws {
-        let now = fixture.clock.now
-        let lastDay = try fixture.inventory.add(
+    @Test(arguments: TestBackend.all)
+    func aPausedProjectsTokenIsStillTriedAtItsLastSafeMoment(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let now = h.fixture.clock.now
+        let lastDay = try h.fixture.inventory.add(
             token: "EAAG-last-day",
             NewToken(project: "p1", issuedAt: now - .seconds(59 * 86_400), expiresAt: now + .seconds(23 * 3_600))
         )
         var error = Self.throttled
         error.retryAfter = .seconds(6 * 86_400)
-        exchange.fail("p1", with: error)
-        _ = try await engine.runOnce()
-        #expect(exchange.calls("p1") == 1)
+        h.exchange.fail("p1", with: error)
+        _ = try await h.engine.runOnce()
+        #expect(h.exchange.calls("p1") == 1)
         let lastMoment = lastDay.expiresAt - .seconds(3_600)
-        #expect(try record(lastDay.id).refreshAt == lastMoment)
+        #expect(try h.record(lastDay.id).refreshAt == lastMoment)
 
         // Sinch recovers, but the project's pause (6 days) is not over when the moment comes.
-        exchange.fail("p1", with: nil)
-        fixture.clock.set(lastMoment)
-        let summary = try await engine.runOnce()
+        h.exchange.fail("p1", with: nil)
+        h.fixture.clock.set(lastMoment)
+        let summary = try await h.engine.runOnce()
         #expect(summary.refreshed == 1)
-        #expect(exchange.calls("p1") == 2)
-        #expect(try record(lastDay.id).expiresAt > lastDay.expiresAt)
+        #expect(h.exchange.calls("p1") == 2)
+        #expect(try h.record(lastDay.id).expiresAt > lastDay.expiresAt)
     }
 
     /// A call never starts on a lease shorter than the longest call can take: a token claimed with
     /// others renews its lease when the calls before it took long.
-    @Test func aCallStartsOnlyWithALeaseThatOutlastsIt() async throws {
+    @Test(arguments: TestBackend.all)
+    func aCallStartsOnlyWithALeaseThatOutlastsIt(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
         let budget = RefreshEngine.callBudget(httpTimeout: TokenKeeperConfiguration.maximumHTTPTimeout)
-        let store = fixture.sqlite
-        let clock = fixture.clock
+        let store = h.fixture.store
+        let clock = h.fixture.clock
         // Each call takes a minute of the clock, and checks the lease it runs under.
         let exchange = LeaseCheckingExchange(
             store: store,
-            sealer: TokenSealer(masterKey: fixture.key),
+            sealer: TokenSealer(masterKey: h.fixture.key),
             clock: clock,
             budget: budget
         )
@@ -222,14 +234,14 @@ import TokenKeeperTesting
         limits.concurrency = 1
         limits.rate = 1_000
         let engine = RefreshEngine(
-            inventory: fixture.inventory,
+            inventory: h.fixture.inventory,
             exchanger: exchange,
             limits: limits,
             owner: "test:1",
             callBudget: budget,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        for _ in 0..<2 { try addDue("p1") }
+        for _ in 0..<2 { try h.addDue("p1") }
         let summary = try await engine.runOnce()
         #expect(summary.refreshed == 2)
         #expect(exchange.shortLeases() == 0, "a call started with less lease left than the longest call takes")
@@ -237,59 +249,67 @@ import TokenKeeperTesting
 
     /// A Sinch that hangs costs a bounded time per pass: after three timeouts in a row the
     /// project pauses, and its other due tokens wait without a call.
-    @Test func timeoutsInARowPauseTheProject() async throws {
-        let ids = try (0..<8).map { _ in try addDue("p1") }
-        let others = try (0..<2).map { _ in try addDue("p2") }
-        exchange.fail("p1", with: SinchError(.transient, status: nil, code: "timeout", message: "no answer in 30 s"))
-        let start = fixture.clock.now
-        let summary = try await engine.runOnce()
-        #expect(exchange.calls("p1") == RefreshStateMachine.timeoutsBeforePause)
+    @Test(arguments: TestBackend.all)
+    func timeoutsInARowPauseTheProject(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let ids = try (0..<8).map { _ in try h.addDue("p1") }
+        let others = try (0..<2).map { _ in try h.addDue("p2") }
+        h.exchange.fail("p1", with: SinchError(.transient, status: nil, code: "timeout", message: "no answer in 30 s"))
+        let start = h.fixture.clock.now
+        let summary = try await h.engine.runOnce()
+        #expect(h.exchange.calls("p1") == RefreshStateMachine.timeoutsBeforePause)
         #expect(summary.failed == 3 && summary.refreshed == 2 && summary.skipped == 5)
-        for id in ids { #expect(try record(id).refreshAt >= start + .seconds(60)) }
-        for id in others { #expect(try record(id).state == .active) }
-        let notes = try fixture.auditEvents().filter { $0.event == "refresh_failed" }.map(\.detail)
+        for id in ids { #expect(try h.record(id).refreshAt >= start + .seconds(60)) }
+        for id in others { #expect(try h.record(id).state == .active) }
+        let notes = try h.fixture.auditEvents().filter { $0.event == "refresh_failed" }.map(\.detail)
         #expect(notes.filter { $0.contains("3 calls in a row timed out") }.count == 1)
     }
 
-    @Test func theSameTokenBackKeepsTheRealExpiryAndIsReportedApart() async throws {
-        let id = try addDue("p1")
-        let before = try record(id)
-        exchange.echo("p1")
-        let now = fixture.clock.now
-        let summary = try await engine.runOnce()
+    @Test(arguments: TestBackend.all)
+    func theSameTokenBackKeepsTheRealExpiryAndIsReportedApart(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let id = try h.addDue("p1")
+        let before = try h.record(id)
+        h.exchange.echo("p1")
+        let now = h.fixture.clock.now
+        let summary = try await h.engine.runOnce()
         #expect(summary.notExtended == 1 && summary.refreshed == 0)
-        let after = try record(id)
+        let after = try h.record(id)
         #expect(after.expiresAt == before.expiresAt, "Sinch's answer proved no extension")
         #expect(after.issuedAt == before.issuedAt && after.lastRefreshedAt == nil)
-        #expect(after.refreshAt == now + fixture.inventory.policy.minAge)
-        let event = try #require(try fixture.auditEvents().last)
+        #expect(after.refreshAt == now + h.fixture.inventory.policy.minAge)
+        let event = try #require(try h.fixture.auditEvents().last)
         #expect(event.event == "not_extended")
         #expect(event.detail.contains(#""fingerprint":"\#(before.fingerprint)""#))
         // `check` still sees the token dying in two days.
-        let report = try ExpiryCheck().run(on: fixture.inventory)
+        let report = try ExpiryCheck().run(on: h.fixture.inventory)
         #expect(report.counts.critical == 1)
     }
 
-    @Test func refusedCredentialsPauseTheProjectToo() async throws {
-        let ids = try (0..<3).map { _ in try addDue("p1") }
-        exchange.fail("p1", with: SinchError(.credentials, status: 401, code: "unauthorized", message: "bad key"))
-        let summary = try await engine.runOnce()
-        #expect(exchange.calls("p1") == 1)
+    @Test(arguments: TestBackend.all)
+    func refusedCredentialsPauseTheProjectToo(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let ids = try (0..<3).map { _ in try h.addDue("p1") }
+        h.exchange.fail("p1", with: SinchError(.credentials, status: 401, code: "unauthorized", message: "bad key"))
+        let summary = try await h.engine.runOnce()
+        #expect(h.exchange.calls("p1") == 1)
         #expect(summary.failed == 1)
-        for id in ids { #expect(try record(id).failures == 0) }
-        let failed = try ids.map { try record($0) }.first { $0.state == .retrying }
+        for id in ids { #expect(try h.record(id).failures == 0) }
+        let failed = try ids.map { try h.record($0) }.first { $0.state == .retrying }
         #expect(failed?.lastError?.errorClass == "credentials")
     }
 }
 
 extension RefreshEngineTests {
-    @Test func runOnceRefreshesEverythingDueAcrossBatches() async throws {
-        let ids = try (0..<7).map { _ in try addDue("p\(Int.random(in: 1...3))") }
-        let summary = try await engine.runOnce(batch: 3)
+    @Test(arguments: TestBackend.all)
+    func runOnceRefreshesEverythingDueAcrossBatches(_ backend: TestBackend) async throws {
+        let h = try Harness(backend)
+        let ids = try (0..<7).map { _ in try h.addDue("p\(Int.random(in: 1...3))") }
+        let summary = try await h.engine.runOnce(batch: 3)
         #expect(summary.due == 7)
         #expect(summary.refreshed == 7)
-        for id in ids { #expect(try record(id).lastRefreshedAt != nil) }
-        let dryRun = try await engine.runOnce(dryRun: true, batch: 3)
+        for id in ids { #expect(try h.record(id).lastRefreshedAt != nil) }
+        let dryRun = try await h.engine.runOnce(dryRun: true, batch: 3)
         #expect(dryRun.due == 0)
     }
 }

@@ -64,7 +64,10 @@ import TokenKeeperTesting
     ]
 
     @Test(arguments: TestBackend.all, edits)
-    func anEditBehindTheToolsBackNamesTheFirstBadSeq(_ backend: TestBackend, edit: (sql: String, firstBad: Int64)) throws {
+    func anEditBehindTheToolsBackNamesTheFirstBadSeq(
+        _ backend: TestBackend,
+        edit: (sql: String, firstBad: Int64)
+    ) throws {
         let (sql, firstBad) = edit
         let fixture = try fixture(events: 5, backend)
         try tamper(fixture, sql)

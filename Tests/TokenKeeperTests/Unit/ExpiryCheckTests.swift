@@ -23,8 +23,9 @@ import TokenKeeperTesting
         #expect([ExpiryCheck.Status.ok, .warning, .critical, .unknown].map(\.exitCode) == [0, 1, 2, 3])
     }
 
-    @Test func countsEachTokenInItsWorstBucketAtTheThresholds() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func countsEachTokenInItsWorstBucketAtTheThresholds(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let now = fixture.clock.now
         let day: Int64 = 86_400
         let reauth = try fixture.inventory.add(token: "EAAreauth", NewToken(project: "p"))
@@ -32,9 +33,7 @@ import TokenKeeperTesting
             token: "EAAlapsed",
             NewToken(project: "p", expiresAt: now + .seconds(60))
         )
-        try fixture.sqlite.database { db in
-            try db.execute(sql: "UPDATE tokens SET state = 'needs_reauth' WHERE id = ?", arguments: [reauth.id])
-        }
+        try fixture.underTheSeam("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(reauth.id)'")
         fixture.clock.advance(by: .seconds(61))  // `lapsed` is past expiry but still marked active
         let later = fixture.clock.now
         // Expiring in 1d, exactly 3d (critical), 3d+1s and 14d (warning), 14d+1s and 60d (fine).

@@ -8,8 +8,9 @@ import TokenKeeperTesting
         #"{"project":"\#(project)","token":"EAAimport\#(index)","label":"Customer \#(index)","waba":"\#(1_000 + index)"}"#
     }
 
-    @Test func importsEveryLineWithAnAddedAuditRowEach() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func importsEveryLineWithAnAddedAuditRowEach(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let text = (0..<10).map { line($0) }.joined(separator: "\n") + "\n"
         #expect(try fixture.importLines(text, batchSize: 3) == ImportSummary(imported: 10))
         let tokens = try fixture.allTokens()
@@ -23,8 +24,9 @@ import TokenKeeperTesting
         #expect(first.wabaID == "1003")
     }
 
-    @Test func aTokenRepeatedInALaterBatchIsRefusedAtItsLine() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func aTokenRepeatedInALaterBatchIsRefusedAtItsLine(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let text = [line(1), line(2), line(3), line(1)].joined(separator: "\n")
         #expect {
             try fixture.importLines(text, batchSize: 2)
@@ -35,8 +37,9 @@ import TokenKeeperTesting
         #expect(try fixture.allTokens().isEmpty)
     }
 
-    @Test func expiresAtSetsTheExpiry() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: TestBackend.all)
+    func expiresAtSetsTheExpiry(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
         let expiry = fixture.clock.now + .seconds(10 * 86_400)
         _ = try fixture.importLines(#"{"project":"p","token":"EAAx","expires_at":"\#(RFC3339.format(expiry))"}"#)
         #expect(try fixture.allTokens().first?.expiresAt == expiry)
@@ -47,19 +50,23 @@ import TokenKeeperTesting
         #expect(try fixture.importLines("\n" + line(1) + "\r\n\n   \n" + line(2)) == ImportSummary(imported: 2))
     }
 
-    @Test(arguments: [
-        ("{\"project\":\"p\",\"token\":", "not valid JSON"),
-        (#"{"project":"p"}"#, "missing \"token\""),
-        (#"{"token":"EAAx"}"#, "missing \"project\""),
-        (#"{"project":"p","token":"EAAx","expires":"2030-01-01T00:00:00Z"}"#, "unknown field \"expires\""),
-        (#"{"project":"p","token":"EAAx","expires_at":"next week"}"#, "expires_at"),
-        (#"{"project":"p","token":"EAAx","expires_at":"2001-01-01T00:00:00Z"}"#, "in the past"),
-        (#"{"project":"p","token":42}"#, "\"token\" must be a string"),
-        (#"{"project":"p","token":""}"#, "empty"),
-        (#"["project","token"]"#, "not a JSON object"),
-    ])
-    func oneBadLineImportsNothingAndNamesItsLine(bad: String, says: String) throws {
-        let fixture = try StoreFixture()
+    @Test(
+        arguments: TestBackend.all,
+        [
+            ("{\"project\":\"p\",\"token\":", "not valid JSON"),
+            (#"{"project":"p"}"#, "missing \"token\""),
+            (#"{"token":"EAAx"}"#, "missing \"project\""),
+            (#"{"project":"p","token":"EAAx","expires":"2030-01-01T00:00:00Z"}"#, "unknown field \"expires\""),
+            (#"{"project":"p","token":"EAAx","expires_at":"next week"}"#, "expires_at"),
+            (#"{"project":"p","token":"EAAx","expires_at":"2001-01-01T00:00:00Z"}"#, "in the past"),
+            (#"{"project":"p","token":42}"#, "\"token\" must be a string"),
+            (#"{"project":"p","token":""}"#, "empty"),
+            (#"["project","token"]"#, "not a JSON object"),
+        ]
+    )
+    func oneBadLineImportsNothingAndNamesItsLine(_ backend: TestBackend, case: (bad: String, says: String)) throws {
+        let (bad, says) = `case`
+        let fixture = try StoreFixture(backend)
         _ = try fixture.inventory.add(token: "EAAexisting", NewToken(project: "p0"))
         // The bad line sits after a full batch, so earlier batches were already inserted.
         let lines = (0..<7).map { line($0) } + [bad] + (7..<9).map { line($0) }

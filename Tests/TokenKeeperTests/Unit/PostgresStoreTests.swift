@@ -105,7 +105,12 @@ import TokenKeeperTesting
                             .open(at: location, readOnly: false)
                         let sealer = TokenSealer(masterKey: key)
                         try store.bind(to: sealer, source: key.source)
-                        let inventory = Inventory(store: store, policy: RenewalPolicy(), actor: "w\(writer)", sealer: sealer)
+                        let inventory = Inventory(
+                            store: store,
+                            policy: RenewalPolicy(),
+                            actor: "w\(writer)",
+                            sealer: sealer
+                        )
                         for index in 0..<15 {
                             _ = try inventory.add(token: "EAAfleet\(writer)x\(index)", NewToken(project: "p1"))
                         }
@@ -135,7 +140,9 @@ import TokenKeeperTesting
         #expect {
             try backend().open(at: "postgres://tokenkeeper@127.0.0.1:1/tk?sslmode=disable", readOnly: true)
         } throws: { error in
-            (error as? TokenKeeperError)?.message.contains("cannot reach PostgreSQL at postgres://tokenkeeper@127.0.0.1:1/tk")
+            (error as? TokenKeeperError)?.message.contains(
+                "cannot reach PostgreSQL at postgres://tokenkeeper@127.0.0.1:1/tk"
+            )
                 == true
         }
     }

@@ -8,18 +8,17 @@ import TokenKeeperSQLite
 /// The per-token series of `/metrics`, read a page at a time from a real database file.
 @Suite struct TokenSeriesTests {
     /// Imports `count` tokens; every third one is then marked `needs_reauth` (not live).
-    func fixture(tokens count: Int) throws -> StoreFixture {
-        let fixture = try StoreFixture()
+    func fixture(tokens count: Int, _ backend: TestBackend) throws -> StoreFixture {
+        let fixture = try StoreFixture(backend)
         let lines = (0..<count).map { index in
             #"{"project":"p\#(index % 3)","token":"EAA\#(index)xyzTOKENVALUE","label":"L \#(index)"}"#
         }
         _ = try fixture.importLines(lines.joined(separator: "\n"))
         let ids = try fixture.allTokens().map(\.id).sorted()
-        try fixture.sqlite.database { db in
-            for id in ids.enumerated().filter({ $0.offset % 3 == 0 }).map(\.element) {
-                try db.execute(sql: "UPDATE tokens SET state = 'needs_reauth' WHERE id = ?", arguments: [id])
-            }
-        }
+        let marked = ids.enumerated().filter({ $0.offset % 3 == 0 }).map { "'\($0.element)'" }
+        try fixture.underTheSeam(
+            "UPDATE tokens SET state = 'needs_reauth' WHERE id IN (\(marked.joined(separator: ", ")))"
+        )
         return fixture
     }
 
@@ -33,9 +32,9 @@ import TokenKeeperSQLite
         return pages
     }
 
-    @Test(arguments: [7, 25, 10_000])
-    func pagesHoldEveryTokenOnceGroupedByFamily(pageSize: Int) throws {
-        let fixture = try fixture(tokens: 25)
+    @Test(arguments: TestBackend.all, [7, 25, 10_000])
+    func pagesHoldEveryTokenOnceGroupedByFamily(_ backend: TestBackend, pageSize: Int) throws {
+        let fixture = try fixture(tokens: 25, backend)
         let pages = try pages(fixture, pageSize: pageSize)
         // Seven-token pages: 4 of expiry (7+7+7+4) and 3 of refresh (16 live tokens: 7+7+2). At
         // 25, expiry fills a page exactly, then an empty one ends the family.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Waits until `condition` holds, asking every 20 ms; throws when `limit` passes first. For what a
 /// test cannot drive with the manual clock: another process's progress, a server starting.
 package func waitUntil(
@@ -17,7 +19,6 @@ package struct WaitTimedOut: Error, CustomStringConvertible {
     package var description: String
 }
 
-import Foundation
 
 extension Process {
     /// Waits up to `limit` for the process to end (a hang guard, not a timer); whether it did.

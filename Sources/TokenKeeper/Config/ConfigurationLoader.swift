@@ -94,7 +94,10 @@ package enum ConfigurationLoader {
         ] {
             guard let value = try duration(key) else { continue }
             guard value > .zero else {
-                throw TokenKeeperError(.configuration, "invalid value for \(name(key)): it must be above zero, such as 10s")
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name(key)): it must be above zero, such as 10s"
+                )
             }
             config.database[keyPath: path] = value
         }

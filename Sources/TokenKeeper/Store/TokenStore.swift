@@ -174,7 +174,13 @@ package protocol StoreWriting: StoreReading {
     /// ``claimLease(id:owner:until:now:onlyIfDue:)`` for each of `ids` in one go, in the order
     /// of `ids`; a token another transaction is claiming at this moment is passed over, not
     /// waited for. A backend may do it in one statement.
-    func claimLeases(ids: [String], owner: String, until: UnixTime, now: UnixTime, onlyIfDue: Bool) throws -> [TokenRecord]
+    func claimLeases(
+        ids: [String],
+        owner: String,
+        until: UnixTime,
+        now: UnixTime,
+        onlyIfDue: Bool
+    ) throws -> [TokenRecord]
     /// Lets go of `owner`'s lease on `id`, changing nothing else.
     func releaseLease(id: String, owner: String) throws
     /// Moves `owner`'s lease on `id` at `version` to `until`; false when it is not held so.

@@ -19,7 +19,6 @@ package struct WaitTimedOut: Error, CustomStringConvertible {
     package var description: String
 }
 
-
 extension Process {
     /// Waits up to `limit` for the process to end (a hang guard, not a timer); whether it did.
     package func exited(within limit: Duration = .seconds(120)) async throws -> Bool {

@@ -204,6 +204,31 @@ package final class PostgresStore: TokenStore {
         }
     }
 
+    /// LISTENs on the tokens channel on a connection of its own, calling `onChange` for every
+    /// notification and once each time it (re)connects (what changed while it was not listening
+    /// is not lost). A lost connection is retried with growing waits, up to 30 s.
+    package func watchChanges(_ onChange: @escaping @Sendable () -> Void) -> (any StoreWatch)? {
+        let client = client
+        let task = Task(executorPreference: PostgresThread.shared) {
+            var failures = 0
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: PostgresSchema.channel) { notifications in
+                            onChange()
+                            for try await _ in notifications { onChange() }
+                        }
+                    }
+                    failures = 0
+                } catch {
+                    failures += 1
+                }
+                try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
+            }
+        }
+        return TaskWatch(task: task)
+    }
+
     /// Brings the schema up to date under an advisory lock, so hosts that start together apply
     /// each migration once. False when the database has no tokenkeeper schema and `creating` is
     /// not set (nothing is written then).
@@ -288,6 +313,12 @@ package final class PostgresStore: TokenStore {
             return TokenKeeperError(.database, "database \(location): \(error.code)")
         }
     }
+}
+
+/// A watch that is a task to cancel.
+struct TaskWatch: StoreWatch {
+    let task: Task<Void, Never>
+    func cancel() { task.cancel() }
 }
 
 extension Duration {

@@ -18,6 +18,10 @@ package enum Daemon {
     ) async throws {
         let engine = try context.refreshEngine(dryRun: false, logger: logger)
         let scheduler = RefreshScheduler(engine: engine, clock: context.clock, logger: logger)
+        // A token another host adds, due in seconds, wakes this daemon at once (PostgreSQL's
+        // LISTEN); the timer's 60 s cap stays the guard when nothing is heard.
+        let watch = engine.store.watchChanges { scheduler.wake() }
+        defer { watch?.cancel() }
         // Services stop in reverse order: the scheduler (last) stops claiming first, while
         // /healthz still answers.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []

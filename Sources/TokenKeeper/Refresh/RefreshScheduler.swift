@@ -69,6 +69,10 @@ package final class RefreshScheduler: Service, Sendable {
         }
     }
 
+    /// Ends the current sleep (or the next one, when none is under way) at once: another process
+    /// added or rescheduled tokens.
+    package func wake() { timer.wake() }
+
     private func shouldContinue() -> Bool { !stopping.load(ordering: .relaxed) && !Task.isCancelled }
 
     /// The next claimable `refresh_at`, at most `maxSleep` ahead. A pass that moved nothing sleeps

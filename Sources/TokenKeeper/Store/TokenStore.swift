@@ -21,9 +21,21 @@ package protocol TokenStore: AnyObject, Sendable {
     /// Runs `body` in one write transaction: everything it writes commits together or not at all.
     /// `bulk` tells the backend a very large transaction follows (`import`).
     func write<T>(bulk: Bool, _ body: (any StoreWriting) throws -> T) throws -> T
+    /// Calls `onChange` soon after any process adds tokens or moves when one is due, so a daemon
+    /// need not wait for its timer; nil when the backend cannot tell (the scheduler's timer cap
+    /// finds such tokens then). Stops when the returned watch is cancelled.
+    func watchChanges(_ onChange: @escaping @Sendable () -> Void) -> (any StoreWatch)?
+}
+
+/// A running ``TokenStore/watchChanges(_:)``.
+package protocol StoreWatch: Sendable {
+    func cancel()
 }
 
 extension TokenStore {
+    /// No notifications: the scheduler's timer cap notices other processes' changes.
+    package func watchChanges(_ onChange: @escaping @Sendable () -> Void) -> (any StoreWatch)? { nil }
+
     /// A write transaction of ordinary size.
     package func write<T>(_ body: (any StoreWriting) throws -> T) throws -> T {
         try write(bulk: false, body)

@@ -10,8 +10,9 @@ import TokenKeeperTesting
     ]
     static let sixtyDays: TimeInterval = 60 * 86_400
 
-    @Test func addPrintsTheNewIdAlone() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func addPrintsTheNewIdAlone(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.succeed("add", "--project", "p1", stdin: CLISecret.make() + "\n")
 
@@ -19,8 +20,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs() == [result.stdout.trimmingCharacters(in: .newlines)])
     }
 
-    @Test func tokenStdinIsTheDefaultAndCanBeSaid() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func tokenStdinIsTheDefaultAndCanBeSaid(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let token = CLISecret.make()
 
         let id = try await sandbox.add(token, project: "p1", "--token-stdin")
@@ -28,8 +30,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.succeed("get", id).stdout == token + "\n")
     }
 
-    @Test func addJSONPrintsOneObjectWithExactlyTheContractFields() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func addJSONPrintsOneObjectWithExactlyTheContractFields(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.succeed(
             "add",
@@ -66,8 +69,9 @@ import TokenKeeperTesting
         #expect(fingerprint.wholeMatch(of: /[0-9a-f]+/) != nil)
     }
 
-    @Test func optionalFieldsAreNullNotMissing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func optionalFieldsAreNullNotMissing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
 
@@ -78,8 +82,9 @@ import TokenKeeperTesting
         #expect(object["business_manager"] == .null)
     }
 
-    @Test func addWithoutTimesExpiresOneLifetimeAfterNow() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func addWithoutTimesExpiresOneLifetimeAfterNow(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let before = Date().timeIntervalSince1970.rounded(.down)
 
         let result = try await sandbox.succeed("add", "--project", "p1", "--json", stdin: CLISecret.make())
@@ -92,8 +97,9 @@ import TokenKeeperTesting
         #expect(expires - issued == Self.sixtyDays)
     }
 
-    @Test func expiresAtSetsExpiresAt() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func expiresAtSetsExpiresAt(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let expiry = CLITime.format(CLITime.days(30))
 
         let result = try await sandbox.succeed(
@@ -109,8 +115,9 @@ import TokenKeeperTesting
         #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(expiry))
     }
 
-    @Test func expiresAtWithAnOffsetIsPrintedInUTC() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func expiresAtWithAnOffsetIsPrintedInUTC(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let expiry = CLITime.days(30)
         let local = CLITime.format(expiry.addingTimeInterval(2 * 3_600)).replacingOccurrences(of: "Z", with: "+02:00")
 
@@ -119,8 +126,9 @@ import TokenKeeperTesting
         #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(CLITime.format(expiry)))
     }
 
-    @Test func issuedAtGivesAnExpiryOneLifetimeLater() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func issuedAtGivesAnExpiryOneLifetimeLater(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let issued = CLITime.days(-10)
 
         let result = try await sandbox.succeed(
@@ -138,8 +146,9 @@ import TokenKeeperTesting
         #expect(object["expires_at"] == .string(CLITime.format(issued.addingTimeInterval(Self.sixtyDays))))
     }
 
-    @Test func expiresAtInThePastIsBadInputAndStoresNothing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func expiresAtInThePastIsBadInputAndStoresNothing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run(
             "add",
@@ -174,8 +183,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func expiresAtAndIssuedAtTogetherAreAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func expiresAtAndIssuedAtTogetherAreAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run(
             "add",
@@ -192,8 +202,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func timeThatIsNotRFC3339IsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func timeThatIsNotRFC3339IsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("add", "--project", "p1", "--expires-at", "next tuesday", stdin: "EAAx")
 
@@ -201,8 +212,9 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("next tuesday"))
     }
 
-    @Test func missingProjectIsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func missingProjectIsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("add", stdin: "EAAx")
 
@@ -221,8 +233,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func surroundingWhitespaceIsTrimmed() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func surroundingWhitespaceIsTrimmed(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let token = CLISecret.make()
 
         let id = try await sandbox.add("  \t" + token + "  \r\n\n")
@@ -230,8 +243,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.succeed("get", id).stdout == token + "\n")
     }
 
-    @Test func moreThanOneValueOnStandardInputIsBadInput() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func moreThanOneValueOnStandardInputIsBadInput(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("add", "--project", "p1", stdin: "EAAone EAAtwo\n")
 
@@ -239,8 +253,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().isEmpty)
     }
 
-    @Test func replacePutsANewTokenIntoTheExistingRecord() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func replacePutsANewTokenIntoTheExistingRecord(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let old = CLISecret.make()
         let new = CLISecret.make()
         let id = try await sandbox.add(old, project: "p1", "--label", "Acme")
@@ -263,8 +278,9 @@ import TokenKeeperTesting
         #expect(replaced.first?["detail"]?["new_fingerprint"] == after["fingerprint"])
     }
 
-    @Test func replacePrintsTheIdAloneWithoutJSON() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func replacePrintsTheIdAloneWithoutJSON(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let id = try await sandbox.add(CLISecret.make())
 
         let result = try await sandbox.succeed("add", "--replace", id, stdin: CLISecret.make())
@@ -272,8 +288,9 @@ import TokenKeeperTesting
         #expect(result.stdout == id + "\n")
     }
 
-    @Test func replaceOfAnUnknownIdIsBadInput() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func replaceOfAnUnknownIdIsBadInput(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("add", "--replace", "tk_000000000000", stdin: CLISecret.make())
 

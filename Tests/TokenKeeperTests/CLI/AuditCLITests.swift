@@ -16,8 +16,9 @@ import TokenKeeperTesting
         return (first, second)
     }
 
-    @Test func auditJSONPrintsOneEventALineWithTheContractFields() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func auditJSONPrintsOneEventALineWithTheContractFields(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let (first, second) = try await history(sandbox)
 
         let result = try await sandbox.succeed("audit", "--json")
@@ -37,8 +38,9 @@ import TokenKeeperTesting
         #expect(Set(events.compactMap { $0["hash"]?.string }).count == 5)
     }
 
-    @Test func eventDetailsCarryFingerprintsAndProject() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func eventDetailsCarryFingerprintsAndProject(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let id = try await sandbox.add(CLISecret.make(), project: "p9")
         let fingerprint = try #require(try await sandbox.listJSON().first?["fingerprint"])
 
@@ -50,8 +52,9 @@ import TokenKeeperTesting
         #expect(added["detail"]?["source"] == .string("add"))
     }
 
-    @Test func auditTextPrintsOneLinePerEventInSeqOrder() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func auditTextPrintsOneLinePerEventInSeqOrder(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         _ = try await history(sandbox)
 
         let lines = try await sandbox.succeed("audit").stdout.split(separator: "\n")
@@ -63,16 +66,18 @@ import TokenKeeperTesting
         #expect(lines[1].contains("revealed"))
     }
 
-    @Test func emptyLogPrintsNothing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func emptyLogPrintsNothing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.succeed("audit", "--json")
 
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func tokenFilterKeepsOneTokensEvents() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func tokenFilterKeepsOneTokensEvents(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let (first, second) = try await history(sandbox)
 
         let firstEvents = try await sandbox.auditJSON("--token", first)
@@ -95,8 +100,9 @@ import TokenKeeperTesting
         #expect(events.allSatisfy { $0["event"] == .string(event) })
     }
 
-    @Test func limitPrintsTheMostRecentEventsInSeqOrder() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func limitPrintsTheMostRecentEventsInSeqOrder(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let (first, _) = try await history(sandbox)
 
         #expect(try await sandbox.auditJSON("--limit", "2").map { $0["seq"] } == [.integer(4), .integer(5)])
@@ -108,16 +114,18 @@ import TokenKeeperTesting
         #expect(text.map { $0.prefix(2) } == ["3 ", "4 ", "5 "])
     }
 
-    @Test func sinceKeepsEventsAtOrAfterTheTime() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func sinceKeepsEventsAtOrAfterTheTime(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         _ = try await history(sandbox)
 
         #expect(try await sandbox.auditJSON("--since", CLITime.format(CLITime.days(-1))).count == 5)
         #expect(try await sandbox.auditJSON("--since", CLITime.format(CLITime.days(1))).isEmpty)
     }
 
-    @Test func unknownEventIsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func unknownEventIsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("audit", "--event", "exploded")
 
@@ -127,8 +135,9 @@ import TokenKeeperTesting
 
     // MARK: - verify
 
-    @Test func verifyExitsZeroOnAnIntactChain() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func verifyExitsZeroOnAnIntactChain(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         _ = try await history(sandbox)
 
         let result = try await sandbox.run("audit", "verify")
@@ -137,8 +146,9 @@ import TokenKeeperTesting
         #expect(result.stdout.contains("intact"))
     }
 
-    @Test func verifyExitsZeroOnAnEmptyLog() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func verifyExitsZeroOnAnEmptyLog(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         #expect(try await sandbox.run("audit", "verify").status == 0)
     }
@@ -179,8 +189,9 @@ import TokenKeeperTesting
         #expect(result.stdout.contains("seq 3"), "the row after the gap: \(result.stdout)")
     }
 
-    @Test func verifyOfAMissingDatabaseIsADatabaseError() async throws {
-        let sandbox = try await CLISandbox(initialized: false)
+    @Test(arguments: TestBackend.all)
+    func verifyOfAMissingDatabaseIsADatabaseError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(initialized: false, backend: backend)
 
         #expect(try await sandbox.run("audit", "verify").status == 74)
     }

@@ -9,8 +9,9 @@ import TokenKeeperTesting
         try await sandbox.add(CLISecret.make(), project: "p1", "--expires-at", CLITime.format(CLITime.days(days)))
     }
 
-    @Test func okWithNoTokens() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func okWithNoTokens(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("check")
 
@@ -18,8 +19,9 @@ import TokenKeeperTesting
         #expect(result.stdout.hasPrefix("TOKENKEEPER OK"))
     }
 
-    @Test func okWhenEveryTokenHasSixtyDaysLeft() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func okWhenEveryTokenHasSixtyDaysLeft(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await sandbox.add(CLISecret.make())
         try await sandbox.add(CLISecret.make())
 
@@ -29,8 +31,9 @@ import TokenKeeperTesting
         #expect(result.stdout.hasPrefix("TOKENKEEPER OK"))
     }
 
-    @Test func warningWhenATokenExpiresWithinFourteenDays() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func warningWhenATokenExpiresWithinFourteenDays(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await sandbox.add(CLISecret.make())
         let soon = try await addExpiring(sandbox, inDays: 10.5)
 
@@ -41,8 +44,9 @@ import TokenKeeperTesting
         #expect(result.stdout.contains(soon))
     }
 
-    @Test func criticalWhenATokenExpiresWithinThreeDays() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func criticalWhenATokenExpiresWithinThreeDays(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await addExpiring(sandbox, inDays: 10.5)
         let critical = try await addExpiring(sandbox, inDays: 2)
 
@@ -80,8 +84,9 @@ import TokenKeeperTesting
         #expect(report["expired"] == .integer(1))
     }
 
-    @Test func customWarnAndCritMoveTheThresholds() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func customWarnAndCritMoveTheThresholds(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await addExpiring(sandbox, inDays: 20.5)
 
         #expect(try await sandbox.run("check").status == 0)
@@ -91,8 +96,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.run("check", "--warn", "20d", "--crit", "1d").status == 0)
     }
 
-    @Test func shorterCritTurnsACriticalTokenIntoAWarning() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func shorterCritTurnsACriticalTokenIntoAWarning(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await addExpiring(sandbox, inDays: 2)
 
         #expect(try await sandbox.run("check").status == 2)
@@ -125,8 +131,9 @@ import TokenKeeperTesting
         #expect(Set(named) == [warning, critical, reauth])
     }
 
-    @Test func checkJSONOfAHealthyInventoryIsOK() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func checkJSONOfAHealthyInventoryIsOK(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await sandbox.add(CLISecret.make())
 
         let result = try await sandbox.run("check", "--json", "--warn", "7d", "--crit", "2d")
@@ -150,8 +157,9 @@ import TokenKeeperTesting
         #expect(!CLIFiles.exists(sandbox.databasePath))
     }
 
-    @Test func missingDatabaseIsUnknownInJSONToo() async throws {
-        let sandbox = try await CLISandbox(initialized: false)
+    @Test(arguments: TestBackend.all)
+    func missingDatabaseIsUnknownInJSONToo(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(initialized: false, backend: backend)
 
         let result = try await sandbox.run("check", "--json")
 
@@ -172,16 +180,18 @@ import TokenKeeperTesting
         #expect(result.stdout.hasPrefix("TOKENKEEPER UNKNOWN"))
     }
 
-    @Test func critLongerThanWarnIsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func critLongerThanWarnIsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("check", "--warn", "3d", "--crit", "7d")
 
         #expect(result.status == 64)
     }
 
-    @Test func badDurationIsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func badDurationIsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         #expect(try await sandbox.run("check", "--warn", "two weeks").status == 64)
         #expect(try await sandbox.run("check", "--crit", "3").status == 64)

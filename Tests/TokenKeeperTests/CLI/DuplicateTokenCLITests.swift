@@ -9,8 +9,9 @@ import TokenKeeperTesting
         #"{"project":"\#(project)","token":"\#(token)"}"#
     }
 
-    @Test func addingAStoredTokenAgainExits65AndNamesTheRecord() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func addingAStoredTokenAgainExits65AndNamesTheRecord(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let token = CLISecret.make()
         let id = try await sandbox.add(token)
         let again = try await sandbox.run("add", "--project", "p2", stdin: token + "\n")
@@ -21,8 +22,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.auditJSON("--event", "added").count == 1)
     }
 
-    @Test func replaceKeepsWorkingButNotWithAnotherRecordsToken() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func replaceKeepsWorkingButNotWithAnotherRecordsToken(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let (first, second) = (CLISecret.make(), CLISecret.make())
         let firstID = try await sandbox.add(first)
         let secondID = try await sandbox.add(second)
@@ -37,8 +39,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.succeed("get", secondID).stdout == renewed + "\n")
     }
 
-    @Test func importingAStoredTokenImportsNothingAndNamesTheLine() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func importingAStoredTokenImportsNothingAndNamesTheLine(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let stored = CLISecret.make()
         let id = try await sandbox.add(stored)
         let file = sandbox.directory.file("again.jsonl")
@@ -61,8 +64,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().count == 3)
     }
 
-    @Test func aTokenTwiceInOneFileIsRefusedAtItsSecondLine() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func aTokenTwiceInOneFileIsRefusedAtItsSecondLine(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let token = CLISecret.make()
         let file = sandbox.directory.file("twice.jsonl")
         try CLIFiles.write(

@@ -43,8 +43,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.succeed("audit", "verify").status == 0)
     }
 
-    @Test func masterKeyThatIsNotBase64OfThirtyTwoBytesIsAConfigurationError() async throws {
-        var sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func masterKeyThatIsNotBase64OfThirtyTwoBytesIsAConfigurationError(_ backend: TestBackend) async throws {
+        var sandbox = try await CLISandbox(backend: backend)
         let id = try await sandbox.add(CLISecret.make())
         for bad in ["not base64!", Data(repeating: 1, count: 16).base64EncodedString()] {
             sandbox.cli.environment["TOKENKEEPER_MASTER_KEY"] = bad
@@ -122,8 +123,9 @@ import TokenKeeperTesting
         #expect(result.status == 74)
     }
 
-    @Test func missingConfigFileIsAConfigurationError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func missingConfigFileIsAConfigurationError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let path = sandbox.directory.file("nope.yaml")
 
         let result = try await sandbox.run("list", "--config", path)
@@ -133,8 +135,9 @@ import TokenKeeperTesting
         #expect(result.stderr.contains(path))
     }
 
-    @Test func missingConfigFileFromTheEnvironmentIsAConfigurationError() async throws {
-        var sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func missingConfigFileFromTheEnvironmentIsAConfigurationError(_ backend: TestBackend) async throws {
+        var sandbox = try await CLISandbox(backend: backend)
         let path = sandbox.directory.file("nope.yaml")
         sandbox.cli.environment["TOKENKEEPER_CONFIG"] = path
 
@@ -173,8 +176,9 @@ import TokenKeeperTesting
         #expect(result.stderr.contains(path))
     }
 
-    @Test func badLifetimeInTheEnvironmentNamesTheSettingAndTheValue() async throws {
-        var sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func badLifetimeInTheEnvironmentNamesTheSettingAndTheValue(_ backend: TestBackend) async throws {
+        var sandbox = try await CLISandbox(backend: backend)
         sandbox.cli.environment["TOKENKEEPER_LIFETIME"] = "abc"
 
         let result = try await sandbox.run("list")
@@ -185,8 +189,9 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("abc"))
     }
 
-    @Test func badLifetimeInTheConfigFileNamesTheSettingAndTheValue() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func badLifetimeInTheConfigFileNamesTheSettingAndTheValue(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let path = sandbox.directory.file("config.yaml")
         try CLIFiles.write("policy:\n  lifetime: sixty days\n", to: path)
 
@@ -223,8 +228,9 @@ import TokenKeeperTesting
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func errorsGoToStandardErrorAsOneLine() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func errorsGoToStandardErrorAsOneLine(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("show", "tk_000000000000")
 

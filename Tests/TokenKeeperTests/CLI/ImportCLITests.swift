@@ -10,8 +10,9 @@ import TokenKeeperTesting
         return String(decoding: data, as: UTF8.self)
     }
 
-    @Test func importFromAFileStoresEveryLineAndPrintsTheJSONSummary() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func importFromAFileStoresEveryLineAndPrintsTheJSONSummary(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let expiry = CLITime.format(CLITime.days(20))
         let tokens = [CLISecret.make(), CLISecret.make(), CLISecret.make()]
         let file = sandbox.directory.file("tokens.jsonl")
@@ -40,8 +41,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func importAuditsOneAddedEventPerToken() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func importAuditsOneAddedEventPerToken(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let lines = (0..<3).map { _ in Self.line(["project": "p1", "token": CLISecret.make()]) }
 
         try await sandbox.succeed("import", "-", stdin: lines.joined(separator: "\n"))
@@ -52,8 +54,9 @@ import TokenKeeperTesting
         #expect(Set(events.compactMap { $0["token"]?.string }) == Set(try await sandbox.listedIDs()))
     }
 
-    @Test func importFromDashReadsStandardInput() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func importFromDashReadsStandardInput(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let input = Self.line(["project": "p1", "token": CLISecret.make()]) + "\n"
 
         let result = try await sandbox.succeed("import", "-", "--json", stdin: input)
@@ -62,8 +65,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().count == 1)
     }
 
-    @Test func importWithoutAFileReadsStandardInput() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func importWithoutAFileReadsStandardInput(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let input = Self.line(["project": "p1", "token": CLISecret.make()])
 
         let result = try await sandbox.succeed("import", "--json", stdin: input)
@@ -71,8 +75,9 @@ import TokenKeeperTesting
         #expect(try CLIJSON.parse(result.stdout)["imported"] == .integer(1))
     }
 
-    @Test func blankLinesAndWindowsLineEndingsAreIgnored() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func blankLinesAndWindowsLineEndingsAreIgnored(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let first = Self.line(["project": "p1", "token": CLISecret.make()])
         let second = Self.line(["project": "p1", "token": CLISecret.make()])
 
@@ -87,8 +92,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs().count == 2)
     }
 
-    @Test func emptyInputImportsNothingAndSucceeds() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func emptyInputImportsNothingAndSucceeds(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.succeed("import", "-", "--json", stdin: "")
 
@@ -149,8 +155,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs() == [existing])
     }
 
-    @Test func malformedLineFromAFileImportsNothing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func malformedLineFromAFileImportsNothing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let file = sandbox.directory.file("tokens.jsonl")
         try CLIFiles.write(
             Self.line(["project": "p1", "token": CLISecret.make()]) + "\n{\"project\":\"p1\"}\n",
@@ -165,8 +172,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.auditJSON().isEmpty)
     }
 
-    @Test func malformedLineAfterThousandsOfGoodOnesImportsNothing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func malformedLineAfterThousandsOfGoodOnesImportsNothing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let file = sandbox.directory.file("many.jsonl")
         var lines = (1..<5_000).map { Self.line(["project": "bulk", "token": "EAAbulk\($0)"]) }
         lines.append(#"{"project":"bulk","token":"EAAlast","colour":"red"}"#)
@@ -181,8 +189,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.succeed("audit", "verify").status == 0)
     }
 
-    @Test func missingFileIsBadInputAndImportsNothing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func missingFileIsBadInputAndImportsNothing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("import", sandbox.directory.file("nope.jsonl"))
 

@@ -23,8 +23,9 @@ import TokenKeeperTesting
 
     // MARK: - list
 
-    @Test func listTableIsSortedByExpiryWithRemainingDaysAndState() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func listTableIsSortedByExpiryWithRemainingDaysAndState(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let ids = try await addExpiring(sandbox, days: [40.5, 10.5, 25.5])
 
         let result = try await sandbox.succeed("list")
@@ -38,8 +39,9 @@ import TokenKeeperTesting
         #expect(lines[3].hasPrefix(ids[0]) && lines[3].contains("in 40d") && lines[3].contains("active"))
     }
 
-    @Test func listPrintsNoTokenValues() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func listPrintsNoTokenValues(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let tokens = [CLISecret.make(), CLISecret.make()]
         for token in tokens { try await sandbox.add(token) }
 
@@ -52,8 +54,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func listJSONIsOneArraySortedByExpiry() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func listJSONIsOneArraySortedByExpiry(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let ids = try await addExpiring(sandbox, days: [30, 5, 50])
 
         let result = try await sandbox.succeed("list", "--json")
@@ -66,14 +69,16 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func listJSONWithNoTokensIsAnEmptyArray() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func listJSONWithNoTokensIsAnEmptyArray(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         #expect(try await sandbox.succeed("list", "--json").stdout == "[]\n")
     }
 
-    @Test func expiringWithinKeepsOnlyTokensExpiringSooner() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func expiringWithinKeepsOnlyTokensExpiringSooner(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let ids = try await addExpiring(sandbox, days: [5.5, 10.5, 30])
 
         #expect(try await sandbox.listedIDs("--expiring-within", "7d") == [ids[0]])
@@ -93,8 +98,9 @@ import TokenKeeperTesting
         #expect(table.split(separator: "\n").contains { $0.hasPrefix(ids[1]) && $0.contains("needs_reauth") })
     }
 
-    @Test func projectFilterKeepsOnlyThatProject() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func projectFilterKeepsOnlyThatProject(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let first = try await addExpiring(sandbox, days: [10, 30], project: "alpha")
         let second = try await addExpiring(sandbox, days: [20], project: "beta")
 
@@ -103,8 +109,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.listedIDs("--project", "gamma").isEmpty)
     }
 
-    @Test func limitPrintsTheSoonestN() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func limitPrintsTheSoonestN(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let ids = try await addExpiring(sandbox, days: [30, 10, 20])
 
         #expect(try await sandbox.listedIDs("--limit", "2") == [ids[1], ids[2]])
@@ -115,8 +122,9 @@ import TokenKeeperTesting
         #expect(table.last?.hasPrefix(ids[1]) == true)
     }
 
-    @Test func filtersCombine() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func filtersCombine(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let alpha = try await addExpiring(sandbox, days: [5.5, 6.5, 30], project: "alpha")
         _ = try await addExpiring(sandbox, days: [4.5], project: "beta")
 
@@ -144,8 +152,9 @@ import TokenKeeperTesting
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func unknownStateIsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func unknownStateIsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         let result = try await sandbox.run("list", "--state", "sleeping")
 
@@ -153,16 +162,18 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("sleeping"))
     }
 
-    @Test func negativeLimitIsAUsageError() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func negativeLimitIsAUsageError(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
 
         #expect(try await sandbox.run("list", "--limit=-1").status == 64)
     }
 
     // MARK: - show
 
-    @Test func showJSONPrintsOneObjectEqualToTheListEntry() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func showJSONPrintsOneObjectEqualToTheListEntry(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let id = try await sandbox.add(CLISecret.make(), project: "p1", "--label", "Acme", "--waba", "1000")
 
         let result = try await sandbox.succeed("show", id, "--json")
@@ -173,8 +184,9 @@ import TokenKeeperTesting
         #expect(object == (try await sandbox.listJSON().first))
     }
 
-    @Test func showTextNamesTheRecordWithoutItsValue() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func showTextNamesTheRecordWithoutItsValue(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let token = CLISecret.make()
         let id = try await sandbox.add(token, project: "p7", "--label", "Acme")
 
@@ -200,8 +212,9 @@ import TokenKeeperTesting
 
     // MARK: - get
 
-    @Test func getPrintsTheTokenAndAuditsRevealed() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func getPrintsTheTokenAndAuditsRevealed(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let token = CLISecret.make()
         let id = try await sandbox.add(token)
 
@@ -213,8 +226,9 @@ import TokenKeeperTesting
         #expect(revealed.first?["token"] == .string(id))
     }
 
-    @Test func getOfAnUnknownIdIsBadInputAndAuditsNothing() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func getOfAnUnknownIdIsBadInputAndAuditsNothing(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         try await sandbox.add(CLISecret.make())
 
         let result = try await sandbox.run("get", "tk_000000000000")
@@ -226,8 +240,9 @@ import TokenKeeperTesting
 
     // MARK: - remove
 
-    @Test func removeDeletesTheTokenAndAuditsRemoved() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func removeDeletesTheTokenAndAuditsRemoved(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let kept = try await sandbox.add(CLISecret.make())
         let gone = try await sandbox.add(CLISecret.make())
 
@@ -240,8 +255,9 @@ import TokenKeeperTesting
         #expect(history.compactMap { $0["event"]?.string } == ["added", "removed"])
     }
 
-    @Test func removeOfAnUnknownIdIsBadInput() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func removeOfAnUnknownIdIsBadInput(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let id = try await sandbox.add(CLISecret.make())
 
         let result = try await sandbox.run("remove", "tk_000000000000")
@@ -252,8 +268,9 @@ import TokenKeeperTesting
         #expect(try await sandbox.auditJSON("--event", "removed").isEmpty)
     }
 
-    @Test func removingTwiceIsBadInputTheSecondTime() async throws {
-        let sandbox = try await CLISandbox()
+    @Test(arguments: TestBackend.all)
+    func removingTwiceIsBadInputTheSecondTime(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
         let id = try await sandbox.add(CLISecret.make())
 
         try await sandbox.succeed("remove", id)

@@ -5,14 +5,15 @@ import TokenKeeperTesting
 
 /// `refresh ID... | --due [--force] [--dry-run]` against FakeSinch.
 @Suite struct RefreshCLITests {
-    func sandbox(_ sinch: SinchHarness) async throws -> CLISandbox {
-        let sandbox = try await CLISandbox.make(sinch: sinch)
+    func sandbox(_ sinch: SinchHarness, backend: TestBackend = .sqlite) async throws -> CLISandbox {
+        let sandbox = try await CLISandbox.make(sinch: sinch, backend: backend)
         return sandbox
     }
 
-    @Test func aTokenYoungerThanMinAgeIsSkippedUnlessForced() async throws {
+    @Test(arguments: TestBackend.all)
+    func aTokenYoungerThanMinAgeIsSkippedUnlessForced(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let old = sinch.fake.issueToken()
             let id = try await sandbox.add(old)  // issued now: younger than the 24 h min_age
             let skipped = try await sandbox.cli.run(["refresh", id, "--json"])
@@ -30,9 +31,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func anOldEnoughTokenIsRefreshedOnDemand() async throws {
+    @Test(arguments: TestBackend.all)
+    func anOldEnoughTokenIsRefreshedOnDemand(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let issued = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-2 * 86_400))
             let id = try await sandbox.add(sinch.fake.issueToken(), "--issued-at", issued)
             let result = try await sandbox.cli.run(["refresh", id])
@@ -53,9 +55,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func anUnknownIdExits65AndCallsNothing() async throws {
+    @Test(arguments: TestBackend.all)
+    func anUnknownIdExits65AndCallsNothing(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let result = try await sandbox.cli.run(["refresh", "tk_nothere"])
             #expect(result.status == 65)
             #expect(sinch.fake.stats().count(.longLivedAccessToken) == 0)

@@ -11,7 +11,8 @@ import TokenKeeperTesting
     func dueTokens(
         _ sinch: SinchHarness,
         count: Int,
-        project: String = "p1"
+        project: String = "p1",
+        backend: TestBackend = .sqlite
     ) async throws -> (
         CLISandbox, [String], [String]
     ) {
@@ -19,7 +20,8 @@ import TokenKeeperTesting
             sinch: sinch,
             environment: [
                 "TOKENKEEPER_RATE": "1000"
-            ]
+            ],
+            backend: backend
         )
         let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
         let values = (0..<count).map { _ in sinch.fake.issueToken() }
@@ -28,9 +30,10 @@ import TokenKeeperTesting
         return (sandbox, ids, values)
     }
 
-    @Test func refreshesWhatIsDueAndTheAuditVerifies() async throws {
+    @Test(arguments: TestBackend.all)
+    func refreshesWhatIsDueAndTheAuditVerifies(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, values) = try await dueTokens(sinch, count: 3)
+            let (sandbox, ids, values) = try await dueTokens(sinch, count: 3, backend: backend)
             let result = try await sandbox.cli.run(["run-once", "--json"])
             try #require(result.status == 0, "\(result.stderr)")
             let summary = try #require(try CLIJSON.parse(result.stdout).object)
@@ -60,9 +63,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func aRevokedTokenNeedsReauthAndIsNeverTriedAgain() async throws {
+    @Test(arguments: TestBackend.all)
+    func aRevokedTokenNeedsReauthAndIsNeverTriedAgain(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, values) = try await dueTokens(sinch, count: 2)
+            let (sandbox, ids, values) = try await dueTokens(sinch, count: 2, backend: backend)
             sinch.fake.revoke(token: values[0])
             let result = try await sandbox.cli.run(["run-once", "--json"])
             #expect(result.status == 1)
@@ -80,9 +84,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func aTransientFailureRetriesLaterAndExits1() async throws {
+    @Test(arguments: TestBackend.all)
+    func aTransientFailureRetriesLaterAndExits1(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, _) = try await dueTokens(sinch, count: 1)
+            let (sandbox, ids, _) = try await dueTokens(sinch, count: 1, backend: backend)
             sinch.fake.inject(
                 FakeSinchFaultRule(.error(status: 503, code: "internal_error"), endpoint: .longLivedAccessToken)
             )
@@ -101,9 +106,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func aDryRunCountsAndCallsNothing() async throws {
+    @Test(arguments: TestBackend.all)
+    func aDryRunCountsAndCallsNothing(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let (sandbox, ids, values) = try await dueTokens(sinch, count: 2)
+            let (sandbox, ids, values) = try await dueTokens(sinch, count: 2, backend: backend)
             let result = try await sandbox.cli.run(["run-once", "--dry-run", "--json"])
             #expect(result.status == 0)
             #expect(try CLIJSON.parse(result.stdout)["due"] == .integer(2))

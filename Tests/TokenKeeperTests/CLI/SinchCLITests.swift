@@ -7,20 +7,26 @@ import TokenKeeperTesting
 /// FakeSinch over real HTTP.
 @Suite struct SinchCLITests {
     /// A sandbox whose CLI talks to `sinch` with its key, unless `environment` overrides it.
-    func sandbox(_ sinch: SinchHarness, environment: [String: String] = [:]) async throws -> CLISandbox {
+    func sandbox(
+        _ sinch: SinchHarness,
+        environment: [String: String] = [:],
+        backend: TestBackend = .sqlite
+    ) async throws -> CLISandbox {
         var sandbox = try await CLISandbox.make(
             sinch: sinch,
             environment: [
                 "TOKENKEEPER_HTTP_TIMEOUT": "10s"
-            ]
+            ],
+            backend: backend
         )
         sandbox.cli.environment.merge(environment) { $1 }
         return sandbox
     }
 
-    @Test func addWithACodeExchangesItAndStoresTheToken() async throws {
+    @Test(arguments: TestBackend.all)
+    func addWithACodeExchangesItAndStoresTheToken(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let code = sinch.fake.issueCode()
             let added = try await sandbox.cli.run(
                 ["add", "--code-stdin", "--project", "p1", "--label", "Acme", "--json"],
@@ -43,9 +49,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func aUsedCodeExits65AndStoresNothing() async throws {
+    @Test(arguments: TestBackend.all)
+    func aUsedCodeExits65AndStoresNothing(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let code = sinch.fake.issueCode()
             let first = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(first.status == 0)
@@ -57,10 +64,11 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func refusedCredentialsExit69AndNameTheirSource() async throws {
+    @Test(arguments: TestBackend.all)
+    func refusedCredentialsExit69AndNameTheirSource(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
             let secret = "not-the-secret-4242"
-            let sandbox = try await sandbox(sinch, environment: ["SINCH_KEY_SECRET": secret])
+            let sandbox = try await sandbox(sinch, environment: ["SINCH_KEY_SECRET": secret], backend: backend)
             let code = sinch.fake.issueCode()
             let result = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
             #expect(result.status == 69)
@@ -70,9 +78,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func refusedCredentialsFromTheConfigFileNameTheFile() async throws {
+    @Test(arguments: TestBackend.all)
+    func refusedCredentialsFromTheConfigFileNameTheFile(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try await sandbox(sinch)
+            var sandbox = try await sandbox(sinch, backend: backend)
             sandbox.cli.environment["SINCH_KEY_ID"] = nil
             sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
             let config = sandbox.directory.file("tokenkeeper.yaml")
@@ -87,9 +96,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func missingCredentialsAreAConfigurationError() async throws {
+    @Test(arguments: TestBackend.all)
+    func missingCredentialsAreAConfigurationError(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            var sandbox = try await sandbox(sinch)
+            var sandbox = try await sandbox(sinch, backend: backend)
             sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
             let code = sinch.fake.issueCode()
             let result = try await sandbox.cli.run(["add", "--code-stdin", "--project", "p1"], stdin: code)
@@ -137,9 +147,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func wabasListsWhatTheTokenReaches() async throws {
+    @Test(arguments: TestBackend.all)
+    func wabasListsWhatTheTokenReaches(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let token = sinch.fake.issueToken()
             let id = try await sandbox.add(token)
             let json = try await sandbox.cli.run(["wabas", id, "--json"])
@@ -159,9 +170,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func wabasWithARevokedTokenExits65() async throws {
+    @Test(arguments: TestBackend.all)
+    func wabasWithARevokedTokenExits65(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let token = sinch.fake.issueToken()
             let id = try await sandbox.add(token)
             sinch.fake.revoke(token: token)
@@ -172,9 +184,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func enableTemplateAnalyticsCallsSinch() async throws {
+    @Test(arguments: TestBackend.all)
+    func enableTemplateAnalyticsCallsSinch(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0)
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
@@ -192,9 +205,10 @@ import TokenKeeperTesting
         }
     }
 
-    @Test func throttlingExits69WithTheWait() async throws {
+    @Test(arguments: TestBackend.all)
+    func throttlingExits69WithTheWait(_ backend: TestBackend) async throws {
         try await SinchHarness.with { sinch in
-            let sandbox = try await sandbox(sinch)
+            let sandbox = try await sandbox(sinch, backend: backend)
             sinch.fake.inject(
                 FakeSinchFaultRule(.tooManyRequests(retryAfter: "12"), endpoint: .enableTemplateAnalytics)
             )

@@ -9,6 +9,8 @@ import TokenKeeperTesting
 struct CLISandbox {
     let directory: TemporaryDirectory
     var cli: CLI
+    /// Where the store is: an SQLite file in the folder, or a fresh database on the run's server.
+    private(set) var backend = TestBackend.sqlite
 
     /// A sandbox whose database is not made yet.
     init(uninitializedWith environment: [String: String] = [:]) {
@@ -17,10 +19,22 @@ struct CLISandbox {
     }
 
     /// A sandbox whose database is created by `tokenkeeper init` unless `initialized` is false.
-    init(initialized: Bool = true, environment: [String: String] = [:]) async throws {
+    init(initialized: Bool = true, environment: [String: String] = [:], backend: TestBackend = .sqlite) async throws {
         self.init(uninitializedWith: environment)
+        if backend == .postgres { try usePostgres() }
         if initialized { try await initialize() }
     }
+
+    /// Points the sandbox at a new, empty database on the run's PostgreSQL server (its URL in
+    /// `TOKENKEEPER_DB`, the password in `PGPASSWORD`, never on a command line).
+    mutating func usePostgres() throws {
+        backend = .postgres
+        cli.environment["TOKENKEEPER_DB"] = try TestPostgres.freshDatabase()
+        cli.environment["PGPASSWORD"] = TestPostgres.server?.password
+    }
+
+    /// The store's location as the tool names it: the file's path or the database's URL.
+    var databaseLocation: String { cli.environment["TOKENKEEPER_DB"] ?? databasePath }
 
     /// Makes the database as `tokenkeeper init` does. A sandbox whose environment leaves `init`
     /// nothing to decide (the default database path, no key in the environment, no config file)
@@ -48,7 +62,11 @@ struct CLISandbox {
     private static let initializedTemplate = Task { try await InitializedFolder.make() }
 
     var databasePath: String { directory.file("state/tokenkeeper.sqlite") }
-    var keyFilePath: String { directory.file("state/tokenkeeper.key") }
+    /// The default key file: beside the SQLite file, or in the default state folder for a server.
+    var keyFilePath: String {
+        backend == .sqlite
+            ? directory.file("state/tokenkeeper.key") : directory.file(".local/state/tokenkeeper/tokenkeeper.key")
+    }
 
     @discardableResult
     func run(_ arguments: String..., stdin: String? = nil) async throws -> CLI.Result {
@@ -119,6 +137,14 @@ struct CLISandbox {
         return try CLIJSON.parseLines(result.stdout)
     }
 
+    /// Runs SQL behind the tool's back on either store (`sqlite3` or `psql`, rows as `a|b`).
+    @discardableResult
+    func underTheSeam(_ sql: String) async throws -> String {
+        guard backend == .postgres else { return try await sqlite(sql) }
+        let url = databaseLocation
+        return try await onOwnThread { try TestPostgres.sql(url, sql) }
+    }
+
     /// Runs SQL on the database behind the tool's back, with the `sqlite3` command line.
     @discardableResult
     func sqlite(_ sql: String) async throws -> String {
@@ -169,80 +195,6 @@ enum CLISecret {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
         return prefix + String((0..<40).map { _ in alphabet.randomElement()! })
     }
-}
-
-/// RFC 3339 in UTC, formatted and parsed independently of the code under test.
-enum CLITime {
-    static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: date)
-    }
-
-    static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
-
-    /// `now` moved by a whole number of days, to the second.
-    static func days(_ days: Double, from now: Date = Date()) -> Date {
-        Date(timeIntervalSince1970: (now.timeIntervalSince1970 + days * 86_400).rounded(.down))
-    }
-
-    /// Whether `text` is `YYYY-MM-DDTHH:MM:SSZ`.
-    static func isUTCStamp(_ text: String) -> Bool {
-        text.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z/) != nil
-    }
-}
-
-/// A JSON value that keeps the types apart (integer, string, null), for checking output shapes.
-enum CLIJSON: Equatable, Decodable, Sendable {
-    case null
-    case bool(Bool)
-    case integer(Int)
-    case number(Double)
-    case string(String)
-    case array([CLIJSON])
-    case object([String: CLIJSON])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([CLIJSON].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: CLIJSON].self))
-        }
-    }
-
-    static func parse(_ text: String) throws -> CLIJSON {
-        try JSONDecoder().decode(CLIJSON.self, from: Data(text.utf8))
-    }
-
-    /// JSON Lines: one value a non-empty line.
-    static func parseLines(_ text: String) throws -> [CLIJSON] {
-        try text.split(separator: "\n").map { try parse(String($0)) }
-    }
-
-    subscript(key: String) -> CLIJSON? {
-        if case .object(let object) = self { object[key] } else { nil }
-    }
-
-    var string: String? { if case .string(let value) = self { value } else { nil } }
-    var array: [CLIJSON]? { if case .array(let value) = self { value } else { nil } }
-    var object: [String: CLIJSON]? { if case .object(let value) = self { value } else { nil } }
-    var bool: Bool? { if case .bool(let value) = self { value } else { nil } }
 }
 
 /// The `sqlite3` command line, for changing a database the way an intruder or a bug would.
@@ -320,8 +272,13 @@ final class SQLiteConnectionHolder {
 extension CLISandbox {
     /// An initialized sandbox whose CLI talks to `sinch` with its key; `environment` adds or
     /// overrides variables.
-    static func make(sinch: SinchHarness, environment: [String: String] = [:]) async throws -> CLISandbox {
+    static func make(
+        sinch: SinchHarness,
+        environment: [String: String] = [:],
+        backend: TestBackend = .sqlite
+    ) async throws -> CLISandbox {
         var sandbox = CLISandbox(uninitializedWith: [:])
+        if backend == .postgres { try sandbox.usePostgres() }
         sandbox.point(at: sinch, environment: environment)
         try await sandbox.initialize()
         return sandbox

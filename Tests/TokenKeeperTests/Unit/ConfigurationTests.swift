@@ -54,7 +54,7 @@ import TokenKeeperTesting
             "SINCH_KEY_ID": "env-key",
         ]
         let config = try ConfigurationLoader.load(
-            flags: ["database": "/from/flag.sqlite"],
+            flags: ["database.path": "/from/flag.sqlite"],
             configFile: file,
             environment: environment
         )

@@ -1,0 +1,92 @@
+import PostgresNIO
+import TokenKeeper
+
+/// The audit chain on PostgreSQL: a locked one-row head, and rows sent in groups.
+extension PostgresTransaction {
+    // MARK: - Audit
+
+    /// In a write transaction this locks the chain head until commit: another host's append
+    /// waits here, and then reads the head this one wrote.
+    func auditTail() throws -> AuditLog.Tail {
+        let rows = try execute("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        guard let (seq, hash) = try rows.first?.decode((Int64, String).self) else { return .empty }
+        return AuditLog.Tail(seq: seq, hash: hash)
+    }
+
+    func appendAudit(_ record: AuditRecord) throws {
+        pendingAudit.append(record)
+        if pendingAudit.count >= 512 { try flushAudit() }
+    }
+
+    /// Sends the queued audit rows and moves the chain head to the last of them, but only from
+    /// where the first one links: a head that moved meanwhile fails the transaction.
+    func flushAudit() throws {
+        guard let first = pendingAudit.first, let last = pendingAudit.last else { return }
+        let rows = pendingAudit
+        pendingAudit.removeAll(keepingCapacity: true)
+        var arguments = PostgresBindings(capacity: rows.count * 8 + 3)
+        var values: [String] = []
+        values.reserveCapacity(rows.count)
+        for record in rows {
+            let base = arguments.count
+            arguments.append(record.seq)
+            arguments.append(record.at.seconds)
+            arguments.append(record.tokenID)
+            arguments.append(record.event)
+            arguments.append(record.actor)
+            arguments.append(record.detail)
+            arguments.append(record.prevHash)
+            arguments.append(record.hash)
+            values.append("(" + (1...8).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+        }
+        let head = arguments.count
+        arguments.append(last.seq)
+        arguments.append(last.hash)
+        arguments.append(first.seq - 1)
+        let sql = """
+            WITH appended AS (
+                INSERT INTO audit (\(PostgresSchema.auditColumns)) VALUES \(values.joined(separator: ", ")) RETURNING 1
+            )
+            UPDATE audit_head SET seq = $\(head + 1), hash = $\(head + 2) WHERE id = 1 AND seq = $\(head + 3)
+            RETURNING (SELECT COUNT(*) FROM appended)
+            """
+        guard try self.send(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1 else {
+            throw TokenKeeperError(
+                .database,
+                "the audit chain's head moved during this transaction; nothing was written"
+            )
+        }
+    }
+
+    func forEachAuditRecord(_ query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {
+        var conditions: [String] = []
+        var arguments = PostgresBindings()
+        if let tokenID = query.tokenID {
+            arguments.append(tokenID)
+            conditions.append("token_id = $\(arguments.count)")
+        }
+        if let event = query.event {
+            arguments.append(event.rawValue)
+            conditions.append("event = $\(arguments.count)")
+        }
+        if let since = query.since {
+            arguments.append(since.seconds)
+            conditions.append("at >= $\(arguments.count)")
+        }
+        let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
+        var sql = "SELECT \(PostgresSchema.auditColumns) FROM audit" + filter + " ORDER BY seq"
+        if let limit = query.limit {
+            arguments.append(limit)
+            sql = """
+                SELECT \(PostgresSchema.auditColumns) FROM audit
+                WHERE seq IN (SELECT seq FROM audit\(filter) ORDER BY seq DESC LIMIT $\(arguments.count)) ORDER BY seq
+                """
+        }
+        try forEachRow(PostgresQuery(unsafeSQL: sql, binds: arguments)) { try body(try AuditRecord(postgresRow: $0)) }
+    }
+
+    func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool {
+        try execute("SELECT EXISTS (SELECT 1 FROM audit WHERE token_id = \(tokenID) AND seq > \(seq))")
+            .first?.decode(Bool.self) == true
+    }
+}

@@ -56,7 +56,7 @@ enum PostgresSchema {
                 CREATE INDEX tokens_refresh_at ON tokens (refresh_at) WHERE \(liveCondition)
                 """,
                 """
-                CREATE INDEX tokens_expires_at ON tokens (expires_at)
+                CREATE INDEX tokens_expires_at ON tokens (expires_at, position)
                 """,
                 """
                 CREATE INDEX tokens_attention ON tokens (state, expires_at) WHERE \(attentionCondition)

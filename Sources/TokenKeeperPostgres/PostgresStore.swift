@@ -175,24 +175,29 @@ package final class PostgresStore: TokenStore {
     }
 
     package func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
-        try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { try body($0) }
+        try transaction(readOnly: true) { try body($0) }
     }
 
     package func write<T>(bulk: Bool, _ body: (any StoreWriting) throws -> T) throws -> T {
-        try transaction(begin: "BEGIN") { try body($0) }
+        try transaction(readOnly: false) { try body($0) }
     }
 
     /// Runs `body` in a transaction on one leased connection; commits when it returns.
-    func transaction<T>(begin: PostgresQuery, _ body: (PostgresTransaction) throws -> T) throws -> T {
+    /// A read is `REPEATABLE READ READ ONLY` (one snapshot), a write `READ COMMITTED`.
+    func transaction<T>(readOnly: Bool, _ body: (PostgresTransaction) throws -> T) throws -> T {
         let lease: PostgresConnectionLease
         do {
             lease = try PostgresConnectionLease.acquire(from: client, within: timeouts.connect)
         } catch {
             throw mapError(error)
         }
-        let transaction = PostgresTransaction(connection: lease.connection, timeout: timeouts.statement + .seconds(5))
+        let transaction = PostgresTransaction(
+            connection: lease.connection,
+            timeout: timeouts.statement + .seconds(5),
+            writable: !readOnly
+        )
         do {
-            try transaction.execute(begin)
+            try transaction.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
             let value = try body(transaction)
             try transaction.commit()
             lease.release()
@@ -234,7 +239,7 @@ package final class PostgresStore: TokenStore {
     /// not set (nothing is written then).
     func migrate(creating: Bool, readOnly: Bool) throws -> Bool {
         let known = PostgresSchema.migrations.map(\.name)
-        let applied = try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") {
+        let applied = try transaction(readOnly: true) {
             try $0.appliedMigrations()
         }
         guard let applied else {
@@ -260,7 +265,7 @@ package final class PostgresStore: TokenStore {
     }
 
     private func applyMigrations() throws {
-        try transaction(begin: "BEGIN") { transaction in
+        try transaction(readOnly: false) { transaction in
             try transaction.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLock))")
             try transaction.execute(
                 "CREATE TABLE IF NOT EXISTS tokenkeeper_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"
@@ -276,7 +281,7 @@ package final class PostgresStore: TokenStore {
     }
 
     /// A driver's error as the domain's, with the redacted URL and never a password.
-    func mapError(_ error: any Error) -> TokenKeeperError {
+    package func mapError(_ error: any Error) -> TokenKeeperError {
         if let error = error as? TokenKeeperError { return error }
         if let timeout = error as? PostgresTimeout {
             return TokenKeeperError(

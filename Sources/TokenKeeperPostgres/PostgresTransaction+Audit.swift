@@ -8,7 +8,11 @@ extension PostgresTransaction {
     /// In a write transaction this locks the chain head until commit: another host's append
     /// waits here, and then reads the head this one wrote.
     func auditTail() throws -> AuditLog.Tail {
-        let rows = try execute("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+        let rows = try execute(
+            writable
+                ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
+                : "SELECT seq, hash FROM audit_head WHERE id = 1"
+        )
         guard let (seq, hash) = try rows.first?.decode((Int64, String).self) else { return .empty }
         return AuditLog.Tail(seq: seq, hash: hash)
     }

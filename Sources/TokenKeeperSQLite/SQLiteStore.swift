@@ -184,6 +184,10 @@ package final class SQLiteStore: TokenStore {
         }
     }
 
+    package func mapError(_ error: any Error) -> TokenKeeperError {
+        Self.mapDatabaseError(error, path: path)
+    }
+
     static func mapDatabaseError(_ error: any Error, path: String) -> TokenKeeperError {
         if let error = error as? TokenKeeperError { return error }
         guard let error = error as? DatabaseError else {

@@ -43,7 +43,9 @@ struct SQLiteTransaction: StoreWriting {
         }
         var sql = "SELECT * FROM tokens"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        sql += " ORDER BY expires_at"
+        // Tokens that expire together come in the order they were stored (the index holds the
+        // rowid after expires_at, so this costs no sort): both stores list alike.
+        sql += " ORDER BY expires_at, rowid"
         if let limit = filter.limit {
             sql += " LIMIT ?"
             _ = arguments.append(contentsOf: [limit])

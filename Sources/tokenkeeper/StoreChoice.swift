@@ -10,9 +10,22 @@ enum StoreChoice {
         for configuration: TokenKeeperConfiguration,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> any StoreBackend {
-        guard PostgresLocation.isURL(configuration.databasePath) else { return SQLiteBackend() }
+        try backend(at: configuration.databasePath, configuration, environment: environment)
+    }
+
+    /// The backend for `location`; a server's password comes from `passwordFile` when given,
+    /// else as for the configured store.
+    static func backend(
+        at location: String,
+        _ configuration: TokenKeeperConfiguration,
+        passwordFile: String? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> any StoreBackend {
+        guard PostgresLocation.isURL(location) else { return SQLiteBackend() }
+        var configuration = configuration
+        if let passwordFile { configuration.database.passwordFile = passwordFile }
         return PostgresBackend(
-            password: try password(configuration, environment: environment),
+            password: try password(configuration, environment: passwordFile == nil ? environment : [:]),
             timeouts: PostgresTimeouts(
                 connect: configuration.database.connectTimeout,
                 statement: configuration.database.statementTimeout
@@ -40,11 +53,11 @@ enum StoreChoice {
 
     /// `--db` with a password in its URL: refused, since every user of the machine can read a
     /// process's arguments.
-    static func refusePasswordInArguments(_ database: String?) throws {
+    static func refusePasswordInArguments(_ database: String?, option: String = "--db") throws {
         guard let database, PostgresLocation.hasPassword(database) else { return }
         throw TokenKeeperError(
             .usage,
-            "--db must not carry a password: every user of this machine can read a command line; "
+            "\(option) must not carry a password: every user of this machine can read a command line; "
                 + "give it in PGPASSWORD, in database.password_file, or in the URL in TOKENKEEPER_DB or the config file"
         )
     }

@@ -25,6 +25,10 @@ package protocol TokenStore: AnyObject, Sendable {
     /// need not wait for its timer; nil when the backend cannot tell (the scheduler's timer cap
     /// finds such tokens then). Stops when the returned watch is cancelled.
     func watchChanges(_ onChange: @escaping @Sendable () -> Void) -> (any StoreWatch)?
+    /// An error from inside one of this store's transactions, as the message a person reads (a
+    /// ``TokenKeeperError`` stays as it is). ``read(_:)`` and ``write(bulk:_:)`` throw only such
+    /// errors; code working in two stores at once (`copy`) maps each store's own with it.
+    func mapError(_ error: any Error) -> TokenKeeperError
 }
 
 /// A running ``TokenStore/watchChanges(_:)``.
@@ -173,6 +177,9 @@ package protocol StoreWriting: StoreReading {
 
     /// Inserts a new token row; false (and nothing written) when its id is taken.
     func insertToken(_ record: TokenRecord) throws -> Bool
+    /// ``insertToken(_:)`` for each of `records` in one go (a backend may send one statement);
+    /// the ids that were taken, in the order of `records`.
+    func insertTokens(_ records: [TokenRecord]) throws -> [String]
     /// Writes every field of `record` over the stored row with its id.
     func updateToken(_ record: TokenRecord) throws
     func deleteToken(id: String) throws
@@ -207,6 +214,11 @@ package protocol StoreWriting: StoreReading {
 }
 
 extension StoreWriting {
+    /// One ``insertToken(_:)`` after another.
+    package func insertTokens(_ records: [TokenRecord]) throws -> [String] {
+        try records.filter { try !insertToken($0) }.map(\.id)
+    }
+
     /// One ``claimLease(id:owner:until:now:onlyIfDue:)`` after another (SQLite has one writer,
     /// so no other transaction can be claiming meanwhile).
     package func claimLeases(

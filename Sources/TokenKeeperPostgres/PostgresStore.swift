@@ -108,7 +108,8 @@ package final class PostgresStore: TokenStore {
 
     /// Connects once outside the pool: the pool retries a failed connection quietly, so a wrong
     /// password or a server that refuses would only show as a timeout. This says what it was.
-    func probe() throws {
+    func probe(within limit: Duration? = nil) throws {
+        let limit = limit ?? timeouts.connect
         var configuration = PostgresConnection.Configuration(
             host: url.host,
             port: url.port,
@@ -117,12 +118,12 @@ package final class PostgresStore: TokenStore {
             database: url.database,
             tls: try Self.connectionTLS(url)
         )
-        configuration.options.connectTimeout = .nanoseconds(Int64(timeouts.connect.wholeMilliseconds) * 1_000_000)
+        configuration.options.connectTimeout = .nanoseconds(Int64(limit.wholeMilliseconds) * 1_000_000)
         configuration.options.additionalStartupParameters = [("application_name", url.applicationName)]
         let logger = PostgresTransaction.logger
         let settings = configuration
         do {
-            try PostgresThread.shared.run(within: timeouts.connect + .seconds(5)) {
+            try PostgresThread.shared.run(within: limit + .seconds(5)) {
                 let connection = try await PostgresConnection.connect(configuration: settings, id: 0, logger: logger)
                 try await connection.close()
             }
@@ -163,16 +164,29 @@ package final class PostgresStore: TokenStore {
         return configuration
     }
 
+    /// Answers within about 2 s whatever the server does (a probe's own timeout is short): the
+    /// pool waits up to the connect timeout for a connection it cannot make, so a server that is
+    /// gone is asked once more directly, which says why.
     package func healthProblem() -> String? {
         do {
-            _ = try read { try $0.countTokensByState() }
+            _ = try transaction(readOnly: true, connectWithin: Self.healthTimeout) { try $0.countTokensByState() }
             return nil
         } catch let error as TokenKeeperError {
-            return error.message
+            guard error.underlying is PostgresTimeout else { return error.message }
+            do {
+                try probe(within: Self.healthTimeout)
+                return error.message
+            } catch let reason as TokenKeeperError {
+                return reason.message
+            } catch {
+                return "\(error)"
+            }
         } catch {
             return "\(error)"
         }
     }
+
+    static let healthTimeout: Duration = .seconds(2)
 
     package func read<T>(_ body: (any StoreReading) throws -> T) throws -> T {
         try transaction(readOnly: true) { try body($0) }
@@ -184,10 +198,14 @@ package final class PostgresStore: TokenStore {
 
     /// Runs `body` in a transaction on one leased connection; commits when it returns.
     /// A read is `REPEATABLE READ READ ONLY` (one snapshot), a write `READ COMMITTED`.
-    func transaction<T>(readOnly: Bool, _ body: (PostgresTransaction) throws -> T) throws -> T {
+    func transaction<T>(
+        readOnly: Bool,
+        connectWithin connectLimit: Duration? = nil,
+        _ body: (PostgresTransaction) throws -> T
+    ) throws -> T {
         let lease: PostgresConnectionLease
         do {
-            lease = try PostgresConnectionLease.acquire(from: client, within: timeouts.connect)
+            lease = try PostgresConnectionLease.acquire(from: client, within: connectLimit ?? timeouts.connect)
         } catch {
             throw mapError(error)
         }
@@ -286,7 +304,8 @@ package final class PostgresStore: TokenStore {
         if let timeout = error as? PostgresTimeout {
             return TokenKeeperError(
                 .database,
-                "database \(location): no answer within \(DurationText.format(timeout.limit)) (is the server up and reachable?)"
+                "database \(location): no answer within \(DurationText.format(timeout.limit)) (is the server up and reachable?)",
+                underlying: timeout
             )
         }
         guard let error = error as? PSQLError else {

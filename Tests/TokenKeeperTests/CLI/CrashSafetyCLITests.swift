@@ -2,7 +2,6 @@ import FakeSinch
 import Foundation
 import Testing
 import TokenKeeper
-import TokenKeeperSQLite
 import TokenKeeperTesting
 
 /// `run-once` killed with SIGKILL at random moments of a batch loses nothing: after each kill
@@ -50,7 +49,7 @@ import TokenKeeperTesting
                 }
                 // Every record opens under the key and holds a live token: read in process (600 `get`
                 // runs took most of this test's time), with the key file as `get` reads it.
-                let inventory = try Self.keyedInventory(sandbox)
+                let inventory = try sandbox.keyedInventory()
                 var opened = 0
                 try inventory.forEachToken(matching: .init()) { record in
                     let value = try inventory.unsealed(record)
@@ -66,16 +65,5 @@ import TokenKeeperTesting
             )
             #expect(!refreshed.isEmpty)
         }
-    }
-
-    /// The sandbox's store, opened read-only with its key file: what `get` opens, unaudited.
-    static func keyedInventory(_ sandbox: CLISandbox) throws -> Inventory {
-        let configuration = TokenKeeperConfiguration(databasePath: sandbox.databasePath)
-        return Inventory(
-            store: try SQLiteStore.open(at: sandbox.databasePath, readOnly: true),
-            policy: RenewalPolicy(),
-            actor: "test",
-            sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))
-        )
     }
 }

@@ -7,42 +7,15 @@ import TokenKeeperTesting
 /// `daemon --metrics`: a real daemon process serving /metrics and /healthz, scraped over HTTP
 /// with libcurl; its JSON log lines on standard error.
 @Suite struct MetricsCLITests {
-    /// A running daemon with `--metrics 127.0.0.1:0` and the base URL it logged.
-    struct RunningDaemon {
-        let process: Process
-        let url: String
-        let log: String
-    }
-
-    func startDaemon(_ sandbox: CLISandbox) async throws -> RunningDaemon {
-        let log = sandbox.directory.file("daemon.log")
-        let process = try sandbox.spawn(["daemon", "--metrics", "127.0.0.1:0"], stderrFile: log)
-        var url: String?
-        do {
-            try await waitUntil("the daemon to log its metrics address", within: .seconds(30)) {
-                let lines = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                url =
-                    lines.split(separator: "\n").lazy
-                    .compactMap { try? CLIJSON.parse(String($0))["metrics.address"]?.string }.first
-                return url != nil
-            }
-        } catch {
-            kill(process.processIdentifier, SIGKILL)
-            throw error
-        }
-        return RunningDaemon(process: process, url: url!, log: log)
-    }
-
     func get(_ url: String, with transport: CurlTransport) async throws -> (status: Int, body: String) {
-        let response = try await transport.send(HTTPRequest(method: .get, url: url))
-        return (response.status, String(decoding: response.body, as: UTF8.self))
+        try await RunningDaemon.get(url, with: transport)
     }
 
     /// Runs `body` beside a daemon serving metrics, then stops the daemon with SIGTERM (SIGKILL
     /// when `body` throws or the daemon outlives 30 s); returns it ended, for its status and log.
     @discardableResult
     func withDaemon(_ sandbox: CLISandbox, _ body: (RunningDaemon) async throws -> Void) async throws -> RunningDaemon {
-        let daemon = try await startDaemon(sandbox)
+        let daemon = try await sandbox.startDaemon()
         defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
         try await body(daemon)
         try await daemon.process.terminateGracefully(within: .seconds(30))

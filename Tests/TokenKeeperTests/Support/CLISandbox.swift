@@ -28,9 +28,14 @@ struct CLISandbox {
     /// Points the sandbox at a new, empty database on the run's PostgreSQL server (its URL in
     /// `TOKENKEEPER_DB`, the password in `PGPASSWORD`, never on a command line).
     mutating func usePostgres() throws {
+        usePostgres(url: try TestPostgres.freshDatabase(), password: TestPostgres.server?.password)
+    }
+
+    /// Points the sandbox at the database of `url` (a server of the test's own).
+    mutating func usePostgres(url: String, password: String?) {
         backend = .postgres
-        cli.environment["TOKENKEEPER_DB"] = try TestPostgres.freshDatabase()
-        cli.environment["PGPASSWORD"] = TestPostgres.server?.password
+        cli.environment["TOKENKEEPER_DB"] = url
+        cli.environment["PGPASSWORD"] = password
     }
 
     /// The store's location as the tool names it: the file's path or the database's URL.
@@ -284,7 +289,8 @@ extension CLISandbox {
         return sandbox
     }
 
-    private mutating func point(at sinch: SinchHarness, environment: [String: String]) {
+    /// Sends the CLI to `sinch` with its key; `environment` adds or overrides variables.
+    mutating func point(at sinch: SinchHarness, environment: [String: String]) {
         cli.environment.merge(
             [
                 "SINCH_PROVISIONING_URL": sinch.fake.baseURL,

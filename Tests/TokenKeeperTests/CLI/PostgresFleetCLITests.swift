@@ -1,0 +1,173 @@
+import FakeSinch
+import Foundation
+import Testing
+import TokenKeeper
+import TokenKeeperPostgres
+import TokenKeeperSQLite
+import TokenKeeperTesting
+
+/// Daemons of a fleet on one PostgreSQL database: one killed, the server restarted, a token added
+/// elsewhere (<doc:Architecture#The-store-seam>). Runs when the run has a server.
+@Suite(.enabled(if: TestBackend.all.contains(.postgres)))
+struct PostgresFleetCLITests {
+    static func dayAhead() -> String { ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400)) }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aDaemonKilledMidBatchLeavesItsTokensToTheOthers() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: ["TOKENKEEPER_RATE": "1000", "TOKENKEEPER_CONCURRENCY": "4"],
+                backend: .postgres
+            )
+            // Slow answers: the kill lands with exchanges in flight and leases held.
+            sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(400)), endpoint: .longLivedAccessToken))
+            let tokens = (0..<24).map { _ in sinch.fake.issueToken() }
+            for token in tokens { _ = try await sandbox.add(token, "--expires-at", Self.dayAhead()) }
+
+            let victim = try sandbox.spawn(["daemon"])
+            defer { if victim.isRunning { kill(victim.processIdentifier, SIGKILL) } }
+            try await waitUntil("the first daemon calling Sinch") {
+                sinch.fake.stats().count(.longLivedAccessToken) >= 2
+            }
+            kill(victim.processIdentifier, SIGKILL)
+            try #require(try await victim.exited(), "the daemon outlived SIGKILL")
+            let held = try await sandbox.underTheSeam("SELECT COUNT(*) FROM tokens WHERE lease_owner IS NOT NULL")
+            #expect(Int(held.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0, "killed holding leases")
+            // Its leases lapse (300 s in real time): moved into the past under the seam.
+            try await sandbox.underTheSeam(
+                "UPDATE tokens SET lease_until = extract(epoch FROM now())::bigint - 1 WHERE lease_owner IS NOT NULL"
+            )
+
+            let others = try [sandbox.spawn(["daemon"]), sandbox.spawn(["daemon"])]
+            defer { for process in others where process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            try await waitUntil("every token refreshed", within: .seconds(90)) {
+                let due = try await sandbox.underTheSeam(
+                    "SELECT COUNT(*) FROM tokens WHERE last_refreshed_at IS NULL OR lease_owner IS NOT NULL"
+                )
+                return due == "0\n"
+            }
+            for process in others { kill(process.processIdentifier, SIGTERM) }
+            for process in others { try #require(try await process.exited(), "a daemon did not stop on SIGTERM") }
+
+            #expect(try await sandbox.run("audit", "verify").status == 0)
+            let listed = try await sandbox.listJSON()
+            #expect(listed.count == tokens.count)
+            #expect(listed.allSatisfy { $0["state"]?.string == "active" })
+            // Every record opens and holds a token FakeSinch accepts; each lineage was exchanged,
+            // at most twice (once more when the killed daemon's answer never reached the store).
+            let inventory = try sandbox.keyedInventory()
+            try inventory.forEachToken(matching: .init()) { record in
+                let value = try inventory.unsealed(record)
+                #expect(sinch.fake.isValid(value), "\(record.id) holds a dead token")
+            }
+            let exchanges = sinch.fake.stats().exchangesPerLineage
+            for token in tokens {
+                let lineage = try #require(sinch.fake.lineage(of: token))
+                #expect((1...2).contains(exchanges[lineage] ?? 0), "lineage \(lineage): \(exchanges[lineage] ?? 0)")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aTokenAddedElsewhereWakesTheDaemonBeforeItsTimer() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: ["TOKENKEEPER_RENEW_BEFORE": "1d", "TOKENKEEPER_JITTER": "0s"],
+                backend: .postgres
+            )
+            let daemon = try await sandbox.startDaemon()
+            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+            // Nothing is due, so the daemon sleeps for its timer cap (60 s) once it listens.
+            try await waitUntil("the daemon to LISTEN", within: .seconds(30)) {
+                try await sandbox.underTheSeam(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                ) == "1\n"
+            }
+
+            // Another host's `add`: due 5 s from now.
+            let added = ContinuousClock.now
+            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 5))
+            let id = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
+            try await waitUntil("the daemon to refresh the new token", within: .seconds(50)) {
+                try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == id }
+            }
+
+            let took = ContinuousClock.now - added
+            #expect(took < .seconds(30), "refreshed after \(took): the daemon waited for its timer")
+            #expect(took >= .seconds(4), "refreshed after \(took): before it was due")
+            try await daemon.process.terminateGracefully(within: .seconds(30))
+            #expect(daemon.process.terminationStatus == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func aServerRestartFailsPassesNotTheDaemon() async throws {
+        let server = try await PrivatePostgres.start()
+        defer { server.stop() }
+        try await SinchHarness.with { sinch in
+            var sandbox = CLISandbox(uninitializedWith: [:])
+            sandbox.usePostgres(url: server.url, password: server.password)
+            sandbox.point(at: sinch, environment: ["TOKENKEEPER_RENEW_BEFORE": "1d", "TOKENKEEPER_JITTER": "0s"])
+            try await sandbox.initialize()
+            let kept = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", Self.dayAhead())
+            let daemon = try await sandbox.startDaemon()
+            defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+            let transport = try sinch.transport()
+            try await waitUntil("the first token refreshed") {
+                try await sandbox.auditJSON("--event", "refreshed").count == 1
+            }
+            #expect(try await daemon.health(with: transport).status == 200)
+
+            try await server.stopServer()
+            var unhealthy = (status: 0, body: "")
+            try await waitUntil("/healthz to answer 503", within: .seconds(30)) {
+                unhealthy = try await daemon.health(with: transport)
+                return unhealthy.status == 503
+            }
+            #expect(unhealthy.body.contains("cannot reach PostgreSQL"), "\(unhealthy.body)")
+            #expect(!unhealthy.body.contains(server.password))
+            #expect(daemon.process.isRunning, "a server gone must not stop the daemon")
+
+            try await server.startServer()
+            try await waitUntil("/healthz to answer 200 again", within: .seconds(60)) {
+                try await daemon.health(with: transport).status == 200
+            }
+            // Recovered without a restart: a token added now, due at once, is refreshed.
+            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2))
+            let fresh = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
+            try await waitUntil("the daemon to refresh a token added after the restart", within: .seconds(60)) {
+                try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == fresh }
+            }
+            #expect(try await sandbox.listedIDs().sorted() == [kept, fresh].sorted())
+            #expect(try await sandbox.run("audit", "verify").status == 0)
+            try await daemon.process.terminateGracefully(within: .seconds(30))
+            #expect(daemon.process.terminationStatus == 0)
+            let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
+            #expect(!log.contains(server.password))
+        }
+    }
+}
+
+extension CLISandbox {
+    /// The sandbox's store, opened read-only with its key file: what `get` opens, unaudited.
+    func keyedInventory() throws -> Inventory {
+        let store: any TokenStore
+        switch backend {
+        case .sqlite: store = try SQLiteStore.open(at: databasePath, readOnly: true)
+        case .postgres:
+            store = try PostgresBackend(password: cli.environment["PGPASSWORD"]).open(
+                at: databaseLocation,
+                readOnly: true
+            )
+        }
+        let configuration = TokenKeeperConfiguration(databasePath: databaseLocation, masterKeyFile: keyFilePath)
+        return Inventory(
+            store: store,
+            policy: RenewalPolicy(),
+            actor: "test",
+            sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))
+        )
+    }
+}

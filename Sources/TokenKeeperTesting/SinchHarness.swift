@@ -11,9 +11,11 @@ package struct SinchHarness: Sendable {
     package let logs = RecordingLogHandler.Lines()
     package let configuration: FakeSinchConfiguration
 
-    /// Starts FakeSinch, runs `body`, and stops FakeSinch however `body` ends.
+    /// Starts FakeSinch on `host` (loopback unless a test's network namespaces must reach it),
+    /// runs `body`, and stops FakeSinch however `body` ends.
     package static func with<T: Sendable>(
         _ configuration: FakeSinchConfiguration = FakeSinchConfiguration(),
+        host: String = "127.0.0.1",
         logger: Logger = Logger(label: "fake-sinch"),
         _ body: (SinchHarness) async throws -> T
     ) async throws -> T {
@@ -21,7 +23,7 @@ package struct SinchHarness: Sendable {
             fake: FakeSinch(configuration: configuration, logger: logger),
             configuration: configuration
         )
-        _ = try await harness.fake.start()
+        _ = try await harness.fake.start(host: host)
         do {
             let result = try await body(harness)
             await harness.fake.stop()

@@ -53,7 +53,7 @@ package struct CommandContext: Sendable {
     }
 
     /// The inventory with the master key loaded and checked against the database; `actor`
-    /// (a refreshing process's `host:pid`) replaces the CLI user in the audit.
+    /// (a refreshing process's `host:pid:nonce`) replaces the CLI user in the audit.
     package func keyedInventory(actor: String? = nil) throws -> Inventory {
         let store = try openStore()
         let key = try MasterKey.load(from: configuration)

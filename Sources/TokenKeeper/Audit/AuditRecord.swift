@@ -4,7 +4,7 @@ package struct AuditRecord: Codable, Sendable, Equatable {
     package var at: UnixTime
     package var tokenID: String?
     package var event: String
-    /// `host:pid` for the daemon, `cli:user` for a command.
+    /// `host:pid:nonce` for the daemon, `cli:user` for a command.
     package var actor: String
     /// The ``AuditDetail`` as JSON text, exactly as hashed.
     package var detail: String

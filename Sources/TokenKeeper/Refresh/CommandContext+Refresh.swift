@@ -3,7 +3,7 @@ import SinchProvisioning
 
 extension CommandContext {
     /// The refresh engine `run-once`, `refresh` and `daemon` share: the keyed store (audited as
-    /// this process, `host:pid`), the Sinch client (none for a dry run, which calls nothing), the
+    /// this process, `host:pid:nonce`), the Sinch client (none for a dry run, which calls nothing), the
     /// configured limits and hooks.
     package func refreshEngine(dryRun: Bool, logger: Logger) throws -> RefreshEngine {
         let owner = RefreshEngine.processOwner()

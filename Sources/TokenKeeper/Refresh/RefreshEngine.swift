@@ -11,7 +11,7 @@ package final class RefreshEngine: Sendable {
     let ledger: RefreshLedger
     /// The store's commands (`refresh ID` looks up its tokens, a rehearsal opens them).
     let inventory: Inventory
-    /// Who holds this engine's leases (`host:pid`): the owner of its refreshes in the logs.
+    /// Who holds this engine's leases (`host:pid:nonce`): the owner of its refreshes in the logs.
     package var owner: String { ledger.owner }
     let committer: GroupCommitter
     let exchanger: any TokenExchanging
@@ -57,9 +57,13 @@ package final class RefreshEngine: Sendable {
     /// The database the engine refreshes.
     package var store: any TokenStore { ledger.store }
 
-    /// `host:pid`, the lease owner and audit actor of a refreshing process.
+    /// `host:pid:nonce`, the lease owner and audit actor of a refreshing process. The random
+    /// nonce keeps owners apart across hosts: two containers may share a host name and both run
+    /// as pid 1, and a fleet on one database must never take another's lease for its own.
     package static func processOwner() -> String {
-        "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        let nonce = String(UInt32.random(in: .min ... .max), radix: 16)
+        return
+            "\(ProcessInfo.processInfo.hostName):\(getpid()):\(String(repeating: "0", count: 8 - nonce.count))\(nonce)"
     }
 
     /// Refreshes every token due now (cron mode), `batch` ids read at a time; with `dryRun`, only

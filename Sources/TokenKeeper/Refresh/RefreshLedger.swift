@@ -9,7 +9,7 @@ struct RefreshLedger: Sendable {
     /// Seals new tokens and opens claimed ones; nil for a dry run's ledger, which writes none.
     let sealer: TokenSealer?
     let clock: any WallClock
-    /// Who holds leases taken here: `host:pid`.
+    /// Who holds leases taken here: `host:pid:nonce`.
     let owner: String
     /// How long a claim holds; a crashed holder's claims lapse after it.
     let lease: Duration

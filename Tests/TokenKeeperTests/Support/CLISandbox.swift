@@ -146,8 +146,8 @@ struct CLISandbox {
     @discardableResult
     func underTheSeam(_ sql: String) async throws -> String {
         guard backend == .postgres else { return try await sqlite(sql) }
-        let url = databaseLocation
-        return try await onOwnThread { try TestPostgres.sql(url, sql) }
+        let (url, password) = (databaseLocation, cli.environment["PGPASSWORD"] ?? "")
+        return try await onOwnThread { try TestPostgres.psql(url, password: password, sql) }
     }
 
     /// Runs SQL on the database behind the tool's back, with the `sqlite3` command line.

@@ -135,6 +135,21 @@ enum PostgresSchema {
                 """,
             ]
         ),
+        (
+            "v2 rate slots",
+            [
+                // Calls per project and rate window, for every host on this database (FleetRate).
+                """
+                CREATE TABLE rate_slots (
+                    window_start BIGINT NOT NULL,
+                    project TEXT NOT NULL,
+                    used INTEGER NOT NULL,
+                    granted INTEGER NOT NULL,
+                    PRIMARY KEY (window_start, project)
+                )
+                """
+            ]
+        ),
     ]
 
     /// Live tokens, as every query that looks for work says it, so the planner uses the partial index.

@@ -77,6 +77,20 @@ enum SQLiteMigrations {
             // Not unique: two values may share the 64-bit fingerprint (the values are compared).
             try db.execute(sql: "CREATE INDEX tokens_fingerprint ON tokens(fingerprint)")
         }
+        migrator.registerMigration("v3 rate slots") { db in
+            // Calls per project and rate window, for every process on this file (FleetRate).
+            try db.execute(
+                sql: """
+                    CREATE TABLE rate_slots (
+                        window_start INTEGER NOT NULL,
+                        project TEXT NOT NULL,
+                        used INTEGER NOT NULL,
+                        granted INTEGER NOT NULL,
+                        PRIMARY KEY (window_start, project)
+                    ) WITHOUT ROWID
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -219,6 +219,24 @@ struct SQLiteTransaction: StoreWriting {
         return db.changesCount == 1
     }
 
+    /// One upsert: the window's count grows by what is granted, never past `limit`; `granted`
+    /// is computed from the count before it (every SET reads the old row).
+    func takeRateSlots(project: String, window: Int64, limit: Int, wanted: Int, forgetBefore: Int64) throws -> Int {
+        try db.execute(sql: "DELETE FROM rate_slots WHERE window_start < ?", arguments: [forgetBefore])
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO rate_slots AS r (window_start, project, used, granted) VALUES (?, ?, MIN(?, ?), MIN(?, ?))
+                ON CONFLICT (window_start, project) DO UPDATE
+                SET used = MIN(r.used + excluded.granted, ?), granted = MIN(r.used + excluded.granted, ?) - r.used
+                RETURNING granted
+                """
+        )
+        return try Int.fetchOne(
+            statement,
+            arguments: [window, project, wanted, limit, wanted, limit, limit, limit]
+        ) ?? 0
+    }
+
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws {
         try db.execute(
             sql: """

@@ -20,6 +20,7 @@ package final class RefreshEngine: Sendable {
     let logger: Logger
     let hooks: HookRunner?
     let gate: ProjectGate
+    let fleetRate: FleetRate
     let slots: CallSlots
     /// The longest one call to Sinch can take: a lease must last that long when the call starts.
     let callBudget: Duration
@@ -48,6 +49,19 @@ package final class RefreshEngine: Sendable {
         committer = GroupCommitter(ledger: ledger)
         slots = CallSlots(limits.concurrency)
         gate = ProjectGate(rate: limits.rate)
+        fleetRate = FleetRate(rate: limits.rate, clock: inventory.clock) { [ledger] project, window, limit, wanted in
+            try await offCooperativePool {
+                try ledger.store.write { store in
+                    try store.takeRateSlots(
+                        project: project,
+                        window: window,
+                        limit: limit,
+                        wanted: wanted,
+                        forgetBefore: window - 120
+                    )
+                }
+            }
+        }
         self.exchanger = exchanger
         machine = RefreshStateMachine(policy: inventory.policy)
         self.limits = limits

@@ -207,6 +207,10 @@ package protocol StoreWriting: StoreReading {
     /// Writes an outcome, clears its lease and adds one to `version`; false when the lease or
     /// version no longer match (nothing written).
     func applyOutcome(_ outcome: TokenOutcomeWrite) throws -> Bool
+    /// Takes up to `wanted` of the `limit` call slots of `project` in rate window `window`
+    /// (``FleetRate``), counted for every process on the store; how many it got (0 when the
+    /// window is spent). Forgets windows before `forgetBefore`.
+    func takeRateSlots(project: String, window: Int64, limit: Int, wanted: Int, forgetBefore: Int64) throws -> Int
     /// Moves the live tokens of `project` due before `until` to `until`, never past
     /// `expires_at - margin` nor earlier than their own schedule; tokens another owner holds at
     /// `now` are left alone. `version` stays.

@@ -9,13 +9,11 @@ import TokenKeeperTesting
         var sandbox = try await CLISandbox(initialized: false)
         // The demo's own temp folder goes inside the test's, where the test can look for leftovers.
         sandbox.cli.environment["TMPDIR"] = sandbox.directory.path
-        let started = ContinuousClock.now
+        // The time limit is the hang guard: how long start-up takes depends on the machine's load.
         let result = try await sandbox.cli.run(["demo", "--duration", "15s"])
-        let took = ContinuousClock.now - started
         let output = result.stdout
 
         #expect(result.status == 0, "demo exited \(result.status): \(result.stderr)\n\(output)")
-        #expect(took < .seconds(60), "a 15 s demo took \(took)")
         // Plain lines, no cursor controls: stdout is a pipe here.
         #expect(!output.contains("\u{1B}["))
 

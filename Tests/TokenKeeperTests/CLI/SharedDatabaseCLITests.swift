@@ -17,7 +17,7 @@ import TokenKeeperTesting
             )
             sinch.fake.inject(FakeSinchFaultRule(.latency(.milliseconds(20)), endpoint: .longLivedAccessToken))
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
-            let tokens = (0..<60).map { _ in sinch.fake.issueToken() }
+            let tokens = (0..<40).map { _ in sinch.fake.issueToken() }
             for token in tokens { _ = try await sandbox.add(token, "--expires-at", expires) }
 
             let daemons = try (0..<3).map { _ in try sandbox.spawn(["daemon"]) }
@@ -60,7 +60,7 @@ import TokenKeeperTesting
                 backend: backend
             )
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
-            let tokens = (0..<30).map { _ in sinch.fake.issueToken() }
+            let tokens = (0..<20).map { _ in sinch.fake.issueToken() }
             for token in tokens { _ = try await sandbox.add(token, project: "p1", "--expires-at", expires) }
 
             // One daemon and four cron runs: alone, each would send 5 a second (25 together).

@@ -85,7 +85,7 @@ import TokenKeeperTesting
             try await group.waitForAll()
         }
         let applied = try TestPostgres.sql(url, "SELECT COUNT(*), COUNT(DISTINCT name) FROM tokenkeeper_migrations")
-        #expect(applied == "4|4\n")
+        #expect(applied == "5|5\n")
         let indexes = try TestPostgres.sql(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'tokens'")
         for name in ["tokens_refresh_at", "tokens_expires_at", "tokens_attention", "tokens_fingerprint"] {
             #expect(indexes.contains(name))

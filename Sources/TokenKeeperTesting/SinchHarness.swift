@@ -2,6 +2,7 @@ import FakeSinch
 import Foundation
 import Logging
 import SinchProvisioning
+import TokenKeeper
 import WallTime
 
 /// FakeSinch on an ephemeral loopback port, and real clients (libcurl) pointed at it.
@@ -33,6 +34,21 @@ package struct SinchHarness: Sendable {
             throw error
         }
     }
+
+    /// ``with(_:host:logger:_:)`` for a real-time scene: several processes racing the wall
+    /// clock (daemons, lapsing lifetimes, kills). At most two such scenes run at once in a test
+    /// process, so they do not starve each other of the machine's cores and miss their deadlines
+    /// (on 2 cores, eight at once made tokens die in the fifty-token daemon proof). The wait for
+    /// a turn counts toward a test's time limit: give these a generous one.
+    package static func scene<T: Sendable>(
+        _ configuration: FakeSinchConfiguration = FakeSinchConfiguration(),
+        host: String = "127.0.0.1",
+        _ body: (SinchHarness) async throws -> T
+    ) async throws -> T {
+        try await scenes.withSlot { try await with(configuration, host: host, body) }
+    }
+
+    private static let scenes = CallSlots(2)
 
     package var credentials: SinchCredentials {
         SinchCredentials(

@@ -2,7 +2,7 @@ import Synchronization
 
 /// At most `limit` Sinch calls in flight (`limits.concurrency`): a refresh holds a slot from its
 /// rate-limit wait to Sinch's answer, not while its outcome waits for the commit or its hooks.
-final class CallSlots: Sendable {
+package final class CallSlots: Sendable {
     private struct State {
         var free: Int
         var waiting: [CheckedContinuation<Void, Never>] = []
@@ -10,12 +10,12 @@ final class CallSlots: Sendable {
 
     private let state: Mutex<State>
 
-    init(_ limit: Int) {
+    package init(_ limit: Int) {
         state = Mutex(State(free: limit))
     }
 
     /// Runs `body` holding a slot, waiting for one first when all are taken.
-    func withSlot<T>(_ body: () async throws -> T) async rethrows -> T {
+    package func withSlot<T>(_ body: () async throws -> T) async rethrows -> T {
         await acquire()
         defer { release() }
         return try await body()

@@ -30,7 +30,8 @@ final class FleetRate: Sendable {
     init(rate: Double, clock: any WallClock, reserve: @escaping Reserve) {
         // Below one call a second a window holds one call: 0.2/s is one call per 5 s.
         window = rate >= 1 ? 1 : (1 / rate).rounded(.up)
-        limit = max(1, Int((rate * window).rounded(.down)))
+        // A rate too high to count (an unlimited bench) is a billion a window.
+        limit = max(1, Int(min(rate * window, 1e9).rounded(.down)))
         chunk = max(1, limit / 10)
         self.clock = clock
         self.reserve = reserve

@@ -8,9 +8,9 @@ import TokenKeeperTesting
 /// every token still decrypts, is valid at FakeSinch, has not moved backwards, and the audit
 /// chain verifies.
 @Suite struct CrashSafetyCLITests {
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(6)))
     func sigkillMidBatchLosesNothing() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: [

@@ -6,7 +6,7 @@ import TokenKeeperTesting
 /// The daemon as an operator runs it: a real process, a real SQLite file, FakeSinch over HTTP,
 /// lifetimes short enough to watch several refresh cycles.
 @Suite struct DaemonCLITests {
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(6)))
     func keepsFiftyTokensAliveForSeveralLifetimesAndStopsCleanlyOnSIGTERM() async throws {
         // A 15 s lifetime refreshed 6 s before expiry: a cycle every ~9 s. Shorter ones (10 s and
         // 12 s, 5 s and 6 s before expiry) pass alone in 30 s but failed in the full suite: the
@@ -121,9 +121,9 @@ import TokenKeeperTesting
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(6)))
     func sigtermDuringABatchLetsRefreshesInFlightCommitAndClaimsNothingMore() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let (sandbox, ids) = try await dueSandbox(sinch, count: 12)
             sinch.fake.inject(FakeSinchFaultRule(.latency(.seconds(2)), endpoint: .longLivedAccessToken))
             let daemon = try sandbox.spawn(["daemon"])
@@ -153,9 +153,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(6)))
     func refreshesStillHangingAfterTheGracePeriodAreCancelledAndReleased() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let (sandbox, ids) = try await dueSandbox(sinch, count: 6)
             sinch.fake.inject(FakeSinchFaultRule(.hang, endpoint: .longLivedAccessToken))
             let daemon = try sandbox.spawn(["daemon", "--grace", "1s"])

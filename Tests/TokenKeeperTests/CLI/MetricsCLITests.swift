@@ -22,10 +22,14 @@ import TokenKeeperTesting
         return daemon
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func scrapesTokenExpiriesRefreshCountsAndDropsARemovedToken() async throws {
-        try await SinchHarness.with { sinch in
-            let sandbox = try await CLISandbox.make(sinch: sinch, environment: ["TOKENKEEPER_RATE": "1000"])
+    @Test(.timeLimit(.minutes(6)), arguments: TestBackend.all)
+    func scrapesTokenExpiriesRefreshCountsAndDropsARemovedToken(_ backend: TestBackend) async throws {
+        try await SinchHarness.scene { sinch in
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: ["TOKENKEEPER_RATE": "1000"],
+                backend: backend
+            )
             let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             let later = ISO8601DateFormatter().string(from: Date().addingTimeInterval(50 * 86_400))
             let due = try await sandbox.add(
@@ -92,9 +96,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(6)))
     func healthzTurns503WhenTheDatabaseGoesAway() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
             try await withDaemon(sandbox) { daemon in
                 let transport = try sinch.transport()
@@ -120,9 +124,9 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("invalid --metrics address \"localhost\""))
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(6)))
     func aMetricsAddressInUseIsAUsageErrorNamingIt() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
             try await withDaemon(sandbox) { first in
                 let address = first.url.replacingOccurrences(of: "http://", with: "")
@@ -141,15 +145,16 @@ import TokenKeeperTesting
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func aDueTokenHeldByAnotherProcessDoesNotSpinTheDaemon() async throws {
-        try await SinchHarness.with { sinch in
-            let sandbox = try await CLISandbox.make(sinch: sinch)
+    @Test(.timeLimit(.minutes(6)), arguments: TestBackend.all)
+    func aDueTokenHeldByAnotherProcessDoesNotSpinTheDaemon(_ backend: TestBackend) async throws {
+        try await SinchHarness.scene { sinch in
+            let sandbox = try await CLISandbox.make(sinch: sinch, backend: backend)
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
             let id = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
             // Another process's lease, as a cron run in the middle of its batch would hold.
-            try await sandbox.sqlite(
-                "UPDATE tokens SET lease_owner = 'other:1', lease_until = strftime('%s','now') + 300 WHERE id = '\(id)';"
+            let until = Int(Date().timeIntervalSince1970) + 300
+            try await sandbox.underTheSeam(
+                "UPDATE tokens SET lease_owner = 'other:1:00000000', lease_until = \(until) WHERE id = '\(id)'"
             )
             try await withDaemon(sandbox) { daemon in
                 let before = try cpuSeconds(daemon.process)
@@ -162,9 +167,9 @@ import TokenKeeperTesting
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(6)))
     func aDatabaseLockedPastItsTimeoutFailsAPassNotTheDaemon() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             // The token comes due 15 s after it is added (renew-before 1d, no jitter): time for the
             // daemon to start (it opens the database for writing) before the lock is taken, even
             // on a machine busy with the rest of the suite (8 s was not always enough).

@@ -12,9 +12,9 @@ import TokenKeeperTesting
 struct PostgresFleetCLITests {
     static func dayAhead() -> String { ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400)) }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func aDaemonKilledMidBatchLeavesItsTokensToTheOthers() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: ["TOKENKEEPER_RATE": "1000", "TOKENKEEPER_CONCURRENCY": "4"],
@@ -69,9 +69,9 @@ struct PostgresFleetCLITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(6)))
     func aTokenAddedElsewhereWakesTheDaemonBeforeItsTimer() async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: ["TOKENKEEPER_RENEW_BEFORE": "1d", "TOKENKEEPER_JITTER": "0s"],
@@ -110,11 +110,11 @@ struct PostgresFleetCLITests {
         }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func aServerRestartFailsPassesNotTheDaemon() async throws {
         let server = try await PrivatePostgres.start()
         defer { server.stop() }
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             var sandbox = CLISandbox(uninitializedWith: [:])
             sandbox.usePostgres(url: server.url, password: server.password)
             sandbox.point(at: sinch, environment: ["TOKENKEEPER_RENEW_BEFORE": "1d", "TOKENKEEPER_JITTER": "0s"])

@@ -5,9 +5,9 @@ import TokenKeeperTesting
 
 /// Several processes on one database: leases keep them off each other's tokens, on either store.
 @Suite struct SharedDatabaseCLITests {
-    @Test(.timeLimit(.minutes(3)), arguments: TestBackend.all)
+    @Test(.timeLimit(.minutes(6)), arguments: TestBackend.all)
     func threeDaemonsAndTwoCronRunsExchangeEachTokenExactlyOnce(_ backend: TestBackend) async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: [
@@ -51,9 +51,9 @@ import TokenKeeperTesting
 
 /// `limits.rate` is what Sinch allows a project: it holds for every process on the store together.
 @Suite struct FleetRateCLITests {
-    @Test(.timeLimit(.minutes(3)), arguments: TestBackend.all)
+    @Test(.timeLimit(.minutes(6)), arguments: TestBackend.all)
     func fiveProcessesOnOneProjectNeverPassTheRateInAnySecond(_ backend: TestBackend) async throws {
-        try await SinchHarness.with { sinch in
+        try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
                 environment: ["TOKENKEEPER_RATE": "5", "TOKENKEEPER_CONCURRENCY": "4"],

@@ -8,13 +8,13 @@ import TokenKeeperTesting
 /// (<doc:Architecture#The-store-seam>). Nothing may assume one machine. Needs root (`ip netns`).
 @Suite(.enabled(if: TestBackend.all.contains(.postgres) && TestHosts.available))
 struct TwoHostsCLITests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(6)))
     func daemonsInTwoNetworkNamespacesExchangeEachTokenOnce() async throws {
         let hosts = try TestHosts.make(count: 2)
         defer { hosts.remove() }
         let server = try await PrivatePostgres.start(listen: [hosts.serverAddress], allow: [hosts.network])
         defer { server.stop() }
-        try await SinchHarness.with(host: hosts.serverAddress) { sinch in
+        try await SinchHarness.scene(host: hosts.serverAddress) { sinch in
             var sandbox = CLISandbox(uninitializedWith: [:])
             sandbox.usePostgres(url: server.url(host: hosts.serverAddress), password: server.password)
             sandbox.point(

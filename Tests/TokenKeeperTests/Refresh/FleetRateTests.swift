@@ -130,6 +130,11 @@ import TokenKeeperTesting
         #expect(windows.used.withLock { $0[now + 1] } == 1)
     }
 
+    @Test func aRateTooHighToCountIsABillionAWindow() {
+        let rate = fleetRate(rate: 1e300, clock: ManualClock(), windows: Windows())
+        #expect(rate.limit == 1_000_000_000)
+    }
+
     @Test func belowOneCallASecondAWindowHoldsOneCall() {
         let rate = fleetRate(rate: 0.2, clock: ManualClock(), windows: Windows())
         #expect(rate.window == 5)

@@ -2,8 +2,6 @@ import FakeSinch
 import Foundation
 import Testing
 import TokenKeeper
-import TokenKeeperPostgres
-import TokenKeeperSQLite
 import TokenKeeperTesting
 
 /// Daemons of a fleet on one PostgreSQL database: one killed, the server restarted, a token added
@@ -155,27 +153,5 @@ struct PostgresFleetCLITests {
             let log = try String(contentsOfFile: daemon.log, encoding: .utf8)
             #expect(!log.contains(server.password))
         }
-    }
-}
-
-extension CLISandbox {
-    /// The sandbox's store, opened read-only with its key file: what `get` opens, unaudited.
-    func keyedInventory() throws -> Inventory {
-        let store: any TokenStore
-        switch backend {
-        case .sqlite: store = try SQLiteStore.open(at: databasePath, readOnly: true)
-        case .postgres:
-            store = try PostgresBackend(password: cli.environment["PGPASSWORD"]).open(
-                at: databaseLocation,
-                readOnly: true
-            )
-        }
-        let configuration = TokenKeeperConfiguration(databasePath: databaseLocation, masterKeyFile: keyFilePath)
-        return Inventory(
-            store: store,
-            policy: RenewalPolicy(),
-            actor: "test",
-            sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))
-        )
     }
 }

@@ -33,12 +33,7 @@ import TokenKeeperTesting
             for daemon in daemons { kill(daemon.processIdentifier, SIGTERM) }
             for daemon in daemons { try #require(try await daemon.exited(), "a daemon did not stop on SIGTERM") }
 
-            let exchanges = sinch.fake.stats().exchangesPerLineage
-            for token in tokens {
-                let lineage = try #require(sinch.fake.lineage(of: token))
-                #expect(exchanges[lineage] == 1, "lineage \(lineage) exchanged \(exchanges[lineage] ?? 0) times")
-            }
-            #expect(sinch.fake.stats().count(.longLivedAccessToken) == tokens.count)
+            try sinch.expectEachExchangedOnce(tokens)
             #expect(processes.allSatisfy { $0.terminationStatus == 0 })
             #expect(try await sandbox.run("audit", "verify").status == 0)
             let refreshed = try await CLIJSON.parseLines(

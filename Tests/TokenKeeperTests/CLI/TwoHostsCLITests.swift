@@ -46,12 +46,7 @@ struct TwoHostsCLITests {
             for daemon in daemons { kill(daemon.processIdentifier, SIGTERM) }
             for daemon in daemons { try #require(try await daemon.exited(), "a daemon did not stop on SIGTERM") }
 
-            let exchanges = sinch.fake.stats().exchangesPerLineage
-            for token in tokens {
-                let lineage = try #require(sinch.fake.lineage(of: token))
-                #expect(exchanges[lineage] == 1, "lineage \(lineage) exchanged \(exchanges[lineage] ?? 0) times")
-            }
-            #expect(sinch.fake.stats().count(.longLivedAccessToken) == tokens.count)
+            try sinch.expectEachExchangedOnce(tokens)
             #expect(daemons.allSatisfy { $0.terminationStatus == 0 })
             #expect(try await sandbox.run("audit", "verify").status == 0)
             // Both hosts did part of it, each under an owner of its own (host:pid:nonce).

@@ -105,3 +105,25 @@ extension TestBackend {
         }
     }
 }
+
+extension CLISandbox {
+    /// The sandbox's store, opened read-only with its key file: what `get` opens, unaudited.
+    func keyedInventory() throws -> Inventory {
+        let store: any TokenStore
+        switch backend {
+        case .sqlite: store = try SQLiteStore.open(at: databasePath, readOnly: true)
+        case .postgres:
+            store = try PostgresBackend(password: cli.environment["PGPASSWORD"]).open(
+                at: databaseLocation,
+                readOnly: true
+            )
+        }
+        let configuration = TokenKeeperConfiguration(databasePath: databaseLocation, masterKeyFile: keyFilePath)
+        return Inventory(
+            store: store,
+            policy: RenewalPolicy(),
+            actor: "test",
+            sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))
+        )
+    }
+}

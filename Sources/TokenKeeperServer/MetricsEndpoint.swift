@@ -40,6 +40,9 @@ package struct MetricsEndpoint: Sendable {
     }
 
     let registry: PrometheusCollectorRegistry
+    /// `tokenkeeper_tokens{state}`, set from the store at each scrape: apart from `registry` so
+    /// it is written after the counters (``startScrape()``).
+    let stateRegistry = PrometheusCollectorRegistry()
     let store: any TokenStore
     /// Tokens read per page of the per-token series.
     let pageSize: Int
@@ -154,17 +157,23 @@ package struct MetricsEndpoint: Sendable {
         )
     }
 
-    /// The scrape's beginning: the registry's series, the state counts, and the first page of the
-    /// per-token series; `rest` reads the pages after it.
-    func startScrape() throws -> (text: [UInt8], rest: TokenSeries) {
-        try store.read { store in
+    /// The scrape's beginning: the registry's series, then the state counts and the first page
+    /// of the per-token series; `rest` reads the pages after it.
+    ///
+    /// The counters are written before the store is read: a refresh counted in a scrape commits
+    /// before it is counted, so the store's parts of that scrape (read after) show its outcome.
+    /// Read the other way round, a refresh committing between the two reads is counted beside
+    /// the expiry it replaced.
+    package func startScrape() throws -> (text: [UInt8], rest: TokenSeries) {
+        var output: [UInt8] = []
+        registry.emit(into: &output)
+        return try store.read { store in
             let stored = try store.countTokensByState()
             for state in TokenState.allCases {
                 let count = stored[state] ?? 0
-                registry.makeGauge(descriptor: Self.tokens, labels: [("state", state.rawValue)]).set(Double(count))
+                stateRegistry.makeGauge(descriptor: Self.tokens, labels: [("state", state.rawValue)]).set(Double(count))
             }
-            var output: [UInt8] = []
-            registry.emit(into: &output)
+            stateRegistry.emit(into: &output)
             var series = TokenSeries(pageSize: pageSize)
             if let page = try series.next(store) {
                 output += page

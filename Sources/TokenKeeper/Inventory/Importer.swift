@@ -48,17 +48,22 @@ extension Inventory {
                     // so consecutive inserts land on neighbouring index pages.
                     var tokens = try current.map { try $0.get() }
                     tokens.sort { $0.id < $1.id }
+                    // Tokens no stored token or earlier line can equal go in one multi-row insert
+                    // (a round trip per thousand rows on PostgreSQL); the others, and an id drawn
+                    // twice in the batch, one at a time after them, each looked up first.
+                    var fresh: [PreparedToken] = []
+                    var checked: [PreparedToken] = []
                     for token in tokens {
+                        if fingerprints.insert(token.fingerprint) && fresh.last?.id != token.id {
+                            fresh.append(token)
+                        } else {
+                            checked.append(token)
+                        }
+                    }
+                    imported += try insertFresh(fresh, store, after: &tail, sealer: sealer, at: now, using: &generator)
+                    for token in checked {
                         do {
-                            try insert(
-                                token,
-                                store,
-                                after: &tail,
-                                sealer: sealer,
-                                at: now,
-                                mayBeStored: !fingerprints.insert(token.fingerprint),
-                                using: &generator
-                            )
+                            try insert(token, store, after: &tail, sealer: sealer, at: now, using: &generator)
                             imported += 1
                         } catch let error as TokenKeeperError where error.code == .alreadyStored {
                             guard skipExisting else {
@@ -74,6 +79,28 @@ extension Inventory {
             }
             return ImportSummary(imported: imported, skipped: skipExisting ? skipped : nil)
         }
+    }
+
+    /// Inserts `tokens` (none equal to a stored token) with one ``StoreWriting/insertTokens(_:)``
+    /// and appends their `added` rows in order; a token whose random id turned out taken draws
+    /// another through ``insert(_:_:after:sealer:at:event:mayBeStored:using:)``. Their count.
+    private func insertFresh(
+        _ tokens: [PreparedToken],
+        _ store: any StoreWriting,
+        after tail: inout AuditLog.Tail,
+        sealer: TokenSealer,
+        at now: UnixTime,
+        using generator: inout some RandomNumberGenerator
+    ) throws -> Int {
+        let taken = Set(try store.insertTokens(tokens.map(\.record)))
+        for token in tokens {
+            if taken.contains(token.id) {
+                try insert(token, store, after: &tail, sealer: sealer, at: now, mayBeStored: false, using: &generator)
+            } else {
+                try audit.append(store, after: &tail, event: .added, tokenID: token.id, detailJSON: token.auditDetail, at: now)
+            }
+        }
+        return tokens.count
     }
 
     /// The error for `token`'s line, whose value is stored already: in a record from before the

@@ -25,7 +25,7 @@ BIN_DIR = os.path.dirname(BINARY)
 TOKENS = int(os.environ.get("BENCH_TOKENS", "1000000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
-# BENCH_ONLY=store, sinch or engine runs one part.
+# BENCH_ONLY=store, sinch, engine or postgres runs one part.
 ONLY = os.environ.get("BENCH_ONLY", "")
 DUE = int(os.environ.get("BENCH_DUE", "20000"))
 IDLE_SECONDS = int(os.environ.get("BENCH_IDLE_SECONDS", "60"))
@@ -117,6 +117,9 @@ def main():
         bench_engine()
     if ONLY in ("", "store"):
         bench_store()
+    if ONLY in ("", "postgres"):
+        import bench_postgres
+        bench_postgres.bench(sys.modules[__name__])
     print_table()
 
 
@@ -219,6 +222,26 @@ def sqlite_refresh_floor(path):
     return len(ids) / (time.perf_counter() - start)
 
 
+def run_once_rate(env, due):
+    """`run-once` over the `due` tokens stored in env's store, 32 in flight, no rate limit:
+    refreshes per second and seconds."""
+    start = time.perf_counter()
+    result = run([BINARY, "run-once", "--json"], dict(env, TOKENKEEPER_CONCURRENCY="32", TOKENKEEPER_RATE="1000000"))
+    seconds = time.perf_counter() - start
+    summary = json.loads(result.stdout)
+    if summary["refreshed"] != due:
+        sys.exit(f"bench: run-once refreshed {summary['refreshed']} of {due}: {result.stderr.decode()[-2000:]}")
+    return due / seconds, seconds
+
+
+def bare_client(fake, calls):
+    """SinchClient alone (sinch-bench), `calls` refreshes 32 in flight: its JSON summary."""
+    return json.loads(subprocess.run(
+        [os.path.join(BIN_DIR, "sinch-bench"), "--base-url", fake.base_url, "--key-id", "bench-key",
+         "--calls", str(calls), "--concurrency", "32"],
+        env=fake.env, capture_output=True, text=True, check=True).stdout)
+
+
 def bench_engine():
     """run-once over due tokens against fake-sinch: the engine beside the bare client, a shell
     script doing the same job with curl and sqlite3, and the per-project rate limit."""
@@ -232,19 +255,8 @@ def bench_engine():
         with closing(sqlite3.connect(env["TOKENKEEPER_DB"])) as source, closing(sqlite3.connect(floor_db)) as copy:
             source.backup(copy)
         floor_rate = sqlite_refresh_floor(floor_db)
-        engine_env = dict(env, TOKENKEEPER_CONCURRENCY="32", TOKENKEEPER_RATE="1000000")
-        start = time.perf_counter()
-        result = run([BINARY, "run-once", "--json"], engine_env)
-        seconds = time.perf_counter() - start
-        summary = json.loads(result.stdout)
-        if summary["refreshed"] != DUE:
-            sys.exit(f"bench: run-once refreshed {summary['refreshed']} of {DUE}: {result.stderr.decode()[-2000:]}")
-        engine_rate = DUE / seconds
-
-        client = json.loads(subprocess.run(
-            [os.path.join(BIN_DIR, "sinch-bench"), "--base-url", fake.base_url, "--key-id", "bench-key",
-             "--calls", str(DUE), "--concurrency", "32"],
-            env=fake.env, capture_output=True, text=True, check=True).stdout)
+        engine_rate, seconds = run_once_rate(env, DUE)
+        client = bare_client(fake, DUE)
 
         # The script a user would write: tokens in clear in a sqlite table, one sqlite3 and one curl
         # process per token (the token even passes through curl's argv).
@@ -313,33 +325,29 @@ done
         shutil.rmtree(work, ignore_errors=True)
 
 
-def bench_idle(env, work):
-    """A daemon over the store with nothing due for IDLE_SECONDS: CPU seconds and peak RSS, beside
-    a daemon over an empty database in the same window."""
-    # Nothing may come due during the window: move every refresh a month out.
-    with sqlite3.connect(env["TOKENKEEPER_DB"]) as db:
-        db.execute("UPDATE tokens SET refresh_at = CAST(strftime('%s', 'now') AS INTEGER) + 30 * 86400 "
-                   "+ (rowid % 86400)")
-    sinch = dict(SINCH_KEY_ID="bench-key", SINCH_KEY_SECRET="bench-secret",
-                 SINCH_PROVISIONING_URL="http://127.0.0.1:9", SINCH_AUTH_URL="http://127.0.0.1:9/oauth2/token")
-    empty_env = dict(env, TOKENKEEPER_DB=os.path.join(work, "empty", "tokenkeeper.sqlite"), **sinch)
-    run([BINARY, "init"], empty_env)
-    ticks = os.sysconf("SC_CLK_TCK")
+IDLE_SINCH = dict(SINCH_KEY_ID="bench-key", SINCH_KEY_SECRET="bench-secret",
+                  SINCH_PROVISIONING_URL="http://127.0.0.1:9", SINCH_AUTH_URL="http://127.0.0.1:9/oauth2/token")
 
-    def cpu_seconds(pid):
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
 
-    def peak_rss_mib(pid):
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    daemons = [subprocess.Popen([BINARY, "daemon"], env=daemon_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE) for daemon_env in (dict(env, **sinch), empty_env)]
+
+def peak_rss_mib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def idle_daemons(envs):
+    """Daemons, one per env, side by side for IDLE_SECONDS after a 2 s start: for each, the CPU
+    seconds of the window, those of its start-up, and its peak RSS in MiB."""
+    daemons = [subprocess.Popen([BINARY, "daemon"], env=dict(daemon_env, **IDLE_SINCH), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE) for daemon_env in envs]
     try:
         time.sleep(2)
         for daemon in daemons:
@@ -348,16 +356,28 @@ def bench_idle(env, work):
         started = [cpu_seconds(daemon.pid) for daemon in daemons]
         print(f"bench: idle daemons for {IDLE_SECONDS} s", file=sys.stderr, flush=True)
         time.sleep(IDLE_SECONDS)
-        idle = [cpu_seconds(daemon.pid) - before for daemon, before in zip(daemons, started)]
-        rss = [peak_rss_mib(daemon.pid) for daemon in daemons]
+        return [(cpu_seconds(daemon.pid) - before, before, peak_rss_mib(daemon.pid))
+                for daemon, before in zip(daemons, started)]
     finally:
         for daemon in daemons:
             daemon.terminate()
             daemon.wait(timeout=30)
+
+
+def bench_idle(env, work):
+    """A daemon over the store with nothing due for IDLE_SECONDS: CPU seconds and peak RSS, beside
+    a daemon over an empty database in the same window."""
+    # Nothing may come due during the window: move every refresh a month out.
+    with sqlite3.connect(env["TOKENKEEPER_DB"]) as db:
+        db.execute("UPDATE tokens SET refresh_at = CAST(strftime('%s', 'now') AS INTEGER) + 30 * 86400 "
+                   "+ (rowid % 86400)")
+    empty_env = dict(env, TOKENKEEPER_DB=os.path.join(work, "empty", "tokenkeeper.sqlite"))
+    run([BINARY, "init"], empty_env)
+    (idle, startup, rss), (empty_idle, _, empty_rss) = idle_daemons([env, empty_env])
     record(f"idle daemon over {TOKENS:,} tokens, none due, {IDLE_SECONDS} s",
-           f"{idle[0]:.3f} CPU s in the window (start-up {started[0]:.3f} s), peak RSS {rss[0]:.1f} MiB",
-           f"the same daemon over an empty database: {idle[1]:.3f} CPU s, peak RSS {rss[1]:.1f} MiB",
-           "< 0.1 s and ≤ 40 MiB", "met" if idle[0] < 0.1 and rss[0] <= 40 else "MISSED")
+           f"{idle:.3f} CPU s in the window (start-up {startup:.3f} s), peak RSS {rss:.1f} MiB",
+           f"the same daemon over an empty database: {empty_idle:.3f} CPU s, peak RSS {empty_rss:.1f} MiB",
+           "< 0.1 s and ≤ 40 MiB", "met" if idle < 0.1 and rss <= 40 else "MISSED")
 
     # One /metrics scrape of the same store: the per-token series are streamed a page at a time.
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
@@ -366,7 +386,7 @@ def bench_idle(env, work):
         port = probe.getsockname()[1]
     log_path = os.path.join(work, "metrics-daemon.log")
     with open(log_path, "wb") as log:
-        daemon = subprocess.Popen([BINARY, "daemon", "--metrics", f"127.0.0.1:{port}"], env=dict(env, **sinch),
+        daemon = subprocess.Popen([BINARY, "daemon", "--metrics", f"127.0.0.1:{port}"], env=dict(env, **IDLE_SINCH),
                                   stdout=subprocess.DEVNULL, stderr=log)
     try:
         for _ in range(100):

@@ -97,7 +97,14 @@ extension Inventory {
             if taken.contains(token.id) {
                 try insert(token, store, after: &tail, sealer: sealer, at: now, mayBeStored: false, using: &generator)
             } else {
-                try audit.append(store, after: &tail, event: .added, tokenID: token.id, detailJSON: token.auditDetail, at: now)
+                try audit.append(
+                    store,
+                    after: &tail,
+                    event: .added,
+                    tokenID: token.id,
+                    detailJSON: token.auditDetail,
+                    at: now
+                )
             }
         }
         return tokens.count

@@ -41,7 +41,10 @@ import TokenKeeperTesting
         let registry = PrometheusCollectorRegistry()
         let refreshed = registry.makeCounter(
             descriptor: MetricNameDescriptor(
-                namespace: "tokenkeeper", metricName: "refresh", unitName: "total", helpText: "Refreshes."
+                namespace: "tokenkeeper",
+                metricName: "refresh",
+                unitName: "total",
+                helpText: "Refreshes."
             ),
             labels: [("result", "refreshed")]
         )

@@ -320,6 +320,13 @@ package final class PostgresStore: TokenStore {
                 return TokenKeeperError(.databaseMissing, "database \(location): \(message)")
             case "40001", "40P01", "55P03":
                 return TokenKeeperError(.databaseLocked, "database \(location): \(message); try again")
+            case "57014" where message.contains("statement timeout"):
+                // Most often a lock another session holds, as SQLite's busy timeout.
+                let limit = DurationText.format(timeouts.statement)
+                return TokenKeeperError(
+                    .databaseLocked,
+                    "database \(location): a statement ran past database.statement_timeout (\(limit)); try again"
+                )
             default:
                 return TokenKeeperError(.database, "database \(location): \(message) (SQLSTATE \(state))")
             }

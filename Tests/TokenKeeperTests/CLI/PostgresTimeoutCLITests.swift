@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+import TokenKeeperTesting
+
+/// `database.statement_timeout` on PostgreSQL: a command blocked by another session's lock fails
+/// with the setting named, the exit code of a locked database, and nothing written.
+@Suite(.enabled(if: TestBackend.all.contains(.postgres)))
+struct PostgresTimeoutCLITests {
+    @Test(.timeLimit(.minutes(2)))
+    func aStatementBlockedPastItsTimeoutFailsTheCommandAndWritesNothing() async throws {
+        let sandbox = try await CLISandbox(
+            environment: ["TOKENKEEPER_DB_STATEMENT_TIMEOUT": "1s"],
+            backend: .postgres
+        )
+        let kept = try await sandbox.add(CLISecret.make(), "--expires-at", "2027-06-01T00:00:00Z")
+
+        // Another session holds the tokens table (as a long migration or a careless operator
+        // would) until it is ended below.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = [
+            "psql", sandbox.databaseLocation, "-X", "-q", "-c",
+            "LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)",
+        ]
+        holder.environment = ProcessInfo.processInfo.environment.merging(sandbox.cli.environment) { $1 }
+        holder.standardOutput = FileHandle.nullDevice
+        holder.standardError = FileHandle.nullDevice
+        try holder.run()
+        defer { if holder.isRunning { kill(holder.processIdentifier, SIGKILL) } }
+        let lockQuery = """
+            SELECT COUNT(*) FROM pg_locks WHERE relation = 'tokens'::regclass AND mode = 'AccessExclusiveLock' AND granted
+            """
+        try await waitUntil("the other session to hold the table") {
+            try await sandbox.underTheSeam(lockQuery) == "1\n"
+        }
+
+        let added = try await sandbox.cli.run(["add", "--project", "p1"], stdin: CLISecret.make() + "\n")
+        #expect(added.status == 74, "\(added.stderr)")
+        #expect(
+            added.stderr.contains("a statement ran past database.statement_timeout (1s); try again"),
+            "\(added.stderr)"
+        )
+        let listed = try await sandbox.cli.run(["list"])
+        #expect(listed.status == 74)
+        #expect(listed.stderr.contains("database.statement_timeout (1s)"), "\(listed.stderr)")
+
+        // The holder's backend ends with its session (a lock outlives a killed psql otherwise).
+        _ = try await sandbox.underTheSeam(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LOCK TABLE tokens%' AND pid <> pg_backend_pid()"
+        )
+        #expect(try await holder.exited(within: .seconds(30)))
+        let ids = try await sandbox.listJSON().compactMap { $0["id"]?.string }
+        #expect(ids == [kept], "the blocked add wrote nothing")
+        #expect(try await sandbox.auditJSON().count == 1)
+    }
+}

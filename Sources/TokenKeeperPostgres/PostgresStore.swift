@@ -298,6 +298,11 @@ package final class PostgresStore: TokenStore {
         }
     }
 
+    private static func isConnectTimeout(_ error: ChannelError) -> Bool {
+        if case .connectTimeout = error { return true }
+        return false
+    }
+
     /// A driver's error as the domain's, with the redacted URL and never a password.
     package func mapError(_ error: any Error) -> TokenKeeperError {
         if let error = error as? TokenKeeperError { return error }
@@ -336,6 +341,12 @@ package final class PostgresStore: TokenStore {
             return TokenKeeperError(
                 .database,
                 "database \(location): the server does not offer TLS, which sslmode=\(url.sslMode.rawValue) requires"
+            )
+        case .connectionError where (error.underlying as? ChannelError).map(Self.isConnectTimeout) == true:
+            let limit = DurationText.format(timeouts.connect)
+            return TokenKeeperError(
+                .database,
+                "cannot reach PostgreSQL at \(location): no answer within database.connect_timeout (\(limit))"
             )
         case .connectionError, .serverClosedConnection:
             let cause = error.underlying.map { " (\($0))" } ?? ""

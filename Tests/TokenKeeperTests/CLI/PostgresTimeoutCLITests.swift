@@ -2,11 +2,44 @@ import Foundation
 import Testing
 import TokenKeeperTesting
 
-/// `database.statement_timeout` on PostgreSQL: a command blocked by another session's lock fails
-/// with the setting named, the exit code of a locked database, and nothing written.
-@Suite(.enabled(if: TestBackend.all.contains(.postgres)))
-struct PostgresTimeoutCLITests {
+/// The PostgreSQL store's two timeouts: `database.connect_timeout` against a server that takes
+/// the connection and never answers, `database.statement_timeout` against another session's lock.
+@Suite struct PostgresTimeoutCLITests {
     @Test(.timeLimit(.minutes(2)))
+    func aServerThatNeverAnswersFailsTheCommandAtTheConnectTimeout() async throws {
+        // A listening socket nobody accepts on: the kernel completes the TCP handshake, then
+        // nothing answers the startup message, as a wedged server or a stuck proxy.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(listener >= 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, size) }
+        }
+        try #require(bound == 0 && listen(listener, 8) == 0)
+        var length = size
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+
+        let url = "postgres://tokenkeeper@127.0.0.1:\(port)/tokenkeeper?sslmode=disable"
+        let sandbox = CLISandbox(uninitializedWith: [
+            "TOKENKEEPER_DB": url, "PGPASSWORD": "not-shown-anywhere", "TOKENKEEPER_DB_CONNECT_TIMEOUT": "1s",
+        ])
+        let result = try await sandbox.cli.run(["list"])
+        #expect(result.status == 74, "\(result.stderr)")
+        #expect(
+            result.stderr.contains("cannot reach PostgreSQL at \(url): no answer within database.connect_timeout (1s)"),
+            "\(result.stderr)"
+        )
+        #expect(!result.stderr.contains("not-shown-anywhere"))
+    }
+
+    @Test(.timeLimit(.minutes(2)), .enabled(if: TestBackend.all.contains(.postgres)))
     func aStatementBlockedPastItsTimeoutFailsTheCommandAndWritesNothing() async throws {
         let sandbox = try await CLISandbox(
             environment: ["TOKENKEEPER_DB_STATEMENT_TIMEOUT": "1s"],

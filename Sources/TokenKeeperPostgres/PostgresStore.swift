@@ -298,6 +298,17 @@ package final class PostgresStore: TokenStore {
         }
     }
 
+    /// A failed TLS handshake in words (BoringSSL's own text names a source file of the build).
+    private func tlsFailure(_ error: (any Error)?) -> String {
+        let text = error.map { "\($0)" } ?? ""
+        if text.contains("failedToValidateHostname") {
+            return "the server's certificate does not name \(url.host) (sslmode=verify-full)"
+        }
+        guard text.contains("CERTIFICATE_VERIFY_FAILED") else { return "the TLS handshake failed" }
+        let authority = url.sslRootCert.map { "sslrootcert \($0)" } ?? "the system's certificate authorities"
+        return "the server's certificate is not signed by \(authority) (sslmode=\(url.sslMode.rawValue))"
+    }
+
     private static func isConnectTimeout(_ error: ChannelError) -> Bool {
         if case .connectTimeout = error { return true }
         return false
@@ -347,6 +358,11 @@ package final class PostgresStore: TokenStore {
             return TokenKeeperError(
                 .database,
                 "cannot reach PostgreSQL at \(location): no answer within database.connect_timeout (\(limit))"
+            )
+        case .connectionError where error.underlying is NIOSSLError:
+            return TokenKeeperError(
+                .database,
+                "cannot reach PostgreSQL at \(location): \(tlsFailure(error.underlying))"
             )
         case .connectionError, .serverClosedConnection:
             let cause = error.underlying.map { " (\($0))" } ?? ""

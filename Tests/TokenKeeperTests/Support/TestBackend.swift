@@ -36,6 +36,9 @@ enum TestPostgres {
         var environment: [String: String]
     }
 
+    /// The authority of the run's server certificate (for 127.0.0.1), when it serves TLS.
+    static let authority: String? = ProcessInfo.processInfo.environment["TOKENKEEPER_TEST_POSTGRES_CA"]
+
     static let server: Server? = {
         let environment = ProcessInfo.processInfo.environment
         guard let url = environment["TOKENKEEPER_TEST_POSTGRES_URL"], !url.isEmpty else { return nil }

@@ -182,6 +182,14 @@ enum PostgresSchema {
     /// The columns of an audit row, in the order ``AuditRecord/init(postgresRow:)`` reads them.
     static let auditColumns = "seq, at, token_id, event, actor, detail, prev_hash, hash"
 
+    /// ``tokenColumns`` and ``auditColumns`` one name each, for COPY.
+    static let tokenColumnNames = names(tokenColumns)
+    static let auditColumnNames = names(auditColumns)
+
+    private static func names(_ columns: String) -> [String] {
+        columns.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
     /// A token's values as binds, in ``tokenColumns`` order.
     static func append(_ record: TokenRecord, to binds: inout PostgresBindings) throws {
         binds.append(record.id)

@@ -28,6 +28,7 @@ extension PostgresTransaction {
         guard let first = pendingAudit.first, let last = pendingAudit.last else { return }
         let rows = pendingAudit
         pendingAudit.removeAll(keepingCapacity: true)
+        if rows.count >= Self.copyThreshold { return try copyAudit(rows) }
         var arguments = PostgresBindings(capacity: rows.count * 8 + 3)
         var values: [String] = []
         values.reserveCapacity(rows.count)
@@ -54,12 +55,7 @@ extension PostgresTransaction {
             UPDATE audit_head SET seq = $\(head + 1), hash = $\(head + 2) WHERE id = 1 AND seq = $\(head + 3)
             RETURNING (SELECT COUNT(*) FROM appended)
             """
-        guard try self.send(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1 else {
-            throw TokenKeeperError(
-                .database,
-                "the audit chain's head moved during this transaction; nothing was written"
-            )
-        }
+        guard try self.send(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1 else { throw Self.headMoved }
     }
 
     func forEachAuditRecord(_ query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {

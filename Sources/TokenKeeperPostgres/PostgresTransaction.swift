@@ -162,8 +162,10 @@ final class PostgresTransaction: StoreWriting {
         return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1
     }
 
-    /// One multi-row INSERT per 1,000 rows (17 binds each, under the protocol's 65,535).
+    /// Many rows through COPY (``copyTokens(_:)``); a few as one multi-row INSERT per 1,000
+    /// rows (17 binds each, under the protocol's 65,535).
     func insertTokens(_ records: [TokenRecord]) throws -> [String] {
+        if records.count >= Self.copyThreshold { return try copyTokens(records) }
         var taken: [String] = []
         for start in stride(from: 0, to: records.count, by: 1_000) {
             let chunk = records[start..<min(start + 1_000, records.count)]

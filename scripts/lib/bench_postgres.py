@@ -69,8 +69,8 @@ def floor_script(base_seq, now):
     sealed = os.urandom(190).hex()
     lines = ["SELECT nextval('floor_chunk') - 1 AS c \\gset",
              "BEGIN;",
-             "UPDATE tokens SET lease_owner = 'floor:1:x', lease_until = %d WHERE id IN (SELECT id FROM tokens "
-             "WHERE id = ANY(ARRAY(SELECT 'f' || k FROM generate_series(:c * %d, :c * %d + %d) AS k)) "
+             "UPDATE tokens SET lease_owner = 'floor-1-x', lease_until = %d WHERE id IN (SELECT id FROM tokens "
+             "WHERE id = ANY(ARRAY(SELECT 'f' || k FROM generate_series(CAST(:c AS bigint) * %d, CAST(:c AS bigint) * %d + %d) AS k)) "
              "AND state IN ('active', 'retrying') AND (lease_until IS NULL OR lease_until < %d) "
              "AND (refresh_at <= %d OR false) FOR UPDATE SKIP LOCKED) RETURNING %s;"
              % (now + 300, CHUNK, CHUNK, CHUNK - 1, now, now, columns),
@@ -87,16 +87,18 @@ def floor_script(base_seq, now):
                 f"fingerprint = '{os.urandom(8).hex()}', issued_at = {now}, expires_at = {now + 5_184_000}, "
                 f"refresh_at = {now + 3_456_000}, state = 'active', failures = 0, last_error = NULL, "
                 f"last_refreshed_at = {now}, lease_owner = NULL, lease_until = NULL, version = version + 1 "
-                "WHERE id = 'f' || :k RETURNING 1;")
+                "WHERE id = 'f' || CAST(:k AS bigint) RETURNING 1;")
             detail = json.dumps({"attempt": 1, "latency_ms": 100, "new_fingerprint": os.urandom(8).hex(),
                                  "old_fingerprint": os.urandom(8).hex()}, sort_keys=True)
-            values.append(f"({base_seq + 1} + :c * {CHUNK} + {member}, {now}, 'f' || (:c * {CHUNK} + {member}), "
-                          f"'refreshed', 'floor:1:x', '{detail}', '{os.urandom(32).hex()}', '{os.urandom(32).hex()}')")
+            values.append(f"({base_seq + 1} + CAST(:c AS bigint) * {CHUNK} + {member}, {now}, "
+                          f"'f' || (CAST(:c AS bigint) * {CHUNK} + {member}), "
+                          f"'refreshed', 'floor-1-x', '{detail}', '{os.urandom(32).hex()}', '{os.urandom(32).hex()}')")
         last = members[-1]
         lines.append(
             f"WITH appended AS (INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) "
-            f"VALUES {', '.join(values)} RETURNING 1) UPDATE audit_head SET seq = {base_seq + 1} + :c * {CHUNK} "
-            f"+ {last}, hash = '{os.urandom(32).hex()}' WHERE id = 1 AND seq = {base_seq} + :c * {CHUNK} + {first} "
+            f"VALUES {', '.join(values)} RETURNING 1) UPDATE audit_head SET seq = {base_seq + 1} + CAST(:c AS bigint) "
+            f"* {CHUNK} + {last}, hash = '{os.urandom(32).hex()}' WHERE id = 1 AND seq = {base_seq} "
+            f"+ CAST(:c AS bigint) * {CHUNK} + {first} "
             "RETURNING (SELECT COUNT(*) FROM appended);")
         lines.append("COMMIT;")
     return "\n".join(lines) + "\n"
@@ -109,7 +111,8 @@ def postgres_floor(server, name, url, count):
     # Ids in refresh order, as the engine takes them; the audit rows keep the old ids (no FK).
     server.psql(url, "UPDATE tokens SET id = 'f' || n FROM (SELECT id AS old, ROW_NUMBER() OVER (ORDER BY "
                      "refresh_at, id) - 1 AS n FROM tokens) AS o WHERE tokens.id = o.old; "
-                     "CREATE SEQUENCE floor_chunk MINVALUE 1; VACUUM ANALYZE tokens")
+                     "CREATE SEQUENCE floor_chunk MINVALUE 1")
+    server.psql(url, "VACUUM ANALYZE tokens")
     base = int(server.psql(url, "SELECT seq FROM audit_head WHERE id = 1"))
     chunks = count // CHUNK
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:

@@ -199,4 +199,65 @@ import TokenKeeperTesting
         try fixture.inventory.forEachToken(matching: .init(project: "p1", limit: 2)) { _ in limited += 1 }
         #expect(limited == 2)
     }
+
+    /// `insertTokens` and a run of audit rows in one transaction, as `import` and `copy` write
+    /// them (on PostgreSQL through COPY, whose text format escapes tabs, newlines and
+    /// backslashes): every value comes back as it went in, a taken id is returned and not
+    /// written, and the chain verifies.
+    @Test(arguments: TestBackend.all)
+    func manyRowsAtOnceKeepEveryValue(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
+        let now = fixture.clock.now
+        let awkward = ["tab\there", "line\nbreak", "back\\slash \\N", "cr\rlf", "ünïcødé ✓", "", "\\x00"]
+        func record(_ index: Int) -> TokenRecord {
+            let failing = index % 11 == 0
+            let leased = index % 13 == 0
+            let error = LastError(errorClass: "server", code: "x\ty", status: 503, message: "line\none", at: now)
+            let sealed = Data((0..<190).map { (offset: Int) -> UInt8 in UInt8((offset * 7 + index) % 256) })
+            return TokenRecord(
+                id: String(format: "tk_%012x", index),
+                projectID: "p\(index % 3)",
+                label: index % 5 == 0 ? nil : awkward[index % awkward.count],
+                wabaID: index % 2 == 0 ? "\(1_000 + index)" : nil,
+                businessManager: index % 7 == 0 ? awkward[(index + 1) % awkward.count] : nil,
+                sealedToken: sealed,
+                fingerprint: String(format: "%016x", index),
+                issuedAt: now,
+                expiresAt: now + .seconds(Int64(index) * 60),
+                refreshAt: now + .seconds(Int64(index) * 30),
+                state: failing ? .retrying : .active,
+                failures: failing ? 2 : 0,
+                lastError: failing ? error : nil,
+                lastRefreshedAt: index % 4 == 0 ? now : nil,
+                leaseOwner: leased ? "host:1:ab" : nil,
+                leaseUntil: leased ? now + .seconds(60) : nil,
+                version: 1 + index % 3
+            )
+        }
+        let records = (0..<150).map(record)
+        let audit = AuditLog(actor: "test:\tactor")
+        let taken = try fixture.store.write { store in
+            _ = try store.insertToken(records[0])
+            let taken = try store.insertTokens(Array(records))
+            var tail = try store.auditTail()
+            for record in records.dropFirst() {
+                try audit.append(
+                    store,
+                    after: &tail,
+                    event: .added,
+                    tokenID: record.id,
+                    detailJSON: #"{"label":"\#(record.label ?? "")"}"#,
+                    at: now
+                )
+            }
+            return taken
+        }
+        #expect(taken == [records[0].id])
+        let stored = try fixture.store.read { store in try records.map { try store.token(id: $0.id) } }
+        #expect(stored == records.map { Optional($0) })
+        #expect(try fixture.auditEvents().count == records.count - 1)
+        #expect(
+            try fixture.inventory.verifyAudit().description.hasPrefix("audit chain intact: \(records.count - 1) events")
+        )
+    }
 }

@@ -306,6 +306,54 @@ final class PostgresTransaction: StoreWriting {
         ).count == 1
     }
 
+    /// One statement for a commit group: the rows joined to their values, each still checked
+    /// against its claim's lease and `version`; the ids written come back.
+    func applyOutcomes(_ outcomes: [TokenOutcomeWrite]) throws -> [Bool] {
+        guard outcomes.count > 1 else { return try outcomes.map(applyOutcome) }
+        var arguments = PostgresBindings(capacity: outcomes.count * 12)
+        var values: [String] = []
+        values.reserveCapacity(outcomes.count)
+        let types = [
+            "text", "text", "integer", "bytea", "text", "bigint", "bigint", "bigint", "text", "integer", "bigint",
+            "text",
+        ]
+        for outcome in outcomes {
+            let base = arguments.count
+            arguments.append(outcome.id)
+            arguments.append(outcome.owner)
+            arguments.append(outcome.version)
+            arguments.append(outcome.sealedToken.map { ByteBuffer(bytes: $0) })
+            arguments.append(outcome.fingerprint)
+            arguments.append(outcome.issuedAt.seconds)
+            arguments.append(outcome.expiresAt.seconds)
+            arguments.append(outcome.lastRefreshedAt?.seconds)
+            arguments.append(outcome.state.rawValue)
+            arguments.append(outcome.failures)
+            arguments.append(outcome.refreshAt.seconds)
+            arguments.append(try outcome.lastError?.storedJSON())
+            values.append(
+                "(" + types.enumerated().map { "$\(base + $0.offset + 1)::\($0.element)" }.joined(separator: ", ") + ")"
+            )
+        }
+        let sql = """
+            UPDATE tokens AS t SET
+              sealed_token = COALESCE(v.sealed, t.sealed_token), fingerprint = COALESCE(v.fingerprint, t.fingerprint),
+              issued_at = v.issued_at, expires_at = v.expires_at,
+              last_refreshed_at = COALESCE(v.last_refreshed_at, t.last_refreshed_at),
+              state = v.state, failures = v.failures, refresh_at = v.refresh_at,
+              last_error = v.last_error, lease_owner = NULL, lease_until = NULL, version = t.version + 1
+            FROM (VALUES \(values.joined(separator: ", ")))
+              AS v(id, owner, version, sealed, fingerprint, issued_at, expires_at, last_refreshed_at, state, failures,
+                   refresh_at, last_error)
+            WHERE t.id = v.id AND t.lease_owner = v.owner AND t.version = v.version
+            RETURNING t.id
+            """
+        let written = Set(
+            try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).map { try $0.decode(String.self) }
+        )
+        return outcomes.map { written.contains($0.id) }
+    }
+
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws {
         let sql = """
             UPDATE tokens SET refresh_at = GREATEST(refresh_at, LEAST($1, expires_at - $2))

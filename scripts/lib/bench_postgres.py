@@ -60,8 +60,8 @@ def floor_script(base_seq, now):
     """A pgbench transaction that does what the engine does to one claimed chunk, with the same
     statements and sizes: claim CHUNK due tokens with FOR UPDATE SKIP LOCKED (RETURNING every
     column), then commit them in groups of GROUP, each group one transaction that locks the chain
-    head, updates each row (every column, version + 1) and appends its audit rows in one INSERT
-    with the head's move. Ids are `f<n>` (renamed in refresh order) so a script can name them;
+    head, updates its rows in one statement (each checked against its claim, version + 1) and
+    appends its audit rows in one INSERT with the head's move. Ids are `f<n>` (renamed in refresh order) so a script can name them;
     values are constants of the same sizes: no HTTP, sealing or hashing."""
     columns = ("id, project_id, label, waba_id, business_manager, sealed_token, fingerprint, issued_at, "
                "expires_at, refresh_at, state, failures, last_error, last_refreshed_at, lease_owner, lease_until, "
@@ -78,21 +78,25 @@ def floor_script(base_seq, now):
     for first in range(0, CHUNK, GROUP):
         members = range(first, min(first + GROUP, CHUNK))
         lines += ["BEGIN;", "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE;"]
-        values = []
+        values, rows = [], []
         for member in members:
-            lines.append(f"\\set k :c * {CHUNK} + {member}")
-            lines.append(
-                "UPDATE tokens SET id = id, project_id = project_id, label = label, waba_id = waba_id, "
-                f"business_manager = business_manager, sealed_token = '\\x{sealed}'::bytea, "
-                f"fingerprint = '{os.urandom(8).hex()}', issued_at = {now}, expires_at = {now + 5_184_000}, "
-                f"refresh_at = {now + 3_456_000}, state = 'active', failures = 0, last_error = NULL, "
-                f"last_refreshed_at = {now}, lease_owner = NULL, lease_until = NULL, version = version + 1 "
-                "WHERE id = 'f' || CAST(:k AS bigint) RETURNING 1;")
+            k = f"CAST(:c AS bigint) * {CHUNK} + {member}"
+            rows.append(f"('f' || ({k}), 'floor-1-x', 1, '\\x{sealed}'::bytea, '{os.urandom(8).hex()}', {now}, "
+                        f"{now + 5_184_000}, {now}, 'active', 0, {now + 3_456_000}, NULL::text)")
             detail = json.dumps({"attempt": 1, "latency_ms": 100, "new_fingerprint": os.urandom(8).hex(),
                                  "old_fingerprint": os.urandom(8).hex()}, sort_keys=True)
-            values.append(f"({base_seq + 1} + CAST(:c AS bigint) * {CHUNK} + {member}, {now}, "
-                          f"'f' || (CAST(:c AS bigint) * {CHUNK} + {member}), "
+            values.append(f"({base_seq + 1} + {k}, {now}, 'f' || ({k}), "
                           f"'refreshed', 'floor-1-x', '{detail}', '{os.urandom(32).hex()}', '{os.urandom(32).hex()}')")
+        # The group's rows in one statement, each checked against its claim, as the engine's.
+        lines.append(
+            "UPDATE tokens AS t SET sealed_token = COALESCE(v.sealed, t.sealed_token), "
+            "fingerprint = COALESCE(v.fingerprint, t.fingerprint), issued_at = v.issued_at, "
+            "expires_at = v.expires_at, last_refreshed_at = COALESCE(v.last_refreshed_at, t.last_refreshed_at), "
+            "state = v.state, failures = v.failures, refresh_at = v.refresh_at, last_error = v.last_error, "
+            "lease_owner = NULL, lease_until = NULL, version = t.version + 1 "
+            f"FROM (VALUES {', '.join(rows)}) AS v(id, owner, version, sealed, fingerprint, issued_at, expires_at, "
+            "last_refreshed_at, state, failures, refresh_at, last_error) "
+            "WHERE t.id = v.id AND t.lease_owner = v.owner AND t.version = v.version RETURNING t.id;")
         last = members[-1]
         lines.append(
             f"WITH appended AS (INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) "

@@ -133,26 +133,14 @@ struct RefreshLedger: Sendable {
     func commit(_ outcomes: [Outcome]) throws -> [Bool] {
         try store.write { store in
             var tail = try store.auditTail()
-            return try outcomes.map { outcome in
+            // The rows go in one call unless an outcome pauses its project: then one at a time,
+            // so the pause moves the project's tokens after that outcome and before the next.
+            let pauses = outcomes.contains { $0.decision.pauseProjectUntil != nil }
+            let applied = pauses ? nil : try store.applyOutcomes(outcomes.map(write))
+            return try outcomes.enumerated().map { index, outcome in
                 let decision = outcome.decision
                 let record = outcome.record
-                let stored = outcome.sealedToken != nil
-                let written = try store.applyOutcome(
-                    TokenOutcomeWrite(
-                        id: record.id,
-                        owner: owner,
-                        version: record.version,
-                        sealedToken: outcome.sealedToken,
-                        fingerprint: outcome.fingerprint,
-                        issuedAt: stored ? decision.issuedAt : record.issuedAt,
-                        expiresAt: stored ? decision.expiresAt : record.expiresAt,
-                        lastRefreshedAt: stored ? outcome.now : nil,
-                        state: decision.state,
-                        failures: decision.failures,
-                        refreshAt: decision.refreshAt,
-                        lastError: decision.lastError
-                    )
-                )
+                let written = try applied?[index] ?? store.applyOutcome(write(outcome))
                 guard written else { return false }
                 if let until = decision.pauseProjectUntil {
                     // The project's other live tokens due before `until` move to it (never into
@@ -179,6 +167,27 @@ struct RefreshLedger: Sendable {
                 return true
             }
         }
+    }
+
+    /// The row `outcome` writes: token, schedule, counters, under the claim's lease and version.
+    private func write(_ outcome: Outcome) -> TokenOutcomeWrite {
+        let decision = outcome.decision
+        let record = outcome.record
+        let stored = outcome.sealedToken != nil
+        return TokenOutcomeWrite(
+            id: record.id,
+            owner: owner,
+            version: record.version,
+            sealedToken: outcome.sealedToken,
+            fingerprint: outcome.fingerprint,
+            issuedAt: stored ? decision.issuedAt : record.issuedAt,
+            expiresAt: stored ? decision.expiresAt : record.expiresAt,
+            lastRefreshedAt: stored ? outcome.now : nil,
+            state: decision.state,
+            failures: decision.failures,
+            refreshAt: decision.refreshAt,
+            lastError: decision.lastError
+        )
     }
 
     /// Audits `hook_failed` for `record` with what went wrong (never a token): a hook's failure

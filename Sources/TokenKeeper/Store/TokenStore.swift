@@ -121,6 +121,34 @@ package struct TokenOutcomeWrite: Sendable {
     package var failures: Int
     package var refreshAt: UnixTime
     package var lastError: LastError?
+
+    package init(
+        id: String,
+        owner: String,
+        version: Int,
+        sealedToken: Data?,
+        fingerprint: String?,
+        issuedAt: UnixTime,
+        expiresAt: UnixTime,
+        lastRefreshedAt: UnixTime?,
+        state: TokenState,
+        failures: Int,
+        refreshAt: UnixTime,
+        lastError: LastError?
+    ) {
+        self.id = id
+        self.owner = owner
+        self.version = version
+        self.sealedToken = sealedToken
+        self.fingerprint = fingerprint
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+        self.lastRefreshedAt = lastRefreshedAt
+        self.state = state
+        self.failures = failures
+        self.refreshAt = refreshAt
+        self.lastError = lastError
+    }
 }
 
 /// What every transaction can read.
@@ -207,6 +235,9 @@ package protocol StoreWriting: StoreReading {
     /// Writes an outcome, clears its lease and adds one to `version`; false when the lease or
     /// version no longer match (nothing written).
     func applyOutcome(_ outcome: TokenOutcomeWrite) throws -> Bool
+    /// ``applyOutcome(_:)`` for each of `outcomes` (distinct tokens) in one go (a backend may
+    /// send one statement); whether each was written, in order.
+    func applyOutcomes(_ outcomes: [TokenOutcomeWrite]) throws -> [Bool]
     /// Takes up to `wanted` of the `limit` call slots of `project` in rate window `window`
     /// (``FleetRate``), counted for every process on the store; how many it got (0 when the
     /// window is spent). Forgets windows before `forgetBefore`.
@@ -218,6 +249,11 @@ package protocol StoreWriting: StoreReading {
 }
 
 extension StoreWriting {
+    /// One ``applyOutcome(_:)`` after another.
+    package func applyOutcomes(_ outcomes: [TokenOutcomeWrite]) throws -> [Bool] {
+        try outcomes.map(applyOutcome)
+    }
+
     /// One ``insertToken(_:)`` after another.
     package func insertTokens(_ records: [TokenRecord]) throws -> [String] {
         try records.filter { try !insertToken($0) }.map(\.id)

@@ -260,4 +260,49 @@ import TokenKeeperTesting
             try fixture.inventory.verifyAudit().description.hasPrefix("audit chain intact: \(records.count - 1) events")
         )
     }
+
+    /// A commit group's rows in one call (`applyOutcomes`; one statement on PostgreSQL): each row
+    /// is still checked against its claim, so a row whose version moved is left as it is.
+    @Test(arguments: TestBackend.all)
+    func outcomesAppliedTogetherKeepEachRowsClaimCheck(_ backend: TestBackend) throws {
+        let fixture = try StoreFixture(backend)
+        let now = fixture.clock.now
+        let ids = try (0..<3).map { try fixture.inventory.add(token: "EAAgroup\($0)", NewToken(project: "p1")).id }
+        let claimed = try fixture.store.write { store in
+            try store.claimLeases(ids: ids, owner: "me", until: now + .seconds(300), now: now, onlyIfDue: false)
+        }
+        try #require(claimed.count == 3)
+        func write(_ record: TokenRecord, version: Int, sealed: Data?) -> TokenOutcomeWrite {
+            TokenOutcomeWrite(
+                id: record.id,
+                owner: "me",
+                version: version,
+                sealedToken: sealed,
+                fingerprint: sealed == nil ? nil : "feedfacefeedface",
+                issuedAt: now,
+                expiresAt: now + .seconds(86_400),
+                lastRefreshedAt: sealed == nil ? nil : now,
+                state: sealed == nil ? .retrying : .active,
+                failures: sealed == nil ? 1 : 0,
+                refreshAt: now + .seconds(600),
+                lastError: sealed == nil
+                    ? LastError(errorClass: "server", code: "e", status: 500, message: "m", at: now) : nil
+            )
+        }
+        let written = try fixture.store.write { store in
+            try store.applyOutcomes([
+                write(claimed[0], version: claimed[0].version, sealed: Data([1, 2, 3])),
+                write(claimed[1], version: claimed[1].version + 1, sealed: Data([4])),
+                write(claimed[2], version: claimed[2].version, sealed: nil),
+            ])
+        }
+        #expect(written == [true, false, true])
+        let after = try fixture.store.read { store in try claimed.map { try #require(try store.token(id: $0.id)) } }
+        #expect(after[0].sealedToken == Data([1, 2, 3]) && after[0].fingerprint == "feedfacefeedface")
+        #expect(after[0].version == claimed[0].version + 1 && after[0].leaseOwner == nil && after[0].state == .active)
+        #expect(after[1] == claimed[1], "a row whose version moved is left as it is")
+        #expect(after[2].sealedToken == claimed[2].sealedToken && after[2].fingerprint == claimed[2].fingerprint)
+        #expect(after[2].state == .retrying && after[2].failures == 1 && after[2].lastError?.code == "e")
+        #expect(after[2].lastRefreshedAt == claimed[2].lastRefreshedAt && after[2].leaseUntil == nil)
+    }
 }

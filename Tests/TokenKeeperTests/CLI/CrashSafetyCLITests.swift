@@ -57,14 +57,7 @@ import TokenKeeperTesting
                 }
                 // Every record opens under the key and holds a live token: read in process (600 `get`
                 // runs took most of this test's time), with the key file as `get` reads it.
-                let inventory = try sandbox.keyedInventory()
-                var opened = 0
-                try inventory.forEachToken(matching: .init()) { record in
-                    let value = try inventory.unsealed(record)
-                    #expect(sinch.fake.isValid(value), "round \(round): \(record.id) holds a dead token")
-                    opened += 1
-                }
-                #expect(opened == ids.count)
+                #expect(try sandbox.expectEveryTokenLive(at: sinch.fake, "round \(round): ") == ids.count)
             }
             #expect(try await sandbox.listJSON().count == ids.count)
             // Not vacuous: the killed runs did commit refreshes between the kills.

@@ -77,14 +77,7 @@ import TokenKeeperTesting
             // Every record opens under the key and holds a token FakeSinch accepts: read in
             // process at once, since with the daemon stopped the last ones live 15 s more, and 50
             // `get` runs in a busy suite took longer than that (two were seen dead in them).
-            let inventory = try sandbox.keyedInventory()
-            var opened = 0
-            try inventory.forEachToken(matching: .init()) { record in
-                let value = try inventory.unsealed(record)
-                #expect(sinch.fake.isValid(value), "\(record.id) holds a dead token")
-                opened += 1
-            }
-            #expect(opened == ids.count)
+            #expect(try sandbox.expectEveryTokenLive(at: sinch.fake) == ids.count)
             // Read again once it stopped: a refresh may have committed after the last look.
             let final = try CLIJSON.parseLines(
                 try await sandbox.succeed("audit", "--event", "refreshed", "--json").stdout

@@ -1,3 +1,4 @@
+import FakeSinch
 import Foundation
 import Testing
 import TokenKeeper
@@ -128,5 +129,18 @@ extension CLISandbox {
             actor: "test",
             sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))
         )
+    }
+
+    /// Opens every stored record in process (at once: `get` runs are slow in a busy suite) and
+    /// expects FakeSinch to accept each value; how many records it opened.
+    func expectEveryTokenLive(at fake: FakeSinch, _ context: String = "") throws -> Int {
+        let inventory = try keyedInventory()
+        var opened = 0
+        try inventory.forEachToken(matching: .init()) { record in
+            let value = try inventory.unsealed(record)
+            #expect(fake.isValid(value), "\(context)\(record.id) holds a dead token")
+            opened += 1
+        }
+        return opened
     }
 }

@@ -146,7 +146,21 @@ struct PostgresFleetCLITests {
             try await waitUntil("the daemon to refresh a token added after the restart", within: .seconds(60)) {
                 try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == fresh }
             }
-            #expect(try await sandbox.listedIDs().sorted() == [kept, fresh].sorted())
+
+            // And an operator's `pg_ctl restart -m fast` (a short outage, connections cut): the
+            // daemon keeps running and refreshes what is added after it.
+            try await server.restartServer()
+            let later = try await sandbox.add(
+                sinch.fake.issueToken(), "--expires-at",
+                ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2)))
+            try await waitUntil("the daemon to refresh a token added after pg_ctl restart", within: .seconds(60)) {
+                try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == later }
+            }
+            try await waitUntil("/healthz to answer 200 after pg_ctl restart", within: .seconds(60)) {
+                try await daemon.health(with: transport).status == 200
+            }
+            #expect(daemon.process.isRunning)
+            #expect(try await sandbox.listedIDs().sorted() == [kept, fresh, later].sorted())
             #expect(try await sandbox.run("audit", "verify").status == 0)
             try await daemon.process.terminateGracefully(within: .seconds(30))
             #expect(daemon.process.terminationStatus == 0)

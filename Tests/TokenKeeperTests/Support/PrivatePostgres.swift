@@ -89,11 +89,18 @@ struct PrivatePostgres: Sendable {
 
     /// Starts it again on the same port, folder and addresses.
     func startServer() async throws {
+        try await pgctl(["start", "-w", "-t", "60", "-l", log, "-o", serverOptions])
+    }
+
+    /// `pg_ctl restart -m fast`, as an operator runs it: clients are disconnected, the server is
+    /// back on the same port, folder and addresses when it returns.
+    func restartServer() async throws {
+        try await pgctl(["restart", "-m", "fast", "-w", "-t", "60", "-l", log, "-o", serverOptions])
+    }
+
+    private var serverOptions: String {
         let addresses = "127.0.0.1" + (listen.isEmpty ? "" : "," + listen)
-        try await pgctl([
-            "start", "-w", "-t", "60", "-l", log,
-            "-o", "-c listen_addresses=\(addresses) -p \(port) -k '\(folder)' -c fsync=off -c synchronous_commit=off",
-        ])
+        return "-c listen_addresses=\(addresses) -p \(port) -k '\(folder)' -c fsync=off -c synchronous_commit=off"
     }
 
     /// Stops the server at once and removes its folder; safe to call twice.

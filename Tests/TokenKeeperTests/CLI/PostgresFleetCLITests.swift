@@ -151,8 +151,10 @@ struct PostgresFleetCLITests {
             // daemon keeps running and refreshes what is added after it.
             try await server.restartServer()
             let later = try await sandbox.add(
-                sinch.fake.issueToken(), "--expires-at",
-                ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2)))
+                sinch.fake.issueToken(),
+                "--expires-at",
+                ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2))
+            )
             try await waitUntil("the daemon to refresh a token added after pg_ctl restart", within: .seconds(60)) {
                 try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == later }
             }

@@ -71,9 +71,8 @@ import TokenKeeperTesting
                     #expect(try await target.run("get", id).status == 0, "\(id) opens in the copy")
                 }
             }
-            // Not vacuous: the daemon committed between the copies, and after the last.
+            // Not vacuous: the daemon committed between the copies.
             #expect(heads.count >= 3, "copies of different moments: \(heads.sorted())")
-            #expect(history.count > heads.max() ?? 0)
         }
     }
 }

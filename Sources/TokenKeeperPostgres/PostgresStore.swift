@@ -196,10 +196,17 @@ package final class PostgresStore: TokenStore {
         try transaction(readOnly: false) { try body($0) }
     }
 
+    /// The statement alone: it is its own transaction on the server.
+    package func writeStatement<T>(_ body: (any StoreWriting) throws -> T) throws -> T {
+        try transaction(readOnly: false, alone: true) { try body($0) }
+    }
+
     /// Runs `body` in a transaction on one leased connection; commits when it returns.
-    /// A read is `REPEATABLE READ READ ONLY` (one snapshot), a write `READ COMMITTED`.
+    /// A read is `REPEATABLE READ READ ONLY` (one snapshot), a write `READ COMMITTED`; `alone`
+    /// sends `body`'s one statement with no `BEGIN` and `COMMIT` around it.
     func transaction<T>(
         readOnly: Bool,
+        alone: Bool = false,
         connectWithin connectLimit: Duration? = nil,
         _ body: (PostgresTransaction) throws -> T
     ) throws -> T {
@@ -215,9 +222,11 @@ package final class PostgresStore: TokenStore {
             writable: !readOnly
         )
         do {
-            try transaction.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
+            if !alone {
+                try transaction.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
+            }
             let value = try body(transaction)
-            try transaction.commit()
+            if !alone { try transaction.commit() }
             lease.release()
             return value
         } catch {

@@ -10,6 +10,38 @@ extension PostgresTransaction {
     /// The fewest rows worth a COPY; fewer go as one multi-row statement.
     static let copyThreshold = 64
 
+    /// Many rows through COPY (``copyTokens(_:)``); fewer than ``copyThreshold`` as one
+    /// multi-row INSERT. An id twice in `records` is sent once: `RETURNING` would name it as
+    /// inserted for both rows, so the later one is returned taken, as one ``insertToken(_:)``
+    /// after another would.
+    func insertTokens(_ records: [TokenRecord]) throws -> [String] {
+        if records.count >= Self.copyThreshold { return try copyTokens(records) }
+        var seen = Set<String>()
+        var repeated = Set<Int>()
+        var arguments = PostgresBindings(capacity: records.count * 17)
+        var values: [String] = []
+        for (index, record) in records.enumerated() {
+            guard seen.insert(record.id).inserted else {
+                repeated.insert(index)
+                continue
+            }
+            let base = arguments.count
+            try PostgresSchema.append(record, to: &arguments)
+            values.append("(" + (1...17).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
+        }
+        guard !values.isEmpty else { return [] }
+        let sql = """
+            INSERT INTO tokens (\(PostgresSchema.tokenColumns)) VALUES \(values.joined(separator: ", "))
+            ON CONFLICT (id) DO NOTHING RETURNING id
+            """
+        let inserted = Set(
+            try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).map { try $0.decode(String.self) }
+        )
+        return records.indices.filter { repeated.contains($0) || !inserted.contains(records[$0].id) }.map {
+            records[$0].id
+        }
+    }
+
     /// Inserts `records` with one COPY into the table. COPY has no `ON CONFLICT`, so the ids
     /// already stored (and an id twice in `records`) are looked up first and returned, their rows
     /// not written, as ``insertTokens(_:)`` promises. An id another session stores between the

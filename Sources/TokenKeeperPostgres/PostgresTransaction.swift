@@ -162,33 +162,6 @@ final class PostgresTransaction: StoreWriting {
         return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1
     }
 
-    /// Many rows through COPY (``copyTokens(_:)``); a few as one multi-row INSERT per 1,000
-    /// rows (17 binds each, under the protocol's 65,535).
-    func insertTokens(_ records: [TokenRecord]) throws -> [String] {
-        if records.count >= Self.copyThreshold { return try copyTokens(records) }
-        var taken: [String] = []
-        for start in stride(from: 0, to: records.count, by: 1_000) {
-            let chunk = records[start..<min(start + 1_000, records.count)]
-            var arguments = PostgresBindings(capacity: chunk.count * 17)
-            var values: [String] = []
-            values.reserveCapacity(chunk.count)
-            for record in chunk {
-                let base = arguments.count
-                try PostgresSchema.append(record, to: &arguments)
-                values.append("(" + (1...17).map { "$\(base + $0)" }.joined(separator: ", ") + ")")
-            }
-            let sql = """
-                INSERT INTO tokens (\(PostgresSchema.tokenColumns)) VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (id) DO NOTHING RETURNING id
-                """
-            let inserted = Set(
-                try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).map { try $0.decode(String.self) }
-            )
-            taken += chunk.map(\.id).filter { !inserted.contains($0) }
-        }
-        return taken
-    }
-
     func updateToken(_ record: TokenRecord) throws {
         var arguments = PostgresBindings(capacity: 18)
         try PostgresSchema.append(record, to: &arguments)

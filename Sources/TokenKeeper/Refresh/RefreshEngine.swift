@@ -51,7 +51,7 @@ package final class RefreshEngine: Sendable {
         gate = ProjectGate(rate: limits.rate)
         fleetRate = FleetRate(rate: limits.rate, clock: inventory.clock) { [ledger] project, window, limit, wanted in
             try await offCooperativePool {
-                try ledger.store.write { store in
+                try ledger.store.writeStatement { store in
                     try store.takeRateSlots(
                         project: project,
                         window: window,

@@ -21,6 +21,9 @@ package protocol TokenStore: AnyObject, Sendable {
     /// Runs `body` in one write transaction: everything it writes commits together or not at all.
     /// `bulk` tells the backend a very large transaction follows (`import`).
     func write<T>(bulk: Bool, _ body: (any StoreWriting) throws -> T) throws -> T
+    /// Runs `body`, which sends one statement, as a write of its own: a backend may send it
+    /// without a transaction around it (one round trip instead of three on PostgreSQL).
+    func writeStatement<T>(_ body: (any StoreWriting) throws -> T) throws -> T
     /// Calls `onChange` soon after any process adds tokens or moves when one is due, so a daemon
     /// need not wait for its timer; nil when the backend cannot tell (the scheduler's timer cap
     /// finds such tokens then). Stops when the returned watch is cancelled.
@@ -42,6 +45,11 @@ extension TokenStore {
 
     /// A write transaction of ordinary size.
     package func write<T>(_ body: (any StoreWriting) throws -> T) throws -> T {
+        try write(bulk: false, body)
+    }
+
+    /// A write transaction: one statement in one costs SQLite nothing more.
+    package func writeStatement<T>(_ body: (any StoreWriting) throws -> T) throws -> T {
         try write(bulk: false, body)
     }
 }

@@ -50,15 +50,13 @@ import TokenKeeperTesting
             try await daemon.process.terminateGracefully(within: .seconds(30))
             let history = try await source.auditJSON()
 
-            var heads: Set<Int> = []
             for target in copies {
                 let audit = try await target.auditJSON()
-                heads.insert(audit.count)
                 // The copy's chain is the source's chain up to a moment: a prefix, row for row.
                 #expect(audit == Array(history.prefix(audit.count)), "the copy's audit is a prefix of the source's")
                 #expect(try await target.run("audit", "verify").status == 0)
                 // ... and its tokens are the tokens of that same moment: each holds the value its
-                // last audited change put there, and opens.
+                // last audited change put there.
                 var lastFingerprint: [String: String] = [:]
                 for event in audit {
                     guard let token = event["token"]?.string, let detail = event["detail"] else { continue }
@@ -71,11 +69,19 @@ import TokenKeeperTesting
                 for token in listed {
                     let id = try #require(token["id"]?.string)
                     #expect(token["fingerprint"]?.string == lastFingerprint[id], "\(id): tokens and audit of one read")
-                    #expect(try await target.run("get", id).status == 0, "\(id) opens in the copy")
                 }
+                // Every sealed value opens under the key (in process: `get` runs are slow in a
+                // busy suite); the values may have died at FakeSinch since their moment.
+                let inventory = try target.keyedInventory()
+                var opened = 0
+                try inventory.forEachToken(matching: .init()) { record in
+                    _ = try inventory.unsealed(record)
+                    opened += 1
+                }
+                #expect(opened == 12)
             }
             // Not vacuous: the daemon committed between the copies.
-            #expect(heads.count >= 3, "copies of different moments: \(heads.sorted())")
+            #expect(moments.count >= 3, "copies of \(moments.count) different moments")
         }
     }
 }

@@ -140,24 +140,22 @@ struct PostgresFleetCLITests {
             try await waitUntil("/healthz to answer 200 again", within: .seconds(60)) {
                 try await daemon.health(with: transport).status == 200
             }
-            // Recovered without a restart: a token added now, due at once, is refreshed.
-            let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2))
-            let fresh = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
-            try await waitUntil("the daemon to refresh a token added after the restart", within: .seconds(60)) {
-                try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == fresh }
+            /// Adds a token due at once and waits until the daemon refreshed it; its id.
+            func addedAndRefreshed(after what: String) async throws -> String {
+                let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2))
+                let id = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
+                try await waitUntil("the daemon to refresh a token added after \(what)", within: .seconds(60)) {
+                    try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == id }
+                }
+                return id
             }
+            // Recovered without a restart: a token added now, due at once, is refreshed.
+            let fresh = try await addedAndRefreshed(after: "the server came back")
 
             // And an operator's `pg_ctl restart -m fast` (a short outage, connections cut): the
             // daemon keeps running and refreshes what is added after it.
             try await server.restartServer()
-            let later = try await sandbox.add(
-                sinch.fake.issueToken(),
-                "--expires-at",
-                ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 2))
-            )
-            try await waitUntil("the daemon to refresh a token added after pg_ctl restart", within: .seconds(60)) {
-                try await sandbox.auditJSON("--event", "refreshed").contains { $0["token"]?.string == later }
-            }
+            let later = try await addedAndRefreshed(after: "pg_ctl restart")
             try await waitUntil("/healthz to answer 200 after pg_ctl restart", within: .seconds(60)) {
                 try await daemon.health(with: transport).status == 200
             }

@@ -111,7 +111,8 @@ extension TestBackend {
 }
 
 extension CLISandbox {
-    /// The sandbox's store, opened read-only with its key file: what `get` opens, unaudited.
+    /// The sandbox's store, opened read-only with the key file its CLI uses (its own, or the one
+    /// TOKENKEEPER_MASTER_KEY_FILE names): what `get` opens, unaudited.
     func keyedInventory() throws -> Inventory {
         let store: any TokenStore
         switch backend {
@@ -122,7 +123,10 @@ extension CLISandbox {
                 readOnly: true
             )
         }
-        let configuration = TokenKeeperConfiguration(databasePath: databaseLocation, masterKeyFile: keyFilePath)
+        let configuration = TokenKeeperConfiguration(
+            databasePath: databaseLocation,
+            masterKeyFile: cli.environment["TOKENKEEPER_MASTER_KEY_FILE"] ?? keyFilePath
+        )
         return Inventory(
             store: store,
             policy: RenewalPolicy(),

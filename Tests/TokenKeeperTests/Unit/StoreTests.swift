@@ -200,6 +200,36 @@ import TokenKeeperTesting
         #expect(limited == 2)
     }
 
+    /// Strings COPY's text format must escape, and the empty string.
+    private static let awkward = ["tab\there", "line\nbreak", "back\\slash \\N", "cr\rlf", "ünïcødé ✓", "", "\\x00"]
+
+    /// Token row number `index` of a varied batch: every column set or left empty by turns.
+    private static func record(_ index: Int, at now: UnixTime) -> TokenRecord {
+        let failing = index % 11 == 0
+        let leased = index % 13 == 0
+        let error = LastError(errorClass: "server", code: "x\ty", status: 503, message: "line\none", at: now)
+        let sealed = Data((0..<190).map { (offset: Int) -> UInt8 in UInt8((offset * 7 + index) % 256) })
+        return TokenRecord(
+            id: String(format: "tk_%012x", index),
+            projectID: "p\(index % 3)",
+            label: index % 5 == 0 ? nil : awkward[index % awkward.count],
+            wabaID: index % 2 == 0 ? "\(1_000 + index)" : nil,
+            businessManager: index % 7 == 0 ? awkward[(index + 1) % awkward.count] : nil,
+            sealedToken: sealed,
+            fingerprint: String(format: "%016x", index),
+            issuedAt: now,
+            expiresAt: now + .seconds(Int64(index) * 60),
+            refreshAt: now + .seconds(Int64(index) * 30),
+            state: failing ? .retrying : .active,
+            failures: failing ? 2 : 0,
+            lastError: failing ? error : nil,
+            lastRefreshedAt: index % 4 == 0 ? now : nil,
+            leaseOwner: leased ? "host:1:ab" : nil,
+            leaseUntil: leased ? now + .seconds(60) : nil,
+            version: 1 + index % 3
+        )
+    }
+
     /// `insertTokens` and a run of audit rows in one transaction, as `import` and `copy` write
     /// them (on PostgreSQL through COPY, whose text format escapes tabs, newlines and
     /// backslashes): every value comes back as it went in, a taken id is returned and not
@@ -208,33 +238,7 @@ import TokenKeeperTesting
     func manyRowsAtOnceKeepEveryValue(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         let now = fixture.clock.now
-        let awkward = ["tab\there", "line\nbreak", "back\\slash \\N", "cr\rlf", "ünïcødé ✓", "", "\\x00"]
-        func record(_ index: Int) -> TokenRecord {
-            let failing = index % 11 == 0
-            let leased = index % 13 == 0
-            let error = LastError(errorClass: "server", code: "x\ty", status: 503, message: "line\none", at: now)
-            let sealed = Data((0..<190).map { (offset: Int) -> UInt8 in UInt8((offset * 7 + index) % 256) })
-            return TokenRecord(
-                id: String(format: "tk_%012x", index),
-                projectID: "p\(index % 3)",
-                label: index % 5 == 0 ? nil : awkward[index % awkward.count],
-                wabaID: index % 2 == 0 ? "\(1_000 + index)" : nil,
-                businessManager: index % 7 == 0 ? awkward[(index + 1) % awkward.count] : nil,
-                sealedToken: sealed,
-                fingerprint: String(format: "%016x", index),
-                issuedAt: now,
-                expiresAt: now + .seconds(Int64(index) * 60),
-                refreshAt: now + .seconds(Int64(index) * 30),
-                state: failing ? .retrying : .active,
-                failures: failing ? 2 : 0,
-                lastError: failing ? error : nil,
-                lastRefreshedAt: index % 4 == 0 ? now : nil,
-                leaseOwner: leased ? "host:1:ab" : nil,
-                leaseUntil: leased ? now + .seconds(60) : nil,
-                version: 1 + index % 3
-            )
-        }
-        let records = (0..<150).map(record)
+        let records = (0..<150).map { Self.record($0, at: now) }
         let audit = AuditLog(actor: "test:\tactor")
         let taken = try fixture.store.write { store in
             _ = try store.insertToken(records[0])
@@ -259,6 +263,22 @@ import TokenKeeperTesting
         #expect(
             try fixture.inventory.verifyAudit().description.hasPrefix("audit chain intact: \(records.count - 1) events")
         )
+    }
+
+    /// An id twice in one `insertTokens` call, in a few rows (one multi-row INSERT on
+    /// PostgreSQL) or many (COPY): the first row is stored, the second returned as taken.
+    @Test(arguments: TestBackend.all, [5, 100])
+    func anIdTwiceInOneInsertIsReturnedTakenOnce(_ backend: TestBackend, count: Int) throws {
+        let fixture = try StoreFixture(backend)
+        let now = fixture.clock.now
+        var records = (0..<count).map { Self.record($0, at: now) }
+        var again = Self.record(count, at: now)
+        again.id = records[1].id
+        records.insert(again, at: 3)
+        let taken = try fixture.store.write { try $0.insertTokens(records) }
+        #expect(taken == [again.id])
+        #expect(try fixture.store.read { try $0.token(id: again.id) } == records[1])
+        #expect(try fixture.store.read { try $0.countTokens(.all) } == count)
     }
 
     /// A commit group's rows in one call (`applyOutcomes`; one statement on PostgreSQL): each row

@@ -34,6 +34,7 @@ package enum ConfigurationLoader {
         Setting(key: "sinch.provisioning_url", environment: "SINCH_PROVISIONING_URL"),
         Setting(key: "sinch.auth_url", environment: "SINCH_AUTH_URL"),
         Setting(key: "sinch.ca_bundle", environment: "SINCH_CA_BUNDLE"),
+        Setting(key: "sinch.allow_insecure_http", environment: "SINCH_ALLOW_INSECURE_HTTP"),
         Setting(key: "policy.lifetime", environment: "TOKENKEEPER_LIFETIME"),
         Setting(key: "policy.renew_before", environment: "TOKENKEEPER_RENEW_BEFORE"),
         Setting(key: "policy.min_age", environment: "TOKENKEEPER_MIN_AGE"),
@@ -108,6 +109,15 @@ package enum ConfigurationLoader {
         config.sinch.keySecret = string("sinch.key_secret")
         config.sinch.credentialSource = credentialSource(environment: environment, configFile: file)
         config.sinch.caBundle = string("sinch.ca_bundle")
+        if let text = string("sinch.allow_insecure_http") {
+            guard let allow = ["true": true, "false": false][text.lowercased()] else {
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name("sinch.allow_insecure_http")): \"\(text)\" (expected true or false)"
+                )
+            }
+            config.sinch.allowInsecureHTTP = allow
+        }
         if let auth = string("sinch.auth") {
             guard let method = TokenKeeperConfiguration.Sinch.Auth(rawValue: auth.lowercased()) else {
                 throw TokenKeeperError(

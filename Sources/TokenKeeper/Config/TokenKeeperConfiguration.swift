@@ -15,6 +15,9 @@ package struct TokenKeeperConfiguration: Sendable {
         package var authURL = "https://auth.sinch.com/oauth2/token"
         /// A PEM bundle of certificate authorities to trust instead of the system's.
         package var caBundle: String?
+        /// `sinch.allow_insecure_http`: plain `http://` to a host other than loopback, which
+        /// sends the access key and the tokens in clear, is used (with a warning) instead of refused.
+        package var allowInsecureHTTP = false
         /// Where ``keyID`` and ``keySecret`` were read from, for messages.
         package var credentialSource = "the environment (SINCH_KEY_ID, SINCH_KEY_SECRET)"
 

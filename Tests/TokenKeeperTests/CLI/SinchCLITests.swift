@@ -254,7 +254,8 @@ import TokenKeeperTesting
     }
 
     /// `sinch.invalid` cannot resolve: the call succeeds only through the proxy, which is FakeSinch
-    /// itself answering the absolute-form request line a proxy receives.
+    /// itself answering the absolute-form request line a proxy receives. Plain HTTP to a host
+    /// that is not loopback goes only with `sinch.allow_insecure_http`, and says so.
     @Test func theProxyVariablesAreHonoured() async throws {
         try await SinchHarness.with { sinch in
             let sandbox = try await sandbox(
@@ -263,12 +264,35 @@ import TokenKeeperTesting
                     "http_proxy": sinch.fake.baseURL,
                     "SINCH_PROVISIONING_URL": "http://sinch.invalid",
                     "SINCH_AUTH_URL": "http://auth.sinch.invalid/oauth2/token",
+                    "SINCH_ALLOW_INSECURE_HTTP": "true",
                 ]
             )
             let result = try await sandbox.cli.run(["enable-template-analytics", "--project", "p1"])
             #expect(result.status == 0, "\(result.stderr)")
             #expect(sinch.fake.stats().count(.enableTemplateAnalytics, status: 200) == 1)
             #expect(sinch.fake.stats().count(.oauthToken, status: 200) == 1)
+            #expect(result.stderr.contains("sending the Sinch access key and tokens in clear"), "\(result.stderr)")
+        }
+    }
+
+    /// The same proxy would carry a plain-HTTP call to FakeSinch, so a refusal that came after
+    /// sending would show there: none reaches it, whichever URL is plain, and exit 64 names it.
+    @Test(arguments: [
+        ("SINCH_PROVISIONING_URL", "http://sinch.invalid", "sinch.provisioning_url"),
+        ("SINCH_AUTH_URL", "http://auth.sinch.invalid/oauth2/token", "sinch.auth_url"),
+    ])
+    func plainHTTPToAnotherHostIsRefusedBeforeAnythingIsSent(variable: String, url: String, key: String) async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await sandbox(sinch, environment: ["http_proxy": sinch.fake.baseURL, variable: url])
+            let token = sinch.fake.issueToken()
+            let id = try await sandbox.add(token)
+            for arguments in [["enable-template-analytics", "--project", "p1"], ["refresh", id], ["run-once"]] {
+                let result = try await sandbox.cli.run(arguments)
+                #expect(result.status == 64, "\(arguments): \(result.stderr)")
+                #expect(result.stderr.contains("refusing plain http:// to"), "\(result.stderr)")
+                #expect(result.stderr.contains("\(key) (\(variable))"), "\(result.stderr)")
+            }
+            #expect(sinch.fake.stats().requests.isEmpty, "\(sinch.fake.stats().requests)")
         }
     }
 

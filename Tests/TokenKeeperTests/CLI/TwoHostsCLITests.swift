@@ -21,8 +21,10 @@ struct TwoHostsCLITests {
                 at: sinch,
                 environment: [
                     "TOKENKEEPER_RATE": "1000", "TOKENKEEPER_CONCURRENCY": "4",
-                    // FakeSinch is plain HTTP on the server address, never through a proxy.
+                    // FakeSinch is plain HTTP on the server address (this machine's own test
+                    // network, not loopback: allowed on purpose), never through a proxy.
                     "no_proxy": hosts.serverAddress, "NO_PROXY": hosts.serverAddress,
+                    "SINCH_ALLOW_INSECURE_HTTP": "true",
                 ]
             )
             try await sandbox.initialize()

@@ -105,6 +105,7 @@ import TokenKeeperTesting
         ("TOKENKEEPER_JITTER", "110%", "policy.jitter"),
         ("SINCH_AUTH", "digest", "sinch.auth"),
         ("SINCH_PROVISIONING_URL", "not a url", "sinch.provisioning_url"),
+        ("SINCH_ALLOW_INSECURE_HTTP", "yes please", "sinch.allow_insecure_http"),
     ])
     func badValueIsAConfigurationErrorNamingKeyAndValue(variable: String, value: String, key: String) {
         #expect {
@@ -113,6 +114,38 @@ import TokenKeeperTesting
             guard let error = error as? TokenKeeperError else { return false }
             return error.code == .configuration && error.code.exitCode == 64 && error.message.contains(key)
                 && error.message.contains(variable) && error.message.contains(value)
+        }
+    }
+
+    /// Plain HTTP stays on the machine or is refused: loopback in each spelling passes, a host
+    /// that only starts or ends like one does not.
+    @Test(arguments: [
+        ("http://127.0.0.1:8080", true), ("http://127.9.8.7", true), ("http://localhost:1/x", true),
+        ("http://LOCALHOST", true), ("http://[::1]:9", true), ("https://sinch.example", true),
+        ("http://sinch.example", false), ("http://127.0.0.1.nip.example", false), ("http://128.0.0.1", false),
+        ("http://localhost.example", false), ("http://10.0.0.1:80", false),
+    ])
+    func plainHTTPIsRefusedUnlessLoopback(url: String, allowed: Bool) throws {
+        for variable in ["SINCH_PROVISIONING_URL", "SINCH_AUTH_URL"] {
+            let config = try ConfigurationLoader.load(environment: ["HOME": "/h", variable: url])
+            let lines = RecordingLogHandler.Lines()
+            let logger = RecordingLogHandler.logger(into: lines)
+            if allowed {
+                try config.refuseCleartext(logger: logger)
+            } else {
+                #expect {
+                    try config.refuseCleartext(logger: logger)
+                } throws: { error in
+                    guard let error = error as? TokenKeeperError else { return false }
+                    return error.code.exitCode == 64 && error.message.contains(variable)
+                        && error.message.contains("sinch.allow_insecure_http")
+                }
+                let allowing = try ConfigurationLoader.load(
+                    environment: ["HOME": "/h", variable: url, "SINCH_ALLOW_INSECURE_HTTP": "true"]
+                )
+                try allowing.refuseCleartext(logger: logger)
+            }
+            #expect(lines.text.contains("warning sending the Sinch access key and tokens in clear") == !allowed, "\(lines.text)")
         }
     }
 

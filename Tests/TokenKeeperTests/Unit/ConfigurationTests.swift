@@ -145,7 +145,10 @@ import TokenKeeperTesting
                 )
                 try allowing.refuseCleartext(logger: logger)
             }
-            #expect(lines.text.contains("warning sending the Sinch access key and tokens in clear") == !allowed, "\(lines.text)")
+            #expect(
+                lines.text.contains("warning sending the Sinch access key and tokens in clear") == !allowed,
+                "\(lines.text)"
+            )
         }
     }
 

@@ -152,6 +152,13 @@ import TokenKeeperTesting
         }
     }
 
+    /// The file's spelling is a YAML boolean.
+    @Test func allowInsecureHTTPIsABooleanInTheFile() throws {
+        let file = try yaml("sinch:\n  allow_insecure_http: true\n")
+        #expect(try ConfigurationLoader.load(configFile: file, environment: ["HOME": "/h"]).sinch.allowInsecureHTTP)
+        #expect(try !ConfigurationLoader.load(environment: ["HOME": "/h"]).sinch.allowInsecureHTTP)
+    }
+
     /// A 10-minute timeout let one call outlive the 5-minute lease on its token, and a second
     /// process exchange the same token meanwhile.
     @Test func anHTTPTimeoutThatCouldOutliveTheLeaseIsRefused() throws {

@@ -226,11 +226,11 @@ package final class PostgresStore: TokenStore {
                 try transaction.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
             }
             let value = try body(transaction)
-            if !alone { try transaction.commit() }
+            if !alone { try transaction.commit() } else { try transaction.finishCopy() }
             lease.release()
             return value
         } catch {
-            let ended = (try? transaction.execute("ROLLBACK")) != nil
+            let ended = transaction.rollBack()
             lease.release(broken: !ended)
             throw mapError(error)
         }

@@ -54,20 +54,44 @@ final class PostgresThread: TaskExecutor, @unchecked Sendable {
     /// Runs `body` on this thread and blocks the caller until it finishes; gives up after
     /// `limit` (the task is cancelled and ``PostgresTimeout`` thrown).
     func run<T: Sendable>(within limit: Duration, _ body: @escaping @Sendable () async throws -> T) throws -> T {
+        try start(body).wait(within: limit)
+    }
+
+    /// Starts `body` on this thread and returns at once: the caller goes on with its own work
+    /// and collects the outcome with ``Running/wait(within:)``.
+    func start<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) -> Running<T> {
         precondition(!Self.isCurrent, "a blocking PostgreSQL call on the PostgreSQL thread would deadlock")
-        let outcome = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let task = Task(executorPreference: self) {
+        let running = Running<T>()
+        running.task = Task(executorPreference: self) { [running] in
             let result: Result<T, any Error>
             do { result = .success(try await body()) } catch { result = .failure(error) }
+            running.finish(result)
+        }
+        return running
+    }
+
+    /// A body started by ``start(_:)``.
+    final class Running<T: Sendable>: @unchecked Sendable {
+        private let outcome = Mutex<Result<T, any Error>?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+        // Set once by `start` before the caller can wait.
+        fileprivate var task: Task<Void, Never>?
+
+        fileprivate func finish(_ result: Result<T, any Error>) {
             outcome.withLock { $0 = result }
             done.signal()
         }
-        if done.wait(timeout: .now() + limit.timeInterval) == .timedOut {
-            task.cancel()
-            throw PostgresTimeout(limit: limit)
+
+        /// Blocks until the body finished, at most `limit` (then it is cancelled and
+        /// ``PostgresTimeout`` thrown); its value or error.
+        func wait(within limit: Duration) throws -> T {
+            if done.wait(timeout: .now() + limit.timeInterval) == .timedOut {
+                task?.cancel()
+                throw PostgresTimeout(limit: limit)
+            }
+            done.signal()  // a later wait returns at once
+            return try outcome.withLock { $0! }.get()
         }
-        return try outcome.withLock { $0! }.get()
     }
 }
 

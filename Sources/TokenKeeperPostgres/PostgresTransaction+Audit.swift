@@ -19,7 +19,7 @@ extension PostgresTransaction {
 
     func appendAudit(_ record: AuditRecord) throws {
         pendingAudit.append(record)
-        if pendingAudit.count >= 512 { try flushAudit() }
+        if pendingAudit.count >= 4_096 { try flushAudit() }
     }
 
     /// Sends the queued audit rows and moves the chain head to the last of them, but only from

@@ -53,24 +53,30 @@ extension PostgresTransaction {
         var text = ByteBuffer()
         text.reserveCapacity(records.count * 420)
         var refused: [String] = []
+        var rows: [TokenRecord] = []
+        rows.reserveCapacity(records.count)
         for record in records {
             guard taken.insert(record.id).inserted else {
                 refused.append(record.id)
                 continue
             }
-            try Self.appendRow(of: record, to: &text)
+            rows.append(record)
         }
-        if text.readableBytes > 0 { try copy(text, into: "tokens", columns: PostgresSchema.tokenColumnNames) }
+        try startCopy(rows, into: "tokens", columns: PostgresSchema.tokenColumnNames) {
+            try Self.appendRow(of: $0, to: &$1)
+        }
         return refused
     }
 
-    /// Sends the queued audit rows with one COPY, then moves the chain head from where the first
-    /// one links (a head that moved meanwhile fails the transaction).
+    /// Moves the chain head from where the first queued row links to the last (a head that moved
+    /// meanwhile fails the transaction), then sends the rows with one COPY.
     func copyAudit(_ rows: [AuditRecord]) throws {
         guard let first = rows.first, let last = rows.last else { return }
-        var text = ByteBuffer()
-        text.reserveCapacity(rows.count * 400)
-        for record in rows {
+        let moved = try send(
+            "UPDATE audit_head SET seq = \(last.seq), hash = \(last.hash) WHERE id = 1 AND seq = \(first.seq - 1) RETURNING 1"
+        )
+        guard moved.count == 1 else { throw Self.headMoved }
+        try startCopy(rows, into: "audit", columns: PostgresSchema.auditColumnNames) { record, text in
             Self.append(
                 [
                     "\(record.seq)", "\(record.at.seconds)", record.tokenID, record.event, record.actor, record.detail,
@@ -79,11 +85,6 @@ extension PostgresTransaction {
                 to: &text
             )
         }
-        try copy(text, into: "audit", columns: PostgresSchema.auditColumnNames)
-        let moved = try send(
-            "UPDATE audit_head SET seq = \(last.seq), hash = \(last.hash) WHERE id = 1 AND seq = \(first.seq - 1) RETURNING 1"
-        )
-        guard moved.count == 1 else { throw Self.headMoved }
     }
 
     static let headMoved = TokenKeeperError(
@@ -91,11 +92,28 @@ extension PostgresTransaction {
         "the audit chain's head moved during this transaction; nothing was written"
     )
 
-    private func copy(_ text: ByteBuffer, into table: String, columns: [String]) throws {
+    /// Starts a COPY of `rows` into `table`, each written by `encode` in COPY's text format, and
+    /// returns before the server has them: the caller goes on (hashing the next audit rows) while
+    /// the PostgreSQL thread encodes and sends them, a chunk at a time, and the server stores the
+    /// chunks as they come. The transaction's next statement waits for it (``finishCopy()``), so
+    /// its error fails the transaction there. Import went from 44 % to TODO of `\copy`'s rate.
+    private func startCopy<Row: Sendable>(
+        _ rows: [Row],
+        into table: String,
+        columns: [String],
+        encode: @escaping @Sendable (Row, inout ByteBuffer) throws -> Void
+    ) throws {
+        try finishCopy()
+        guard !rows.isEmpty else { return }
         let connection = connection
-        try PostgresThread.shared.run(within: timeout) {
+        copying = PostgresThread.shared.start {
             try await connection.copyFrom(table: table, columns: columns, logger: Self.logger) { writer in
-                try await writer.write(text)
+                for start in stride(from: 0, to: rows.count, by: 1_024) {
+                    var text = ByteBuffer()
+                    text.reserveCapacity(1_024 * 440)
+                    for row in rows[start..<min(start + 1_024, rows.count)] { try encode(row, &text) }
+                    try await writer.write(text)
+                }
             }
         }
     }

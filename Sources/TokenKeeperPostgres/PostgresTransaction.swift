@@ -7,7 +7,7 @@ import TokenKeeper
 /// sent on the transaction's connection and waited for.
 ///
 /// Audit rows are sent in groups: ``appendAudit(_:)`` queues a row, and the queue goes out as one
-/// multi-row INSERT before the next statement of another kind, at 512 rows, or at commit, with
+/// multi-row INSERT (or COPY) before the next statement of another kind, at 4,096 rows, or at commit, with
 /// the chain head moved in the same round trip's transaction. Long reads go through a cursor,
 /// a page at a time, so `list` over a million tokens never holds them all.
 final class PostgresTransaction: StoreWriting {
@@ -17,6 +17,8 @@ final class PostgresTransaction: StoreWriting {
     let writable: Bool
     /// Audit rows appended but not sent yet (``flushAudit()``).
     var pendingAudit: [AuditRecord] = []
+    /// The COPY sent but not yet answered (``finishCopy()``).
+    var copying: PostgresThread.Running<Void>?
     private var cursors = 0
 
     static let logger = Logger(label: "tokenkeeper.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -36,8 +38,10 @@ final class PostgresTransaction: StoreWriting {
         return try send(query)
     }
 
+    /// Sends `query` once the COPY in flight, if any, is answered; its rows.
     @discardableResult
     func send(_ query: PostgresQuery) throws -> [PostgresRow] {
+        try finishCopy()
         let connection = connection
         return try PostgresThread.shared.run(within: timeout) {
             try await connection.query(query, logger: Self.logger).collect()
@@ -59,6 +63,21 @@ final class PostgresTransaction: StoreWriting {
 
     func commit() throws {
         try execute("COMMIT")
+    }
+
+    /// Waits for the COPY in flight, if any; its error.
+    func finishCopy() throws {
+        guard let running = copying else { return }
+        copying = nil
+        try running.wait(within: timeout)
+    }
+
+    /// Ends a failed transaction: queued audit rows are dropped, a COPY in flight is let finish
+    /// (its error is moot now), and `ROLLBACK` sent; false when the connection could not take it.
+    func rollBack() -> Bool {
+        pendingAudit.removeAll()
+        _ = try? finishCopy()
+        return (try? send("ROLLBACK")) != nil
     }
 
     /// The names of the migrations applied, nil when the database has no tokenkeeper schema.

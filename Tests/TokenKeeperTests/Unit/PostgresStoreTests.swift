@@ -125,6 +125,39 @@ import TokenKeeperTesting
         #expect(try TestPostgres.sql(location, "SELECT seq FROM audit_head") == "60\n")
     }
 
+    /// A COPY goes on while the transaction's next work is done, and is waited for by its next
+    /// statement: a row the server refuses (here a trigger's error on the 90th) still fails the
+    /// whole transaction, nothing of it is stored, and the connection serves the next write.
+    @Test(.enabled(if: server)) func aCopyTheServerRefusesFailsItsTransaction() throws {
+        let fixture = try StoreFixture(.postgres)
+        try fixture.underTheSeam(
+            """
+            CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.label = 'refused' THEN RAISE EXCEPTION 'row refused by the test'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER refuse BEFORE INSERT ON tokens FOR EACH ROW EXECUTE FUNCTION refuse();
+            """
+        )
+        let now = fixture.clock.now
+        var records = (0..<100).map { StoreTests.record($0, at: now) }
+        records[89].label = "refused"
+        let audit = AuditLog(actor: "test")
+        #expect {
+            try fixture.store.write { store in
+                _ = try store.insertTokens(records)
+                var tail = try store.auditTail()
+                for record in records {
+                    try audit.append(store, after: &tail, event: .added, tokenID: record.id, detailJSON: "{}", at: now)
+                }
+            }
+        } throws: { error in
+            (error as? TokenKeeperError)?.message.contains("row refused by the test") == true
+        }
+        #expect(try TestPostgres.sql(fixture.location, "SELECT count(*) FROM tokens") == "0\n")
+        #expect(try TestPostgres.sql(fixture.location, "SELECT count(*) FROM audit") == "0\n")
+        _ = try fixture.inventory.add(token: "EAAafter", NewToken(project: "p1"))
+        #expect(try fixture.inventory.verifyAudit().description.hasPrefix("audit chain intact: 1 events"))
+    }
+
     @Test(.enabled(if: server)) func aWrongPasswordIsSaidPlainlyWithoutThePassword() throws {
         let url = try TestPostgres.freshDatabase()
         #expect {

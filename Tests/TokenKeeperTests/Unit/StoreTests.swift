@@ -204,7 +204,7 @@ import TokenKeeperTesting
     private static let awkward = ["tab\there", "line\nbreak", "back\\slash \\N", "cr\rlf", "ünïcødé ✓", "", "\\x00"]
 
     /// Token row number `index` of a varied batch: every column set or left empty by turns.
-    private static func record(_ index: Int, at now: UnixTime) -> TokenRecord {
+    static func record(_ index: Int, at now: UnixTime) -> TokenRecord {
         let failing = index % 11 == 0
         let leased = index % 13 == 0
         let error = LastError(errorClass: "server", code: "x\ty", status: 503, message: "line\none", at: now)

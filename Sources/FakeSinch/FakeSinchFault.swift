@@ -15,6 +15,7 @@
 /// {"html": {"status": 502}}
 /// {"oversizedBody": {"bytes": 2000000}}
 /// {"successWithoutToken": {}}          or "successWithoutToken"
+/// {"json": {"status": 200, "body": "{\"wabas\": []}"}}
 /// ```
 public enum FakeSinchFault: Sendable, Equatable {
     /// Answers `status` with a PAPI error body carrying `code` (`application/json`).
@@ -39,16 +40,19 @@ public enum FakeSinchFault: Sendable, Equatable {
     case oversizedBody(bytes: Int)
     /// Answers the call's success status with `{}`.
     case successWithoutToken
+    /// Answers `status` with exactly `body` (`application/json`): a hostile but well-formed
+    /// document, such as names holding terminal escapes.
+    case json(status: Int, body: String)
 }
 
 extension FakeSinchFault: Codable {
     private enum Kind: String, CodingKey {
         case error, unauthorized, tooManyRequests, latency, hang, reset, emptyBody, truncatedBody, html
-        case oversizedBody, successWithoutToken
+        case oversizedBody, successWithoutToken, json
     }
 
     private enum Field: String, CodingKey {
-        case status, code, retryAfter, seconds, bytes
+        case status, code, retryAfter, seconds, bytes, body
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,6 +97,11 @@ extension FakeSinchFault: Codable {
             self = .html(status: try fields.decode(Int.self, forKey: .status))
         case .oversizedBody:
             self = .oversizedBody(bytes: try fields.decode(Int.self, forKey: .bytes))
+        case .json:
+            self = .json(
+                status: try fields.decode(Int.self, forKey: .status),
+                body: try fields.decode(String.self, forKey: .body)
+            )
         case .unauthorized, .hang, .reset, .truncatedBody, .successWithoutToken:
             self = Self.withoutFields(kind)!
         }
@@ -130,6 +139,10 @@ extension FakeSinchFault: Codable {
             try fields.encode(bytes, forKey: .bytes)
         case .successWithoutToken:
             _ = container.nestedContainer(keyedBy: Field.self, forKey: .successWithoutToken)
+        case .json(let status, let body):
+            var fields = container.nestedContainer(keyedBy: Field.self, forKey: .json)
+            try fields.encode(status, forKey: .status)
+            try fields.encode(body, forKey: .body)
         }
     }
 
@@ -141,7 +154,7 @@ extension FakeSinchFault: Codable {
         case .reset: .reset
         case .truncatedBody: .truncatedBody
         case .successWithoutToken: .successWithoutToken
-        case .error, .latency, .emptyBody, .html, .oversizedBody: nil
+        case .error, .latency, .emptyBody, .html, .oversizedBody, .json: nil
         }
     }
 }

@@ -53,7 +53,8 @@ func reportingRefreshErrors(json: Bool, _ body: () throws -> RefreshSummary) thr
 
 enum Console {
     static func error(_ message: String) {
-        FileHandle.standardError.write(Data("tokenkeeper: error: \(message)\n".utf8))
+        // An error may quote a label, an id from the command line or Sinch's own message.
+        FileHandle.standardError.write(Data("tokenkeeper: error: \(TerminalText.escape(message))\n".utf8))
     }
 
     static func note(_ message: String) {

@@ -20,6 +20,8 @@ enum FaultResponse {
             return WireResponse.body(endpoint.successStatus, contentType: "application/json", padded(bytes))
         case .successWithoutToken:
             return WireResponse.fixedJSON(endpoint.successStatus, "{}")
+        case .json(let status, let body):
+            return WireResponse.fixedJSON(status, body)
         case .latency, .hang, .reset:
             return nil
         }

@@ -47,6 +47,9 @@ extension NewToken {
         ] {
             if let value, value.utf8.count > limit { return "the \(name) is longer than \(limit) bytes" }
         }
+        // Identifiers, printed in tables and sent in URLs: nothing in them may drive a terminal.
+        if let problem = TerminalText.identifierProblem(project, field: "project") { return problem }
+        if let waba, let problem = TerminalText.identifierProblem(waba, field: "waba") { return problem }
         return nil
     }
 }

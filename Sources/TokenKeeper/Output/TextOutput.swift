@@ -1,4 +1,5 @@
-/// The human-readable output: tables, `show` blocks and the `check` line. No token values.
+/// The human-readable output: tables, `show` blocks and the `check` line. No token values; every
+/// stored string is shown through ``TerminalText/escape(_:)``.
 package enum TextOutput {
     /// Aligned columns; widths come from `rows` (the caller passes a prefix for long streams).
     package struct Table {
@@ -31,9 +32,9 @@ package enum TextOutput {
     /// One token as a table row.
     package static func tokenRow(_ record: TokenRecord, now: UnixTime) -> [String] {
         [
-            record.id,
-            record.projectID,
-            record.label ?? "-",
+            TerminalText.escape(record.id),
+            TerminalText.escape(record.projectID),
+            record.label.map(TerminalText.escape) ?? "-",
             record.state.rawValue,
             RFC3339.format(record.expiresAt),
             record.expiresAt > now
@@ -73,8 +74,10 @@ package enum TextOutput {
             )
         }
         let width = lines.map(\.0.count).max() ?? 0
-        return lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }
-            .joined(separator: "\n")
+        return lines.map {
+            $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + TerminalText.escape($0.1)
+        }
+        .joined(separator: "\n")
     }
 
     /// The one-line `check` verdict with performance data, as monitoring plugins print it.
@@ -101,12 +104,17 @@ package enum TextOutput {
             summary +=
                 "; first: \(first.id) (\(name.isEmpty ? "" : name.dropFirst() + " ")project \(first.projectID), \(first.state.rawValue)) \(when)"
         }
+        // One line whatever a label holds: a newline or a `|` in it would end the status line
+        // or start fake performance data.
+        summary = TerminalText.escape(summary).replacingOccurrences(of: "|", with: "/")
         return
             "TOKENKEEPER \(report.status.rawValue) - \(summary) | total=\(counts.total) needs_reauth=\(counts.needsReauth) expired=\(counts.expired) critical=\(counts.critical) warning=\(counts.warning)"
     }
 
     /// One audit event as a line for people.
     package static func auditLine(_ record: AuditRecord) -> String {
-        "\(record.seq)  \(RFC3339.format(record.at))  \(record.event)  \(record.tokenID ?? "-")  \(record.actor)  \(record.detail)"
+        TerminalText.escape(
+            "\(record.seq)  \(RFC3339.format(record.at))  \(record.event)  \(record.tokenID ?? "-")  \(record.actor)  \(record.detail)"
+        )
     }
 }

@@ -51,12 +51,14 @@ extension TextOutput {
     package static func wabas(_ wabas: [WABA]) -> String {
         guard !wabas.isEmpty else { return "no WABAs reachable with this token" }
         var lines: [String] = []
+        // Every string here is Sinch's (Meta's): shown escaped, never able to drive the terminal.
+        let safe = TerminalText.escape
         for waba in wabas {
-            lines.append("WABA \(waba.id)" + (waba.name.map { "  \($0)" } ?? ""))
+            lines.append("WABA \(safe(waba.id))" + (waba.name.map { "  \(safe($0))" } ?? ""))
             if waba.numbers.isEmpty { lines.append("  (no phone numbers)") }
             for number in waba.numbers {
                 let state = number.provisioned.map { $0 ? "provisioned" : "not provisioned" } ?? "-"
-                lines.append("  \(number.displayPhoneNumber ?? "-")  id \(number.id)  \(state)")
+                lines.append("  \(number.displayPhoneNumber.map(safe) ?? "-")  id \(safe(number.id))  \(state)")
             }
         }
         return lines.joined(separator: "\n")

@@ -40,7 +40,7 @@ package struct StandardErrorLogHandler: LogHandler {
         let line: String
         switch format {
         case .json: line = json(event, fields, time)
-        case .text: line = text(event, fields, time)
+        case .text: line = Self.textLine(level: event.level, message: "\(event.message)", fields, time)
         }
         Self.write(line + "\n")
     }
@@ -52,14 +52,21 @@ package struct StandardErrorLogHandler: LogHandler {
         return (try? JSONOutput.encode(object)) ?? "{}"
     }
 
-    private func text(_ event: LogEvent, _ fields: Logger.Metadata, _ time: String) -> String {
+    /// A text line (a terminal reads it): the message and every value shown through
+    /// ``TerminalText/escape(_:)``, since they may quote Sinch or a label.
+    package static func textLine(
+        level: Logger.Level,
+        message: String,
+        _ fields: Logger.Metadata,
+        _ time: String
+    ) -> String {
         var line =
-            "\(time) \(event.level.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(event.message)"
+            "\(time) \(level.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(TerminalText.escape(message))"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-            let text = "\(value)"
-            let quoted = text.isEmpty || text.contains(where: { " \"=\n".contains($0) })
-            let escaped = text.replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-            line += " \(key)=" + (quoted ? "\"\(escaped)\"" : text)
+            let text = TerminalText.escape("\(value)")
+            let quoted = text.isEmpty || text.contains(where: { " \"=".contains($0) })
+            let escaped = text.replacingOccurrences(of: "\"", with: "\\\"")
+            line += " \(TerminalText.escape(key))=" + (quoted ? "\"\(escaped)\"" : text)
         }
         return line
     }

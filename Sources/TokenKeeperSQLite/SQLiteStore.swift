@@ -82,17 +82,26 @@ package final class SQLiteStore: TokenStore {
                 "no database at \(path) (run `tokenkeeper init`, or point --db or TOKENKEEPER_DB at it)"
             )
         }
+        try checkModes(path)
         let store = try connect(path: path, readOnly: readOnly, busyTimeout: busyTimeout)
         try store.migrate(creating: false, readOnly: readOnly)
         return store
+    }
+
+    /// The database and its -wal and -shm files (SQLite gives them the database's mode) under
+    /// ``FileModes``' rule for a store.
+    private static func checkModes(_ path: String) throws {
+        for file in [path, path + "-wal", path + "-shm"] { try FileModes.check(file, .store) }
     }
 
     /// Creates the database file (0600, parent folder 0700) and its schema. Returns nil when a
     /// tokenkeeper database already exists there.
     package static func create(at path: String, busyTimeout: Duration = defaultBusyTimeout) throws -> SQLiteStore {
         try FileSystem.createParentDirectory(of: path)
-        // SQLite gives the -wal and -shm files the permissions of the database file.
-        try FileSystem.createPrivateFile(at: path)
+        // SQLite gives the -wal and -shm files the permissions of the database file, which is
+        // created 0600 here, also at the end of a dangling symlink.
+        try FileSystem.createPrivateFile(at: path, followingLinks: true)
+        try checkModes(path)
         let store = try connect(path: path, readOnly: false, busyTimeout: busyTimeout)
         try store.migrate(creating: true, readOnly: false)
         return store

@@ -264,6 +264,13 @@ package enum ConfigurationLoader {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw TokenKeeperError(.configuration, "config file \(path) is not readable (check its permissions)")
         }
+        // A file that holds a secret follows the key file's rule; any other, the store's.
+        let secretKeys = settings.filter(\.isSecret).map { String($0.key.split(separator: ".").last!) + ":" }
+        let holdsSecret = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            return secretKeys.contains { trimmed.hasPrefix($0) || trimmed.hasPrefix("\"" + $0.dropLast() + "\":") }
+        }
+        try FileModes.check(path, holdsSecret ? .secretConfig : .config)
         // A file whose every line is commented out (a packaged example) configures nothing.
         let meaningful = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains {
             let line = $0.trimmingCharacters(in: .whitespaces)

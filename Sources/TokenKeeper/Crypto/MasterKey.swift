@@ -62,13 +62,7 @@ package struct MasterKey: @unchecked Sendable {
                 "no master key: \(path) does not exist and TOKENKEEPER_MASTER_KEY is not set (run `tokenkeeper init` to create one)"
             )
         }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw TokenKeeperError(
-                .configuration,
-                "refusing key file \(path): it is readable by group or others (mode \(String(mode, radix: 8))); run `chmod 600 \(path)`"
-            )
-        }
+        try FileModes.check(path, .key)
         // A key file holds 44 characters of base64 and a newline: read no more than a little over
         // that, whatever the file's size (a wrong path could name a huge file).
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)

@@ -26,8 +26,21 @@ package enum FileSystem {
     }
 
     /// Creates an empty file 0600 unless it exists; returns whether it created one.
+    /// `followingLinks` creates the file a dangling symlink names, 0600 too (`O_EXCL` alone
+    /// refuses any symlink, and SQLite would then create the file with its default mode).
     @discardableResult
-    package static func createPrivateFile(at path: String) throws -> Bool {
+    package static func createPrivateFile(at path: String, followingLinks: Bool = false) throws -> Bool {
+        if followingLinks, !exists(path) {
+            var link = stat()
+            if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+                let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+                guard descriptor >= 0 else {
+                    throw TokenKeeperError(.database, "cannot create \(path): \(String(cString: strerror(errno)))")
+                }
+                close(descriptor)
+                return true
+            }
+        }
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor >= 0 {
             close(descriptor)

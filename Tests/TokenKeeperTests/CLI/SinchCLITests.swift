@@ -85,8 +85,10 @@ import TokenKeeperTesting
             sandbox.cli.environment["SINCH_KEY_ID"] = nil
             sandbox.cli.environment["SINCH_KEY_SECRET"] = nil
             let config = sandbox.directory.file("tokenkeeper.yaml")
-            try "sinch:\n  key_id: \(sinch.configuration.keyID)\n  key_secret: wrong-yaml-secret\n"
-                .write(toFile: config, atomically: true, encoding: .utf8)
+            try CLIFiles.write(
+                "sinch:\n  key_id: \(sinch.configuration.keyID)\n  key_secret: wrong-yaml-secret\n",
+                to: config
+            )
             let result = try await sandbox.cli.run([
                 "enable-template-analytics", "--project", "p1", "--config", config,
             ])

@@ -238,8 +238,11 @@ enum CLIFiles {
         FileManager.default.fileExists(atPath: path)
     }
 
+    /// Writes `text` to a file readable by its owner alone, as an operator keeps a config file
+    /// that holds a secret (<doc:Operations#Permissions>).
     static func write(_ text: String, to path: String) throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o600)
     }
 }
 

@@ -124,11 +124,18 @@ package struct AuditLog: Sendable {
         }
     }
 
-    /// Walks the chain from the first row; stops at the first row that does not verify.
-    package static func verify(_ store: any StoreReading) throws -> Verification {
+    /// Walks the chain from the first row; stops at the first row that does not verify. `visit`
+    /// sees each row that did.
+    package static func verify(
+        _ store: any StoreReading,
+        visiting visit: (AuditRecord) -> Void = { _ in }
+    ) throws -> Verification {
         var chain = ChainWalk()
         do {
-            try store.forEachAuditRecord(Query()) { try chain.check($0) }
+            try store.forEachAuditRecord(Query()) {
+                try chain.check($0)
+                visit($0)
+            }
         } catch let broken as Broken {
             return .broken(seq: broken.seq, reason: broken.reason)
         }

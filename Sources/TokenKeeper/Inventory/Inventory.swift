@@ -262,8 +262,13 @@ extension Inventory {
         try store.read { try $0.forEachAuditRecord(query, body) }
     }
 
-    /// Walks the audit chain.
-    package func verifyAudit() throws -> AuditLog.Verification {
-        try store.read { try AuditLog.verify($0) }
+    /// Walks the audit chain, and checks that each of `anchors` is still in it.
+    package func verifyAudit(anchors: [AuditLog.Anchor] = []) throws -> AuditLog.Verification {
+        try store.read { try AuditLog.verify($0, anchors: anchors) }
+    }
+
+    /// The audit chain's newest row.
+    package func auditHead() throws -> AuditLog.Head {
+        try store.read { try AuditLog.Head.read($0) }
     }
 }

@@ -119,6 +119,11 @@ package final class RefreshEngine: Sendable {
         return summary
     }
 
+    /// The audit chain's newest row, read off the cooperative pool.
+    package func auditHead() async throws -> AuditLog.Head {
+        try await offCooperativePool { [inventory] in try inventory.auditHead() }
+    }
+
     /// When the next token this process could claim comes due; nil when none is live.
     package func nextRefresh() async throws -> UnixTime? {
         try await onLedger { try $0.nextDue(now: $0.clock.now) }

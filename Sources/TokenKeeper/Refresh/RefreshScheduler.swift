@@ -52,7 +52,7 @@ package final class RefreshScheduler: Service, Sendable {
                     progress = summary.madeProgress
                     failures = 0
                     state.withLock { $0.lastFailure = nil }
-                    if summary.due > 0 { log(summary) }
+                    if summary.due > 0 { await log(summary) }
                 } catch {
                     guard shouldContinue() else { break }
                     failures += 1
@@ -87,13 +87,19 @@ package final class RefreshScheduler: Service, Sendable {
         return deadline
     }
 
-    private func log(_ summary: RefreshSummary) {
-        logger.info(
-            "refresh pass",
-            metadata: [
-                "due": "\(summary.due)", "refreshed": "\(summary.refreshed)", "failed": "\(summary.failed)",
-                "needs_reauth": "\(summary.needsReauth)",
-            ]
-        )
+    /// The pass's counts, and after a pass that appended to the audit log its new head
+    /// (`audit.seq`, `audit.hash`): a log shipper anchors it off this host with no extra tooling.
+    private func log(_ summary: RefreshSummary) async {
+        var metadata: Logger.Metadata = [
+            "due": "\(summary.due)", "refreshed": "\(summary.refreshed)", "failed": "\(summary.failed)",
+            "needs_reauth": "\(summary.needsReauth)",
+        ]
+        if summary.refreshed + summary.failed + summary.needsReauth + summary.notExtended > 0,
+            let head = try? await engine.auditHead()
+        {
+            metadata["audit.seq"] = "\(head.seq)"
+            metadata["audit.hash"] = "\(head.hash)"
+        }
+        logger.info("refresh pass", metadata: metadata)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TokenKeeper
 
 extension TokenKeeperCommand.Audit {
@@ -10,11 +11,52 @@ extension TokenKeeperCommand.Audit {
 
         @OptionGroup var options: GlobalOptions
 
+        @Option(
+            name: .customLong("anchor"),
+            help: "A head printed earlier by `audit head` (SEQ:HASH) that must still be in the chain; repeatable."
+        )
+        var anchors: [String] = []
+
+        @Option(
+            help:
+                "A file of anchors, one SEQ:HASH a line, as `audit head` prints them (blank lines and # comments ignored)."
+        )
+        var anchorFile: String?
+
         func run() throws {
             try reportingErrors {
-                let verification = try options.context().inventory().verifyAudit()
+                let verification = try options.context().inventory().verifyAudit(anchors: try readAnchors())
                 Console.out(verification.description)
                 if case .broken = verification { throw ExitCode(1) }
+            }
+        }
+
+        /// `--anchor` and the lines of `--anchor-file`, each `SEQ:HASH`; a malformed one is 64.
+        private func readAnchors() throws -> [AuditLog.Anchor] {
+            var texts = anchors.map { ("--anchor", $0) }
+            if let anchorFile {
+                guard let data = FileManager.default.contents(atPath: anchorFile) else {
+                    throw TokenKeeperError(.usage, "cannot read the anchor file \(anchorFile)")
+                }
+                for (index, line) in String(decoding: data, as: UTF8.self).split(
+                    separator: "\n",
+                    omittingEmptySubsequences: false
+                ).enumerated() {
+                    // The first word of a line: `audit head`'s output appended as it is works.
+                    guard let text = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first,
+                        !text.hasPrefix("#")
+                    else { continue }
+                    texts.append(("\(anchorFile) line \(index + 1)", String(text)))
+                }
+            }
+            return try texts.map { source, text in
+                guard let anchor = AuditLog.Anchor(text) else {
+                    throw TokenKeeperError(
+                        .usage,
+                        "\(source): \"\(TerminalText.escape(text))\" is not an anchor (SEQ:HASH, as `audit head` prints it)"
+                    )
+                }
+                return anchor
             }
         }
     }

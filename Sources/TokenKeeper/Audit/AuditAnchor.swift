@@ -1,0 +1,83 @@
+/// Heads of the audit chain kept somewhere else, and the check that each is still in the chain.
+///
+/// The chain proves that its rows link; it cannot tell that it was cut short, or that the whole
+/// file was rolled back to an older copy. A head written down elsewhere (a log shipper, a ticket)
+/// can: `audit verify --anchor SEQ:HASH` confirms that row SEQ is still there with that hash.
+extension AuditLog {
+    /// The newest row: what `audit head` prints and the daemon logs after each pass that appended.
+    package struct Head: Sendable, Equatable {
+        package var seq: Int64
+        package var hash: String
+        /// When the row was appended; nil for an empty chain.
+        package var at: UnixTime?
+
+        package init(seq: Int64, hash: String, at: UnixTime?) {
+            self.seq = seq
+            self.hash = hash
+            self.at = at
+        }
+
+        /// The chain's head in `store`: seq 0 and the genesis hash when it is empty.
+        package static func read(_ store: any StoreReading) throws -> Head {
+            var last: AuditRecord?
+            try store.forEachAuditRecord(Query(limit: 1)) { last = $0 }
+            guard let last else { return Head(seq: 0, hash: genesisHash, at: nil) }
+            return Head(seq: last.seq, hash: last.hash, at: last.at)
+        }
+
+        /// `SEQ:HASH`, the form `--anchor` takes.
+        package var anchor: Anchor { Anchor(seq: seq, hash: hash) }
+    }
+
+    /// A head recorded earlier: row `seq` had hash `hash`.
+    package struct Anchor: Sendable, Equatable, CustomStringConvertible {
+        package var seq: Int64
+        package var hash: String
+
+        package init(seq: Int64, hash: String) {
+            self.seq = seq
+            self.hash = hash
+        }
+
+        /// `SEQ:HASH` (a seq of 1 or more, 64 lowercase hex digits); nil for anything else.
+        package init?(_ text: String) {
+            let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, let seq = Int64(parts[0]), seq >= 1, parts[1].count == 64,
+                parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+            else { return nil }
+            self.init(seq: seq, hash: String(parts[1]))
+        }
+
+        package var description: String { "\(seq):\(hash)" }
+    }
+
+    /// Walks the chain as ``verify(_:)`` does and then checks every anchor against it: a chain
+    /// that verifies but no longer holds an anchored row, or holds it with another hash, was cut
+    /// short, rolled back or rewritten.
+    package static func verify(_ store: any StoreReading, anchors: [Anchor]) throws -> Verification {
+        guard !anchors.isEmpty else { return try verify(store) }
+        let wanted = Set(anchors.map(\.seq))
+        var seen: [Int64: String] = [:]
+        let walked = try verify(store) { record in
+            if wanted.contains(record.seq) { seen[record.seq] = record.hash }
+        }
+        guard case .intact(let count, _) = walked else { return walked }
+        for anchor in anchors.sorted(by: { $0.seq < $1.seq }) {
+            guard let hash = seen[anchor.seq] else {
+                return .broken(
+                    seq: anchor.seq,
+                    reason: "the anchor \(anchor) is not in the chain, which ends at seq \(count): "
+                        + "rows were cut from its end, or the store was rolled back to an older copy"
+                )
+            }
+            guard hash == anchor.hash else {
+                return .broken(
+                    seq: anchor.seq,
+                    reason:
+                        "the row's hash is \(hash), not the anchored \(anchor.hash): the chain was rewritten from here"
+                )
+            }
+        }
+        return walked
+    }
+}

@@ -226,7 +226,7 @@ package final class PostgresStore: TokenStore {
                 try transaction.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
             }
             let value = try body(transaction)
-            if !alone { try transaction.commit() } else { try transaction.finishCopy() }
+            if alone { try transaction.sendQueued() } else { try transaction.commit() }
             lease.release()
             return value
         } catch {

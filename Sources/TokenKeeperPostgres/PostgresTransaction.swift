@@ -65,6 +65,13 @@ final class PostgresTransaction: StoreWriting {
         try execute("COMMIT")
     }
 
+    /// Sends what is queued (audit rows) and waits for a COPY in flight: the end of a write
+    /// sent without `BEGIN`, where there is no `COMMIT` to do it.
+    func sendQueued() throws {
+        try flushAudit()
+        try finishCopy()
+    }
+
     /// Waits for the COPY in flight, if any; its error.
     func finishCopy() throws {
         guard let running = copying else { return }

@@ -38,6 +38,7 @@ enum StoreChoice {
     static func password(_ configuration: TokenKeeperConfiguration, environment: [String: String]) throws -> String? {
         if let password = environment["PGPASSWORD"], !password.isEmpty { return password }
         guard let file = configuration.database.passwordFile else { return nil }
+        try FileModes.check(file, .passwordFile)
         guard let data = FileManager.default.contents(atPath: file) else {
             throw TokenKeeperError(
                 .configuration,

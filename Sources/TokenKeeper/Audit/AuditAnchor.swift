@@ -39,11 +39,13 @@ extension AuditLog {
             self.hash = hash
         }
 
-        /// `SEQ:HASH` (a seq of 1 or more, 64 lowercase hex digits); nil for anything else.
+        /// `SEQ:HASH` (64 lowercase hex digits; seq 0 only with the genesis hash, the head of an
+        /// empty chain, which every chain holds); nil for anything else.
         package init?(_ text: String) {
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, let seq = Int64(parts[0]), seq >= 1, parts[1].count == 64,
-                parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase })
+            guard parts.count == 2, parts[0].allSatisfy(\.isASCII), let seq = Int64(parts[0]), seq >= 0,
+                parts[1].count == 64, parts[1].allSatisfy({ $0.isHexDigit && !$0.isUppercase }),
+                seq > 0 || parts[1] == genesisHash
             else { return nil }
             self.init(seq: seq, hash: String(parts[1]))
         }
@@ -62,7 +64,7 @@ extension AuditLog {
             if wanted.contains(record.seq) { seen[record.seq] = record.hash }
         }
         guard case .intact(let count, _) = walked else { return walked }
-        for anchor in anchors.sorted(by: { $0.seq < $1.seq }) {
+        for anchor in anchors.sorted(by: { $0.seq < $1.seq }) where anchor.seq > 0 {
             guard let hash = seen[anchor.seq] else {
                 return .broken(
                     seq: anchor.seq,

@@ -204,6 +204,20 @@ package enum ConfigurationLoader {
 
     static let legacyDatabaseKey = "database"
 
+    /// Whether a config file's text may hold a secret: a secret setting's key on a line that is
+    /// not a comment, in any YAML spelling (block or flow, quoted, a space before the colon), or
+    /// a `postgres://` URL with a password. Erring towards yes only makes the file's rule stricter.
+    package static func holdsSecret(_ text: String) -> Bool {
+        let names = settings.filter(\.isSecret).compactMap { $0.key.split(separator: ".").last }.joined(separator: "|")
+        let key = try! Regex("(^|[\\s{,'\"])(\(names))['\"]?\\s*:")
+        let url = /postgres(ql)?:\/\/[^\s\/@:]*:[^\s\/@]*@/
+        return text.split(whereSeparator: \.isNewline).contains { line in
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.hasPrefix("#") else { return false }
+            return trimmed.contains(key) || trimmed.contains(url)
+        }
+    }
+
     /// Where the Sinch key id and secret come from, for messages (never their values).
     static func credentialSource(environment: [String: String], configFile: String?) -> String {
         let file = configFile.map { "config file \($0)" } ?? "the config file"
@@ -265,12 +279,7 @@ package enum ConfigurationLoader {
             throw TokenKeeperError(.configuration, "config file \(path) is not readable (check its permissions)")
         }
         // A file that holds a secret follows the key file's rule; any other, the store's.
-        let secretKeys = settings.filter(\.isSecret).map { String($0.key.split(separator: ".").last!) + ":" }
-        let holdsSecret = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains { line in
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            return secretKeys.contains { trimmed.hasPrefix($0) || trimmed.hasPrefix("\"" + $0.dropLast() + "\":") }
-        }
-        try FileModes.check(path, holdsSecret ? .secretConfig : .config)
+        try FileModes.check(path, holdsSecret(String(decoding: data, as: UTF8.self)) ? .secretConfig : .config)
         // A file whose every line is commented out (a packaged example) configures nothing.
         let meaningful = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains {
             let line = $0.trimmingCharacters(in: .whitespaces)

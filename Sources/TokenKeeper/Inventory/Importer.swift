@@ -49,12 +49,13 @@ extension Inventory {
                     var tokens = try current.map { try $0.get() }
                     tokens.sort { $0.id < $1.id }
                     // Tokens no stored token or earlier line can equal go in one multi-row insert
-                    // (one COPY on PostgreSQL; an id drawn twice comes back taken and is drawn
-                    // again); the others one at a time after them, each looked up first.
+                    // (one COPY on PostgreSQL); the others, and an id drawn twice in the batch (the
+                    // insert names taken rows by id, which two rows would share), one at a time
+                    // after them, each looked up first.
                     var fresh: [PreparedToken] = []
                     var checked: [PreparedToken] = []
                     for token in tokens {
-                        if fingerprints.insert(token.fingerprint) {
+                        if fingerprints.insert(token.fingerprint) && fresh.last?.id != token.id {
                             fresh.append(token)
                         } else {
                             checked.append(token)

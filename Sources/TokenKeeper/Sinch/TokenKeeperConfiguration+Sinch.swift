@@ -46,36 +46,73 @@ extension TokenKeeperConfiguration {
         return SinchClient(configuration: configuration, transport: transport, logger: logger)
     }
 
-    /// Refuses (exit 64) a plain `http://` Sinch or auth URL whose host is not loopback, before
-    /// anything is sent: the access key and every token would cross the network in clear. With
-    /// `sinch.allow_insecure_http` it is used, with a warning at every start.
-    package func refuseCleartext(logger: Logger) throws {
+    /// Refuses (exit 64) a plain `http://` Sinch or auth URL whose traffic would leave this
+    /// machine, before anything is sent: the access key and every token would cross the network
+    /// in clear. A loopback host (``isLoopback(_:)``) stays on the machine unless libcurl would
+    /// send it through a proxy (`http_proxy` or `all_proxy`, the host not in `no_proxy`). With
+    /// `sinch.allow_insecure_http` such a URL is used, with a warning at every start.
+    package func refuseCleartext(
+        logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
         for (key, variable, url) in [
             ("sinch.provisioning_url", "SINCH_PROVISIONING_URL", sinch.provisioningURL),
             ("sinch.auth_url", "SINCH_AUTH_URL", sinch.authURL),
         ] {
-            guard let parsed = URL(string: url), parsed.scheme?.lowercased() == "http",
-                let host = parsed.host, !Self.isLoopback(host)
-            else { continue }
+            let parsed = URL(string: url)
+            guard parsed?.scheme?.lowercased() != "https" else { continue }
+            let host = parsed?.host ?? ""
+            let proxied = Self.proxy(for: host, environment: environment)
+            guard !Self.isLoopback(host) || proxied != nil else { continue }
+            let route = proxied.map { " through the proxy \($0)" } ?? ""
             guard sinch.allowInsecureHTTP else {
                 throw TokenKeeperError(
                     .configuration,
-                    "refusing plain http:// to \(host) in \(key) (\(variable)): the Sinch access key and the tokens "
-                        + "would travel in clear; use https://, or set sinch.allow_insecure_http: true "
-                        + "(SINCH_ALLOW_INSECURE_HTTP=true) to send them anyway"
+                    "refusing plain http:// to \(host.isEmpty ? url : host)\(route) in \(key) (\(variable)): the Sinch "
+                        + "access key and the tokens would travel in clear; use https://, or set "
+                        + "sinch.allow_insecure_http: true (SINCH_ALLOW_INSECURE_HTTP=true) to send them anyway"
                 )
             }
             logger.warning(
-                "sending the Sinch access key and tokens in clear: \(key) is plain http:// to \(host) and sinch.allow_insecure_http is set"
+                "sending the Sinch access key and tokens in clear: \(key) is plain http:// to \(host)\(route) and sinch.allow_insecure_http is set"
             )
         }
     }
 
-    /// `localhost`, `127.0.0.0/8` or `::1`: a host whose traffic never leaves the machine.
+    /// `localhost`, `127.0.0.0/8` (four decimal octets) or `::1`: a host whose traffic never
+    /// leaves the machine.
     static func isLoopback(_ host: String) -> Bool {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         if bare.lowercased() == "localhost" || bare == "::1" { return true }
         let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return octets.count == 4 && octets[0] == "127"
+            && octets.allSatisfy {
+                !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) && Int($0)! <= 255
+            }
+    }
+
+    /// The proxy libcurl would send a plain-HTTP request for `host` through, nil when none: the
+    /// lowercase `http_proxy` (libcurl ignores `HTTP_PROXY`), else `all_proxy`/`ALL_PROXY`, unless
+    /// `no_proxy`/`NO_PROXY` names the host, a domain above it, or `*`.
+    static func proxy(for host: String, environment: [String: String]) -> String? {
+        let bare = (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host)
+            .lowercased()
+        let proxy = [environment["http_proxy"], environment["all_proxy"], environment["ALL_PROXY"]]
+            .compactMap { $0?.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty }
+        guard let proxy else { return nil }
+        let exempt = (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        for entry in exempt where !entry.isEmpty {
+            if entry == "*" { return nil }
+            let domain = entry.hasPrefix(".") ? String(entry.dropFirst()) : entry
+            let name = domain.hasPrefix("[") && domain.hasSuffix("]") ? String(domain.dropFirst().dropLast()) : domain
+            if bare == name || bare.hasSuffix("." + name) { return nil }
+        }
+        // The proxy's address only, never credentials it may carry (`http://user:pass@proxy`).
+        guard let url = URL(string: proxy.contains("://") ? proxy : "http://" + proxy), let proxyHost = url.host else {
+            return "(set in the environment)"
+        }
+        return url.port.map { "\(proxyHost):\($0)" } ?? proxyHost
     }
 }

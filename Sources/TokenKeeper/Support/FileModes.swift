@@ -11,17 +11,18 @@ import Logging
 package enum FileModes {
     /// What a file holds, for the rule and the message.
     package enum Kind: Sendable {
-        case store, config, secretConfig, key
+        case store, config, secretConfig, key, passwordFile
 
         var name: String {
             switch self {
             case .store: "database"
             case .config, .secretConfig: "config file"
             case .key: "key file"
+            case .passwordFile: "database.password_file"
             }
         }
 
-        var holdsSecret: Bool { self == .secretConfig || self == .key }
+        var holdsSecret: Bool { self == .secretConfig || self == .key || self == .passwordFile }
     }
 
     /// Refuses `path` (exit 64, naming it and its mode) when its mode or owner breaks the rule
@@ -40,7 +41,7 @@ package enum FileModes {
         }
         if kind.holdsSecret {
             if mode & 0o077 != 0 {
-                let holds = kind == .key ? "" : " holds a secret and"
+                let holds = kind == .secretConfig ? " holds a secret and" : ""
                 throw TokenKeeperError(
                     .configuration,
                     "refusing \(kind.name) \(path): it\(holds) is readable by group or others (mode \(shown)); run `chmod 600 \(path)`"

@@ -64,8 +64,8 @@ package struct StandardErrorLogHandler: LogHandler {
             "\(time) \(level.rawValue.uppercased().padding(toLength: 7, withPad: " ", startingAt: 0)) \(TerminalText.escape(message))"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             let text = TerminalText.escape("\(value)")
-            let quoted = text.isEmpty || text.contains(where: { " \"=".contains($0) })
-            let escaped = text.replacingOccurrences(of: "\"", with: "\\\"")
+            let quoted = text.isEmpty || text.contains(where: { " \"=\\".contains($0) })
+            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             line += " \(TerminalText.escape(key))=" + (quoted ? "\"\(escaped)\"" : text)
         }
         return line

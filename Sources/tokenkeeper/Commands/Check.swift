@@ -37,7 +37,8 @@ extension TokenKeeperCommand {
                 Console.out(
                     json
                         ? try JSONOutput.encode(["status": status.rawValue, "error": error.message])
-                        : "TOKENKEEPER UNKNOWN - \(error.message)"
+                        : "TOKENKEEPER UNKNOWN - "
+                            + TerminalText.escape(error.message).replacingOccurrences(of: "|", with: "/")
                 )
                 throw ExitCode(status.exitCode)
             }

@@ -76,11 +76,14 @@ import TokenKeeperTesting
 
     @Test func anchorsComeFromAFileAndAMalformedOneIsAUsageError() async throws {
         let sandbox = try await CLISandbox()
+        // The recipe from the first day: the empty chain's head is an anchor every chain holds.
+        let file = sandbox.directory.file("anchors.txt")
+        try CLIFiles.write(try await sandbox.succeed("audit", "head").stdout, to: file)
         for _ in 0..<2 { _ = try await sandbox.add(CLISecret.make()) }
         let now = try await head(sandbox)
-        let file = sandbox.directory.file("anchors.txt")
         let printed = try await sandbox.succeed("audit", "head").stdout
-        try CLIFiles.write("# shipped from the daemon's log\n\n\(printed)", to: file)
+        let first = try String(contentsOfFile: file, encoding: .utf8)
+        try CLIFiles.write("# shipped from the daemon's log\n\n\(first)\(printed)", to: file)
         #expect(try await sandbox.run("audit", "verify", "--anchor-file", file).status == 0)
         try CLIFiles.write("\(now.seq):\(now.hash)\n2:not-a-hash\n", to: file)
         let bad = try await sandbox.run("audit", "verify", "--anchor-file", file)

@@ -123,7 +123,7 @@ import TokenKeeperTesting
         ("http://127.0.0.1:8080", true), ("http://127.9.8.7", true), ("http://localhost:1/x", true),
         ("http://LOCALHOST", true), ("http://[::1]:9", true), ("https://sinch.example", true),
         ("http://sinch.example", false), ("http://127.0.0.1.nip.example", false), ("http://128.0.0.1", false),
-        ("http://localhost.example", false), ("http://10.0.0.1:80", false),
+        ("http://localhost.example", false), ("http://10.0.0.1:80", false), ("http://127.+0.+0.+1", false),
     ])
     func plainHTTPIsRefusedUnlessLoopback(url: String, allowed: Bool) throws {
         for variable in ["SINCH_PROVISIONING_URL", "SINCH_AUTH_URL"] {
@@ -131,10 +131,10 @@ import TokenKeeperTesting
             let lines = RecordingLogHandler.Lines()
             let logger = RecordingLogHandler.logger(into: lines)
             if allowed {
-                try config.refuseCleartext(logger: logger)
+                try config.refuseCleartext(logger: logger, environment: [:])
             } else {
                 #expect {
-                    try config.refuseCleartext(logger: logger)
+                    try config.refuseCleartext(logger: logger, environment: [:])
                 } throws: { error in
                     guard let error = error as? TokenKeeperError else { return false }
                     return error.code.exitCode == 64 && error.message.contains(variable)
@@ -143,12 +143,53 @@ import TokenKeeperTesting
                 let allowing = try ConfigurationLoader.load(
                     environment: ["HOME": "/h", variable: url, "SINCH_ALLOW_INSECURE_HTTP": "true"]
                 )
-                try allowing.refuseCleartext(logger: logger)
+                try allowing.refuseCleartext(logger: logger, environment: [:])
             }
             #expect(
                 lines.text.contains("warning sending the Sinch access key and tokens in clear") == !allowed,
                 "\(lines.text)"
             )
+        }
+    }
+
+    /// Loopback through a proxy leaves the machine: only `no_proxy` keeps it home.
+    @Test func loopbackThroughAProxyIsPlainHTTPAcrossTheNetwork() throws {
+        let config = try ConfigurationLoader.load(
+            environment: ["HOME": "/h", "SINCH_PROVISIONING_URL": "http://127.0.0.1:8080"]
+        )
+        let logger = RecordingLogHandler.logger(into: RecordingLogHandler.Lines())
+        for environment in [
+            ["http_proxy": "http://user:pw@proxy.example:3128"], ["ALL_PROXY": "proxy.example:3128"],
+            ["http_proxy": "proxy.example:3128", "no_proxy": "localhost"],
+        ] {
+            #expect {
+                try config.refuseCleartext(logger: logger, environment: environment)
+            } throws: { error in
+                let message = (error as? TokenKeeperError)?.message ?? ""
+                return message.contains("through the proxy proxy.example:3128") && !message.contains("pw")
+            }
+        }
+        for environment in [
+            [:], ["HTTP_PROXY": "proxy.example:3128"], ["http_proxy": "proxy.example", "no_proxy": "x, 127.0.0.1"],
+            ["http_proxy": "proxy.example", "NO_PROXY": "*"],
+        ] {
+            try config.refuseCleartext(logger: logger, environment: environment)
+        }
+    }
+
+    @Test func aConfigFileHoldsASecretInAnySpelling() {
+        for text in [
+            "sinch:\n  key_secret: x\n", "sinch: {key_id: a, key_secret: x}\n", "sinch:\n  'key_secret' : x\n",
+            "master_key: abc\n", "database:\n  path: postgres://tk:hunter2@db/tk\n",
+            "database: postgresql://tk:hunter2@db:5432/tk?sslmode=require\n",
+        ] {
+            #expect(ConfigurationLoader.holdsSecret(text), "\(text)")
+        }
+        for text in [
+            "sinch:\n  key_id: abc\n", "# key_secret: x\n", "master_key_file: /k\n",
+            "database: postgres://tk@db/tk\n",
+        ] {
+            #expect(!ConfigurationLoader.holdsSecret(text), "\(text)")
         }
     }
 

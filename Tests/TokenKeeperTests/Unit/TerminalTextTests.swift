@@ -55,6 +55,17 @@ enum Hostile {
         #expect(!line.contains("\n"), "\(line)")
     }
 
+    /// A backslash in a value cannot end its quotes early and start fake fields.
+    @Test func aBackslashInALoggedValueCannotCloseItsQuotes() {
+        let line = StandardErrorLogHandler.textLine(
+            level: .error,
+            message: "m",
+            ["sinch.message": .string(#"x\" level=error"#)],
+            "t"
+        )
+        #expect(line.hasSuffix(#"sinch.message="x\\\" level=error""#), "\(line)")
+    }
+
     @Test func identifiersRefuseSpacesAndControls() {
         #expect(TerminalText.identifierProblem("proj-1_a.b", field: "project") == nil)
         for bad in ["p 1", "p\t1", "p\u{1b}1", "p\u{202e}1", "p\u{a0}1"] {

@@ -85,6 +85,19 @@ extension PostgresTransaction {
         try forEachRow(PostgresQuery(unsafeSQL: sql, binds: arguments)) { try body(try AuditRecord(postgresRow: $0)) }
     }
 
+    /// A trigger counts when it is enabled and its function still raises (a replaced body that
+    /// returns the row would let updates through).
+    func missingAuditGuards() throws -> [String] {
+        let present = try execute(
+            """
+            SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+            WHERE t.tgrelid = 'audit'::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+              AND p.prosrc LIKE '%RAISE EXCEPTION%'
+            """
+        ).map { try $0.decode(String.self) }
+        return ["audit_no_update", "audit_no_truncate"].filter { !present.contains($0) }
+    }
+
     func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool {
         try execute("SELECT EXISTS (SELECT 1 FROM audit WHERE token_id = \(tokenID) AND seq > \(seq))")
             .first?.decode(Bool.self) == true

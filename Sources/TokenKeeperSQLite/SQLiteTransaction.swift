@@ -14,6 +14,15 @@ struct SQLiteTransaction: StoreWriting {
 
     // MARK: - Key check
 
+    func missingAuditGuards() throws -> [String] {
+        let present = try String.fetchAll(
+            db,
+            sql:
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit' AND sql LIKE '%RAISE(ABORT%'"
+        )
+        return ["audit_no_update", "audit_no_delete"].filter { !present.contains($0) }
+    }
+
     func keyCheck() throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'")
     }

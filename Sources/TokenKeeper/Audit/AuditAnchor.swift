@@ -53,10 +53,18 @@ extension AuditLog {
         package var description: String { "\(seq):\(hash)" }
     }
 
-    /// Walks the chain as ``verify(_:)`` does and then checks every anchor against it: a chain
-    /// that verifies but no longer holds an anchored row, or holds it with another hash, was cut
-    /// short, rolled back or rewritten.
+    /// Walks the chain as ``verify(_:)`` does, checks every anchor against it (a chain that
+    /// verifies but no longer holds an anchored row, or holds it with another hash, was cut
+    /// short, rolled back or rewritten), then that the table's append-only guards are in place.
     package static func verify(_ store: any StoreReading, anchors: [Anchor]) throws -> Verification {
+        let verification = try verifyAnchors(store, anchors)
+        guard case .intact(let count, let head) = verification else { return verification }
+        let missing = try store.missingAuditGuards()
+        return missing.isEmpty ? verification : .unguarded(count: count, head: head, missing: missing)
+    }
+
+    /// The chain walk and the anchors, before the guards are looked at.
+    private static func verifyAnchors(_ store: any StoreReading, _ anchors: [Anchor]) throws -> Verification {
         guard !anchors.isEmpty else { return try verify(store) }
         let wanted = Set(anchors.map(\.seq))
         var seen: [Int64: String] = [:]

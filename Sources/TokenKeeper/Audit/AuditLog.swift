@@ -114,12 +114,19 @@ package struct AuditLog: Sendable {
         case intact(count: Int64, head: String)
         /// The first row that does not verify, and why.
         case broken(seq: Int64, reason: String)
+        /// The rows link, but the table's append-only guards (`missing`) are gone or disabled:
+        /// anyone with write access could have rewritten rows and recomputed the chain.
+        case unguarded(count: Int64, head: String, missing: [String])
 
         /// What `audit verify` prints.
         package var description: String {
             switch self {
             case .intact(let count, let head): "audit chain intact: \(count) events, head \(head)"
             case .broken(let seq, let reason): "audit chain broken at seq \(seq): \(reason)"
+            case .unguarded(let count, let head, let missing):
+                "audit chain unguarded: \(count) events link up to head \(head), but the audit table's append-only "
+                    + "triggers \(missing.joined(separator: ", ")) are missing or disabled: rows may have been rewritten "
+                    + "and the chain recomputed; check it against an anchor (`audit verify --anchor`)"
             }
         }
     }

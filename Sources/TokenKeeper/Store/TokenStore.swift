@@ -198,6 +198,10 @@ package protocol StoreReading {
     func forEachAuditRecord(_ query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws
     /// Whether `tokenID` has an audit row after `seq`.
     func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool
+    /// The append-only guards of the audit table (its triggers) that are missing, disabled or
+    /// no longer refuse: what lets a writer rewrite rows and recompute the chain. Empty when all
+    /// are in place.
+    func missingAuditGuards() throws -> [String]
 }
 
 extension StoreReading {

@@ -27,7 +27,8 @@ extension TokenKeeperCommand.Audit {
             try reportingErrors {
                 let verification = try options.context().inventory().verifyAudit(anchors: try readAnchors())
                 Console.out(verification.description)
-                if case .broken = verification { throw ExitCode(1) }
+                if case .intact = verification { return }
+                throw ExitCode(1)
             }
         }
 

@@ -93,6 +93,20 @@ import TokenKeeperTesting
         #expect(flag.status == 64, "\(flag.stderr)")
     }
 
+    /// Dropped append-only triggers fail `audit verify` even while the chain still links.
+    @Test(arguments: TestBackend.all)
+    func droppedTriggersFailVerify(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
+        _ = try await sandbox.add(CLISecret.make())
+        try await sandbox.underTheSeam(
+            backend == .postgres ? "DROP TRIGGER audit_no_update ON audit" : "DROP TRIGGER audit_no_update"
+        )
+        let result = try await sandbox.run("audit", "verify")
+        #expect(result.status == 1)
+        #expect(result.stdout.hasPrefix("audit chain unguarded: 1 events link"), "\(result.stdout)")
+        #expect(result.stdout.contains("audit_no_update are missing or disabled"), "\(result.stdout)")
+    }
+
     /// After a pass that appended, the daemon's "refresh pass" line carries the new head.
     @Test func theDaemonLogsTheHeadAfterAPassThatAppended() async throws {
         try await SinchHarness.with { sinch in

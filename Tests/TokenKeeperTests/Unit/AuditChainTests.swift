@@ -44,6 +44,35 @@ import TokenKeeperTesting
         #expect(try fixture.inventory.verifyAudit() == .intact(count: 0, head: AuditLog.genesisHash))
     }
 
+    /// A chain that still links is not enough once the guards are gone: whoever dropped them
+    /// could have rewritten rows and recomputed every hash. Dropped, disabled or hollowed out.
+    @Test(arguments: [
+        (TestBackend.sqlite, "DROP TRIGGER audit_no_delete", ["audit_no_delete"]),
+        (
+            TestBackend.sqlite,
+            "DROP TRIGGER audit_no_update; CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT 1; END",
+            ["audit_no_update"]
+        ),
+        (TestBackend.postgres, "DROP TRIGGER audit_no_update ON audit", ["audit_no_update"]),
+        (TestBackend.postgres, "ALTER TABLE audit DISABLE TRIGGER audit_no_truncate", ["audit_no_truncate"]),
+        (
+            TestBackend.postgres,
+            "CREATE OR REPLACE FUNCTION tokenkeeper_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",
+            ["audit_no_update", "audit_no_truncate"]
+        ),
+    ])
+    func missingGuardsFailAChainThatStillLinks(_ backend: TestBackend, sql: String, missing: [String]) throws {
+        guard TestBackend.all.contains(backend) else { return }
+        let fixture = try fixture(events: 3, backend)
+        let head = try #require(fixture.auditEvents().last?.hash)
+        try fixture.underTheSeam(sql)
+        let verification = try fixture.inventory.verifyAudit()
+        #expect(verification == .unguarded(count: 3, head: head, missing: missing))
+        #expect(
+            verification.description.contains("append-only triggers \(missing.joined(separator: ", ")) are missing")
+        )
+    }
+
     @Test(arguments: TestBackend.all)
     func theStoreRefusesToEditOrDeleteAuditRows(_ backend: TestBackend) throws {
         let fixture = try fixture(events: 2, backend)

@@ -62,14 +62,16 @@ package struct MasterKey: @unchecked Sendable {
                 "no master key: \(path) does not exist and TOKENKEEPER_MASTER_KEY is not set (run `tokenkeeper init` to create one)"
             )
         }
-        try FileModes.check(path, .key)
         // A key file holds 44 characters of base64 and a newline: read no more than a little over
         // that, whatever the file's size (a wrong path could name a huge file).
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
+            // Root opens anything: a file mode that forbids the read still gets the mode's message.
+            try FileModes.check(path, .key)
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }
         defer { close(descriptor) }
+        try FileModes.check(descriptor: descriptor, path, .key)
         guard case .success(let read) = FileSystem.readAll(descriptor, limit: Self.maximumFileSize) else {
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }

@@ -31,6 +31,18 @@ package enum FileModes {
     package static func check(_ path: String, _ kind: Kind) throws {
         var info = stat()
         guard stat(path, &info) == 0 else { return }
+        try check(info, path, kind)
+    }
+
+    /// The rule for the file open at `descriptor` (named `path` in messages): what is checked
+    /// is what is then read, even if the path is swapped meanwhile.
+    package static func check(descriptor: Int32, _ path: String, _ kind: Kind) throws {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return }
+        try check(info, path, kind)
+    }
+
+    private static func check(_ info: stat, _ path: String, _ kind: Kind) throws {
         let mode = info.st_mode & 0o777
         let shown = String(mode, radix: 8)
         if mode & 0o022 != 0 {

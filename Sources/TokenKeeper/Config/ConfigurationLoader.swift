@@ -275,11 +275,17 @@ package enum ConfigurationLoader {
         guard FileManager.default.fileExists(atPath: path) else {
             throw TokenKeeperError(.configuration, "config file \(path) does not exist")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // The mode is checked on the descriptor the bytes come from, not on the path before.
+        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
             throw TokenKeeperError(.configuration, "config file \(path) is not readable (check its permissions)")
         }
+        defer { try? handle.close() }
         // A file that holds a secret follows the key file's rule; any other, the store's.
-        try FileModes.check(path, holdsSecret(String(decoding: data, as: UTF8.self)) ? .secretConfig : .config)
+        try FileModes.check(
+            descriptor: handle.fileDescriptor,
+            path,
+            holdsSecret(String(decoding: data, as: UTF8.self)) ? .secretConfig : .config
+        )
         // A file whose every line is commented out (a packaged example) configures nothing.
         let meaningful = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains {
             let line = $0.trimmingCharacters(in: .whitespaces)

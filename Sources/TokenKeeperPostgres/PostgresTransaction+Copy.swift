@@ -50,8 +50,6 @@ extension PostgresTransaction {
     func copyTokens(_ records: [TokenRecord]) throws -> [String] {
         let ids = records.map(\.id)
         var taken = Set(try execute("SELECT id FROM tokens WHERE id = ANY(\(ids))").map { try $0.decode(String.self) })
-        var text = ByteBuffer()
-        text.reserveCapacity(records.count * 420)
         var refused: [String] = []
         var rows: [TokenRecord] = []
         rows.reserveCapacity(records.count)

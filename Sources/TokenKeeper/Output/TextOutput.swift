@@ -104,11 +104,16 @@ package enum TextOutput {
             summary +=
                 "; first: \(first.id) (\(name.isEmpty ? "" : name.dropFirst() + " ")project \(first.projectID), \(first.state.rawValue)) \(when)"
         }
-        // One line whatever a label holds: a newline or a `|` in it would end the status line
-        // or start fake performance data.
-        summary = TerminalText.escape(summary).replacingOccurrences(of: "|", with: "/")
+        summary = statusText(summary)
         return
             "TOKENKEEPER \(report.status.rawValue) - \(summary) | total=\(counts.total) needs_reauth=\(counts.needsReauth) expired=\(counts.expired) critical=\(counts.critical) warning=\(counts.warning)"
+    }
+
+    /// Text for the part of a `check` line before its performance data, one line whatever it
+    /// quotes (a label, an error): escaped, and a `|`, which would start fake performance data,
+    /// shown as `/`.
+    package static func statusText(_ text: String) -> String {
+        TerminalText.escape(text).replacingOccurrences(of: "|", with: "/")
     }
 
     /// One audit event as a line for people.

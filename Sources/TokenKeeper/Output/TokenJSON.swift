@@ -79,6 +79,26 @@ package struct AuditJSON: Encodable, Sendable {
     }
 }
 
+/// `audit head --json`.
+package struct AuditHeadJSON: Encodable, Sendable {
+    package let head: AuditLog.Head
+
+    package init(_ head: AuditLog.Head) { self.head = head }
+
+    enum CodingKeys: String, CodingKey { case seq, hash, at }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(head.seq, forKey: .seq)
+        try container.encode(head.hash, forKey: .hash)
+        if let at = head.at {
+            try container.encode(RFC3339.format(at), forKey: .at)
+        } else {
+            try container.encodeNil(forKey: .at)
+        }
+    }
+}
+
 /// The JSON of `check --json`.
 package struct CheckJSON: Encodable, Sendable {
     package let report: ExpiryCheck.Report

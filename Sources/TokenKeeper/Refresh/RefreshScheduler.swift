@@ -94,9 +94,7 @@ package final class RefreshScheduler: Service, Sendable {
             "due": "\(summary.due)", "refreshed": "\(summary.refreshed)", "failed": "\(summary.failed)",
             "needs_reauth": "\(summary.needsReauth)",
         ]
-        if summary.refreshed + summary.failed + summary.needsReauth + summary.notExtended > 0,
-            let head = try? await engine.auditHead()
-        {
+        if summary.madeProgress, let head = try? await engine.auditHead() {
             metadata["audit.seq"] = "\(head.seq)"
             metadata["audit.hash"] = "\(head.hash)"
         }

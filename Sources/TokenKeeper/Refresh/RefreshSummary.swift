@@ -13,7 +13,10 @@ package struct RefreshSummary: Sendable, Equatable, Encodable {
 
     /// Whether any token was refreshed or ended in a failure: false when every due one was
     /// skipped (held by another process, paused), which must not make a caller loop at once.
-    var madeProgress: Bool { refreshed + notExtended + failed + needsReauth > 0 }
+    /// The outcomes written (each with its audit row): everything but the skipped.
+    package var committed: Int { refreshed + notExtended + failed + needsReauth }
+
+    var madeProgress: Bool { committed > 0 }
 
     mutating func add(_ other: RefreshSummary) {
         due += other.due
@@ -56,10 +59,9 @@ package struct RefreshInterrupted: Error, CustomStringConvertible {
     /// committed before it.
     package var report: TokenKeeperError {
         let base = error as? TokenKeeperError ?? TokenKeeperError(.database, "\(error)")
-        let committed = summary.refreshed + summary.notExtended + summary.failed + summary.needsReauth
         return TokenKeeperError(
             base.code,
-            "\(base.message); this run committed \(committed) outcomes before it (\(summary.refreshed) refreshed, "
+            "\(base.message); this run committed \(summary.committed) outcomes before it (\(summary.refreshed) refreshed, "
                 + "\(summary.failed) failed, \(summary.needsReauth) needs_reauth) and stopped",
             underlying: base.underlying
         )

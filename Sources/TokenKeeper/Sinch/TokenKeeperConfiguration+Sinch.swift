@@ -82,7 +82,7 @@ extension TokenKeeperConfiguration {
     /// `localhost`, `127.0.0.0/8` (four decimal octets) or `::1`: a host whose traffic never
     /// leaves the machine.
     static func isLoopback(_ host: String) -> Bool {
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        let bare = unbracketed(host)
         if bare.lowercased() == "localhost" || bare == "::1" { return true }
         let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127"
@@ -95,8 +95,7 @@ extension TokenKeeperConfiguration {
     /// lowercase `http_proxy` (libcurl ignores `HTTP_PROXY`), else `all_proxy`/`ALL_PROXY`, unless
     /// `no_proxy`/`NO_PROXY` names the host, a domain above it, or `*`.
     static func proxy(for host: String, environment: [String: String]) -> String? {
-        let bare = (host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host)
-            .lowercased()
+        let bare = unbracketed(host).lowercased()
         let proxy = [environment["http_proxy"], environment["all_proxy"], environment["ALL_PROXY"]]
             .compactMap { $0?.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty }
         guard let proxy else { return nil }
@@ -105,8 +104,7 @@ extension TokenKeeperConfiguration {
         }
         for entry in exempt where !entry.isEmpty {
             if entry == "*" { return nil }
-            let domain = entry.hasPrefix(".") ? String(entry.dropFirst()) : entry
-            let name = domain.hasPrefix("[") && domain.hasSuffix("]") ? String(domain.dropFirst().dropLast()) : domain
+            let name = unbracketed(entry.hasPrefix(".") ? String(entry.dropFirst()) : entry)
             if bare == name || bare.hasSuffix("." + name) { return nil }
         }
         // The proxy's address only, never credentials it may carry (`http://user:pass@proxy`).
@@ -114,5 +112,10 @@ extension TokenKeeperConfiguration {
             return "(set in the environment)"
         }
         return url.port.map { "\(proxyHost):\($0)" } ?? proxyHost
+    }
+
+    /// An IPv6 literal without its URL brackets (`[::1]` is `::1`); any other host as it is.
+    private static func unbracketed(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 }

@@ -30,18 +30,9 @@ package enum FileSystem {
     /// refuses any symlink, and SQLite would then create the file with its default mode).
     @discardableResult
     package static func createPrivateFile(at path: String, followingLinks: Bool = false) throws -> Bool {
-        if followingLinks, !exists(path) {
-            var link = stat()
-            if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
-                let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-                guard descriptor >= 0 else {
-                    throw TokenKeeperError(.database, "cannot create \(path): \(String(cString: strerror(errno)))")
-                }
-                close(descriptor)
-                return true
-            }
-        }
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        var link = stat()
+        let dangling = followingLinks && !exists(path) && lstat(path, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (dangling ? 0 : O_EXCL), 0o600)
         if descriptor >= 0 {
             close(descriptor)
             return true

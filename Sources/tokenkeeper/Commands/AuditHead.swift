@@ -30,23 +30,3 @@ extension TokenKeeperCommand.Audit {
         }
     }
 }
-
-/// `audit head --json`.
-struct AuditHeadJSON: Encodable {
-    let head: AuditLog.Head
-
-    init(_ head: AuditLog.Head) { self.head = head }
-
-    enum CodingKeys: String, CodingKey { case seq, hash, at }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(head.seq, forKey: .seq)
-        try container.encode(head.hash, forKey: .hash)
-        if let at = head.at {
-            try container.encode(RFC3339.format(at), forKey: .at)
-        } else {
-            try container.encodeNil(forKey: .at)
-        }
-    }
-}

@@ -37,8 +37,7 @@ extension TokenKeeperCommand {
                 Console.out(
                     json
                         ? try JSONOutput.encode(["status": status.rawValue, "error": error.message])
-                        : "TOKENKEEPER UNKNOWN - "
-                            + TerminalText.escape(error.message).replacingOccurrences(of: "|", with: "/")
+                        : "TOKENKEEPER UNKNOWN - \(TextOutput.statusText(error.message))"
                 )
                 throw ExitCode(status.exitCode)
             }

@@ -150,6 +150,13 @@ enum PostgresSchema {
                 """
             ]
         ),
+        (
+            "v3 audit seal",
+            [
+                // The chain head's HMAC seal (AuditSeal), moved with the head in every append.
+                "ALTER TABLE audit_head ADD COLUMN seal TEXT"
+            ]
+        ),
     ]
 
     /// Live tokens, as every query that looks for work says it, so the planner uses the partial index.

@@ -71,6 +71,8 @@ package final class PostgresStore: TokenStore {
     let timeouts: PostgresTimeouts
     private let password: String?
     private let running: Task<Void, Never>
+    /// Seals the chain's head in each write that appends (``TokenStore/bind(to:)``).
+    let sealer = Mutex<TokenSealer?>(nil)
 
     package var location: String { url.redacted }
     /// A database server has no folder on this host.
@@ -221,6 +223,7 @@ package final class PostgresStore: TokenStore {
             timeout: timeouts.statement + .seconds(5),
             writable: !readOnly
         )
+        if !readOnly, let sealer = sealer.withLock({ $0 }) { transaction.sealing = PostgresSealing(sealer: sealer) }
         do {
             if !alone {
                 try transaction.execute(readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
@@ -234,31 +237,6 @@ package final class PostgresStore: TokenStore {
             lease.release(broken: !ended)
             throw mapError(error)
         }
-    }
-
-    /// LISTENs on the tokens channel on a connection of its own, calling `onChange` for every
-    /// notification and once each time it (re)connects (what changed while it was not listening
-    /// is not lost). A lost connection is retried with growing waits, up to 30 s.
-    package func watchChanges(_ onChange: @escaping @Sendable () -> Void) -> (any StoreWatch)? {
-        let client = client
-        let task = Task(executorPreference: PostgresThread.shared) {
-            var failures = 0
-            while !Task.isCancelled {
-                do {
-                    try await client.withConnection { connection in
-                        try await connection.listen(on: PostgresSchema.channel) { notifications in
-                            onChange()
-                            for try await _ in notifications { onChange() }
-                        }
-                    }
-                    failures = 0
-                } catch {
-                    failures += 1
-                }
-                try? await Task.sleep(for: .seconds(min(1 << min(failures, 5), 30)))
-            }
-        }
-        return TaskWatch(task: task)
     }
 
     /// Brings the schema up to date under an advisory lock, so hosts that start together apply
@@ -380,12 +358,6 @@ package final class PostgresStore: TokenStore {
             return TokenKeeperError(.database, "database \(location): \(error.code)")
         }
     }
-}
-
-/// A watch that is a task to cancel.
-struct TaskWatch: StoreWatch {
-    let task: Task<Void, Never>
-    func cancel() { task.cancel() }
 }
 
 extension Duration {

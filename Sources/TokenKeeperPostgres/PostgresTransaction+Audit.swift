@@ -10,10 +10,11 @@ extension PostgresTransaction {
     func auditTail() throws -> AuditLog.Tail {
         let rows = try execute(
             writable
-                ? "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
-                : "SELECT seq, hash FROM audit_head WHERE id = 1"
+                ? "SELECT seq, hash, seal FROM audit_head WHERE id = 1 FOR UPDATE"
+                : "SELECT seq, hash, seal FROM audit_head WHERE id = 1"
         )
-        guard let (seq, hash) = try rows.first?.decode((Int64, String).self) else { return .empty }
+        guard let (seq, hash, seal) = try rows.first?.decode((Int64, String, String?).self) else { return .empty }
+        sealing?.stored = seal
         return AuditLog.Tail(seq: seq, hash: hash)
     }
 
@@ -48,11 +49,13 @@ extension PostgresTransaction {
         arguments.append(last.seq)
         arguments.append(last.hash)
         arguments.append(first.seq - 1)
+        arguments.append(sealing?.next(after: first, to: last))
         let sql = """
             WITH appended AS (
                 INSERT INTO audit (\(PostgresSchema.auditColumns)) VALUES \(values.joined(separator: ", ")) RETURNING 1
             )
-            UPDATE audit_head SET seq = $\(head + 1), hash = $\(head + 2) WHERE id = 1 AND seq = $\(head + 3)
+            UPDATE audit_head SET seq = $\(head + 1), hash = $\(head + 2), seal = COALESCE($\(head + 4), seal)
+            WHERE id = 1 AND seq = $\(head + 3)
             RETURNING (SELECT COUNT(*) FROM appended)
             """
         guard try self.send(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1 else { throw Self.headMoved }

@@ -70,8 +70,12 @@ extension PostgresTransaction {
     /// meanwhile fails the transaction), then sends the rows with one COPY.
     func copyAudit(_ rows: [AuditRecord]) throws {
         guard let first = rows.first, let last = rows.last else { return }
+        let seal = sealing?.next(after: first, to: last)
         let moved = try send(
-            "UPDATE audit_head SET seq = \(last.seq), hash = \(last.hash) WHERE id = 1 AND seq = \(first.seq - 1) RETURNING 1"
+            """
+            UPDATE audit_head SET seq = \(last.seq), hash = \(last.hash), seal = COALESCE(\(seal), seal)
+            WHERE id = 1 AND seq = \(first.seq - 1) RETURNING 1
+            """
         )
         guard moved.count == 1 else { throw Self.headMoved }
         try startCopy(rows, into: "audit", columns: PostgresSchema.auditColumnNames) { record, text in

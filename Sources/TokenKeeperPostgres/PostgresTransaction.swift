@@ -19,6 +19,8 @@ final class PostgresTransaction: StoreWriting {
     var pendingAudit: [AuditRecord] = []
     /// The COPY sent but not yet answered (``finishCopy()``).
     var copying: PostgresThread.Running<Void>?
+    /// The audit seal in a write transaction of a bound store (``PostgresSealing``).
+    var sealing: PostgresSealing?
     private var cursors = 0
 
     static let logger = Logger(label: "tokenkeeper.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -101,7 +103,9 @@ final class PostgresTransaction: StoreWriting {
     }
 
     func setKeyCheck(_ check: String) throws {
-        try execute("INSERT INTO meta (key, value) VALUES ('key_check', \(check))")
+        try execute(
+            "INSERT INTO meta (key, value) VALUES ('key_check', \(check)) ON CONFLICT (key) DO UPDATE SET value = \(check)"
+        )
     }
 
     // MARK: - Tokens

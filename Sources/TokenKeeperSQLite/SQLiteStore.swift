@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import TokenKeeper
 
 /// Opens and creates ``SQLiteStore`` files: the embedded default backend.
@@ -34,6 +35,8 @@ package final class SQLiteStore: TokenStore {
     package let pool: DatabasePool
     /// The file opened, to notice when it is deleted or replaced under a long-running daemon.
     private let identity: FileIdentity?
+    /// Seals the chain's head after each write that appends (``TokenStore/bind(to:)``).
+    private let sealer = Mutex<TokenSealer?>(nil)
 
     /// The default time a write waits for another process's transaction.
     package static let defaultBusyTimeout: Duration = .seconds(5)
@@ -164,17 +167,34 @@ package final class SQLiteStore: TokenStore {
         try withDatabaseErrors { try pool.read { try body(SQLiteTransaction($0)) } }
     }
 
-    /// Runs `body` in an immediate write transaction, turning failures into ``TokenKeeperError``.
+    package func installAuditSealer(_ sealer: TokenSealer) {
+        self.sealer.withLock { $0 = sealer }
+    }
+
+    /// Runs `body` in an immediate write transaction, turning failures into ``TokenKeeperError``;
+    /// when it appended to the audit chain, the new head's seal is stored before the commit.
     package func write<T>(bulk: Bool, _ body: (any StoreWriting) throws -> T) throws -> T {
-        try withDatabaseErrors {
+        let sealer = sealer.withLock { $0 }
+        return try withDatabaseErrors {
             try pool.write { db in
-                guard bulk else { return try body(SQLiteTransaction(db)) }
-                // One transaction holds every row: give SQLite room so pages are not spilled to
-                // the WAL and read back while the indexes grow (bounded, whatever the file's size).
-                let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2_000
-                try db.execute(sql: "PRAGMA cache_size = -262144")
-                defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-                return try body(SQLiteTransaction(db))
+                let transaction = SQLiteTransaction(db, appended: AppendedRange())
+                let result: T
+                if bulk {
+                    // One transaction holds every row: give SQLite room so pages are not spilled to
+                    // the WAL and read back while the indexes grow (bounded, whatever the file's size).
+                    let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2_000
+                    try db.execute(sql: "PRAGMA cache_size = -262144")
+                    defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
+                    result = try body(transaction)
+                } else {
+                    result = try body(transaction)
+                }
+                if let sealer, let start = transaction.appended?.start, let end = transaction.appended?.end,
+                    let seal = sealer.nextSeal(stored: try transaction.auditSeal(), from: start, to: end)
+                {
+                    try transaction.setAuditSeal(seal)
+                }
+                return result
             }
         }
     }

@@ -9,8 +9,13 @@ import TokenKeeper
 /// WHERE clauses word for word (``SQLiteSchema``), so SQLite uses those indexes.
 struct SQLiteTransaction: StoreWriting {
     let db: Database
+    /// The chain's appends in a write transaction, for the seal at its end (nil in reads).
+    let appended: AppendedRange?
 
-    init(_ db: Database) { self.db = db }
+    init(_ db: Database, appended: AppendedRange? = nil) {
+        self.db = db
+        self.appended = appended
+    }
 
     // MARK: - Key check
 
@@ -28,7 +33,7 @@ struct SQLiteTransaction: StoreWriting {
     }
 
     func setKeyCheck(_ check: String) throws {
-        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('key_check', ?)", arguments: [check])
+        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('key_check', ?)", arguments: [check])
     }
 
     // MARK: - Tokens
@@ -300,6 +305,7 @@ struct SQLiteTransaction: StoreWriting {
             record.seq, record.at.seconds, record.tokenID, record.event, record.actor, record.detail, record.prevHash,
             record.hash,
         ])
+        appended?.note(record)
     }
 
     func forEachAuditRecord(_ query: AuditLog.Query, _ body: (AuditRecord) throws -> Void) throws {

@@ -56,9 +56,8 @@ package struct CommandContext: Sendable {
     /// (a refreshing process's `host:pid:nonce`) replaces the CLI user in the audit.
     package func keyedInventory(actor: String? = nil) throws -> Inventory {
         let store = try openStore()
-        let key = try MasterKey.load(from: configuration)
-        let sealer = TokenSealer(masterKey: key)
-        try store.bind(to: sealer, source: key.source)
+        let sealer = try loadSealer()
+        try store.bind(to: sealer)
         return Inventory(
             store: store,
             policy: configuration.policy,
@@ -66,6 +65,15 @@ package struct CommandContext: Sendable {
             actor: actor ?? self.actor,
             sealer: sealer
         )
+    }
+
+    /// The keys, as a sealer that reads the key file again when it meets a key it lacks (a
+    /// rotation by another process).
+    package func loadSealer() throws -> TokenSealer {
+        let keyring = try Keyring.load(from: configuration)
+        let configuration = configuration
+        guard case .file = keyring.source else { return TokenSealer(keyring: keyring) }
+        return TokenSealer(keyring: keyring, reload: { try Keyring.load(from: configuration) })
     }
 
     /// What `init` did.
@@ -84,9 +92,9 @@ package struct CommandContext: Sendable {
         let path = configuration.databasePath
         let existing = try backend.openIfPresent(at: path)
         var createdKeyFile: String?
-        let key: MasterKey
+        let sealer: TokenSealer
         if configuration.masterKey != nil || FileSystem.exists(configuration.masterKeyFile) {
-            key = try MasterKey.load(from: configuration)
+            sealer = try loadSealer()
         } else {
             if let existing, try existing.hasKeyCheck() {
                 throw TokenKeeperError(
@@ -94,17 +102,18 @@ package struct CommandContext: Sendable {
                     "\(path) is initialized but its key file \(configuration.masterKeyFile) is missing; set TOKENKEEPER_MASTER_KEY or TOKENKEEPER_MASTER_KEY_FILE"
                 )
             }
-            key = MasterKey.generate()
+            let key = MasterKey.generate()
             try key.write(toNewFile: configuration.masterKeyFile)
             createdKeyFile = configuration.masterKeyFile
+            sealer = TokenSealer(masterKey: key)
         }
         let store = try existing ?? backend.create(at: path)
-        try store.bind(to: TokenSealer(masterKey: key), source: key.source)
+        try store.bind(to: sealer)
         return InitResult(
             databasePath: path,
             createdDatabase: existing == nil,
             createdKeyFile: createdKeyFile,
-            keySource: createdKeyFile.map { "key file \($0)" } ?? key.source.description
+            keySource: createdKeyFile.map { "key file \($0)" } ?? sealer.keyring.source.description
         )
     }
 

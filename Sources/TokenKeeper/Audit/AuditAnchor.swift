@@ -55,21 +55,46 @@ extension AuditLog {
 
     /// Walks the chain as ``verify(_:)`` does, checks every anchor against it (a chain that
     /// verifies but no longer holds an anchored row, or holds it with another hash, was cut
-    /// short, rolled back or rewritten), then that the table's append-only guards are in place.
-    package static func verify(_ store: any StoreReading, anchors: [Anchor]) throws -> Verification {
-        let verification = try verifyAnchors(store, anchors)
+    /// short, rolled back or rewritten), the seal with `sealer`'s keys (``checkSeal``), then that
+    /// the table's append-only guards are in place. Without a sealer the seal is not looked at.
+    package static func verify(
+        _ store: any StoreReading,
+        anchors: [Anchor],
+        sealer: TokenSealer? = nil
+    ) throws -> Verification {
+        let stored = sealer == nil ? nil : try store.auditSeal()
+        let sealedSeq = stored.flatMap(AuditSeal.init).map(\.seq)
+        var sealedHash: String?
+        let verification = try verifyAnchors(store, anchors) { record in
+            if record.seq == sealedSeq { sealedHash = record.hash }
+        }
         guard case .intact(let count, let head) = verification else { return verification }
+        if let sealer {
+            if sealedSeq == 0 { sealedHash = genesisHash }
+            let check = checkSeal(
+                stored,
+                head: Tail(seq: count, hash: head),
+                hashAtSealedSeq: sealedHash,
+                sealer: sealer
+            )
+            if case .fails(let reason) = check { return .unsealed(count: count, head: head, reason: reason) }
+        }
         let missing = try store.missingAuditGuards()
         return missing.isEmpty ? verification : .unguarded(count: count, head: head, missing: missing)
     }
 
-    /// The chain walk and the anchors, before the guards are looked at.
-    private static func verifyAnchors(_ store: any StoreReading, _ anchors: [Anchor]) throws -> Verification {
-        guard !anchors.isEmpty else { return try verify(store) }
+    /// The chain walk and the anchors, before the seal and the guards are looked at; `visit`
+    /// sees each row that verified.
+    private static func verifyAnchors(
+        _ store: any StoreReading,
+        _ anchors: [Anchor],
+        visiting visit: (AuditRecord) -> Void
+    ) throws -> Verification {
         let wanted = Set(anchors.map(\.seq))
         var seen: [Int64: String] = [:]
         let walked = try verify(store) { record in
             if wanted.contains(record.seq) { seen[record.seq] = record.hash }
+            visit(record)
         }
         guard case .intact(let count, _) = walked else { return walked }
         for anchor in anchors.sorted(by: { $0.seq < $1.seq }) where anchor.seq > 0 {

@@ -117,6 +117,8 @@ package struct AuditLog: Sendable {
         /// The rows link, but the table's append-only guards (`missing`) are gone or disabled:
         /// anyone with write access could have rewritten rows and recomputed the chain.
         case unguarded(count: Int64, head: String, missing: [String])
+        /// The rows link, but the seal checked with the master key does not match them: `reason`.
+        case unsealed(count: Int64, head: String, reason: String)
 
         /// What `audit verify` prints.
         package var description: String {
@@ -127,6 +129,8 @@ package struct AuditLog: Sendable {
                 "audit chain unguarded: \(count) events link up to head \(head), but the audit table's append-only "
                     + "triggers \(missing.joined(separator: ", ")) are missing or disabled: rows may have been rewritten "
                     + "and the chain recomputed; check it against an anchor (`audit verify --anchor`)"
+            case .unsealed(let count, let head, let reason):
+                "audit chain fails its seal: \(count) events link up to head \(head), but \(reason)"
             }
         }
     }

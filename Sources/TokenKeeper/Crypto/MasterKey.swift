@@ -42,65 +42,11 @@ package struct MasterKey: @unchecked Sendable {
         self.init(key: SymmetricKey(data: bytes), source: source)
     }
 
-    /// The most a key file may hold: its base64 line with room for stray whitespace.
-    static let maximumFileSize = 1_024
-
     /// The key as base64 text, for the key file.
     var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
 
-    /// Loads the key: `TOKENKEEPER_MASTER_KEY` when set, else the key file, which must be
-    /// readable by its owner alone.
-    package static func load(from configuration: TokenKeeperConfiguration) throws -> MasterKey {
-        if let text = configuration.masterKey {
-            return try MasterKey(base64: text, source: .environment)
-        }
-        let path = configuration.masterKeyFile
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw TokenKeeperError(
-                .configuration,
-                "no master key: \(path) does not exist and TOKENKEEPER_MASTER_KEY is not set (run `tokenkeeper init` to create one)"
-            )
-        }
-        // A key file holds 44 characters of base64 and a newline: read no more than a little over
-        // that, whatever the file's size (a wrong path could name a huge file).
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            // Root opens anything: a file mode that forbids the read still gets the mode's message.
-            try FileModes.check(path, .key)
-            throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
-        }
-        defer { close(descriptor) }
-        try FileModes.check(descriptor: descriptor, path, .key)
-        guard case .success(let read) = FileSystem.readAll(descriptor, limit: Self.maximumFileSize) else {
-            throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
-        }
-        guard let bytes = read else {
-            throw TokenKeeperError(
-                .configuration,
-                "\(path) is not a master key file: it is larger than \(Self.maximumFileSize) bytes (a key file holds one line of base64)"
-            )
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw TokenKeeperError(.configuration, "\(path) is not a master key file: it is not text")
-        }
-        return try MasterKey(base64: text, source: .file(path))
-    }
-
     /// Writes the key to a new file created 0600; never overwrites an existing file.
     package func write(toNewFile path: String) throws {
-        try FileSystem.createParentDirectory(of: path)
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
-            throw TokenKeeperError(.configuration, "cannot create key file \(path): \(reason)")
-        }
-        defer { close(descriptor) }
-        let text = Array((base64 + "\n").utf8)
-        let written = text.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
-        guard written == text.count, fsync(descriptor) == 0 else {
-            unlink(path)
-            throw TokenKeeperError(.configuration, "cannot write key file \(path)")
-        }
+        try FileSystem.writeNewPrivateFile(path, contents: Array((base64 + "\n").utf8))
     }
 }

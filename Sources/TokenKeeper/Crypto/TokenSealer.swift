@@ -1,43 +1,64 @@
 import Crypto
 import Foundation
+import Synchronization
 
-/// Seals tokens at rest and fingerprints them, all under one master key.
+/// Seals tokens at rest and fingerprints them, under the keys of a ``Keyring``.
 ///
-/// Sealing is AES-256-GCM with the token's id as associated data, so a sealed value moved to
-/// another row does not open. Fingerprints are HMAC-SHA256 under a key derived with HKDF, so they
-/// identify a token in the audit without revealing anything about it.
-// SymmetricKey is immutable but not marked Sendable in swift-crypto 3.
-package struct TokenSealer: @unchecked Sendable {
-    private let sealingKey: SymmetricKey
-    /// HMAC keyed once; each fingerprint updates a copy (the digest state is copy-on-write).
-    private let fingerprintMAC: HMAC<SHA256>
-    /// A value derived from the key and stored in the database, to detect a wrong key before writing.
-    package let keyCheck: String
-
-    package init(masterKey: MasterKey) {
-        sealingKey = masterKey.key
-        let fingerprintKey = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: masterKey.key,
-            info: Data("tokenkeeper fingerprint v1".utf8),
-            outputByteCount: 32
-        )
-        fingerprintMAC = HMAC<SHA256>(key: fingerprintKey)
-        let checkKey = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: masterKey.key,
-            info: Data("tokenkeeper key check v1".utf8),
-            outputByteCount: 32
-        )
-        keyCheck = HMAC<SHA256>.authenticationCode(for: Data("tokenkeeper".utf8), using: checkKey).hex
+/// Sealing is AES-256-GCM under the current key, with the token's id as associated data, so a
+/// sealed value moved to another row does not open. A sealed value starts with a version byte
+/// (1) and the id of the key that sealed it; a value without them was sealed before keyrings and
+/// opens with whichever key of the ring made it. Fingerprints are HMAC-SHA256 under the
+/// keyring's fingerprint key, so they identify a token in the audit without revealing anything
+/// about it.
+///
+/// When a value names a key this process does not have, the keyring is read again from its file
+/// (another process ran `key rotate`), at most once a second.
+package final class TokenSealer: @unchecked Sendable {
+    private struct Keys {
+        var keyring: Keyring
+        var lastReload: ContinuousClock.Instant
     }
 
-    /// Seals a token for the row `id`: nonce, ciphertext and tag in one blob.
+    private let keys: Mutex<Keys>
+    private let reload: (@Sendable () throws -> Keyring)?
+    /// HMAC keyed once; each fingerprint updates a copy (the digest state is copy-on-write).
+    private let fingerprintMAC: HMAC<SHA256>
+
+    /// Seals under `keyring`; `reload` reads it again when a sealed value names a key it lacks.
+    package init(keyring: Keyring, reload: (@Sendable () throws -> Keyring)? = nil) {
+        keys = Mutex(Keys(keyring: keyring, lastReload: .now))
+        self.reload = reload
+        fingerprintMAC = HMAC<SHA256>(key: keyring.fingerprintKey)
+    }
+
+    /// A sealer of one key (`TOKENKEEPER_MASTER_KEY`, tests).
+    package convenience init(masterKey: MasterKey) {
+        self.init(keyring: Keyring(single: masterKey))
+    }
+
+    /// The keys as they are now (after any reload).
+    package var keyring: Keyring { keys.withLock { $0.keyring } }
+
+    /// The current key's value in the database (the store's key check).
+    package var keyCheck: String { keyring.current.check }
+
+    /// The first byte of a value sealed with its key's id.
+    static let formatVersion: UInt8 = 1
+    /// Version byte and key id.
+    static let headerSize = 9
+
+    /// The 9 bytes a value sealed under `entry` starts with.
+    static func header(_ entry: Keyring.Entry) -> Data { Data([formatVersion] + entry.idBytes) }
+
+    /// Seals a token for the row `id` under the current key: header, nonce, ciphertext and tag.
     package func seal(_ token: String, id: String) throws -> Data {
+        let current = keyring.current
         do {
-            let box = try AES.GCM.seal(Data(token.utf8), using: sealingKey, authenticating: Data(id.utf8))
+            let box = try AES.GCM.seal(Data(token.utf8), using: current.key, authenticating: Data(id.utf8))
             guard let combined = box.combined else {
                 throw TokenKeeperError(.database, "sealing produced no output")
             }
-            return combined
+            return Self.header(current) + combined
         } catch let error as TokenKeeperError {
             throw error
         } catch {
@@ -50,20 +71,66 @@ package struct TokenSealer: @unchecked Sendable {
     /// swift-crypto on Linux reports a failed open as a BoringSSL error rather than
     /// `.authenticationFailure`, so every failure is reported the same way.
     package func open(_ sealed: Data, id: String) throws -> String {
-        do {
-            let box = try AES.GCM.SealedBox(combined: sealed)
-            let plain = try AES.GCM.open(box, using: sealingKey, authenticating: Data(id.utf8))
-            guard let token = String(data: plain, encoding: .utf8) else { throw CryptoKitError.incorrectParameterSize }
+        let named = Self.keyID(ofSealed: sealed)
+        let ring = keyring
+        if let named, let entry = ring.entry(id: named),
+            let token = Self.open(sealed.dropFirst(Self.headerSize), id: id, with: entry)
+        {
             return token
-        } catch {
+        }
+        // Sealed before keyrings, by one of the keys (whichever): tried before a reload, since
+        // such a value can start as if it named a key.
+        for entry in ring.entries {
+            if let token = Self.open(sealed, id: id, with: entry) { return token }
+        }
+        if let named, ring.entry(id: named) == nil {
+            if let entry = reloadedEntry(id: named),
+                let token = Self.open(sealed.dropFirst(Self.headerSize), id: id, with: entry)
+            {
+                return token
+            }
             throw TokenKeeperError(
                 .wrongKey,
-                "the sealed token of \(id) does not open with this master key (wrong key, or the row was altered)"
+                "the sealed token of \(id) is sealed under key \(named), which is not in \(ring.source) (copy the keyring from the host that ran `key rotate`)"
             )
         }
+        throw TokenKeeperError(
+            .wrongKey,
+            "the sealed token of \(id) does not open with this master key (wrong key, or the row was altered)"
+        )
     }
 
-    /// The first 16 hex digits of HMAC-SHA256(token) under the derived fingerprint key.
+    private static func open(_ sealed: Data, id: String, with entry: Keyring.Entry) -> String? {
+        guard let box = try? AES.GCM.SealedBox(combined: sealed),
+            let plain = try? AES.GCM.open(box, using: entry.key, authenticating: Data(id.utf8))
+        else { return nil }
+        return String(data: plain, encoding: .utf8)
+    }
+
+    /// The key `id`, reading the keyring again (at most once a second) when it is not there.
+    func entry(id: String) -> Keyring.Entry? {
+        keyring.entry(id: id) ?? reloadedEntry(id: id)
+    }
+
+    private func reloadedEntry(id: String) -> Keyring.Entry? {
+        guard let reload else { return nil }
+        let due = keys.withLock { keys in
+            guard keys.lastReload.duration(to: .now) >= .seconds(1) else { return false }
+            keys.lastReload = .now
+            return true
+        }
+        guard due, let fresh = try? reload(), fresh.entry(id: id) != nil else { return nil }
+        keys.withLock { $0.keyring = fresh }
+        return fresh.entry(id: id)
+    }
+
+    /// The id of the key a sealed value names, nil for a value sealed before keyrings.
+    package static func keyID(ofSealed sealed: Data) -> String? {
+        guard sealed.count > headerSize + 28, sealed[sealed.startIndex] == formatVersion else { return nil }
+        return Array(sealed.dropFirst().prefix(8)).hex
+    }
+
+    /// The first 16 hex digits of HMAC-SHA256(token) under the fingerprint key.
     package func fingerprint(_ token: String) -> String {
         var mac = fingerprintMAC
         mac.update(data: Data(token.utf8))

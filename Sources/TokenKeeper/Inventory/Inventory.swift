@@ -262,10 +262,14 @@ extension Inventory {
         try store.read { try $0.forEachAuditRecord(query, body) }
     }
 
-    /// Walks the audit chain, and checks that each of `anchors` is still in it.
+    /// Walks the audit chain, checks that each of `anchors` is still in it and, with the master
+    /// key, that the chain's seal matches its head.
     package func verifyAudit(anchors: [AuditLog.Anchor] = []) throws -> AuditLog.Verification {
-        try store.read { try AuditLog.verify($0, anchors: anchors) }
+        try store.read { try AuditLog.verify($0, anchors: anchors, sealer: sealer) }
     }
+
+    /// Whether ``verifyAudit(anchors:)`` checks the seal (the master key is at hand).
+    package var checksAuditSeal: Bool { sealer != nil }
 
     /// The audit chain's newest row.
     package func auditHead() throws -> AuditLog.Head {

@@ -106,6 +106,8 @@ package struct StoreCopy: Sendable {
                 try to { try $0.appendAudit(record) }
             }
         }
+        // The seal as it is: the copy's chain ends where the source's did, under the same keys.
+        if let seal = try from({ try $0.auditSeal() }) { try to { try $0.setAuditSeal(seal) } }
         return (tokens, tail)
     }
 

@@ -32,6 +32,10 @@ package protocol TokenStore: AnyObject, Sendable {
     /// ``TokenKeeperError`` stays as it is). ``read(_:)`` and ``write(bulk:_:)`` throw only such
     /// errors; code working in two stores at once (`copy`) maps each store's own with it.
     func mapError(_ error: any Error) -> TokenKeeperError
+    /// From now on, each write transaction that appends to the audit chain also stores the seal
+    /// `sealer` gives for the new head (``TokenSealer/nextSeal(stored:from:to:)``), in the same
+    /// transaction. ``bind(to:)`` installs it.
+    func installAuditSealer(_ sealer: TokenSealer)
 }
 
 /// A running ``TokenStore/watchChanges(_:)``.
@@ -164,6 +168,8 @@ package protocol StoreReading {
     // Key check
     /// The stored key check, nil before a key is bound.
     func keyCheck() throws -> String?
+    /// The audit chain's stored seal (``AuditSeal``'s text), nil when there is none.
+    func auditSeal() throws -> String?
 
     // Tokens
     func token(id: String) throws -> TokenRecord?
@@ -178,6 +184,10 @@ package protocol StoreReading {
     func sealedTokens(withFingerprint fingerprint: String) throws -> [(id: String, sealed: Data)]
     /// Calls `body` with the fingerprint of every token.
     func forEachFingerprint(_ body: (String) -> Void) throws
+    /// How many sealed tokens start with each of `prefixes` (a key's header), in order.
+    func countSealedTokens(startingWith prefixes: [Data]) throws -> [Int]
+    /// Up to `limit` tokens' ids and sealed values after `id` (nil: from the first), in id order.
+    func sealedTokenPage(after id: String?, limit: Int) throws -> [(id: String, sealed: Data)]
 
     // The scheduler
     /// Live tokens due at `now` that nobody holds, soonest first.
@@ -213,7 +223,13 @@ extension StoreReading {
 
 /// What a write transaction can do besides read.
 package protocol StoreWriting: StoreReading {
+    /// Stores the key check, replacing any.
     func setKeyCheck(_ check: String) throws
+    /// Stores the audit chain's seal, replacing any.
+    func setAuditSeal(_ seal: String) throws
+    /// Replaces the sealed value of `id` when it is still `old` (`key rotate`: a refresh that
+    /// wrote a new token meanwhile wins); whether it did.
+    func replaceSealedToken(id: String, from old: Data, to new: Data) throws -> Bool
 
     /// Inserts a new token row; false (and nothing written) when its id is taken.
     func insertToken(_ record: TokenRecord) throws -> Bool
@@ -285,29 +301,44 @@ extension StoreWriting {
 }
 
 extension TokenStore {
-    /// Stores the key check of a new store, or verifies it against the stored one.
+    /// Stores the key check and the audit seal of a new store, or checks the keys against the
+    /// stored check; then installs `sealer` to seal the chain's head on every append.
     ///
     /// Every command that seals or opens a token calls this before it writes anything, so a
-    /// wrong key is caught before it can seal a token no one could open.
-    package func bind(to sealer: TokenSealer, source: MasterKey.Source) throws {
+    /// wrong key is caught before it can seal a token no one could open. A store from before
+    /// the seal (its check in the old form) gets its head sealed now, and its check moves to the
+    /// sealed form in the same transaction: from then on a missing seal is a removed one.
+    package func bind(to sealer: TokenSealer) throws {
+        let keyring = sealer.keyring
         let wrongKey = TokenKeeperError(
             .wrongKey,
-            "the master key from \(source) does not match this database (\(location)); nothing was written"
+            "the master key from \(keyring.source) does not match this database (\(location)); nothing was written"
         )
-        if let stored = try read({ try $0.keyCheck() }) {
-            guard stored == sealer.keyCheck else { throw wrongKey }
+        let stored = try read { try $0.keyCheck() }
+        if let stored, keyring.entries.contains(where: { $0.check == stored }) {
+            installAuditSealer(sealer)
             return
         }
+        if let stored, !keyring.entries.contains(where: { $0.legacyCheck == stored }) { throw wrongKey }
         try write { store in
-            guard try store.keyCheck() == nil else { return }
-            // A store with sealed tokens but no key check was not made by us: refuse to guess.
-            guard try store.countTokens(.all) == 0 else {
-                throw TokenKeeperError(.database, "database \(location) has tokens but no key check; it was altered")
+            let check = try store.keyCheck()
+            if let check, keyring.entries.contains(where: { $0.check == check }) { return }
+            if check == nil {
+                // A store with sealed tokens but no key check was not made by us: refuse to guess.
+                guard try store.countTokens(.all) == 0 else {
+                    throw TokenKeeperError(.database, "database \(location) has tokens but no key check; it was altered")
+                }
             }
-            try store.setKeyCheck(sealer.keyCheck)
+            guard let entry = check.map({ check in keyring.entries.first { $0.legacyCheck == check } }) ?? keyring.current
+            else { throw wrongKey }
+            try store.setAuditSeal(sealer.sealHead(try store.auditTail()).description)
+            try store.setKeyCheck(entry.check)
         }
         // Another process may have bound a different key between our read and our write.
-        guard try read({ try $0.keyCheck() }) == sealer.keyCheck else { throw wrongKey }
+        guard let now = try read({ try $0.keyCheck() }), keyring.entries.contains(where: { $0.check == now }) else {
+            throw wrongKey
+        }
+        installAuditSealer(sealer)
     }
 
     /// Whether a key has been bound to this store.

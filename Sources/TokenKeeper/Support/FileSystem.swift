@@ -71,4 +71,28 @@ package enum FileSystem {
         }
         return .success(count <= limit ? Array(bytes[..<count]) : nil)
     }
+
+    /// Creates `path` 0600 (never an existing file), writes `contents` and syncs it.
+    package static func writeNewPrivateFile(_ path: String, contents: [UInt8]) throws {
+        try createParentDirectory(of: path)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw TokenKeeperError(.configuration, "cannot create \(path): \(reason)")
+        }
+        defer { close(descriptor) }
+        guard case .success = writeAll(contents, to: descriptor), fsync(descriptor) == 0 else {
+            unlink(path)
+            throw TokenKeeperError(.configuration, "cannot write \(path)")
+        }
+    }
+
+    /// Syncs the folder holding `path`, so a rename in it survives a crash (best effort).
+    package static func syncParentDirectory(of path: String) {
+        let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        let descriptor = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        close(descriptor)
+    }
 }

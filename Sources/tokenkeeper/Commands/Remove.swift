@@ -15,7 +15,7 @@ extension TokenKeeperCommand {
 
         func run() throws {
             try reportingErrors {
-                try options.context().inventory(readOnly: false).remove(id: id)
+                try options.context().keyedInventory().remove(id: id)
                 Console.out("removed \(id)")
             }
         }

@@ -26,7 +26,7 @@ struct StoreFixture {
         self.backend = backend
         (store, location) = try backend.makeStore(in: directory)
         let sealer = TokenSealer(masterKey: key)
-        try store.bind(to: sealer, source: key.source)
+        try store.bind(to: sealer)
         inventory = Inventory(store: store, policy: policy, clock: clock, actor: "test:1", sealer: sealer)
     }
 

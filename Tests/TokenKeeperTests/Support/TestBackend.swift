@@ -131,7 +131,7 @@ extension CLISandbox {
             store: store,
             policy: RenewalPolicy(),
             actor: "test",
-            sealer: TokenSealer(masterKey: try MasterKey.load(from: configuration))
+            sealer: TokenSealer(keyring: try Keyring.load(from: configuration))
         )
     }
 

@@ -29,6 +29,7 @@ import TokenKeeperTesting
             try inner.write(bulk: bulk, body)
         }
         func mapError(_ error: any Error) -> TokenKeeperError { inner.mapError(error) }
+        func installAuditSealer(_ sealer: TokenSealer) { inner.installAuditSealer(sealer) }
     }
 
     /// A refresh commits before it is counted. Were the counters written after the store's

@@ -85,7 +85,7 @@ import TokenKeeperTesting
             try await group.waitForAll()
         }
         let applied = try TestPostgres.sql(url, "SELECT COUNT(*), COUNT(DISTINCT name) FROM tokenkeeper_migrations")
-        #expect(applied == "5|5\n")
+        #expect(applied == "6|6\n")
         let indexes = try TestPostgres.sql(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'tokens'")
         for name in ["tokens_refresh_at", "tokens_expires_at", "tokens_attention", "tokens_fingerprint"] {
             #expect(indexes.contains(name))
@@ -104,7 +104,7 @@ import TokenKeeperTesting
                         let store = try PostgresBackend(password: TestPostgres.server?.password)
                             .open(at: location, readOnly: false)
                         let sealer = TokenSealer(masterKey: key)
-                        try store.bind(to: sealer, source: key.source)
+                        try store.bind(to: sealer)
                         let inventory = Inventory(
                             store: store,
                             policy: RenewalPolicy(),

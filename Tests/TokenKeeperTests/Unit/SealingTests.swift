@@ -9,7 +9,9 @@ import TokenKeeper
         let sealer = TokenSealer(masterKey: .generate())
         let sealed = try sealer.seal(token, id: "tk_1")
         #expect(try sealer.open(sealed, id: "tk_1") == token)
-        #expect(sealed.count == 12 + token.utf8.count + 16)
+        // Version byte and key id, nonce, ciphertext, tag.
+        #expect(sealed.count == 9 + 12 + token.utf8.count + 16)
+        #expect(TokenSealer.keyID(ofSealed: sealed) == sealer.keyring.currentID)
         #expect(!String(decoding: sealed, as: UTF8.self).contains("EAAG"))
     }
 

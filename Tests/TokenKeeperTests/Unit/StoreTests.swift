@@ -74,7 +74,7 @@ import TokenKeeperTesting
         let events = try fixture.auditEvents()
         let other = MasterKey.generate()
         #expect {
-            try fixture.store.bind(to: TokenSealer(masterKey: other), source: .environment)
+            try fixture.store.bind(to: TokenSealer(masterKey: other))
         } throws: { error in
             let error = error as? TokenKeeperError
             return error?.code == .wrongKey && error!.message.contains("does not match")

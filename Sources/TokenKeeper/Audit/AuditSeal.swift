@@ -1,0 +1,121 @@
+import Crypto
+import Foundation
+
+/// The chain's head sealed with an HMAC under a key derived from the master key
+/// (<doc:Security#The-audit-seal>).
+///
+/// The SHA-256 chain is public: anyone who can write the store can rewrite rows and recompute
+/// every hash after them. The seal is not: it is `HMAC-SHA256(seq ‖ hash)` of the newest row
+/// under a key derived from the current master key, written in the same transaction as every
+/// append, so a rewritten, cut or extended chain no longer matches it, and only a holder of the
+/// key can seal another head.
+package struct AuditSeal: Sendable, Equatable, CustomStringConvertible {
+    package var seq: Int64
+    package var hash: String
+    /// The master key whose derived key made `mac`.
+    package var keyID: String
+    package var mac: String
+
+    /// The stored form, `SEQ:HASH:KEYID:MAC`.
+    package var description: String { "\(seq):\(hash):\(keyID):\(mac)" }
+
+    /// Reads the stored form; nil for anything else.
+    package init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, let seq = Int64(parts[0]), seq >= 0, parts[1].count == 64, parts[2].count == 16,
+            parts[3].count == 64
+        else { return nil }
+        self.init(seq: seq, hash: parts[1], keyID: parts[2], mac: parts[3])
+    }
+
+    init(seq: Int64, hash: String, keyID: String, mac: String) {
+        self.seq = seq
+        self.hash = hash
+        self.keyID = keyID
+        self.mac = mac
+    }
+
+    var tail: AuditLog.Tail { AuditLog.Tail(seq: seq, hash: hash) }
+
+    static func code(_ tail: AuditLog.Tail, _ entry: Keyring.Entry) -> String {
+        let key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: entry.key,
+            info: Data("tokenkeeper audit seal v1".utf8),
+            outputByteCount: 32
+        )
+        return HMAC<SHA256>.authenticationCode(for: Data("\(tail.seq):\(tail.hash)".utf8), using: key).hex
+    }
+}
+
+extension TokenSealer {
+    /// `tail` sealed under the current key.
+    package func sealHead(_ tail: AuditLog.Tail) -> AuditSeal {
+        let current = keyring.current
+        return AuditSeal(seq: tail.seq, hash: tail.hash, keyID: current.id, mac: AuditSeal.code(tail, current))
+    }
+
+    /// Whether `seal` was made by a key of the keyring; nil when its key is not in the keyring.
+    package func verifies(_ seal: AuditSeal) -> Bool? {
+        guard let entry = entry(id: seal.keyID) else { return nil }
+        return AuditSeal.code(seal.tail, entry) == seal.mac
+    }
+
+    /// The seal a write transaction stores after moving the chain from `start` to `end`, or nil
+    /// to leave `stored` as it is: a writer seals only a head it extended from a sealed one, so
+    /// a chain that was rewritten, cut or extended without the key stays unmatched by its seal
+    /// until `audit verify` reports it.
+    package func nextSeal(stored: String?, from start: AuditLog.Tail, to end: AuditLog.Tail) -> String? {
+        guard let stored, let seal = AuditSeal(stored), seal.tail == start, verifies(seal) == true else { return nil }
+        return sealHead(end).description
+    }
+}
+
+extension AuditLog {
+    /// What the seal says of a chain that links.
+    package enum SealCheck: Sendable, Equatable {
+        /// The seal matches the chain's head under a key of the keyring.
+        case matches(keyID: String)
+        /// No master key was at hand: the chain was checked on its own.
+        case notChecked(reason: String)
+        /// The seal is missing, forged, or does not match the head: why.
+        case fails(String)
+    }
+
+    /// Checks `stored` (the store's seal) against the chain that ends at `head`, in which row
+    /// `sealedHash` is the hash at the seal's seq (nil when the chain has no such row).
+    static func checkSeal(
+        _ stored: String?,
+        head: Tail,
+        hashAtSealedSeq sealedHash: String?,
+        sealer: TokenSealer
+    ) -> SealCheck {
+        guard let stored else {
+            return .fails("the chain's seal is missing: it was deleted, or rows were written without the key")
+        }
+        guard let seal = AuditSeal(stored) else { return .fails("the chain's seal is not a seal: it was altered") }
+        switch sealer.verifies(seal) {
+        case nil:
+            return .fails("the chain is sealed under key \(seal.keyID), which is not in \(sealer.keyring.source)")
+        case false?:
+            return .fails("the chain's seal does not verify under key \(seal.keyID): it was forged or altered")
+        case true?:
+            break
+        }
+        if seal.seq > head.seq {
+            return .fails(
+                "the seal covers seq \(seal.seq) but the chain ends at seq \(head.seq): rows were cut from its end"
+            )
+        }
+        if sealedHash != seal.hash {
+            return .fails(
+                "the row at the sealed seq \(seal.seq) no longer has the sealed hash: the chain was rewritten"
+            )
+        }
+        if seal.seq < head.seq {
+            return .fails(
+                "rows \(seal.seq + 1)…\(head.seq) come after the sealed head: they were added without the key"
+            )
+        }
+        return .matches(keyID: seal.keyID)
+    }
+}

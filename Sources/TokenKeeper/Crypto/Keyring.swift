@@ -1,0 +1,235 @@
+import Crypto
+import Foundation
+
+/// The master keys of a store: one current key that seals, older ones that still open, and the
+/// fingerprint key (<doc:Security#Key-rotation>).
+///
+/// A key file written before rotation existed holds one line of base64: it reads as a keyring of
+/// that one key, current, and the fingerprint key derived from it. `key rotate` writes the
+/// keyring form:
+///
+/// ```
+/// # tokenkeeper keyring: one key a line; `current` seals, the others only open
+/// fingerprint-key BASE64
+/// key ID CREATED current BASE64
+/// key ID CREATED previous BASE64
+/// ```
+///
+/// The fingerprint key outlives rotations: fingerprints find a token stored twice and name tokens
+/// in the audit across the store's whole life, and it cannot open a token.
+// SymmetricKey is immutable but not marked Sendable in swift-crypto 3.
+package struct Keyring: @unchecked Sendable {
+    /// One master key and what is derived from it.
+    package struct Entry: @unchecked Sendable {
+        /// 16 hex digits derived from the key: what a sealed token and `key list` name it by.
+        package let id: String
+        /// The id's 8 bytes, as a sealed token starts with them.
+        let idBytes: [UInt8]
+        /// When `key rotate` made it; nil for a key from before keyrings.
+        package let createdAt: UnixTime?
+        let key: SymmetricKey
+        /// The value stored in the database to recognise the key, before and after its audit
+        /// chain was sealed (the sealed form cannot be turned back without the key).
+        let legacyCheck: String
+        let check: String
+
+        init(key: SymmetricKey, createdAt: UnixTime?) {
+            self.key = key
+            self.createdAt = createdAt
+            let checkKey = HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: key,
+                info: Data("tokenkeeper key check v1".utf8),
+                outputByteCount: 32
+            )
+            legacyCheck = HMAC<SHA256>.authenticationCode(for: Data("tokenkeeper".utf8), using: checkKey).hex
+            check = HMAC<SHA256>.authenticationCode(for: Data("tokenkeeper sealed audit v2".utf8), using: checkKey).hex
+            let idCode = HMAC<SHA256>.authenticationCode(for: Data("tokenkeeper key id".utf8), using: checkKey)
+            idBytes = Array(idCode.withUnsafeBytes { Array($0) }.prefix(8))
+            id = idBytes.hex
+        }
+
+        /// The key as base64 text, for the key file.
+        var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+    }
+
+    /// Every key, the current one among them.
+    package private(set) var entries: [Entry]
+    /// The id of the key that seals.
+    package private(set) var currentID: String
+    let fingerprintKey: SymmetricKey
+    /// Where the keys came from, named in errors (never a key).
+    package let source: MasterKey.Source
+
+    /// The key that seals.
+    package var current: Entry { entries.first { $0.id == currentID }! }
+
+    /// The keyring of one key, as a key file from before keyrings or `TOKENKEEPER_MASTER_KEY`.
+    package init(single key: MasterKey) {
+        let entry = Entry(key: key.key, createdAt: nil)
+        entries = [entry]
+        currentID = entry.id
+        fingerprintKey = Self.derivedFingerprintKey(key.key)
+        source = key.source
+    }
+
+    private init(entries: [Entry], currentID: String, fingerprintKey: SymmetricKey, source: MasterKey.Source) {
+        self.entries = entries
+        self.currentID = currentID
+        self.fingerprintKey = fingerprintKey
+        self.source = source
+    }
+
+    /// The fingerprint key of a store whose first key is `key`.
+    private static func derivedFingerprintKey(_ key: SymmetricKey) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: key,
+            info: Data("tokenkeeper fingerprint v1".utf8),
+            outputByteCount: 32
+        )
+    }
+
+    package func entry(id: String) -> Entry? { entries.first { $0.id == id } }
+
+    /// This keyring with a fresh key added and made current (the others stay, to open).
+    package func rotated(at now: UnixTime) -> Keyring {
+        let fresh = Entry(key: SymmetricKey(size: .bits256), createdAt: now)
+        return Keyring(entries: entries + [fresh], currentID: fresh.id, fingerprintKey: fingerprintKey, source: source)
+    }
+
+    /// This keyring without the key `id` (not the current one).
+    package func removing(id: String) -> Keyring {
+        precondition(id != currentID, "the current key is never removed")
+        return Keyring(
+            entries: entries.filter { $0.id != id },
+            currentID: currentID,
+            fingerprintKey: fingerprintKey,
+            source: source
+        )
+    }
+
+    // MARK: - The file
+
+    /// The keyring file's text (the old one-line form is never written again once rotated).
+    var fileText: String {
+        var lines = ["# tokenkeeper keyring: one key a line; `current` seals, the others only open"]
+        lines.append("fingerprint-key " + fingerprintKey.withUnsafeBytes { Data($0).base64EncodedString() })
+        for entry in entries {
+            let created = entry.createdAt.map { RFC3339.format($0) } ?? "-"
+            let role = entry.id == currentID ? "current" : "previous"
+            lines.append("key \(entry.id) \(created) \(role) \(entry.base64)")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Reads a key file's text: one line of base64 (a single key), or the keyring form.
+    package init(fileText text: String, source: MasterKey.Source) throws {
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        if lines.count == 1, !lines[0].contains(" ") {
+            self.init(single: try MasterKey(base64: lines[0], source: source))
+            return
+        }
+        func invalid(_ why: String) -> TokenKeeperError {
+            TokenKeeperError(.configuration, "\(source) is not a keyring: \(why)")
+        }
+        var entries: [Entry] = []
+        var currentID: String?
+        var fingerprintKey: SymmetricKey?
+        for (number, line) in lines.enumerated() {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            switch fields.first {
+            case "fingerprint-key" where fields.count == 2 && fingerprintKey == nil:
+                guard let bytes = Data(base64Encoded: fields[1]), bytes.count == 32 else {
+                    throw invalid("its fingerprint key is not base64 of 32 bytes")
+                }
+                fingerprintKey = SymmetricKey(data: bytes)
+            case "key" where fields.count == 5:
+                let key = try MasterKey(base64: fields[4], source: source).key
+                var created: UnixTime?
+                if fields[2] != "-" {
+                    guard let time = RFC3339.parse(fields[2]) else { throw invalid("key \(fields[1]) has no valid time") }
+                    created = time
+                }
+                let entry = Entry(key: key, createdAt: created)
+                // The id is derived: one that does not match names another key (or a damaged line).
+                guard entry.id == fields[1] else { throw invalid("the key on line \(number + 1) is not key \(fields[1])") }
+                guard !entries.contains(where: { $0.id == entry.id }) else { throw invalid("key \(entry.id) is there twice") }
+                switch fields[3] {
+                case "current":
+                    guard currentID == nil else { throw invalid("more than one key is current") }
+                    currentID = entry.id
+                case "previous": break
+                default: throw invalid("key \(entry.id) is neither `current` nor `previous`")
+                }
+                entries.append(entry)
+            default:
+                throw invalid("line \(number + 1) is neither `fingerprint-key BASE64` nor `key ID CREATED ROLE BASE64`")
+            }
+        }
+        guard let fingerprintKey else { throw invalid("it has no fingerprint-key line") }
+        guard let currentID else { throw invalid("no key is current") }
+        self.init(entries: entries, currentID: currentID, fingerprintKey: fingerprintKey, source: source)
+    }
+
+    /// Replaces the keyring file at `path` with this keyring: written to a new 0600 file beside it,
+    /// synced, then renamed over it, so a crash leaves the old file or the new one, never half.
+    package func write(replacing path: String) throws {
+        let temporary = path + ".new"
+        unlink(temporary)
+        try FileSystem.writeNewPrivateFile(temporary, contents: Array(fileText.utf8))
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw TokenKeeperError(.configuration, "cannot replace key file \(path): \(reason)")
+        }
+        FileSystem.syncParentDirectory(of: path)
+    }
+}
+
+extension Keyring {
+    /// The most a key file may hold: a keyring of a few hundred keys (a wrong path could name a
+    /// huge file, which is not read whole).
+    static let maximumFileSize = 64 * 1_024
+
+    /// Loads the keys: `TOKENKEEPER_MASTER_KEY` when set, else the key file, which must be its
+    /// owner's alone.
+    package static func load(from configuration: TokenKeeperConfiguration) throws -> Keyring {
+        if let text = configuration.masterKey {
+            return Keyring(single: try MasterKey(base64: text, source: .environment))
+        }
+        let path = configuration.masterKeyFile
+        return try Keyring(fileText: try readKeyFile(path), source: .file(path))
+    }
+
+    /// The key file's text, its mode and owner checked on the descriptor it is read from.
+    static func readKeyFile(_ path: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw TokenKeeperError(
+                .configuration,
+                "no master key: \(path) does not exist and TOKENKEEPER_MASTER_KEY is not set (run `tokenkeeper init` to create one)"
+            )
+        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            // Root opens anything: a file mode that forbids the read still gets the mode's message.
+            try FileModes.check(path, .key)
+            throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
+        }
+        defer { close(descriptor) }
+        try FileModes.check(descriptor: descriptor, path, .key)
+        guard case .success(let read) = FileSystem.readAll(descriptor, limit: maximumFileSize) else {
+            throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
+        }
+        guard let bytes = read else {
+            throw TokenKeeperError(
+                .configuration,
+                "\(path) is not a master key file: it is larger than \(maximumFileSize) bytes"
+            )
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw TokenKeeperError(.configuration, "\(path) is not a master key file: it is not text")
+        }
+        return text
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import PostgresNIO
+import TokenKeeper
+
+/// The audit seal as a write transaction carries it: read with the locked head, moved with it.
+final class PostgresSealing {
+    let sealer: TokenSealer
+    /// The seal as the head row holds it (read by `auditTail`, then as this transaction moved it).
+    var stored: String?
+
+    init(sealer: TokenSealer) { self.sealer = sealer }
+
+    /// The seal for the head moved from before `first` to `last`, or nil to leave it as it is.
+    func next(after first: AuditRecord, to last: AuditRecord) -> String? {
+        let next = sealer.nextSeal(
+            stored: stored,
+            from: AuditLog.Tail(seq: first.seq - 1, hash: first.prevHash),
+            to: AuditLog.Tail(seq: last.seq, hash: last.hash)
+        )
+        if next != nil { stored = next }
+        return next
+    }
+}
+
+/// The audit seal and the sealed values as key rotation reads and rewrites them.
+extension PostgresTransaction {
+    func auditSeal() throws -> String? {
+        try execute("SELECT seal FROM audit_head WHERE id = 1").first?.decode(String?.self) ?? nil
+    }
+
+    func setAuditSeal(_ seal: String) throws {
+        try execute("UPDATE audit_head SET seal = \(seal) WHERE id = 1")
+        sealing?.stored = seal
+    }
+
+    func countSealedTokens(startingWith prefixes: [Data]) throws -> [Int] {
+        guard !prefixes.isEmpty else { return [] }
+        var binds = PostgresBindings()
+        var counts: [String] = []
+        for prefix in prefixes {
+            binds.append(ByteBuffer(bytes: prefix))
+            counts.append(
+                "COUNT(*) FILTER (WHERE substring(sealed_token from 1 for \(prefix.count)) = $\(binds.count))"
+            )
+        }
+        let row = try execute(PostgresQuery(unsafeSQL: "SELECT " + counts.joined(separator: ", ") + " FROM tokens", binds: binds))
+        guard let row = row.first else { return prefixes.map { _ in 0 } }
+        return try row.map { try $0.decode(Int.self) }
+    }
+
+    func sealedTokenPage(after id: String?, limit: Int) throws -> [(id: String, sealed: Data)] {
+        try execute("SELECT id, sealed_token FROM tokens WHERE id > \(id ?? "") ORDER BY id LIMIT \(limit)").map {
+            let (id, sealed) = try $0.decode((String, ByteBuffer).self)
+            return (id, Data(sealed.readableBytesView))
+        }
+    }
+
+    func replaceSealedToken(id: String, from old: Data, to new: Data) throws -> Bool {
+        try execute(
+            PostgresQuery(
+                unsafeSQL: "UPDATE tokens SET sealed_token = $1 WHERE id = $2 AND sealed_token = $3 RETURNING 1",
+                binds: {
+                    var binds = PostgresBindings()
+                    binds.append(ByteBuffer(bytes: new))
+                    binds.append(id)
+                    binds.append(ByteBuffer(bytes: old))
+                    return binds
+                }()
+            )
+        ).count == 1
+    }
+}

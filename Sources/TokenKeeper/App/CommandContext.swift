@@ -67,12 +67,20 @@ package struct CommandContext: Sendable {
         )
     }
 
+    /// `key list`, `rotate` and `retire` on the store, its keys checked against it.
+    package func keyRotation() throws -> KeyRotation {
+        let store = try openStore()
+        let sealer = try loadSealer()
+        try store.bind(to: sealer)
+        return KeyRotation(store: store, sealer: sealer, clock: clock, actor: actor)
+    }
+
     /// The keys, as a sealer that reads the key file again when it meets a key it lacks (a
     /// rotation by another process).
     package func loadSealer() throws -> TokenSealer {
         let keyring = try Keyring.load(from: configuration)
         let configuration = configuration
-        guard case .file = keyring.source else { return TokenSealer(keyring: keyring) }
+        if case .environment = keyring.source { return TokenSealer(keyring: keyring) }
         return TokenSealer(keyring: keyring, reload: { try Keyring.load(from: configuration) })
     }
 

@@ -13,6 +13,10 @@ package enum AuditEvent: String, Codable, Sendable, CaseIterable {
     /// Sinch answered a refresh with the very token it was sent: no proof of an extension, so
     /// the expiry stays as it was.
     case notExtended = "not_extended"
+    /// `key rotate` finished: the new key's id, how many tokens it re-sealed.
+    case keyRotated = "key_rotated"
+    /// `key retire` removed a key that sealed no token any more.
+    case keyRetired = "key_retired"
 }
 
 /// The `detail` object of an audit row. Every field is optional; none may hold a token.
@@ -28,6 +32,10 @@ package struct AuditDetail: Codable, Sendable, Equatable {
     package var attempt: Int?
     package var latencyMs: Int?
     package var note: String?
+    /// A master key's id (never the key).
+    package var keyID: String?
+    /// A number of tokens (`key_rotated`: re-sealed).
+    package var tokens: Int?
 
     package init(
         fingerprint: String? = nil,
@@ -40,7 +48,9 @@ package struct AuditDetail: Codable, Sendable, Equatable {
         errorCode: String? = nil,
         attempt: Int? = nil,
         latencyMs: Int? = nil,
-        note: String? = nil
+        note: String? = nil,
+        keyID: String? = nil,
+        tokens: Int? = nil
     ) {
         self.fingerprint = fingerprint
         self.oldFingerprint = oldFingerprint
@@ -53,6 +63,8 @@ package struct AuditDetail: Codable, Sendable, Equatable {
         self.attempt = attempt
         self.latencyMs = latencyMs
         self.note = note
+        self.keyID = keyID
+        self.tokens = tokens
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,5 +78,7 @@ package struct AuditDetail: Codable, Sendable, Equatable {
         case attempt
         case latencyMs = "latency_ms"
         case note
+        case keyID = "key_id"
+        case tokens
     }
 }

@@ -104,6 +104,14 @@ package enum ConfigurationLoader {
         }
         config.configFile = file
         config.masterKey = string("master_key")
+        // Under systemd, `LoadCredential=tokenkeeper.key:PATH` puts the key where the service
+        // alone reads it; an explicit master_key_file still wins.
+        if string("master_key_file") == nil, let folder = environment["CREDENTIALS_DIRECTORY"], !folder.isEmpty,
+            FileSystem.exists(folder + "/tokenkeeper.key")
+        {
+            config.masterKeyFile = folder + "/tokenkeeper.key"
+            config.masterKeyFileIsCredential = true
+        }
 
         config.sinch.keyID = string("sinch.key_id")
         config.sinch.keySecret = string("sinch.key_secret")

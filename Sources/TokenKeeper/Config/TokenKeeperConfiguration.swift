@@ -55,6 +55,9 @@ package struct TokenKeeperConfiguration: Sendable {
     package var masterKeyFile: String
     /// The base64 master key from `TOKENKEEPER_MASTER_KEY`; wins over the key file. Secret.
     package var masterKey: String?
+    /// Whether `masterKeyFile` is the systemd credential `tokenkeeper.key` (`LoadCredential=`):
+    /// a file systemd made for this service alone, whose mode and owner are systemd's business.
+    package var masterKeyFileIsCredential = false
     package var sinch = Sinch()
     package var policy = RenewalPolicy()
     package var limits = Limits()

@@ -198,11 +198,17 @@ extension Keyring {
             return Keyring(single: try MasterKey(base64: text, source: .environment))
         }
         let path = configuration.masterKeyFile
-        return try Keyring(fileText: try readKeyFile(path), source: .file(path))
+        let credential = configuration.masterKeyFileIsCredential
+        return try Keyring(
+            fileText: try readKeyFile(path, checkingMode: !credential),
+            source: credential ? .credential(path) : .file(path)
+        )
     }
 
-    /// The key file's text, its mode and owner checked on the descriptor it is read from.
-    static func readKeyFile(_ path: String) throws -> String {
+    /// The key file's text, its mode and owner checked (`checkingMode`) on the descriptor it is
+    /// read from. systemd gives a credential to the service's user by an ACL or by ownership,
+    /// so its mode is not held to the key file's rule.
+    static func readKeyFile(_ path: String, checkingMode: Bool) throws -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw TokenKeeperError(
@@ -213,11 +219,11 @@ extension Keyring {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             // Root opens anything: a file mode that forbids the read still gets the mode's message.
-            try FileModes.check(path, .key)
+            if checkingMode { try FileModes.check(path, .key) }
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }
         defer { close(descriptor) }
-        try FileModes.check(descriptor: descriptor, path, .key)
+        if checkingMode { try FileModes.check(descriptor: descriptor, path, .key) }
         guard case .success(let read) = FileSystem.readAll(descriptor, limit: maximumFileSize) else {
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }

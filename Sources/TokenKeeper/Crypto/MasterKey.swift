@@ -8,12 +8,15 @@ package struct MasterKey: @unchecked Sendable {
     package enum Source: Sendable, CustomStringConvertible {
         case environment
         case file(String)
+        /// The systemd credential (`$CREDENTIALS_DIRECTORY/tokenkeeper.key`).
+        case credential(String)
         case generated
 
         package var description: String {
             switch self {
             case .environment: "TOKENKEEPER_MASTER_KEY"
             case .file(let path): "key file \(path)"
+            case .credential(let path): "systemd credential \(path)"
             case .generated: "a new key"
             }
         }

@@ -99,6 +99,30 @@ package struct AuditHeadJSON: Encodable, Sendable {
     }
 }
 
+/// One key of `key list --json`: `{id, created_at, current, tokens}`.
+package struct KeyJSON: Encodable, Sendable {
+    package let key: KeyRotation.KeyInfo
+
+    package init(_ key: KeyRotation.KeyInfo) { self.key = key }
+
+    enum CodingKeys: String, CodingKey {
+        case id, current, tokens
+        case createdAt = "created_at"
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(key.id, forKey: .id)
+        if let created = key.createdAt {
+            try container.encode(RFC3339.format(created), forKey: .createdAt)
+        } else {
+            try container.encodeNil(forKey: .createdAt)
+        }
+        try container.encode(key.current, forKey: .current)
+        try container.encode(key.tokens, forKey: .tokens)
+    }
+}
+
 /// The JSON of `check --json`.
 package struct CheckJSON: Encodable, Sendable {
     package let report: ExpiryCheck.Report

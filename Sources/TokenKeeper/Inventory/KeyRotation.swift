@@ -1,0 +1,189 @@
+import Foundation
+import WallTime
+
+/// `key list`, `key rotate` and `key retire`: the keyring file and the tokens sealed under each
+/// of its keys (<doc:Operations#Rotating-the-master-key>).
+///
+/// Rotation writes the new keyring first (a new file renamed over the old one), then makes the
+/// store's key check the new key's, then re-seals the tokens a page at a time, each page in its
+/// own transaction. Killed at any moment, every token still opens with the keyring on disk, and
+/// running `key rotate` again finishes the re-sealing before it would add another key.
+package struct KeyRotation: Sendable {
+    package let store: any TokenStore
+    package let sealer: TokenSealer
+    package let clock: any WallClock
+    let audit: AuditLog
+
+    /// Tokens read and re-sealed per transaction.
+    static let pageSize = 1_000
+
+    package init(store: any TokenStore, sealer: TokenSealer, clock: any WallClock, actor: String) {
+        self.store = store
+        self.sealer = sealer
+        self.clock = clock
+        audit = AuditLog(actor: actor)
+    }
+
+    /// One key as `key list` shows it.
+    package struct KeyInfo: Sendable, Equatable {
+        package var id: String
+        package var createdAt: UnixTime?
+        package var current: Bool
+        /// Tokens sealed under it.
+        package var tokens: Int
+    }
+
+    /// Every key of the keyring with its tokens. A value sealed before keyrings names no key: it
+    /// counts for the key that has no creation time (the store's first key, from before `key
+    /// rotate`), as only that key can have sealed it.
+    package func list() throws -> [KeyInfo] {
+        try store.read { try list(in: $0) }
+    }
+
+    private func list(in store: any StoreReading) throws -> [KeyInfo] {
+        let keyring = sealer.keyring
+        let counts = try store.countSealedTokens(startingWith: keyring.entries.map(TokenSealer.header))
+        let total = try store.countTokens(.all)
+        let unlabelled = total - counts.reduce(0, +)
+        return zip(keyring.entries, counts).map { entry, count in
+            KeyInfo(
+                id: entry.id,
+                createdAt: entry.createdAt,
+                current: entry.id == keyring.currentID,
+                tokens: count + (entry.createdAt == nil ? unlabelled : 0)
+            )
+        }
+    }
+
+    /// What `key rotate` did.
+    package struct Summary: Sendable, Equatable {
+        /// The key that seals now.
+        package var keyID: String
+        /// False when an unfinished rotation was finished instead of a new key being added.
+        package var addedKey: Bool
+        package var resealed: Int
+        /// Tokens still sealed under older keys: written meanwhile by a process that still holds
+        /// the old keyring. Running `key rotate` again re-seals them.
+        package var remaining: Int
+    }
+
+    /// Adds a fresh key, makes it current and re-seals every token under it; or, when tokens are
+    /// still sealed under older keys (a rotation that was stopped), finishes that first.
+    /// `progress` hears the running count after each page.
+    package func rotate(progress: (Int) -> Void = { _ in }) throws -> Summary {
+        guard case .file(let path) = sealer.keyring.source else {
+            throw TokenKeeperError(
+                .configuration,
+                "key rotation writes a new key to the keyring file, but the key comes from \(sealer.keyring.source), "
+                    + "which holds one key: put it in a key file (TOKENKEEPER_MASTER_KEY_FILE, 0600) and unset the variable, then rotate"
+            )
+        }
+        let before = sealer.keyring
+        let stale = try tokensNotUnderCurrentKey()
+        let checkIsCurrent = try store.read { try $0.keyCheck() } == before.current.check
+        var keyring = before
+        // A keyring of one key has no rotation to finish (its tokens may predate key ids).
+        let addedKey = before.entries.count == 1 || (stale == 0 && checkIsCurrent)
+        if addedKey {
+            keyring = before.rotated(at: clock.now)
+            try keyring.write(replacing: path)
+        }
+        let rotated = TokenSealer(keyring: keyring)
+        try store.write { try $0.setKeyCheck(keyring.current.check) }
+        try store.bind(to: rotated)
+        var resealed = 0
+        // A page another writer changed meanwhile is left to the next sweep; three sweeps end it.
+        for _ in 0..<3 {
+            let (count, missed) = try sweep(rotated) { progress(resealed + $0) }
+            resealed += count
+            if missed == 0 { break }
+        }
+        let remaining = try tokensNotUnderCurrentKey(rotated)
+        let previous = keyring.entries.map(\.id).filter { $0 != keyring.currentID }
+        _ = try store.write { store in
+            try audit.append(
+                store,
+                event: .keyRotated,
+                tokenID: nil,
+                detail: AuditDetail(
+                    note: "previous keys: " + (previous.isEmpty ? "none" : previous.joined(separator: ", "))
+                        + (remaining > 0 ? "; \(remaining) tokens still under older keys" : ""),
+                    keyID: keyring.currentID,
+                    tokens: resealed
+                ),
+                at: clock.now
+            )
+        }
+        return Summary(keyID: keyring.currentID, addedKey: addedKey, resealed: resealed, remaining: remaining)
+    }
+
+    /// Re-seals every token not under `rotated`'s current key, a page a transaction; how many it
+    /// re-sealed and how many changed under it (a refresh wrote a new value meanwhile).
+    private func sweep(_ rotated: TokenSealer, progress: (Int) -> Void) throws -> (Int, Int) {
+        let current = rotated.keyring.currentID
+        var after: String?
+        var resealed = 0
+        var missed = 0
+        while true {
+            let page = try store.write { store -> Int in
+                let rows = try store.sealedTokenPage(after: after, limit: Self.pageSize)
+                for (id, sealed) in rows where TokenSealer.keyID(ofSealed: sealed) != current {
+                    let fresh = try rotated.seal(try rotated.open(sealed, id: id), id: id)
+                    if try store.replaceSealedToken(id: id, from: sealed, to: fresh) {
+                        resealed += 1
+                    } else {
+                        missed += 1
+                    }
+                }
+                after = rows.last?.id ?? after
+                return rows.count
+            }
+            progress(resealed)
+            if page < Self.pageSize { return (resealed, missed) }
+        }
+    }
+
+    /// How many tokens are not sealed under the current key of `sealer`.
+    private func tokensNotUnderCurrentKey(_ sealer: TokenSealer? = nil) throws -> Int {
+        let current = (sealer ?? self.sealer).keyring.current
+        return try store.read { store in
+            try store.countTokens(.all) - store.countSealedTokens(startingWith: [TokenSealer.header(current)])[0]
+        }
+    }
+
+    /// Removes key `id` from the keyring file: never the current key, nor one that still seals a
+    /// token (65 with the count).
+    package func retire(id: String) throws {
+        let keyring = sealer.keyring
+        guard case .file(let path) = keyring.source else {
+            throw TokenKeeperError(
+                .configuration,
+                "retiring a key rewrites the keyring file, but the key comes from \(keyring.source)"
+            )
+        }
+        guard keyring.entry(id: id) != nil else {
+            throw TokenKeeperError(.notFound, "no key \(id) in \(keyring.source) (see `tokenkeeper key list`)")
+        }
+        guard id != keyring.currentID else {
+            throw TokenKeeperError(.invalidInput, "key \(id) is the current key; rotate first (`tokenkeeper key rotate`)")
+        }
+        try store.write { store in
+            let tokens = try list(in: store).first { $0.id == id }?.tokens ?? 0
+            guard tokens == 0 else {
+                throw TokenKeeperError(
+                    .invalidInput,
+                    "key \(id) still seals \(counted(tokens, "token")); run `tokenkeeper key rotate` to re-seal them first"
+                )
+            }
+            try audit.append(
+                store,
+                event: .keyRetired,
+                tokenID: nil,
+                detail: AuditDetail(keyID: id),
+                at: clock.now
+            )
+            // Inside the transaction: were the file not rewritten, the event is not committed.
+            try keyring.removing(id: id).write(replacing: path)
+        }
+    }
+}

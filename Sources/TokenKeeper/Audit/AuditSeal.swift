@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// The chain's head sealed with an HMAC under a key derived from the master key
-/// (<doc:Security#The-audit-seal>).
+/// (<doc:Operations#The-audit-seal>).
 ///
 /// The SHA-256 chain is public: anyone who can write the store can rewrite rows and recompute
 /// every hash after them. The seal is not: it is `HMAC-SHA256(seq ‖ hash)` of the newest row

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// The master keys of a store: one current key that seals, older ones that still open, and the
-/// fingerprint key (<doc:Security#Key-rotation>).
+/// fingerprint key (<doc:Operations#Rotating-the-master-key>).
 ///
 /// A key file written before rotation existed holds one line of base64: it reads as a keyring of
 /// that one key, current, and the fingerprint key derived from it. `key rotate` writes the

@@ -71,6 +71,9 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         #expect(timer.contains("\nPersistent=true\n"))
         for unit in [daemon, runOnce] {
             #expect(unit.contains("\nEnvironmentFile=/etc/tokenkeeper/credentials\n"))
+            // The master key as a credential: the name tokenkeeper looks for in $CREDENTIALS_DIRECTORY.
+            #expect(unit.contains("\nLoadCredential=tokenkeeper.key:/var/lib/tokenkeeper/tokenkeeper.key\n"))
+            #expect(!unit.contains("TOKENKEEPER_MASTER_KEY="))
             #expect(unit.contains("\nEnvironment=TOKENKEEPER_DB=/var/lib/tokenkeeper/tokenkeeper.sqlite\n"))
             #expect(unit.contains("\nMemoryDenyWriteExecute=yes\n"))
             let commandLines = unit.split(separator: "\n").filter { $0.hasPrefix("Exec") }

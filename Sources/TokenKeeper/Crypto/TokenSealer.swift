@@ -26,7 +26,7 @@ package final class TokenSealer: @unchecked Sendable {
 
     /// Seals under `keyring`; `reload` reads it again when a sealed value names a key it lacks.
     package init(keyring: Keyring, reload: (@Sendable () throws -> Keyring)? = nil) {
-        keys = Mutex(Keys(keyring: keyring, lastReload: .now))
+        keys = Mutex(Keys(keyring: keyring, lastReload: .now - .seconds(2)))
         self.reload = reload
         fingerprintMAC = HMAC<SHA256>(key: keyring.fingerprintKey)
     }
@@ -112,16 +112,30 @@ package final class TokenSealer: @unchecked Sendable {
         keyring.entry(id: id) ?? reloadedEntry(id: id)
     }
 
+    /// Reads the keyring again (at most once a second) when `storeCheck`, the store's key
+    /// check, is not the current key's: another process rotated the key.
+    package func follow(storeCheck: String) {
+        guard storeCheck != keyring.current.check, let fresh = reloadedKeyring(),
+            fresh.current.check == storeCheck
+        else { return }
+        keys.withLock { $0.keyring = fresh }
+    }
+
     private func reloadedEntry(id: String) -> Keyring.Entry? {
+        guard let fresh = reloadedKeyring(), fresh.entry(id: id) != nil else { return nil }
+        keys.withLock { $0.keyring = fresh }
+        return fresh.entry(id: id)
+    }
+
+    /// The keyring read again from its file, at most once a second; nil when not due or unreadable.
+    private func reloadedKeyring() -> Keyring? {
         guard let reload else { return nil }
         let due = keys.withLock { keys in
             guard keys.lastReload.duration(to: .now) >= .seconds(1) else { return false }
             keys.lastReload = .now
             return true
         }
-        guard due, let fresh = try? reload(), fresh.entry(id: id) != nil else { return nil }
-        keys.withLock { $0.keyring = fresh }
-        return fresh.entry(id: id)
+        return due ? try? reload() : nil
     }
 
     /// The id of the key a sealed value names, nil for a value sealed before keyrings.

@@ -53,8 +53,14 @@ struct RefreshLedger: Sendable {
     }
 
     /// Live tokens whose `refresh_at` has come and that nobody holds, soonest first.
+    /// The ids due at `now`. The store's key check comes with them: when another process
+    /// rotated the key, the sealer reads the keyring again, so this pass seals under the new key.
     func due(now: UnixTime, limit: Int) throws -> [String] {
-        try store.read { try $0.dueTokenIDs(now: now, limit: limit) }
+        let (ids, check) = try store.read { store in
+            (try store.dueTokenIDs(now: now, limit: limit), sealer == nil ? nil : try store.keyCheck())
+        }
+        if let check { sealer?.follow(storeCheck: check) }
+        return ids
     }
 
     /// The earliest `refresh_at` among live tokens nobody holds; nil when there is none. A token

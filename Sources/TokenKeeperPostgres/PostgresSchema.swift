@@ -159,6 +159,12 @@ enum PostgresSchema {
         ),
     ]
 
+    /// The statements of the first schema that make the audit table's guards: its function and
+    /// triggers (`audit restore-triggers` runs them again).
+    static let auditGuardStatements = migrations.flatMap(\.statements).filter {
+        $0.contains("tokenkeeper_audit_append_only()") && $0.contains("CREATE")
+    }
+
     /// Live tokens, as every query that looks for work says it, so the planner uses the partial index.
     static let liveCondition = condition(in: TokenState.live)
     /// Tokens that need a person: the `tokens_attention` index's condition.

@@ -55,6 +55,14 @@ extension PostgresTransaction {
         }
     }
 
+    /// The guards as the first schema made them: its function and triggers dropped and made again.
+    func restoreAuditGuards() throws {
+        try execute("DROP TRIGGER IF EXISTS audit_no_update ON audit")
+        try execute("DROP TRIGGER IF EXISTS audit_no_truncate ON audit")
+        try execute("DROP FUNCTION IF EXISTS tokenkeeper_audit_append_only()")
+        for statement in PostgresSchema.auditGuardStatements { try execute(PostgresQuery(unsafeSQL: statement)) }
+    }
+
     func replaceSealedToken(id: String, from old: Data, to new: Data) throws -> Bool {
         try execute(
             PostgresQuery(

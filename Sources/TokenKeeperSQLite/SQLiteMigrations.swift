@@ -64,13 +64,10 @@ enum SQLiteMigrations {
                         hash TEXT NOT NULL
                     );
                     CREATE INDEX audit_token_id ON audit(token_id, seq);
-                    -- Append-only through this tool; the hash chain catches anyone who drops these.
-                    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-                    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-                        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                     """
             )
+            // Append-only through this tool; the hash chain catches anyone who drops these.
+            try db.execute(sql: auditGuards)
         }
         migrator.registerMigration("v2 tokens fingerprint") { db in
             // A token value is stored once: add and import look up each new token's fingerprint.
@@ -93,4 +90,12 @@ enum SQLiteMigrations {
         }
         return migrator
     }
+
+    /// The audit table's guards (`audit restore-triggers` makes them again).
+    static let auditGuards = """
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """
 }

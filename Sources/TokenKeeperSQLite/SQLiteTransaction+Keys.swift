@@ -32,6 +32,11 @@ extension SQLiteTransaction {
         return rows.map { ($0[0], $0[1]) }
     }
 
+    func restoreAuditGuards() throws {
+        try db.execute(sql: "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete")
+        try db.execute(sql: SQLiteMigrations.auditGuards)
+    }
+
     func replaceSealedToken(id: String, from old: Data, to new: Data) throws -> Bool {
         try db.execute(
             sql: "UPDATE tokens SET sealed_token = ? WHERE id = ? AND sealed_token = ?",

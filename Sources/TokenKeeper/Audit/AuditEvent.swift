@@ -17,6 +17,8 @@ package enum AuditEvent: String, Codable, Sendable, CaseIterable {
     case keyRotated = "key_rotated"
     /// `key retire` removed a key that sealed no token any more.
     case keyRetired = "key_retired"
+    /// `audit restore-triggers` put back append-only triggers that were missing or disabled.
+    case triggersRestored = "triggers_restored"
 }
 
 /// The `detail` object of an audit row. Every field is optional; none may hold a token.

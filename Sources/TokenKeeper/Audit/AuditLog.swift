@@ -128,7 +128,8 @@ package struct AuditLog: Sendable {
             case .unguarded(let count, let head, let missing):
                 "audit chain unguarded: \(count) events link up to head \(head), but the audit table's append-only "
                     + "triggers \(missing.joined(separator: ", ")) are missing or disabled: rows may have been rewritten "
-                    + "and the chain recomputed; check it against an anchor (`audit verify --anchor`)"
+                    + "and the chain recomputed; check it with the key and against an anchor (`audit verify --anchor`), "
+                    + "then `tokenkeeper audit restore-triggers`"
             case .unsealed(let count, let head, let reason):
                 "audit chain fails its seal: \(count) events link up to head \(head), but \(reason)"
             }

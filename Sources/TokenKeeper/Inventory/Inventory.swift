@@ -271,6 +271,25 @@ extension Inventory {
     /// Whether ``verifyAudit(anchors:)`` checks the seal (the master key is at hand).
     package var checksAuditSeal: Bool { sealer != nil }
 
+    /// Puts back the audit table's append-only triggers that are missing, disabled or hollowed
+    /// out, audited `triggers_restored`; their names (empty: all were in place, nothing written).
+    package func restoreAuditGuards() throws -> [String] {
+        _ = try requireSealer()
+        return try store.write { store in
+            let missing = try store.missingAuditGuards()
+            guard !missing.isEmpty else { return [] }
+            try store.restoreAuditGuards()
+            try audit.append(
+                store,
+                event: .triggersRestored,
+                tokenID: nil,
+                detail: AuditDetail(note: missing.joined(separator: ", ")),
+                at: clock.now
+            )
+            return missing
+        }
+    }
+
     /// The audit chain's newest row.
     package func auditHead() throws -> AuditLog.Head {
         try store.read { try AuditLog.Head.read($0) }

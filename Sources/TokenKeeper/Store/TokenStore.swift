@@ -242,6 +242,9 @@ package protocol StoreWriting: StoreReading {
 
     /// Appends a row that ``AuditLog`` linked to the tail.
     func appendAudit(_ record: AuditRecord) throws
+    /// Puts the audit table's append-only guards back as the schema made them (replacing any
+    /// of the same name that was disabled or hollowed out).
+    func restoreAuditGuards() throws
 
     /// Takes the lease on `id` for `owner` until `until` when the token is live, free at `now`
     /// and (with `onlyIfDue`) due; the record as claimed, or nil.

@@ -71,6 +71,16 @@ import TokenKeeperTesting
         #expect(
             verification.description.contains("append-only triggers \(missing.joined(separator: ", ")) are missing")
         )
+
+        // restore-triggers puts them back, audited, and the table refuses edits again.
+        #expect(try fixture.inventory.restoreAuditGuards() == missing)
+        let restored = try #require(fixture.auditEvents().last)
+        #expect(restored.event == AuditEvent.triggersRestored.rawValue)
+        #expect(try fixture.inventory.verifyAudit() == .intact(count: 4, head: restored.hash))
+        #expect(throws: (any Error).self) { try fixture.underTheSeam("UPDATE audit SET event = 'x' WHERE seq = 1") }
+        #expect(throws: (any Error).self) { try fixture.underTheSeam("DELETE FROM audit WHERE seq = 1") }
+        #expect(try fixture.inventory.restoreAuditGuards() == [])
+        #expect(try fixture.auditEvents().count == 4)
     }
 
     @Test(arguments: TestBackend.all)

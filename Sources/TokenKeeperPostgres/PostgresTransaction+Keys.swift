@@ -43,7 +43,9 @@ extension PostgresTransaction {
                 "COUNT(*) FILTER (WHERE substring(sealed_token from 1 for \(prefix.count)) = $\(binds.count))"
             )
         }
-        let row = try execute(PostgresQuery(unsafeSQL: "SELECT " + counts.joined(separator: ", ") + " FROM tokens", binds: binds))
+        let row = try execute(
+            PostgresQuery(unsafeSQL: "SELECT " + counts.joined(separator: ", ") + " FROM tokens", binds: binds)
+        )
         guard let row = row.first else { return prefixes.map { _ in 0 } }
         return try row.map { try $0.decode(Int.self) }
     }

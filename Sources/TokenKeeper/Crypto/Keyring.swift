@@ -147,13 +147,19 @@ package struct Keyring: @unchecked Sendable {
                 let key = try MasterKey(base64: fields[4], source: source).key
                 var created: UnixTime?
                 if fields[2] != "-" {
-                    guard let time = RFC3339.parse(fields[2]) else { throw invalid("key \(fields[1]) has no valid time") }
+                    guard let time = RFC3339.parse(fields[2]) else {
+                        throw invalid("key \(fields[1]) has no valid time")
+                    }
                     created = time
                 }
                 let entry = Entry(key: key, createdAt: created)
                 // The id is derived: one that does not match names another key (or a damaged line).
-                guard entry.id == fields[1] else { throw invalid("the key on line \(number + 1) is not key \(fields[1])") }
-                guard !entries.contains(where: { $0.id == entry.id }) else { throw invalid("key \(entry.id) is there twice") }
+                guard entry.id == fields[1] else {
+                    throw invalid("the key on line \(number + 1) is not key \(fields[1])")
+                }
+                guard !entries.contains(where: { $0.id == entry.id }) else {
+                    throw invalid("key \(entry.id) is there twice")
+                }
                 switch fields[3] {
                 case "current":
                     guard currentID == nil else { throw invalid("more than one key is current") }

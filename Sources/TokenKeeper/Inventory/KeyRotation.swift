@@ -165,7 +165,10 @@ package struct KeyRotation: Sendable {
             throw TokenKeeperError(.notFound, "no key \(id) in \(keyring.source) (see `tokenkeeper key list`)")
         }
         guard id != keyring.currentID else {
-            throw TokenKeeperError(.invalidInput, "key \(id) is the current key; rotate first (`tokenkeeper key rotate`)")
+            throw TokenKeeperError(
+                .invalidInput,
+                "key \(id) is the current key; rotate first (`tokenkeeper key rotate`)"
+            )
         }
         try store.write { store in
             let tokens = try list(in: store).first { $0.id == id }?.tokens ?? 0

@@ -326,14 +326,21 @@ extension TokenStore {
         try write { store in
             let check = try store.keyCheck()
             if let check, keyring.entries.contains(where: { $0.check == check }) { return }
-            if check == nil {
+            let entry: Keyring.Entry
+            if let check {
+                // The store's key from before the seal: its check moves to the sealed form.
+                guard let legacy = keyring.entries.first(where: { $0.legacyCheck == check }) else { throw wrongKey }
+                entry = legacy
+            } else {
                 // A store with sealed tokens but no key check was not made by us: refuse to guess.
                 guard try store.countTokens(.all) == 0 else {
-                    throw TokenKeeperError(.database, "database \(location) has tokens but no key check; it was altered")
+                    throw TokenKeeperError(
+                        .database,
+                        "database \(location) has tokens but no key check; it was altered"
+                    )
                 }
+                entry = keyring.current
             }
-            guard let entry = check.map({ check in keyring.entries.first { $0.legacyCheck == check } }) ?? keyring.current
-            else { throw wrongKey }
             try store.setAuditSeal(sealer.sealHead(try store.auditTail()).description)
             try store.setKeyCheck(entry.check)
         }

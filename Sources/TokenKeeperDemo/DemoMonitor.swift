@@ -123,7 +123,8 @@ struct DemoMonitor {
             return ["\(named): a hook failed (\(detail?.note ?? "no detail"))"]
         case .notExtended:
             return ["\(named) not extended: Sinch returned the same token; its expiry stays, tried again later"]
-        case .added, .exchanged, .revealed, .removed, .replaced, .keyRotated, .keyRetired, .triggersRestored:
+        case .added, .exchanged, .revealed, .removed, .replaced, .keyRotated, .keyRetired, .triggersRestored,
+            .auditResealed:
             return []
         }
     }

@@ -67,6 +67,16 @@ package struct CommandContext: Sendable {
         )
     }
 
+    /// Why no master key can be loaded here, when there is none to load: no
+    /// `TOKENKEEPER_MASTER_KEY` and a key file that is missing or that this user may not read.
+    /// Nil when a key is at hand (even one that turns out wrong or unsafe).
+    package func keyUnavailable() -> String? {
+        guard configuration.masterKey == nil else { return nil }
+        let path = configuration.masterKeyFile
+        if !FileSystem.exists(path) { return "no key file \(path) and TOKENKEEPER_MASTER_KEY is not set" }
+        return access(path, R_OK) == 0 ? nil : "this user cannot read the key file \(path)"
+    }
+
     /// `key list`, `rotate` and `retire` on the store, its keys checked against it.
     package func keyRotation() throws -> KeyRotation {
         let store = try openStore()

@@ -19,6 +19,8 @@ package enum AuditEvent: String, Codable, Sendable, CaseIterable {
     case keyRetired = "key_retired"
     /// `audit restore-triggers` put back append-only triggers that were missing or disabled.
     case triggersRestored = "triggers_restored"
+    /// `audit reseal` sealed the chain's head over a seal that no longer matched it.
+    case auditResealed = "audit_resealed"
 }
 
 /// The `detail` object of an audit row. Every field is optional; none may hold a token.

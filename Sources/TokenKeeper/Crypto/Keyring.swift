@@ -183,6 +183,12 @@ package struct Keyring: @unchecked Sendable {
         let temporary = path + ".new"
         unlink(temporary)
         try FileSystem.writeNewPrivateFile(temporary, contents: Array(fileText.utf8))
+        // Root rotating the service user's keyring leaves it the service user's.
+        var old = stat()
+        if geteuid() == 0, stat(path, &old) == 0, chown(temporary, old.st_uid, old.st_gid) != 0 {
+            unlink(temporary)
+            throw TokenKeeperError(.configuration, "cannot give the new key file the owner of \(path)")
+        }
         guard rename(temporary, path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)

@@ -290,6 +290,33 @@ extension Inventory {
         }
     }
 
+    /// Seals the chain's head as it is now, over whatever seal is stored, audited
+    /// `audit_resealed` with what the old seal covered: after a person checked the chain against
+    /// anchors (a host wrote without the key, an old binary appended). A chain that does not link
+    /// is refused (65). The head it sealed.
+    package func resealAudit() throws -> AuditLog.Tail {
+        let sealer = try requireSealer()
+        return try store.write { store in
+            if case .broken(let seq, let reason) = try AuditLog.verify(store) {
+                throw TokenKeeperError(
+                    .invalidInput,
+                    "the audit chain is broken at seq \(seq) (\(reason)); a seal would vouch for it: nothing was written"
+                )
+            }
+            let previous = try store.auditSeal().map { AuditSeal($0).map { "seq \($0.seq) under key \($0.keyID)" } ?? "not a seal" }
+            let tail = try store.auditTail()
+            try store.setAuditSeal(sealer.sealHead(tail).description)
+            let record = try audit.append(
+                store,
+                event: .auditResealed,
+                tokenID: nil,
+                detail: AuditDetail(note: "previous seal: " + (previous ?? "none")),
+                at: clock.now
+            )
+            return AuditLog.Tail(seq: record.seq, hash: record.hash)
+        }
+    }
+
     /// The audit chain's newest row.
     package func auditHead() throws -> AuditLog.Head {
         try store.read { try AuditLog.Head.read($0) }

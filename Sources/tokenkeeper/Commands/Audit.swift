@@ -6,7 +6,7 @@ extension TokenKeeperCommand {
         static let configuration = CommandConfiguration(
             commandName: "audit",
             abstract: "Show or verify the hash-chained audit log.",
-            subcommands: [Events.self, Verify.self, Head.self, RestoreTriggers.self],
+            subcommands: [Events.self, Verify.self, Head.self, RestoreTriggers.self, Reseal.self],
             defaultSubcommand: Events.self
         )
     }

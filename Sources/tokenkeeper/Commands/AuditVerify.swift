@@ -28,15 +28,10 @@ extension TokenKeeperCommand.Audit {
             try reportingErrors {
                 let anchors = try readAnchors()
                 let context = try options.context()
-                let inventory: Inventory
-                var unchecked: String?
-                do {
-                    inventory = try context.keyedInventory()
-                } catch let error as TokenKeeperError where error.code == .configuration {
-                    // No key at hand (a monitoring user): the chain is still checked on its own.
-                    inventory = try context.inventory()
-                    unchecked = error.message
-                }
+                // No key at hand (a monitoring user, who may not read the key file): the chain is
+                // still checked on its own. A key that is there but wrong or unsafe is an error.
+                let unchecked = context.keyUnavailable()
+                let inventory = try unchecked == nil ? context.keyedInventory() : context.inventory()
                 let verification = try inventory.verifyAudit(anchors: anchors)
                 Console.out(verification.description)
                 guard case .intact = verification else { throw ExitCode(1) }

@@ -151,4 +151,38 @@ import TokenKeeperTesting
         try fixture.inventory.forEachAuditEvent(matching: .init(limit: 3)) { seqs.append($0.seq) }
         #expect(seqs == [4, 5, 6])
     }
+
+    /// A seal left behind the head (here put back to an older one, as a host writing without
+    /// the key leaves it) fails verify until `audit reseal`, which seals the head as it is and
+    /// says what the old seal covered.
+    @Test(arguments: TestBackend.all)
+    func aSealLeftBehindFailsVerifyUntilResealed(_ backend: TestBackend) throws {
+        let fixture = try fixture(events: 2, backend)
+        let older = try #require(try fixture.store.read { try $0.auditSeal() })
+        _ = try fixture.inventory.add(token: "EAAchainlater", NewToken(project: "p1"))
+        try fixture.store.write { try $0.setAuditSeal(older) }
+        guard case .unsealed(let count, _, let reason) = try fixture.inventory.verifyAudit() else {
+            Issue.record("a seal behind the head verified")
+            return
+        }
+        #expect(count == 3)
+        #expect(reason.contains("rows 3…3 come after the sealed head"), "\(reason)")
+
+        let head = try fixture.inventory.resealAudit()
+        let last = try #require(fixture.auditEvents().last)
+        #expect(last.event == AuditEvent.auditResealed.rawValue)
+        #expect(last.detail.contains("previous seal: seq 2 under key"), "\(last.detail)")
+        #expect(head == AuditLog.Tail(seq: 4, hash: last.hash))
+        #expect(try fixture.inventory.verifyAudit() == .intact(count: 4, head: last.hash))
+    }
+
+    @Test(arguments: TestBackend.all)
+    func aBrokenChainIsNotResealed(_ backend: TestBackend) throws {
+        let fixture = try fixture(events: 3, backend)
+        let seal = try fixture.store.read { try $0.auditSeal() }
+        try tamper(fixture, "UPDATE audit SET actor = 'someone else' WHERE seq = 2")
+        #expect(throws: TokenKeeperError.self) { try fixture.inventory.resealAudit() }
+        #expect(try fixture.store.read { try $0.auditSeal() } == seal)
+        #expect(try fixture.auditEvents().count == 3)
+    }
 }

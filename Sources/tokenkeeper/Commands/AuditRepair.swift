@@ -29,3 +29,27 @@ extension TokenKeeperCommand.Audit {
         }
     }
 }
+
+extension TokenKeeperCommand.Audit {
+    struct Reseal: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reseal",
+            abstract: "Seal the audit chain's head as it is now, over a seal that no longer matches it.",
+            discussion: """
+                For after an investigation: a host that wrote without the key, or an older \
+                binary, leaves the seal behind the head, and `audit verify` fails from then on. \
+                The new seal vouches for every row up to now: check the chain against your \
+                anchors first (`audit verify --anchor-file`).
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        func run() throws {
+            try reportingErrors {
+                let head = try options.context().keyedInventory().resealAudit()
+                Console.out("sealed the audit chain at \(head.seq):\(head.hash) (audited audit_resealed)")
+            }
+        }
+    }
+}

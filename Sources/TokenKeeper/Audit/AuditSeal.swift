@@ -38,12 +38,32 @@ package struct AuditSeal: Sendable, Equatable, CustomStringConvertible {
     var tail: AuditLog.Tail { AuditLog.Tail(seq: seq, hash: hash) }
 
     static func code(_ tail: AuditLog.Tail, _ entry: Keyring.Entry) -> String {
-        let key = HKDF<SHA256>.deriveKey(
+        HMAC<SHA256>.authenticationCode(for: message(tail), using: key(entry)).hex
+    }
+
+    /// Whether `mac` is the code of `tail` under `entry`, compared in constant time.
+    static func isValid(_ mac: String, _ tail: AuditLog.Tail, _ entry: Keyring.Entry) -> Bool {
+        let digits = Array(mac.utf8)
+        guard digits.count == 64 else { return false }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) else {
+                return false
+            }
+            bytes.append(byte)
+        }
+        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: message(tail), using: key(entry))
+    }
+
+    private static func message(_ tail: AuditLog.Tail) -> Data { Data("\(tail.seq):\(tail.hash)".utf8) }
+
+    private static func key(_ entry: Keyring.Entry) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
             inputKeyMaterial: entry.key,
             info: Data("tokenkeeper audit seal v1".utf8),
             outputByteCount: 32
         )
-        return HMAC<SHA256>.authenticationCode(for: Data("\(tail.seq):\(tail.hash)".utf8), using: key).hex
     }
 }
 
@@ -57,7 +77,7 @@ extension TokenSealer {
     /// Whether `seal` was made by a key of the keyring; nil when its key is not in the keyring.
     package func verifies(_ seal: AuditSeal) -> Bool? {
         guard let entry = entry(id: seal.keyID) else { return nil }
-        return AuditSeal.code(seal.tail, entry) == seal.mac
+        return AuditSeal.isValid(seal.mac, seal.tail, entry)
     }
 
     /// The seal a write transaction stores after moving the chain from `start` to `end`, or nil

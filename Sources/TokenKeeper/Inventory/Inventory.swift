@@ -303,7 +303,9 @@ extension Inventory {
                     "the audit chain is broken at seq \(seq) (\(reason)); a seal would vouch for it: nothing was written"
                 )
             }
-            let previous = try store.auditSeal().map { AuditSeal($0).map { "seq \($0.seq) under key \($0.keyID)" } ?? "not a seal" }
+            let previous = try store.auditSeal().map { text in
+                AuditSeal(text).map { "seq \($0.seq) under key \($0.keyID)" } ?? "not a seal"
+            }
             let tail = try store.auditTail()
             try store.setAuditSeal(sealer.sealHead(tail).description)
             let record = try audit.append(

@@ -81,11 +81,32 @@ import TokenKeeperTesting
         #expect(secrets.contains(revealed.stdout.trimmingCharacters(in: .newlines)))
         transcript.record(revealed.stderr)
         _ = try await run("remove", ids[2])
+        // Key management: ids in its output and audit, never a key.
+        _ = try await run("key", "rotate")
+        _ = try await run("key", "list")
+        _ = try await run("key", "list", "--json")
+        _ = try await run("audit", "head", "--json")
+        _ = try await run("audit", "reseal")
+        _ = try await run("audit", "restore-triggers")
+        _ = try await run("audit", "--json")
 
         #expect(try await sandbox.listedIDs().count == 7)
         #expect(CLIFiles.exists(sandbox.databasePath + "-wal"))
         #expect(CLIFiles.exists(sandbox.databasePath + "-shm"))
         let files = try FileManager.default.contentsOfDirectory(atPath: sandbox.directory.file("state"))
+        // Every key of the keyring (the base64 word of each `key` line, and the fingerprint key).
+        let keyFile = String(decoding: try #require(CLIFiles.bytes(sandbox.keyFilePath)), as: UTF8.self)
+        let keys = keyFile.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
+            $0.split(separator: " ").last
+        }
+        #expect(keys.count == 3, "a fingerprint key and two master keys after one rotation")
+        for key in keys.map(String.init) {
+            #expect(!transcript.text.contains(key), "output holds a master key")
+            for name in files where sandbox.directory.file("state/\(name)") != sandbox.keyFilePath {
+                let bytes = try #require(CLIFiles.bytes(sandbox.directory.file("state/\(name)")))
+                #expect(bytes.range(of: Data(key.utf8)) == nil, "\(name) holds a master key")
+            }
+        }
         for secret in secrets {
             #expect(!transcript.text.contains(secret), "output holds \(secret)")
             for name in files {

@@ -91,7 +91,11 @@ package struct CommandContext: Sendable {
         let keyring = try Keyring.load(from: configuration)
         let configuration = configuration
         if case .environment = keyring.source { return TokenSealer(keyring: keyring) }
-        return TokenSealer(keyring: keyring, reload: { try Keyring.load(from: configuration) })
+        return TokenSealer(
+            keyring: keyring,
+            file: configuration.masterKeyFile,
+            reload: { try Keyring.load(from: configuration) }
+        )
     }
 
     /// What `init` did.

@@ -123,10 +123,12 @@ package struct Keyring: @unchecked Sendable {
 
     /// Reads a key file's text: one line of base64 (a single key), or the keyring form.
     package init(fileText text: String, source: MasterKey.Source) throws {
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        if lines.count == 1, !lines[0].contains(" ") {
-            self.init(single: try MasterKey(base64: lines[0], source: source))
+        // (number on the file, text) of each line that is not blank or a comment.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            .map { ($0.offset + 1, $0.element.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            .filter { !$0.1.isEmpty && !$0.1.hasPrefix("#") }
+        if lines.count == 1, !lines[0].1.contains(" ") {
+            self.init(single: try MasterKey(base64: lines[0].1, source: source))
             return
         }
         func invalid(_ why: String) -> TokenKeeperError {
@@ -135,7 +137,7 @@ package struct Keyring: @unchecked Sendable {
         var entries: [Entry] = []
         var currentID: String?
         var fingerprintKey: SymmetricKey?
-        for (number, line) in lines.enumerated() {
+        for (number, line) in lines {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
             switch fields.first {
             case "fingerprint-key" where fields.count == 2 && fingerprintKey == nil:
@@ -155,7 +157,7 @@ package struct Keyring: @unchecked Sendable {
                 let entry = Entry(key: key, createdAt: created)
                 // The id is derived: one that does not match names another key (or a damaged line).
                 guard entry.id == fields[1] else {
-                    throw invalid("the key on line \(number + 1) is not key \(fields[1])")
+                    throw invalid("the key on line \(number) is not key \(fields[1])")
                 }
                 guard !entries.contains(where: { $0.id == entry.id }) else {
                     throw invalid("key \(entry.id) is there twice")
@@ -169,7 +171,7 @@ package struct Keyring: @unchecked Sendable {
                 }
                 entries.append(entry)
             default:
-                throw invalid("line \(number + 1) is neither `fingerprint-key BASE64` nor `key ID CREATED ROLE BASE64`")
+                throw invalid("line \(number) is neither `fingerprint-key BASE64` nor `key ID CREATED ROLE BASE64`")
             }
         }
         guard let fingerprintKey else { throw invalid("it has no fingerprint-key line") }
@@ -180,7 +182,7 @@ package struct Keyring: @unchecked Sendable {
     /// Replaces the keyring file at `path` with this keyring: written to a new 0600 file beside it,
     /// synced, then renamed over it, so a crash leaves the old file or the new one, never half.
     package func write(replacing path: String) throws {
-        let temporary = path + ".new"
+        let temporary = path + ".new.\(getpid())"
         unlink(temporary)
         try FileSystem.writeNewPrivateFile(temporary, contents: Array(fileText.utf8))
         // Root rotating the service user's keyring leaves it the service user's.
@@ -199,6 +201,24 @@ package struct Keyring: @unchecked Sendable {
 }
 
 extension Keyring {
+    /// Takes an exclusive lock on `path.lock` (0600, beside the key file) for one `key rotate` or
+    /// `key retire` at a time; the descriptor to close to let go. Another holder is an error at once.
+    static func lock(_ path: String) throws -> Int32 {
+        let descriptor = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw TokenKeeperError(.configuration, "cannot create the lock file \(path).lock: \(reason)")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw TokenKeeperError(
+                .databaseLocked,
+                "another `key rotate` or `key retire` is running on \(path); try again when it has finished"
+            )
+        }
+        return descriptor
+    }
+
     /// The most a key file may hold: a keyring of a few hundred keys (a wrong path could name a
     /// huge file, which is not read whole).
     static let maximumFileSize = 64 * 1_024

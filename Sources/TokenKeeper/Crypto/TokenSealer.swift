@@ -17,17 +17,25 @@ package final class TokenSealer: @unchecked Sendable {
     private struct Keys {
         var keyring: Keyring
         var lastReload: ContinuousClock.Instant
+        /// The key file as it was when `keyring` was read, and when that was last looked at.
+        var stamp: FileStamp?
+        var lastLook: ContinuousClock.Instant
     }
 
     private let keys: Mutex<Keys>
     private let reload: (@Sendable () throws -> Keyring)?
+    /// The key file `reload` reads, looked at (at most once a second) before sealing: a key file
+    /// replaced by `key rotate` on this host, or copied from another, is read again.
+    private let file: String?
     /// HMAC keyed once; each fingerprint updates a copy (the digest state is copy-on-write).
     private let fingerprintMAC: HMAC<SHA256>
 
     /// Seals under `keyring`; `reload` reads it again when a sealed value names a key it lacks.
-    package init(keyring: Keyring, reload: (@Sendable () throws -> Keyring)? = nil) {
-        keys = Mutex(Keys(keyring: keyring, lastReload: .now - .seconds(2)))
+    package init(keyring: Keyring, file: String? = nil, reload: (@Sendable () throws -> Keyring)? = nil) {
+        let past = ContinuousClock.now - .seconds(2)
+        keys = Mutex(Keys(keyring: keyring, lastReload: past, stamp: file.flatMap(FileStamp.init), lastLook: .now))
         self.reload = reload
+        self.file = file
         fingerprintMAC = HMAC<SHA256>(key: keyring.fingerprintKey)
     }
 
@@ -52,6 +60,7 @@ package final class TokenSealer: @unchecked Sendable {
 
     /// Seals a token for the row `id` under the current key: header, nonce, ciphertext and tag.
     package func seal(_ token: String, id: String) throws -> Data {
+        followFile()
         let current = keyring.current
         do {
             let box = try AES.GCM.seal(Data(token.utf8), using: current.key, authenticating: Data(id.utf8))
@@ -100,6 +109,17 @@ package final class TokenSealer: @unchecked Sendable {
         )
     }
 
+    /// The id of the key of this keyring that opens `sealed` (no reload), nil when none does.
+    package func keyID(opening sealed: Data, id: String) -> String? {
+        let ring = keyring
+        if let named = Self.keyID(ofSealed: sealed), let entry = ring.entry(id: named),
+            Self.open(sealed.dropFirst(Self.headerSize), id: id, with: entry) != nil
+        {
+            return named
+        }
+        return ring.entries.first { Self.open(sealed, id: id, with: $0) != nil }?.id
+    }
+
     private static func open(_ sealed: Data, id: String, with entry: Keyring.Entry) -> String? {
         guard let box = try? AES.GCM.SealedBox(combined: sealed),
             let plain = try? AES.GCM.open(box, using: entry.key, authenticating: Data(id.utf8))
@@ -110,6 +130,21 @@ package final class TokenSealer: @unchecked Sendable {
     /// The key `id`, reading the keyring again (at most once a second) when it is not there.
     func entry(id: String) -> Keyring.Entry? {
         keyring.entry(id: id) ?? reloadedEntry(id: id)
+    }
+
+    /// Reads the keyring again when its file changed since it was read (looked at once a second).
+    private func followFile() {
+        guard let file, reload != nil else { return }
+        let stale = keys.withLock { keys -> Bool in
+            guard keys.lastLook.duration(to: .now) >= .seconds(1) else { return false }
+            keys.lastLook = .now
+            return FileStamp(file) != keys.stamp
+        }
+        guard stale, let fresh = try? reload?() else { return }
+        keys.withLock {
+            $0.keyring = fresh
+            $0.stamp = FileStamp(file)
+        }
     }
 
     /// Reads the keyring again (at most once a second) when `storeCheck`, the store's key
@@ -149,6 +184,26 @@ package final class TokenSealer: @unchecked Sendable {
         var mac = fingerprintMAC
         mac.update(data: Data(token.utf8))
         return String(mac.finalize().hex.prefix(16))
+    }
+}
+
+/// What tells a file replaced or rewritten: its inode, size and modification time.
+struct FileStamp: Equatable {
+    let inode: UInt64
+    let size: Int64
+    let modified: timespec
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = info.st_mtim
+    }
+
+    static func == (a: FileStamp, b: FileStamp) -> Bool {
+        a.inode == b.inode && a.size == b.size && a.modified.tv_sec == b.modified.tv_sec
+            && a.modified.tv_nsec == b.modified.tv_nsec
     }
 }
 

@@ -37,22 +37,43 @@ package struct KeyRotation: Sendable {
     /// counts for the key that has no creation time (the store's first key, from before `key
     /// rotate`), as only that key can have sealed it.
     package func list() throws -> [KeyInfo] {
-        try store.read { try list(in: $0) }
+        try store.read { try list(in: $0, sealer.keyring) }
     }
 
-    private func list(in store: any StoreReading) throws -> [KeyInfo] {
-        let keyring = sealer.keyring
+    /// Each key's tokens counted by the header of their sealed values. Values without a known
+    /// header (sealed before key ids, or under a key the keyring lacks) are opened to tell: each
+    /// counts for the key that opens it, or under its header's id as a key not in the keyring
+    /// (`unknown` when it names none). A keyring of one key made every value without a header.
+    private func list(in store: any StoreReading, _ keyring: Keyring) throws -> [KeyInfo] {
         let counts = try store.countSealedTokens(startingWith: keyring.entries.map(TokenSealer.header))
-        let total = try store.countTokens(.all)
-        let unlabelled = total - counts.reduce(0, +)
-        return zip(keyring.entries, counts).map { entry, count in
-            KeyInfo(
-                id: entry.id,
-                createdAt: entry.createdAt,
-                current: entry.id == keyring.currentID,
-                tokens: count + (entry.createdAt == nil ? unlabelled : 0)
-            )
+        var keys = zip(keyring.entries, counts).map { entry, count in
+            KeyInfo(id: entry.id, createdAt: entry.createdAt, current: entry.id == keyring.currentID, tokens: count)
         }
+        var unlabelled = try store.countTokens(.all) - counts.reduce(0, +)
+        if unlabelled > 0, keyring.entries.count == 1 {
+            keys[0].tokens += unlabelled
+            unlabelled = 0
+        }
+        guard unlabelled > 0 else { return keys }
+        let known = Set(keyring.entries.map(\.id))
+        var missing: [String: Int] = [:]
+        var after: String?
+        while true {
+            let page = try store.sealedTokenPage(after: after, limit: Self.pageSize)
+            for (id, sealed) in page {
+                let named = TokenSealer.keyID(ofSealed: sealed)
+                if let named, known.contains(named) { continue }
+                if let opener = sealer.keyID(opening: sealed, id: id), let index = keys.firstIndex(where: { $0.id == opener }) {
+                    keys[index].tokens += 1
+                } else {
+                    missing[named ?? "unknown", default: 0] += 1
+                }
+            }
+            guard page.count == Self.pageSize, let last = page.last else { break }
+            after = last.id
+        }
+        return keys
+            + missing.sorted { $0.key < $1.key }.map { KeyInfo(id: $0.key, createdAt: nil, current: false, tokens: $0.value) }
     }
 
     /// What `key rotate` did.
@@ -78,18 +99,36 @@ package struct KeyRotation: Sendable {
                     + "which holds one key: put it in a key file (TOKENKEEPER_MASTER_KEY_FILE, 0600) and unset the variable, then rotate"
             )
         }
-        let before = sealer.keyring
-        let stale = try tokensNotUnderCurrentKey()
-        let checkIsCurrent = try store.read { try $0.keyCheck() } == before.current.check
+        // One rotation (or retire) at a time on this keyring, which is read again under the lock.
+        let lock = try Keyring.lock(path)
+        defer { close(lock) }
+        let before = try Keyring(fileText: try Keyring.readKeyFile(path, checkingMode: true), source: .file(path))
+        let startCheck = try store.read { try $0.keyCheck() }
+        guard let startCheck, before.entries.contains(where: { $0.check == startCheck }) else {
+            throw TokenKeeperError(
+                .wrongKey,
+                "the store's key changed since this command started (another `key rotate`, on another host?); nothing was rotated"
+            )
+        }
         var keyring = before
-        // A keyring of one key has no rotation to finish (its tokens may predate key ids).
-        let addedKey = before.entries.count == 1 || (stale == 0 && checkIsCurrent)
+        let addedKey = try !isUnfinished(before, storeCheck: startCheck)
         if addedKey {
             keyring = before.rotated(at: clock.now)
             try keyring.write(replacing: path)
         }
         let rotated = TokenSealer(keyring: keyring)
-        try store.write { try $0.setKeyCheck(keyring.current.check) }
+        // Only from the check read above: a rotation elsewhere meanwhile stops this one here,
+        // before anything is sealed under a key the other side does not have.
+        try store.write { store in
+            guard try store.keyCheck() == startCheck else {
+                throw TokenKeeperError(
+                    .wrongKey,
+                    "the store's key changed while rotating (another `key rotate`, on another host?); no token was re-sealed "
+                        + "(key \(keyring.currentID) stays in \(path), unused)"
+                )
+            }
+            try store.setKeyCheck(keyring.current.check)
+        }
         try store.bind(to: rotated)
         var resealed = 0
         // A page another writer changed meanwhile is left to the next sweep; three sweeps end it.
@@ -143,6 +182,22 @@ package struct KeyRotation: Sendable {
         }
     }
 
+    /// Whether a rotation to `keyring`'s current key was stopped before it ended: the store's key is
+    /// not that key yet, tokens are still under older keys, or no `key_rotated` names it.
+    private func isUnfinished(_ keyring: Keyring, storeCheck: String) throws -> Bool {
+        // A keyring of one key has no rotation to finish (its tokens may predate key ids).
+        guard keyring.entries.count > 1 else { return false }
+        if storeCheck != keyring.current.check { return true }
+        if try tokensNotUnderCurrentKey(TokenSealer(keyring: keyring)) > 0 { return true }
+        var audited = false
+        try store.read { store in
+            try store.forEachAuditRecord(AuditLog.Query(event: .keyRotated)) { record in
+                if record.detail.contains("\"key_id\":\"\(keyring.currentID)\"") { audited = true }
+            }
+        }
+        return !audited
+    }
+
     /// How many tokens are not sealed under the current key of `sealer`.
     private func tokensNotUnderCurrentKey(_ sealer: TokenSealer? = nil) throws -> Int {
         let current = (sealer ?? self.sealer).keyring.current
@@ -154,13 +209,15 @@ package struct KeyRotation: Sendable {
     /// Removes key `id` from the keyring file: never the current key, nor one that still seals a
     /// token (65 with the count).
     package func retire(id: String) throws {
-        let keyring = sealer.keyring
-        guard case .file(let path) = keyring.source else {
+        guard case .file(let path) = sealer.keyring.source else {
             throw TokenKeeperError(
                 .configuration,
-                "retiring a key rewrites the keyring file, but the key comes from \(keyring.source)"
+                "retiring a key rewrites the keyring file, but the key comes from \(sealer.keyring.source)"
             )
         }
+        let lock = try Keyring.lock(path)
+        defer { close(lock) }
+        let keyring = try Keyring(fileText: try Keyring.readKeyFile(path, checkingMode: true), source: .file(path))
         guard keyring.entry(id: id) != nil else {
             throw TokenKeeperError(.notFound, "no key \(id) in \(keyring.source) (see `tokenkeeper key list`)")
         }
@@ -171,7 +228,7 @@ package struct KeyRotation: Sendable {
             )
         }
         try store.write { store in
-            let tokens = try list(in: store).first { $0.id == id }?.tokens ?? 0
+            let tokens = try list(in: store, keyring).first { $0.id == id }?.tokens ?? 0
             guard tokens == 0 else {
                 throw TokenKeeperError(
                     .invalidInput,

@@ -26,9 +26,21 @@ extension TokenKeeperCommand.Key {
 
         func run() throws {
             try reportingErrors {
-                let keys = try options.context().keyRotation().list()
+                let rotation = try options.context().keyRotation()
+                let keys = try rotation.list()
+                let missing = keys.filter { rotation.sealer.keyring.entry(id: $0.id) == nil }
+                defer {
+                    if !missing.isEmpty {
+                        Console.error(
+                            "\(missing.map(\.tokens).reduce(0, +)) tokens are sealed under keys not in "
+                                + "\(rotation.sealer.keyring.source) (\(missing.map(\.id).joined(separator: ", "))): they do "
+                                + "not open until the keyring that holds those keys is back"
+                        )
+                    }
+                }
                 if json {
                     Console.out(try JSONOutput.encode(keys.map(KeyJSON.init)))
+                    if !missing.isEmpty { throw ExitCode(1) }
                     return
                 }
                 Console.out("ID                CREATED               CURRENT  TOKENS")
@@ -37,9 +49,10 @@ extension TokenKeeperCommand.Key {
                     Console.out(
                         key.id + "  " + created.padding(toLength: 20, withPad: " ", startingAt: 0) + "  "
                             + (key.current ? "yes" : "no ").padding(toLength: 7, withPad: " ", startingAt: 0) + "  "
-                            + String(key.tokens)
+                            + String(key.tokens) + (missing.contains(key) ? "  (not in the keyring)" : "")
                     )
                 }
+                if !missing.isEmpty { throw ExitCode(1) }
             }
         }
     }

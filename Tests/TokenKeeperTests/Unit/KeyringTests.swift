@@ -59,8 +59,9 @@ import TokenKeeperTesting
         let otherID = String(repeating: "0", count: 16)
         let cases: [(String, [String], String)] = [
             (
+                // Numbered as the file's lines are, the comment above them counted.
                 "a line of neither kind", [fingerprint, old, "key " + new.dropFirst(4).prefix(16), new],
-                "is neither `fingerprint-key BASE64` nor `key ID CREATED ROLE BASE64`"
+                "line 4 is neither `fingerprint-key BASE64` nor `key ID CREATED ROLE BASE64`"
             ),
             (
                 "a key that is not base64",

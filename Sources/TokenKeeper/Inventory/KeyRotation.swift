@@ -56,6 +56,7 @@ package struct KeyRotation: Sendable {
         }
         guard unlabelled > 0 else { return keys }
         let known = Set(keyring.entries.map(\.id))
+        let opening = TokenSealer(keyring: keyring)
         var missing: [String: Int] = [:]
         var after: String?
         while true {
@@ -63,7 +64,9 @@ package struct KeyRotation: Sendable {
             for (id, sealed) in page {
                 let named = TokenSealer.keyID(ofSealed: sealed)
                 if let named, known.contains(named) { continue }
-                if let opener = sealer.keyID(opening: sealed, id: id), let index = keys.firstIndex(where: { $0.id == opener }) {
+                if let opener = opening.keyID(opening: sealed, id: id),
+                    let index = keys.firstIndex(where: { $0.id == opener })
+                {
                     keys[index].tokens += 1
                 } else {
                     missing[named ?? "unknown", default: 0] += 1
@@ -73,7 +76,9 @@ package struct KeyRotation: Sendable {
             after = last.id
         }
         return keys
-            + missing.sorted { $0.key < $1.key }.map { KeyInfo(id: $0.key, createdAt: nil, current: false, tokens: $0.value) }
+            + missing.sorted { $0.key < $1.key }.map {
+                KeyInfo(id: $0.key, createdAt: nil, current: false, tokens: $0.value)
+            }
     }
 
     /// What `key rotate` did.

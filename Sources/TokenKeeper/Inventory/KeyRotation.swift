@@ -43,27 +43,30 @@ package struct KeyRotation: Sendable {
     /// Each key's tokens counted by the header of their sealed values. Values without a known
     /// header (sealed before key ids, or under a key the keyring lacks) are opened to tell: each
     /// counts for the key that opens it, or under its header's id as a key not in the keyring
-    /// (`unknown` when it names none). A keyring of one key made every value without a header.
+    /// (`unknown` when it names none). In a keyring of one key, a value without the version byte
+    /// is that key's (only it sealed before key ids), and only values that have it are opened.
     private func list(in store: any StoreReading, _ keyring: Keyring) throws -> [KeyInfo] {
-        let counts = try store.countSealedTokens(startingWith: keyring.entries.map(TokenSealer.header))
+        let headers = keyring.entries.map(TokenSealer.header)
+        let counts = try store.countSealedTokens(startingWith: headers + [Data([TokenSealer.formatVersion])])
         var keys = zip(keyring.entries, counts).map { entry, count in
             KeyInfo(id: entry.id, createdAt: entry.createdAt, current: entry.id == keyring.currentID, tokens: count)
         }
-        var unlabelled = try store.countTokens(.all) - counts.reduce(0, +)
-        if unlabelled > 0, keyring.entries.count == 1 {
-            keys[0].tokens += unlabelled
-            unlabelled = 0
-        }
-        guard unlabelled > 0 else { return keys }
-        let known = Set(keyring.entries.map(\.id))
+        let known = counts.dropLast().reduce(0, +)
+        let versionless = try store.countTokens(.all) - counts.last!
+        let single = keyring.entries.count == 1
+        if single { keys[0].tokens += versionless }
+        guard counts.last! > known || (!single && versionless > 0) else { return keys }
+        let knownIDs = Set(keyring.entries.map(\.id))
         let opening = TokenSealer(keyring: keyring)
         var missing: [String: Int] = [:]
         var after: String?
         while true {
             let page = try store.sealedTokenPage(after: after, limit: Self.pageSize)
             for (id, sealed) in page {
+                let versioned = sealed.first == TokenSealer.formatVersion
                 let named = TokenSealer.keyID(ofSealed: sealed)
-                if let named, known.contains(named) { continue }
+                if let named, knownIDs.contains(named) { continue }
+                if single, !versioned { continue }
                 if let opener = opening.keyID(opening: sealed, id: id),
                     let index = keys.firstIndex(where: { $0.id == opener })
                 {

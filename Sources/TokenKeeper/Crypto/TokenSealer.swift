@@ -80,22 +80,10 @@ package final class TokenSealer: @unchecked Sendable {
     /// swift-crypto on Linux reports a failed open as a BoringSSL error rather than
     /// `.authenticationFailure`, so every failure is reported the same way.
     package func open(_ sealed: Data, id: String) throws -> String {
-        let named = Self.keyID(ofSealed: sealed)
         let ring = keyring
-        if let named, let entry = ring.entry(id: named),
-            let token = Self.open(sealed.dropFirst(Self.headerSize), id: id, with: entry)
-        {
-            return token
-        }
-        // Sealed before keyrings, by one of the keys (whichever): tried before a reload, since
-        // such a value can start as if it named a key.
-        for entry in ring.entries {
-            if let token = Self.open(sealed, id: id, with: entry) { return token }
-        }
-        if let named, ring.entry(id: named) == nil {
-            if let entry = reloadedEntry(id: named),
-                let token = Self.open(sealed.dropFirst(Self.headerSize), id: id, with: entry)
-            {
+        if let (token, _) = Self.opened(sealed, id: id, in: ring) { return token }
+        if let named = Self.keyID(ofSealed: sealed), ring.entry(id: named) == nil {
+            if reloadedEntry(id: named) != nil, let (token, _) = Self.opened(sealed, id: id, in: keyring) {
                 return token
             }
             throw TokenKeeperError(
@@ -111,13 +99,22 @@ package final class TokenSealer: @unchecked Sendable {
 
     /// The id of the key of this keyring that opens `sealed` (no reload), nil when none does.
     package func keyID(opening sealed: Data, id: String) -> String? {
-        let ring = keyring
-        if let named = Self.keyID(ofSealed: sealed), let entry = ring.entry(id: named),
-            Self.open(sealed.dropFirst(Self.headerSize), id: id, with: entry) != nil
+        Self.opened(sealed, id: id, in: keyring)?.keyID
+    }
+
+    /// `sealed` opened by the key its header names or, sealed before keyrings, by whichever key
+    /// of `ring` made it (tried also for a value whose first bytes look like a header, as such a
+    /// value can start); the token and the key that opened it.
+    private static func opened(_ sealed: Data, id: String, in ring: Keyring) -> (token: String, keyID: String)? {
+        if let named = keyID(ofSealed: sealed), let entry = ring.entry(id: named),
+            let token = open(sealed.dropFirst(headerSize), id: id, with: entry)
         {
-            return named
+            return (token, named)
         }
-        return ring.entries.first { Self.open(sealed, id: id, with: $0) != nil }?.id
+        for entry in ring.entries {
+            if let token = open(sealed, id: id, with: entry) { return (token, entry.id) }
+        }
+        return nil
     }
 
     private static func open(_ sealed: Data, id: String, with entry: Keyring.Entry) -> String? {

@@ -4,12 +4,14 @@ import TokenKeeper
 
 /// The audit seal and the sealed values as key rotation reads and rewrites them.
 extension SQLiteTransaction {
+    // Read and written after every write that appends: prepared once per connection.
     func auditSeal() throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'audit_seal'")
+        try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'audit_seal'"))
     }
 
     func setAuditSeal(_ seal: String) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_seal', ?)", arguments: [seal])
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_seal', ?)")
+            .execute(arguments: [seal])
     }
 
     func countSealedTokens(startingWith prefixes: [Data]) throws -> [Int] {

@@ -38,7 +38,7 @@ package struct AuditSeal: Sendable, Equatable, CustomStringConvertible {
     var tail: AuditLog.Tail { AuditLog.Tail(seq: seq, hash: hash) }
 
     static func code(_ tail: AuditLog.Tail, _ entry: Keyring.Entry) -> String {
-        HMAC<SHA256>.authenticationCode(for: message(tail), using: key(entry)).hex
+        HMAC<SHA256>.authenticationCode(for: message(tail), using: entry.sealKey).hex
     }
 
     /// Whether `mac` is the code of `tail` under `entry`, compared in constant time.
@@ -53,18 +53,10 @@ package struct AuditSeal: Sendable, Equatable, CustomStringConvertible {
             }
             bytes.append(byte)
         }
-        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: message(tail), using: key(entry))
+        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: message(tail), using: entry.sealKey)
     }
 
     private static func message(_ tail: AuditLog.Tail) -> Data { Data("\(tail.seq):\(tail.hash)".utf8) }
-
-    private static func key(_ entry: Keyring.Entry) -> SymmetricKey {
-        HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: entry.key,
-            info: Data("tokenkeeper audit seal v1".utf8),
-            outputByteCount: 32
-        )
-    }
 }
 
 extension TokenSealer {

@@ -32,6 +32,8 @@ package struct Keyring: @unchecked Sendable {
         /// chain was sealed (the sealed form cannot be turned back without the key).
         let legacyCheck: String
         let check: String
+        /// The key the audit seal's HMAC is under (``AuditSeal``).
+        let sealKey: SymmetricKey
 
         init(key: SymmetricKey, createdAt: UnixTime?) {
             self.key = key
@@ -46,6 +48,11 @@ package struct Keyring: @unchecked Sendable {
             let idCode = HMAC<SHA256>.authenticationCode(for: Data("tokenkeeper key id".utf8), using: checkKey)
             idBytes = Array(idCode.withUnsafeBytes { Array($0) }.prefix(8))
             id = idBytes.hex
+            sealKey = HKDF<SHA256>.deriveKey(
+                inputKeyMaterial: key,
+                info: Data("tokenkeeper audit seal v1".utf8),
+                outputByteCount: 32
+            )
         }
 
         /// The key as base64 text, for the key file.

@@ -197,10 +197,11 @@ package struct KeyRotation: Sendable {
         guard keyring.entries.count > 1 else { return false }
         if storeCheck != keyring.current.check { return true }
         if try tokensNotUnderCurrentKey(TokenSealer(keyring: keyring)) > 0 { return true }
+        // The newest `key_rotated` names the key a finished rotation made current.
         var audited = false
         try store.read { store in
-            try store.forEachAuditRecord(AuditLog.Query(event: .keyRotated)) { record in
-                if record.detail.contains("\"key_id\":\"\(keyring.currentID)\"") { audited = true }
+            try store.forEachAuditRecord(AuditLog.Query(event: .keyRotated, limit: 1)) { record in
+                audited = record.detail.contains("\"key_id\":\"\(keyring.currentID)\"")
             }
         }
         return !audited

@@ -110,7 +110,7 @@ enum Parse {
     static func duration(_ text: String) throws -> Duration {
         guard let duration = DurationText.parse(text) else {
             throw ValidationError(
-                "\"\(text)\" is not a duration (an integer and a unit: ms, s, m, h or d, as in 90s or 14d)"
+                "\"\(text)\" is not a duration (an integer and a unit: ms, s, m, h, d or w, as in 90s, 14d or 2w)"
             )
         }
         return duration

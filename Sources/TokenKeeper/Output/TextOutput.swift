@@ -86,15 +86,19 @@ package enum TextOutput {
         let warn = DurationText.format(report.warn)
         let crit = DurationText.format(report.crit)
         var parts: [String] = []
-        if counts.needsReauth > 0 { parts.append("\(counts.needsReauth) need a new Embedded Signup (needs_reauth)") }
+        // The verb agrees with its count: "1 needs", "2 need".
+        func verb(_ count: Int, _ one: String, _ many: String) -> String { "\(count) \(count == 1 ? one : many)" }
+        if counts.needsReauth > 0 {
+            parts.append(verb(counts.needsReauth, "needs", "need") + " a new Embedded Signup (needs_reauth)")
+        }
         if counts.expired > 0 { parts.append("\(counts.expired) expired") }
-        if counts.critical > 0 { parts.append("\(counts.critical) expire within \(crit)") }
-        if counts.warning > 0 { parts.append("\(counts.warning) expire within \(warn)") }
+        if counts.critical > 0 { parts.append(verb(counts.critical, "expires", "expire") + " within \(crit)") }
+        if counts.warning > 0 { parts.append(verb(counts.warning, "expires", "expire") + " within \(warn)") }
         var summary =
             parts.isEmpty
             ? (counts.total == 0
-                ? "no tokens stored" : "\(counts.total) tokens, none expires within \(warn)")
-            : parts.joined(separator: ", ") + " (of \(counts.total) tokens)"
+                ? "no tokens stored" : "\(counted(counts.total, "token")), none expires within \(warn)")
+            : parts.joined(separator: ", ") + " (of \(counted(counts.total, "token")))"
         if let first = report.attention.first {
             let when =
                 first.expiresAt > report.now

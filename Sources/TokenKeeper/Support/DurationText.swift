@@ -1,8 +1,8 @@
-/// The duration syntax of <doc:CLIContract#Conventions>: an integer and a unit (`ms`, `s`, `m`, `h`, `d`).
+/// The duration syntax of <doc:CLIContract#Conventions>: an integer and a unit (`ms`, `s`, `m`, `h`, `d`, `w`).
 package enum DurationText {
-    /// Parses `90s`, `20d`, `250ms`; returns nil for anything else (no sign, no spaces, no mix).
+    /// Parses `90s`, `20d`, `2w`, `250ms`; returns nil for anything else (no sign, no spaces, no mix).
     package static func parse(_ text: some StringProtocol) -> Duration? {
-        let units: [(suffix: String, seconds: Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400)]
+        let units: [(suffix: String, seconds: Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400), ("w", 604_800)]
         for unit in units where text.hasSuffix(unit.suffix) {
             let digits = text.dropLast(unit.suffix.count)
             // "5ms" also ends in "s": only accept the unit whose prefix is all digits.
@@ -25,7 +25,7 @@ package enum DurationText {
         guard let duration = parse(text) else {
             throw TokenKeeperError(
                 .configuration,
-                "invalid duration for \(key): \"\(text)\" (expected an integer and a unit: ms, s, m, h or d, as in 90s or 20d)"
+                "invalid duration for \(key): \"\(text)\" (expected an integer and a unit: ms, s, m, h, d or w, as in 90s, 20d or 2w)"
             )
         }
         return duration

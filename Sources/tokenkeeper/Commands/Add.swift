@@ -54,7 +54,17 @@ extension TokenKeeperCommand {
         @Flag(help: "Print the stored token as JSON.")
         var json = false
 
+        /// Anything left on the command line: a token given there by mistake (never echoed).
+        @Argument(help: .hidden)
+        var strayArguments: [String] = []
+
         func validate() throws {
+            guard strayArguments.isEmpty else {
+                throw ValidationError(
+                    "add takes no token on the command line, where every user of this machine sees it (ps): "
+                        + "it reads the token from standard input, as in printf '%s' \"$TOKEN\" | tokenkeeper add --project P"
+                )
+            }
             if recover != nil {
                 guard !tokenStdin, !codeStdin, project == nil, label == nil, waba == nil, businessManager == nil,
                     expiresAt == nil, issuedAt == nil, replace == nil

@@ -10,6 +10,21 @@ import TokenKeeperTesting
     ]
     static let sixtyDays: TimeInterval = 60 * 86_400
 
+    /// A token on the command line (where `ps` shows it to every user) is refused with the way to
+    /// give it, and never echoed.
+    @Test func aTokenOnTheCommandLineIsRefusedAndNotEchoed() async throws {
+        let sandbox = try await CLISandbox()
+        let token = CLISecret.make()
+        for arguments in [["add", "--project", "p1", token], ["add", token, "--project", "p1"]] {
+            let result = try await sandbox.cli.run(arguments)
+            #expect(result.status == 64)
+            #expect(result.stderr.contains("reads the token from standard input"), "\(result.stderr)")
+            #expect(!result.stderr.contains("Unexpected argument"))
+            #expect(!result.everything.contains(token), "the refusal echoed the token")
+        }
+        #expect(try await sandbox.listedIDs().isEmpty)
+    }
+
     @Test(arguments: TestBackend.all)
     func addPrintsTheNewIdAlone(_ backend: TestBackend) async throws {
         let sandbox = try await CLISandbox(backend: backend)

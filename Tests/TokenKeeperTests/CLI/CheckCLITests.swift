@@ -9,6 +9,24 @@ import TokenKeeperTesting
         try await sandbox.add(CLISecret.make(), project: "p1", "--expires-at", CLITime.format(CLITime.days(days)))
     }
 
+    /// "1 token", "1 expires": counts agree with their nouns and verbs; `--warn` takes weeks.
+    @Test func countsAgreeWithTheirWords() async throws {
+        let sandbox = try await CLISandbox()
+        try await sandbox.add(CLISecret.make())
+        let one = try await sandbox.run("check", "--warn", "2w")
+        #expect(one.stdout.hasPrefix("TOKENKEEPER OK - 1 token, none expires within 14d | total=1 "), "\(one.stdout)")
+
+        try await addExpiring(sandbox, inDays: 2)
+        let critical = try await sandbox.run("check")
+        #expect(
+            critical.stdout.hasPrefix("TOKENKEEPER CRITICAL - 1 expires within 3d (of 2 tokens)"),
+            "\(critical.stdout)"
+        )
+        try await addExpiring(sandbox, inDays: 2)
+        let two = try await sandbox.run("check")
+        #expect(two.stdout.hasPrefix("TOKENKEEPER CRITICAL - 2 expire within 3d (of 3 tokens)"), "\(two.stdout)")
+    }
+
     @Test(arguments: TestBackend.all)
     func okWithNoTokens(_ backend: TestBackend) async throws {
         let sandbox = try await CLISandbox(backend: backend)

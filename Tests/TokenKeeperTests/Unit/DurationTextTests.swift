@@ -9,12 +9,17 @@ import TokenKeeper
         ("36h", .seconds(36 * 3_600)),
         ("5m", .seconds(300)),
         ("0s", .zero),
+        ("2w", .seconds(1_209_600)),
+        ("1w", .seconds(604_800)),
     ])
     func parsesAnIntegerAndAUnit(text: String, expected: Duration) {
         #expect(DurationText.parse(text) == expected)
     }
 
-    @Test(arguments: ["", "7", "d", "7x", "-5s", "5 s", "1.5h", "5S", "5sec", "s5", "99999999999999999999d", "40000d"])
+    @Test(arguments: [
+        "", "7", "d", "7x", "-5s", "5 s", "1.5h", "5S", "5sec", "s5", "99999999999999999999d", "40000d", "6000w", "w",
+        "2W",
+    ])
     func rejectsAnythingElse(text: String) {
         #expect(DurationText.parse(text) == nil)
     }

@@ -2,7 +2,9 @@
 package enum DurationText {
     /// Parses `90s`, `20d`, `2w`, `250ms`; returns nil for anything else (no sign, no spaces, no mix).
     package static func parse(_ text: some StringProtocol) -> Duration? {
-        let units: [(suffix: String, seconds: Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400), ("w", 604_800)]
+        let units: [(suffix: String, seconds: Int64)] = [
+            ("ms", 0), ("s", 1), ("m", 60), ("h", 3_600), ("d", 86_400), ("w", 604_800),
+        ]
         for unit in units where text.hasSuffix(unit.suffix) {
             let digits = text.dropLast(unit.suffix.count)
             // "5ms" also ends in "s": only accept the unit whose prefix is all digits.

@@ -124,7 +124,7 @@ struct DemoMonitor {
         case .notExtended:
             return ["\(named) not extended: Sinch returned the same token; its expiry stays, tried again later"]
         case .added, .exchanged, .revealed, .removed, .replaced, .keyRotated, .keyRetired, .triggersRestored,
-            .auditResealed:
+            .auditResealed, .auditSealed:
             return []
         }
     }

@@ -33,6 +33,12 @@ extension PostgresTransaction {
         sealing?.stored = seal
     }
 
+    /// One UPDATE: under READ COMMITTED a second writer waits for the first, then finds the old
+    /// value gone and replaces nothing.
+    func replaceKeyCheck(_ old: String, with new: String) throws -> Bool {
+        try execute("UPDATE meta SET value = \(new) WHERE key = 'key_check' AND value = \(old) RETURNING 1").count == 1
+    }
+
     func countSealedTokens(startingWith prefixes: [Data]) throws -> [Int] {
         guard !prefixes.isEmpty else { return [] }
         var binds = PostgresBindings()

@@ -103,9 +103,7 @@ final class PostgresTransaction: StoreWriting {
     }
 
     func setKeyCheck(_ check: String) throws {
-        try execute(
-            "INSERT INTO meta (key, value) VALUES ('key_check', \(check)) ON CONFLICT (key) DO UPDATE SET value = \(check)"
-        )
+        try execute("INSERT INTO meta (key, value) VALUES ('key_check', \(check))")
     }
 
     // MARK: - Tokens

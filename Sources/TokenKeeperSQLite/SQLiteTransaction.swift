@@ -33,7 +33,12 @@ struct SQLiteTransaction: StoreWriting {
     }
 
     func setKeyCheck(_ check: String) throws {
-        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('key_check', ?)", arguments: [check])
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('key_check', ?)", arguments: [check])
+    }
+
+    func replaceKeyCheck(_ old: String, with new: String) throws -> Bool {
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'key_check' AND value = ?", arguments: [new, old])
+        return db.changesCount == 1
     }
 
     // MARK: - Tokens

@@ -21,6 +21,8 @@ package enum AuditEvent: String, Codable, Sendable, CaseIterable {
     case triggersRestored = "triggers_restored"
     /// `audit reseal` sealed the chain's head over a seal that no longer matched it.
     case auditResealed = "audit_resealed"
+    /// A store from before the seal had its chain's head sealed at its first open with the key.
+    case auditSealed = "audit_sealed"
 }
 
 /// The `detail` object of an audit row. Every field is optional; none may hold a token.

@@ -87,8 +87,6 @@ extension AuditLog {
     package enum SealCheck: Sendable, Equatable {
         /// The seal matches the chain's head under a key of the keyring.
         case matches(keyID: String)
-        /// No master key was at hand: the chain was checked on its own.
-        case notChecked(reason: String)
         /// The seal is missing, forged, or does not match the head: why.
         case fails(String)
     }

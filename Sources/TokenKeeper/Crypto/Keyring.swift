@@ -189,9 +189,14 @@ package struct Keyring: @unchecked Sendable {
     /// Replaces the keyring file at `path` with this keyring: written to a new 0600 file beside it,
     /// synced, then renamed over it, so a crash leaves the old file or the new one, never half.
     package func write(replacing path: String) throws {
+        try Self.replace(path, with: fileText)
+    }
+
+    /// Replaces the key file at `path` with `text`, as ``write(replacing:)`` does.
+    static func replace(_ path: String, with text: String) throws {
         let temporary = path + ".new.\(getpid())"
         unlink(temporary)
-        try FileSystem.writeNewPrivateFile(temporary, contents: Array(fileText.utf8))
+        try FileSystem.writeNewPrivateFile(temporary, contents: Array(text.utf8))
         // Root rotating the service user's keyring leaves it the service user's.
         var old = stat()
         if geteuid() == 0, stat(path, &old) == 0, chown(temporary, old.st_uid, old.st_gid) != 0 {
@@ -216,6 +221,9 @@ extension Keyring {
             let reason = String(cString: strerror(errno))
             throw TokenKeeperError(.configuration, "cannot create the lock file \(path).lock: \(reason)")
         }
+        // Made by root for the service user's keyring, it stays the keyring owner's.
+        var owner = stat()
+        if geteuid() == 0, stat(path, &owner) == 0 { _ = fchown(descriptor, owner.st_uid, owner.st_gid) }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
             throw TokenKeeperError(

@@ -235,6 +235,8 @@ package struct Inventory: Sendable {
 
     /// Deletes the token `id` and audits `removed`; its audit history stays.
     package func remove(id: String) throws {
+        // Its audit row is sealed: a keyless remove would leave the seal behind the head.
+        _ = try requireSealer()
         let now = clock.now
         try store.write { store in
             guard let record = try store.token(id: id) else { throw Self.notFound(id) }
@@ -268,8 +270,6 @@ extension Inventory {
         try store.read { try AuditLog.verify($0, anchors: anchors, sealer: sealer) }
     }
 
-    /// Whether ``verifyAudit(anchors:)`` checks the seal (the master key is at hand).
-    package var checksAuditSeal: Bool { sealer != nil }
 
     /// Puts back the audit table's append-only triggers that are missing, disabled or hollowed
     /// out, audited `triggers_restored`; their names (empty: all were in place, nothing written).
@@ -297,6 +297,8 @@ extension Inventory {
     package func resealAudit() throws -> AuditLog.Tail {
         let sealer = try requireSealer()
         return try store.write { store in
+            // The head first: on PostgreSQL that locks it, so no row comes in after the walk.
+            let tail = try store.auditTail()
             if case .broken(let seq, let reason) = try AuditLog.verify(store) {
                 throw TokenKeeperError(
                     .invalidInput,
@@ -306,7 +308,6 @@ extension Inventory {
             let previous = try store.auditSeal().map { text in
                 AuditSeal(text).map { "seq \($0.seq) under key \($0.keyID)" } ?? "not a seal"
             }
-            let tail = try store.auditTail()
             try store.setAuditSeal(sealer.sealHead(tail).description)
             let record = try audit.append(
                 store,

@@ -100,22 +100,21 @@ package struct KeyRotation: Sendable {
     /// still sealed under older keys (a rotation that was stopped), finishes that first.
     /// `progress` hears the running count after each page.
     package func rotate(progress: (Int) -> Void = { _ in }) throws -> Summary {
-        guard case .file(let path) = sealer.keyring.source else {
-            throw TokenKeeperError(
-                .configuration,
-                "key rotation writes a new key to the keyring file, but the key comes from \(sealer.keyring.source), "
-                    + "which holds one key: put it in a key file (TOKENKEEPER_MASTER_KEY_FILE, 0600) and unset the variable, then rotate"
-            )
-        }
-        // One rotation (or retire) at a time on this keyring, which is read again under the lock.
-        let lock = try Keyring.lock(path)
+        let (path, lock, before, text) = try lockedKeyring(doing: "key rotation writes a new key to the keyring file")
         defer { close(lock) }
-        let before = try Keyring(fileText: try Keyring.readKeyFile(path, checkingMode: true), source: .file(path))
         let startCheck = try store.read { try $0.keyCheck() }
-        guard let startCheck, before.entries.contains(where: { $0.check == startCheck }) else {
+        guard let startCheck, let storeKey = before.entries.first(where: { $0.check == startCheck }) else {
             throw TokenKeeperError(
                 .wrongKey,
                 "the store's key changed since this command started (another `key rotate`, on another host?); nothing was rotated"
+            )
+        }
+        // The store already moved past this file's current key: this keyring is an old copy.
+        if storeKey.id != before.currentID, let made = storeKey.createdAt, made > before.current.createdAt ?? made - .seconds(1) {
+            throw TokenKeeperError(
+                .wrongKey,
+                "the store's key \(storeKey.id) is newer than the current key of \(path): copy the keyring from the host "
+                    + "that rotated to it; nothing was rotated"
             )
         }
         var keyring = before
@@ -125,17 +124,19 @@ package struct KeyRotation: Sendable {
             try keyring.write(replacing: path)
         }
         let rotated = TokenSealer(keyring: keyring)
-        // Only from the check read above: a rotation elsewhere meanwhile stops this one here,
-        // before anything is sealed under a key the other side does not have.
-        try store.write { store in
-            guard try store.keyCheck() == startCheck else {
-                throw TokenKeeperError(
-                    .wrongKey,
-                    "the store's key changed while rotating (another `key rotate`, on another host?); no token was re-sealed "
-                        + "(key \(keyring.currentID) stays in \(path), unused)"
-                )
-            }
-            try store.setKeyCheck(keyring.current.check)
+        // Only from the check read above, atomically: a rotation elsewhere meanwhile stops this
+        // one here, before anything is sealed under a key the other side does not have, and the
+        // keyring file goes back to what it was.
+        let moved = try store.write { store in
+            startCheck == keyring.current.check ? true : try store.replaceKeyCheck(startCheck, with: keyring.current.check)
+        }
+        guard moved else {
+            if addedKey { try Keyring.replace(path, with: text) }
+            throw TokenKeeperError(
+                .wrongKey,
+                "the store's key changed while rotating (another `key rotate`, on another host?); no token was re-sealed "
+                    + "and \(path) is as it was"
+            )
         }
         try store.bind(to: rotated)
         var resealed = 0
@@ -190,6 +191,31 @@ package struct KeyRotation: Sendable {
         }
     }
 
+    /// The keyring file, locked for this process (close the descriptor to let go) and read again
+    /// under the lock, with the file's text; `doing` says why a key from elsewhere than a file
+    /// will not do.
+    private func lockedKeyring(doing: String) throws -> (String, Int32, Keyring, String) {
+        let source = sealer.keyring.source
+        guard case .file(let path) = source else {
+            let how =
+                if case .environment = source {
+                    "which holds one key: put it in a key file (TOKENKEEPER_MASTER_KEY_FILE, 0600) and unset the variable"
+                } else {
+                    "a read-only copy systemd made: run this with TOKENKEEPER_MASTER_KEY_FILE naming the file the unit's "
+                        + "LoadCredential= reads, then restart the service"
+                }
+            throw TokenKeeperError(.configuration, "\(doing), but the key comes from \(source), \(how)")
+        }
+        let lock = try Keyring.lock(path)
+        do {
+            let text = try Keyring.readKeyFile(path, checkingMode: true)
+            return (path, lock, try Keyring(fileText: text, source: source), text)
+        } catch {
+            close(lock)
+            throw error
+        }
+    }
+
     /// Whether a rotation to `keyring`'s current key was stopped before it ended: the store's key is
     /// not that key yet, tokens are still under older keys, or no `key_rotated` names it.
     private func isUnfinished(_ keyring: Keyring, storeCheck: String) throws -> Bool {
@@ -218,16 +244,9 @@ package struct KeyRotation: Sendable {
     /// Removes key `id` from the keyring file: never the current key, nor one that still seals a
     /// token (65 with the count).
     package func retire(id: String) throws {
-        guard case .file(let path) = sealer.keyring.source else {
-            throw TokenKeeperError(
-                .configuration,
-                "retiring a key rewrites the keyring file, but the key comes from \(sealer.keyring.source)"
-            )
-        }
-        let lock = try Keyring.lock(path)
+        let (path, lock, keyring, _) = try lockedKeyring(doing: "retiring a key rewrites the keyring file")
         defer { close(lock) }
-        let keyring = try Keyring(fileText: try Keyring.readKeyFile(path, checkingMode: true), source: .file(path))
-        guard keyring.entry(id: id) != nil else {
+        guard let entry = keyring.entry(id: id) else {
             throw TokenKeeperError(.notFound, "no key \(id) in \(keyring.source) (see `tokenkeeper key list`)")
         }
         guard id != keyring.currentID else {
@@ -236,12 +255,21 @@ package struct KeyRotation: Sendable {
                 "key \(id) is the current key; rotate first (`tokenkeeper key rotate`)"
             )
         }
+        // The event is sealed under a key that stays (the store's key is never the one retired).
+        let remaining = keyring.removing(id: id)
+        if try store.read({ try $0.keyCheck() }) != entry.check { try store.bind(to: TokenSealer(keyring: remaining)) }
         try store.write { store in
             let tokens = try list(in: store, keyring).first { $0.id == id }?.tokens ?? 0
             guard tokens == 0 else {
                 throw TokenKeeperError(
                     .invalidInput,
                     "key \(id) still seals \(counted(tokens, "token")); run `tokenkeeper key rotate` to re-seal them first"
+                )
+            }
+            guard try store.keyCheck() != entry.check else {
+                throw TokenKeeperError(
+                    .invalidInput,
+                    "key \(id) is still the store's key (a rotation was stopped); run `tokenkeeper key rotate` to finish it first"
                 )
             }
             try audit.append(
@@ -252,7 +280,7 @@ package struct KeyRotation: Sendable {
                 at: clock.now
             )
             // Inside the transaction: were the file not rewritten, the event is not committed.
-            try keyring.removing(id: id).write(replacing: path)
+            try remaining.write(replacing: path)
         }
     }
 }

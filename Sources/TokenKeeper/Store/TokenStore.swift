@@ -1,4 +1,5 @@
 import Foundation
+import WallTime
 
 /// The store as the domain needs it: tokens, their leases, the audit chain and the key check,
 /// read and written in transactions (<doc:Architecture#The-store-seam>).
@@ -223,8 +224,11 @@ extension StoreReading {
 
 /// What a write transaction can do besides read.
 package protocol StoreWriting: StoreReading {
-    /// Stores the key check, replacing any.
+    /// Stores the key check of a store that has none.
     func setKeyCheck(_ check: String) throws
+    /// Replaces the key check when it is still `old` (atomic: of two writers that both read
+    /// `old`, one replaces it); whether it did.
+    func replaceKeyCheck(_ old: String, with new: String) throws -> Bool
     /// Stores the audit chain's seal, replacing any.
     func setAuditSeal(_ seal: String) throws
     /// Replaces the sealed value of `id` when it is still `old` (`key rotate`: a refresh that
@@ -341,8 +345,22 @@ extension TokenStore {
                 }
                 entry = keyring.current
             }
+            if let check {
+                // Another process upgraded it meanwhile: nothing to do.
+                guard try store.replaceKeyCheck(check, with: entry.check) else { return }
+                // Covered by the seal below: a second such event in a chain means someone put the
+                // old key check back to have a forged chain sealed.
+                _ = try AuditLog(actor: "tokenkeeper").append(
+                    store,
+                    event: .auditSealed,
+                    tokenID: nil,
+                    detail: AuditDetail(note: "the chain's head sealed at its first open with the key", keyID: entry.id),
+                    at: SystemClock().now
+                )
+            } else {
+                try store.setKeyCheck(entry.check)
+            }
             try store.setAuditSeal(sealer.sealHead(try store.auditTail()).description)
-            try store.setKeyCheck(entry.check)
         }
         // Another process may have bound a different key between our read and our write.
         guard let now = try read({ try $0.keyCheck() }), keyring.entries.contains(where: { $0.check == now }) else {

@@ -76,6 +76,9 @@ extension TokenKeeperCommand.Key {
                 let summary = try options.context().keyRotation().rotate()
                 let how = summary.addedKey ? "rotated to the new key" : "finished the rotation to key"
                 Console.out("\(how) \(summary.keyID): re-sealed \(summary.resealed) tokens")
+                Console.note(
+                    "copy the keyring to every other host of this store; restart services that read it as a systemd credential"
+                )
                 guard summary.remaining == 0 else {
                     Console.error(
                         "\(summary.remaining) tokens are still sealed under older keys (written meanwhile by a process "

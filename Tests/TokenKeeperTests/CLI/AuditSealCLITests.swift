@@ -335,7 +335,9 @@ import TokenKeeperTesting
         let seal = try await parsedSeal(sandbox)
         let expected = try #require(try await storedRows(sandbox).last)
         #expect(seal.seq == expected.seq && seal.hash == expected.hash && seal.keyID == entry.id)
-        #expect(expected.seq == (first[0] == "add" ? 6 : 5))
+        // The upgrade says so in the chain it seals: `audit_sealed`, then the command's own row.
+        #expect(expected.seq == (first[0] == "add" ? 7 : 6))
+        #expect(try await storedRows(sandbox).filter { $0.event == "audit_sealed" }.map(\.seq) == [6])
         let result = try await verify(sandbox)
         #expect(result.status == 0, "\(result.stdout)")
         #expect(result.stdout.hasSuffix("seal verified with the master key\n"), "\(result.stdout)")

@@ -88,7 +88,9 @@ import TokenKeeperTesting
         #expect(lines[1].hasPrefix("key \(oldID) - previous "))
         #expect(lines[2].hasPrefix("key \(newID) ") && lines[2].contains(" current "))
         #expect(try CLIFiles.mode(sandbox.keyFilePath) == 0o600)
-        #expect(!CLIFiles.exists(sandbox.keyFilePath + ".new"))
+        let folder = (sandbox.keyFilePath as NSString).deletingLastPathComponent
+        let left = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.contains(".new") }
+        #expect(left.isEmpty, "the rotation left \(left) behind")
         let secrets = try Self.secrets(in: sandbox.keyFilePath)
         let keptTheOldKey = secrets.count == 3 && Set(legacySecrets).isSubset(of: secrets)
         #expect(keptTheOldKey, "the keyring does not hold the fingerprint key and both keys")

@@ -18,7 +18,10 @@ import TokenKeeperTesting
             for result in try await [first, second] where result.status != 0 {
                 // The one that lost waits for nothing and changes nothing.
                 #expect(result.status == 74, "key rotate exited \(result.status): \(result.stderr)")
-                #expect(result.stderr.contains("another `key rotate` or `key retire` is running"), "\(result.stderr)")
+                // Refused at the lock, or, having read the keyring before the other one rewrote
+                // it, at the key check.
+                let refused = ["another `key rotate` or `key retire` is running", "does not match this database"]
+                #expect(refused.contains { result.stderr.contains($0) }, "\(result.stderr)")
             }
         }
         let ring = try KeyRotationCLITests.ring(sandbox)
@@ -49,5 +52,34 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("does not match this database"), "\(result.stderr)")
         #expect(try #require(CLIFiles.bytes(other)) == original)
         try await KeyRotationCLITests.expectOpen(tokens, sandbox)
+    }
+
+    /// Two hosts, each with its own copy of the keyring, rotating at once: the store's key moves
+    /// once. The other rotation is stopped before it re-seals anything, and its keyring file is
+    /// put back as it was (or, had it started later, refused at once); every token opens with the
+    /// winner's file.
+    @Test(arguments: TestBackend.all)
+    func twoHostsRotatingAtOnceMoveTheStoresKeyOnce(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
+        let tokens = try await KeyRotationCLITests.addTokens(20, sandbox)
+        let original = try #require(CLIFiles.bytes(sandbox.keyFilePath))
+        let other = sandbox.directory.file("other-host.key")
+        try CLIFiles.write(String(decoding: original, as: UTF8.self), to: other)
+        var elsewhere = sandbox.cli
+        elsewhere.environment["TOKENKEEPER_MASTER_KEY_FILE"] = other
+        async let here = sandbox.cli.run(["key", "rotate"])
+        async let there = elsewhere.run(["key", "rotate"])
+        let results = try await [(here, sandbox.keyFilePath), (there, other)]
+        let won = results.filter { $0.0.status == 0 }
+        try #require(won.count == 1, "\(results.map { "\($0.0.status): \($0.0.stderr)" })")
+        for (result, file) in results where result.status != 0 {
+            #expect(result.status == 74, "\(result.stderr)")
+            #expect(try #require(CLIFiles.bytes(file)) == original, "the losing host's keyring changed")
+        }
+        var winner = sandbox.cli
+        winner.environment["TOKENKEEPER_MASTER_KEY_FILE"] = won[0].1
+        try await KeyRotationCLITests.expectOpen(tokens, sandbox, winner)
+        let verified = try await winner.run(["audit", "verify"])
+        #expect(verified.stdout.contains("seal verified"), "\(verified.stdout)\(verified.stderr)")
     }
 }

@@ -270,7 +270,6 @@ extension Inventory {
         try store.read { try AuditLog.verify($0, anchors: anchors, sealer: sealer) }
     }
 
-
     /// Puts back the audit table's append-only triggers that are missing, disabled or hollowed
     /// out, audited `triggers_restored`; their names (empty: all were in place, nothing written).
     package func restoreAuditGuards() throws -> [String] {

@@ -110,7 +110,9 @@ package struct KeyRotation: Sendable {
             )
         }
         // The store already moved past this file's current key: this keyring is an old copy.
-        if storeKey.id != before.currentID, let made = storeKey.createdAt, made > before.current.createdAt ?? made - .seconds(1) {
+        if storeKey.id != before.currentID, let made = storeKey.createdAt,
+            made > before.current.createdAt ?? made - .seconds(1)
+        {
             throw TokenKeeperError(
                 .wrongKey,
                 "the store's key \(storeKey.id) is newer than the current key of \(path): copy the keyring from the host "
@@ -128,7 +130,8 @@ package struct KeyRotation: Sendable {
         // one here, before anything is sealed under a key the other side does not have, and the
         // keyring file goes back to what it was.
         let moved = try store.write { store in
-            startCheck == keyring.current.check ? true : try store.replaceKeyCheck(startCheck, with: keyring.current.check)
+            startCheck == keyring.current.check
+                ? true : try store.replaceKeyCheck(startCheck, with: keyring.current.check)
         }
         guard moved else {
             if addedKey { try Keyring.replace(path, with: text) }

@@ -354,7 +354,10 @@ extension TokenStore {
                     store,
                     event: .auditSealed,
                     tokenID: nil,
-                    detail: AuditDetail(note: "the chain's head sealed at its first open with the key", keyID: entry.id),
+                    detail: AuditDetail(
+                        note: "the chain's head sealed at its first open with the key",
+                        keyID: entry.id
+                    ),
                     at: SystemClock().now
                 )
             } else {

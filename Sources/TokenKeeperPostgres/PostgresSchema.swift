@@ -159,6 +159,9 @@ enum PostgresSchema {
         ),
     ]
 
+    /// The names of the audit table's guard triggers.
+    static let auditGuardNames = ["audit_no_update", "audit_no_truncate"]
+
     /// The statements of the first schema that make the audit table's guards: its function and
     /// triggers (`audit restore-triggers` runs them again).
     static let auditGuardStatements = migrations.flatMap(\.statements).filter {

@@ -26,10 +26,6 @@ extension PostgresStore {
         }
         return TaskWatch(task: task)
     }
-
-    package func installAuditSealer(_ sealer: TokenSealer) {
-        self.sealer.withLock { $0 = sealer }
-    }
 }
 
 /// A watch that is a task to cancel.

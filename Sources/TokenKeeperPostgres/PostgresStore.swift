@@ -74,6 +74,10 @@ package final class PostgresStore: TokenStore {
     /// Seals the chain's head in each write that appends (``TokenStore/bind(to:)``).
     let sealer = Mutex<TokenSealer?>(nil)
 
+    package func installAuditSealer(_ sealer: TokenSealer) {
+        self.sealer.withLock { $0 = sealer }
+    }
+
     package var location: String { url.redacted }
     /// A database server has no folder on this host.
     package var folder: String? { nil }

@@ -98,7 +98,7 @@ extension PostgresTransaction {
               AND p.prosrc LIKE '%RAISE EXCEPTION%'
             """
         ).map { try $0.decode(String.self) }
-        return ["audit_no_update", "audit_no_truncate"].filter { !present.contains($0) }
+        return PostgresSchema.auditGuardNames.filter { !present.contains($0) }
     }
 
     func hasAuditRecord(tokenID: String, after seq: Int64) throws -> Bool {

@@ -65,8 +65,9 @@ extension PostgresTransaction {
 
     /// The guards as the first schema made them: its function and triggers dropped and made again.
     func restoreAuditGuards() throws {
-        try execute("DROP TRIGGER IF EXISTS audit_no_update ON audit")
-        try execute("DROP TRIGGER IF EXISTS audit_no_truncate ON audit")
+        for name in PostgresSchema.auditGuardNames {
+            try execute(PostgresQuery(unsafeSQL: "DROP TRIGGER IF EXISTS \(name) ON audit"))
+        }
         try execute("DROP FUNCTION IF EXISTS tokenkeeper_audit_append_only()")
         for statement in PostgresSchema.auditGuardStatements { try execute(PostgresQuery(unsafeSQL: statement)) }
     }

@@ -91,6 +91,9 @@ enum SQLiteMigrations {
         return migrator
     }
 
+    /// The names of ``auditGuards``' triggers.
+    static let auditGuardNames = ["audit_no_update", "audit_no_delete"]
+
     /// The audit table's guards (`audit restore-triggers` makes them again).
     static let auditGuards = """
         CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit

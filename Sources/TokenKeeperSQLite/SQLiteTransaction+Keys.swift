@@ -35,7 +35,7 @@ extension SQLiteTransaction {
     }
 
     func restoreAuditGuards() throws {
-        try db.execute(sql: "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_no_delete")
+        for name in SQLiteMigrations.auditGuardNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(name)") }
         try db.execute(sql: SQLiteMigrations.auditGuards)
     }
 

@@ -25,7 +25,7 @@ struct SQLiteTransaction: StoreWriting {
             sql:
                 "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit' AND sql LIKE '%RAISE(ABORT%'"
         )
-        return ["audit_no_update", "audit_no_delete"].filter { !present.contains($0) }
+        return SQLiteMigrations.auditGuardNames.filter { !present.contains($0) }
     }
 
     func keyCheck() throws -> String? {

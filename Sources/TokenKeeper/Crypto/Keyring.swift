@@ -56,7 +56,7 @@ package struct Keyring: @unchecked Sendable {
         }
 
         /// The key as base64 text, for the key file.
-        var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+        var base64: String { key.base64 }
     }
 
     /// Every key, the current one among them.
@@ -119,7 +119,7 @@ package struct Keyring: @unchecked Sendable {
     /// The keyring file's text (the old one-line form is never written again once rotated).
     var fileText: String {
         var lines = ["# tokenkeeper keyring: one key a line; `current` seals, the others only open"]
-        lines.append("fingerprint-key " + fingerprintKey.withUnsafeBytes { Data($0).base64EncodedString() })
+        lines.append("fingerprint-key " + fingerprintKey.base64)
         for entry in entries {
             let created = entry.createdAt.map { RFC3339.format($0) } ?? "-"
             let role = entry.id == currentID ? "current" : "previous"

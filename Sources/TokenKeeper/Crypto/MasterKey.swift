@@ -46,10 +46,15 @@ package struct MasterKey: @unchecked Sendable {
     }
 
     /// The key as base64 text, for the key file.
-    var base64: String { key.withUnsafeBytes { Data($0).base64EncodedString() } }
+    var base64: String { key.base64 }
 
     /// Writes the key to a new file created 0600; never overwrites an existing file.
     package func write(toNewFile path: String) throws {
         try FileSystem.writeNewPrivateFile(path, contents: Array((base64 + "\n").utf8))
     }
+}
+
+extension SymmetricKey {
+    /// The key's bytes as base64 text, as key files hold them.
+    var base64: String { withUnsafeBytes { Data($0).base64EncodedString() } }
 }

@@ -46,10 +46,10 @@ package struct CommandContext: Sendable {
         try backend.open(at: configuration.databasePath, readOnly: readOnly)
     }
 
-    /// The inventory without the master key: enough for `list`, `show`, `check`, `audit` (read
-    /// only, the default) and `remove`.
-    package func inventory(readOnly: Bool = true) throws -> Inventory {
-        Inventory(store: try openStore(readOnly: readOnly), policy: configuration.policy, clock: clock, actor: actor)
+    /// The inventory without the master key, read only by default: enough for `list`, `show`,
+    /// `check` and `audit`. Everything that writes loads the key (``keyedInventory(actor:)``).
+    package func inventory() throws -> Inventory {
+        Inventory(store: try openStore(readOnly: true), policy: configuration.policy, clock: clock, actor: actor)
     }
 
     /// The inventory with the master key loaded and checked against the database; `actor`

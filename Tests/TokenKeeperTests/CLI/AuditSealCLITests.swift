@@ -8,43 +8,6 @@ import TokenKeeperTesting
 /// master key can rewrite the public hash chain so that it links again, but `audit verify` with
 /// the key catches it, and the tool's own later writes do not seal over it.
 @Suite struct AuditSealCLITests {
-    /// One audit row as the store holds it.
-    struct StoredRow {
-        var seq, at: Int64
-        var tokenID: String?
-        var event, actor, detail, prevHash, hash: String
-
-        /// The row from its fields as `sqlite3` and `psql -A` print them, `|` between.
-        init(_ line: Substring) throws {
-            let f = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            try #require(f.count == 8, "an audit row that does not split in 8: \(line)")
-            (seq, at) = (try #require(Int64(f[0])), try #require(Int64(f[1])))
-            (tokenID, event, actor, detail, prevHash, hash) = (f[2].isEmpty ? nil : f[2], f[3], f[4], f[5], f[6], f[7])
-        }
-
-        var tail: AuditLog.Tail { AuditLog.Tail(seq: seq, hash: hash) }
-
-        /// Makes this row seq `seq` after `previous`, its hash recomputed as the tool would.
-        mutating func link(seq: Int64, after previous: String) {
-            (self.seq, prevHash) = (seq, previous)
-            hash = AuditLog.hash(
-                prevHash: previous,
-                seq: seq,
-                at: UnixTime(seconds: at),
-                tokenID: tokenID,
-                event: event,
-                actor: actor,
-                detail: detail
-            )
-        }
-
-        /// The row's values as an SQL tuple.
-        var sqlValues: String {
-            let texts = [tokenID, event, actor, detail, prevHash, hash].map(AuditSealCLITests.literal)
-            return "(\(seq), \(at), " + texts.joined(separator: ", ") + ")"
-        }
-    }
-
     /// Five rows: three tokens added, the first revealed (seq 3), the second removed (seq 5).
     /// The secrets, to check that no output shows one.
     private func history(_ sandbox: CLISandbox) async throws -> (ids: [String], secrets: [String]) {
@@ -76,20 +39,16 @@ import TokenKeeperTesting
         #expect(result.status == 0 && result.stdout.hasPrefix(expected), "\(result.stdout)\(result.stderr)")
     }
 
-    static func literal(_ text: String?) -> String {
-        text.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" } ?? "NULL"
-    }
-
     /// The audit rows as stored, read under the seam.
-    private func storedRows(_ sandbox: CLISandbox) async throws -> [StoredRow] {
+    private func storedRows(_ sandbox: CLISandbox) async throws -> [AuditRowText] {
         let text = try await sandbox.underTheSeam(
             "SELECT seq, at, COALESCE(token_id, ''), event, actor, detail, prev_hash, hash FROM audit ORDER BY seq"
         )
-        return try text.split(separator: "\n").map(StoredRow.init)
+        return try text.split(separator: "\n").map(AuditRowText.init)
     }
 
     /// `rows` renumbered from 1 with every `prev_hash` and hash recomputed: a chain that links.
-    static func rechained(_ rows: [StoredRow]) -> [StoredRow] {
+    static func rechained(_ rows: [AuditRowText]) -> [AuditRowText] {
         var previous = AuditLog.genesisHash
         return rows.enumerated().map { index, row in
             var row = row
@@ -124,7 +83,7 @@ import TokenKeeperTesting
         "UPDATE audit_head SET seq = \(head.seq), hash = '\(head.hash)' WHERE id = 1"
     }
 
-    private func insertSQL(_ rows: [StoredRow]) -> String {
+    private func insertSQL(_ rows: [AuditRowText]) -> String {
         "INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) VALUES "
             + rows.map(\.sqlValues).joined(separator: ", ")
     }
@@ -151,7 +110,7 @@ import TokenKeeperTesting
         let insert = seal.map { "; INSERT INTO meta (key, value) VALUES ('audit_seal', '\($0)')" } ?? ""
         try await sandbox.underTheSeam(
             sandbox.backend == .postgres
-                ? "UPDATE audit_head SET seal = \(Self.literal(seal))"
+                ? "UPDATE audit_head SET seal = \(AuditRowText.literal(seal))"
                 : "DELETE FROM meta WHERE key = 'audit_seal'" + insert
         )
     }
@@ -333,11 +292,13 @@ import TokenKeeperTesting
         #expect(opened.status == 0, "\(opened.stderr)")
         #expect(try await keyCheck(sandbox) == entry.check)
         let seal = try await parsedSeal(sandbox)
-        let expected = try #require(try await storedRows(sandbox).last)
+        let rows = try await storedRows(sandbox)
+        let expected = try #require(rows.last)
         #expect(seal.seq == expected.seq && seal.hash == expected.hash && seal.keyID == entry.id)
         // The upgrade says so in the chain it seals: `audit_sealed`, then the command's own row.
-        #expect(expected.seq == (first[0] == "add" ? 7 : 6))
-        #expect(try await storedRows(sandbox).filter { $0.event == "audit_sealed" }.map(\.seq) == [6])
+        #expect(
+            expected.seq == (first[0] == "add" ? 7 : 6) && rows.filter { $0.event == "audit_sealed" }.map(\.seq) == [6]
+        )
         let result = try await verify(sandbox)
         #expect(result.status == 0, "\(result.stdout)")
         #expect(result.stdout.hasSuffix("seal verified with the master key\n"), "\(result.stdout)")

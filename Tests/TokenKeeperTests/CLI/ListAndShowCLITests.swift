@@ -142,7 +142,7 @@ import TokenKeeperTesting
         #expect(ids == [alpha[0]])
     }
 
-    @Test(arguments: ["7", "7x", "-7d", "7 d", "1w", "abc"])
+    @Test(arguments: ["7", "7x", "-7d", "7 d", "1y", "abc"])
     func badDurationIsAUsageError(duration: String) async throws {
         let sandbox = try await CLISandbox()
 

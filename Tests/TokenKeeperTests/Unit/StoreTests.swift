@@ -93,7 +93,12 @@ import TokenKeeperTesting
         let blocker = try DatabaseQueue(path: fixture.databasePath, configuration: configuration)
         try blocker.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE") }
         defer { try? blocker.inDatabase { db in try db.execute(sql: "ROLLBACK") } }
-        let inventory = Inventory(store: store, policy: RenewalPolicy(), actor: "test:2")
+        let inventory = Inventory(
+            store: store,
+            policy: RenewalPolicy(),
+            actor: "test:2",
+            sealer: TokenSealer(masterKey: fixture.key)
+        )
         #expect {
             try inventory.remove(id: "tk_000000000000")
         } throws: { error in

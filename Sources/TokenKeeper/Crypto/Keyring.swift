@@ -103,6 +103,12 @@ package struct Keyring: @unchecked Sendable {
         return Keyring(entries: entries + [fresh], currentID: fresh.id, fingerprintKey: fingerprintKey, source: source)
     }
 
+    /// This keyring with key `id` (one of its own) current.
+    package func making(current id: String) -> Keyring {
+        precondition(entry(id: id) != nil, "only a key of the ring becomes current")
+        return Keyring(entries: entries, currentID: id, fingerprintKey: fingerprintKey, source: source)
+    }
+
     /// This keyring without the key `id` (not the current one).
     package func removing(id: String) -> Keyring {
         precondition(id != currentID, "the current key is never removed")

@@ -109,38 +109,38 @@ package struct KeyRotation: Sendable {
                 "the store's key changed since this command started (another `key rotate`, on another host?); nothing was rotated"
             )
         }
-        // The store already moved past this file's current key: this keyring is an old copy.
-        if storeKey.id != before.currentID, let made = storeKey.createdAt,
-            made > before.current.createdAt ?? made - .seconds(1)
-        {
-            throw TokenKeeperError(
-                .wrongKey,
-                "the store's key \(storeKey.id) is newer than the current key of \(path): copy the keyring from the host "
-                    + "that rotated to it; nothing was rotated"
-            )
-        }
         var keyring = before
-        let addedKey = try !isUnfinished(before, storeCheck: startCheck)
-        if addedKey {
+        let addedKey: Bool
+        // A key made by a rotation after the file's current one: that rotation was stopped.
+        let staged = before.entries.filter { entry in
+            guard let made = entry.createdAt else { return false }
+            return before.current.createdAt.map { made > $0 } ?? true
+        }.max { $0.createdAt! < $1.createdAt! }
+        if let staged, staged.id == storeKey.id {
+            // Stopped after the store took the new key, before the file said so: say it now.
+            addedKey = false
+            keyring = before.making(current: staged.id)
+            try keyring.write(replacing: path)
+        } else if let staged, storeKey.id == before.currentID {
+            // Stopped before the store took it: move the store, then the file.
+            addedKey = false
+            keyring = before.making(current: staged.id)
+            try moveStoresKey(from: startCheck, to: keyring, restoring: text, path: path)
+            try keyring.write(replacing: path)
+        } else if try isUnfinished(before, storeCheck: startCheck) {
+            addedKey = false
+            try moveStoresKey(from: startCheck, to: keyring, restoring: nil, path: path)
+        } else {
+            // The new key goes into the file first as one that only opens (a process that reads
+            // the file now does not seal with it yet), then to the store, then the file makes it
+            // current: killed between any two steps, every key any token is sealed under is on disk.
+            addedKey = true
             keyring = before.rotated(at: clock.now)
+            try keyring.making(current: before.currentID).write(replacing: path)
+            try moveStoresKey(from: startCheck, to: keyring, restoring: text, path: path)
             try keyring.write(replacing: path)
         }
         let rotated = TokenSealer(keyring: keyring)
-        // Only from the check read above, atomically: a rotation elsewhere meanwhile stops this
-        // one here, before anything is sealed under a key the other side does not have, and the
-        // keyring file goes back to what it was.
-        let moved = try store.write { store in
-            startCheck == keyring.current.check
-                ? true : try store.replaceKeyCheck(startCheck, with: keyring.current.check)
-        }
-        guard moved else {
-            if addedKey { try Keyring.replace(path, with: text) }
-            throw TokenKeeperError(
-                .wrongKey,
-                "the store's key changed while rotating (another `key rotate`, on another host?); no token was re-sealed "
-                    + "and \(path) is as it was"
-            )
-        }
         try store.bind(to: rotated)
         var resealed = 0
         // A page another writer changed meanwhile is left to the next sweep; three sweeps end it.
@@ -191,6 +191,21 @@ package struct KeyRotation: Sendable {
             }
             progress(resealed)
             if page < Self.pageSize { return (resealed, missed) }
+        }
+    }
+
+    /// Moves the store's key check from `old` to `keyring`'s current key, atomically: a rotation
+    /// elsewhere meanwhile stops this one here, before anything is sealed under a key the other
+    /// side does not have, and the keyring file goes back to `restoring` (its text before).
+    private func moveStoresKey(from old: String, to keyring: Keyring, restoring text: String?, path: String) throws {
+        let new = keyring.current.check
+        guard try old == new || store.write({ try $0.replaceKeyCheck(old, with: new) }) else {
+            if let text { try Keyring.replace(path, with: text) }
+            throw TokenKeeperError(
+                .wrongKey,
+                "the store's key changed while rotating (another `key rotate`, on another host?); no token was re-sealed "
+                    + "and \(path) is as it was"
+            )
         }
     }
 

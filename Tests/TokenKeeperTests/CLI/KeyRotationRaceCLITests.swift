@@ -82,4 +82,26 @@ import TokenKeeperTesting
         let verified = try await winner.run(["audit", "verify"])
         #expect(verified.stdout.contains("seal verified"), "\(verified.stdout)\(verified.stderr)")
     }
+
+    /// A rotation stopped after it put its key in the file (not yet current) is finished with
+    /// that key, whether or not the store had taken it; no other key is made.
+    @Test(arguments: [false, true])
+    func aRotationStoppedWithItsKeyStagedIsFinishedWithThatKey(storeMoved: Bool) async throws {
+        let sandbox = try await CLISandbox()
+        let tokens = try await KeyRotationCLITests.addTokens(5, sandbox)
+        let ring = try KeyRotationCLITests.ring(sandbox)
+        let fresh = ring.rotated(at: UnixTime(Date()))
+        try fresh.making(current: ring.currentID).write(replacing: sandbox.keyFilePath)
+        if storeMoved {
+            let check = try #require(fresh.entry(id: fresh.currentID)).check
+            try await sandbox.underTheSeam("UPDATE meta SET value = '\(check)' WHERE key = 'key_check'")
+        }
+        let result = try await sandbox.succeed("key", "rotate")
+        #expect(result.stdout.hasPrefix("finished the rotation to key \(fresh.currentID): re-sealed 5 tokens"))
+        let after = try KeyRotationCLITests.ring(sandbox)
+        #expect(after.currentID == fresh.currentID && after.entries.count == 2)
+        let keys = try await KeyRotationCLITests.keys(sandbox)
+        #expect(KeyRotationCLITests.tokens(keys.first { $0["id"] == .string(fresh.currentID) }) == 5)
+        try await KeyRotationCLITests.expectOpen(tokens, sandbox)
+    }
 }

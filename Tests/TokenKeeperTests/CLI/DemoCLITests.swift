@@ -42,7 +42,9 @@ import TokenKeeperTesting
         #expect(output.contains(/ID +PROJECT +LABEL +STATE +EXPIRES/))
         #expect(output.contains(/tk_[0-9a-f]+ +p-\w+ +\w+ \d\d +needs_reauth/))
         #expect(output.contains(/\d+  \S+Z  refreshed  tk_/))
-        #expect(output.contains(/audit chain intact: \d+ events, head [0-9a-f]{64}/))
+        #expect(
+            output.contains(/audit chain intact: \d+ events, head [0-9a-f]{64}\nseal verified with the master key\n/)
+        )
 
         // FakeSinch's tokens start with EAAG: none is printed anywhere.
         #expect(!result.everything.contains("EAAG"))

@@ -155,7 +155,8 @@ package enum Demo {
         _ context: CommandContext,
         write: @Sendable (String) -> Void
     ) throws -> AuditLog.Verification {
-        let inventory = try context.inventory()
+        // With the demo's key, as `audit verify` loads it: the chain and its seal.
+        let inventory = try context.keyedInventory()
         let now = inventory.clock.now
         var rows: [[String]] = []
         try inventory.forEachToken(matching: Inventory.Query()) { rows.append(TextOutput.tokenRow($0, now: now)) }
@@ -166,8 +167,7 @@ package enum Demo {
             text += TextOutput.auditLine($0) + "\n"
         }
         text += "\n$ tokenkeeper audit verify\n"
-        // With the demo's key, as `audit verify` loads it: the chain and its seal.
-        let verification = try context.keyedInventory().verifyAudit()
+        let verification = try inventory.verifyAudit()
         text += verification.description + "\n"
         if case .intact = verification { text += "seal verified with the master key\n" }
         write(text)

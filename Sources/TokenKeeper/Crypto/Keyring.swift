@@ -23,8 +23,10 @@ package struct Keyring: @unchecked Sendable {
     package struct Entry: @unchecked Sendable {
         /// 16 hex digits derived from the key: what a sealed token and `key list` name it by.
         package let id: String
-        /// The id's 8 bytes, as a sealed token starts with them.
+        /// The id's 8 bytes.
         let idBytes: [UInt8]
+        /// The 9 bytes a value sealed under this key starts with: version byte and id.
+        let header: Data
         /// When `key rotate` made it; nil for a key from before keyrings.
         package let createdAt: UnixTime?
         let key: SymmetricKey
@@ -48,6 +50,7 @@ package struct Keyring: @unchecked Sendable {
             let idCode = HMAC<SHA256>.authenticationCode(for: Data("tokenkeeper key id".utf8), using: checkKey)
             idBytes = Array(idCode.withUnsafeBytes { Array($0) }.prefix(8))
             id = idBytes.hex
+            header = Data([TokenSealer.formatVersion] + idBytes)
             sealKey = HKDF<SHA256>.deriveKey(
                 inputKeyMaterial: key,
                 info: Data("tokenkeeper audit seal v1".utf8),
@@ -163,14 +166,16 @@ package struct Keyring: @unchecked Sendable {
                 var created: UnixTime?
                 if fields[2] != "-" {
                     guard let time = RFC3339.parse(fields[2]) else {
-                        throw invalid("key \(fields[1]) has no valid time")
+                        throw invalid("the key on line \(number) has no valid time")
                     }
                     created = time
                 }
                 let entry = Entry(key: key, createdAt: created)
                 // The id is derived: one that does not match names another key (or a damaged line).
                 guard entry.id == fields[1] else {
-                    throw invalid("the key on line \(number) is not key \(fields[1])")
+                    // Only an id is named back: a misplaced field could be a key.
+                    let named = fields[1].count == 16 && fields[1].allSatisfy(\.isHexDigit) ? " \(fields[1])" : ""
+                    throw invalid("the key on line \(number) is not the key\(named) its line names")
                 }
                 guard !entries.contains(where: { $0.id == entry.id }) else {
                     throw invalid("key \(entry.id) is there twice")

@@ -33,7 +33,7 @@ package final class TokenSealer: @unchecked Sendable {
     /// Seals under `keyring`; `reload` reads it again when a sealed value names a key it lacks.
     package init(keyring: Keyring, file: String? = nil, reload: (@Sendable () throws -> Keyring)? = nil) {
         let past = ContinuousClock.now - .seconds(2)
-        keys = Mutex(Keys(keyring: keyring, lastReload: past, stamp: file.flatMap(FileStamp.init), lastLook: .now))
+        keys = Mutex(Keys(keyring: keyring, lastReload: past, stamp: file.flatMap(FileStamp.init), lastLook: past))
         self.reload = reload
         self.file = file
         fingerprintMAC = HMAC<SHA256>(key: keyring.fingerprintKey)
@@ -55,8 +55,6 @@ package final class TokenSealer: @unchecked Sendable {
     /// Version byte and key id.
     static let headerSize = 9
 
-    /// The 9 bytes a value sealed under `entry` starts with.
-    static func header(_ entry: Keyring.Entry) -> Data { Data([formatVersion] + entry.idBytes) }
 
     /// Seals a token for the row `id` under the current key: header, nonce, ciphertext and tag.
     package func seal(_ token: String, id: String) throws -> Data {
@@ -67,7 +65,7 @@ package final class TokenSealer: @unchecked Sendable {
             guard let combined = box.combined else {
                 throw TokenKeeperError(.database, "sealing produced no output")
             }
-            return Self.header(current) + combined
+            return current.header + combined
         } catch let error as TokenKeeperError {
             throw error
         } catch {
@@ -97,9 +95,9 @@ package final class TokenSealer: @unchecked Sendable {
         )
     }
 
-    /// The id of the key of this keyring that opens `sealed` (no reload), nil when none does.
-    package func keyID(opening sealed: Data, id: String) -> String? {
-        Self.opened(sealed, id: id, in: keyring)?.keyID
+    /// The id of the key of `ring` that opens `sealed`, nil when none does.
+    static func keyID(opening sealed: Data, id: String, in ring: Keyring) -> String? {
+        opened(sealed, id: id, in: ring)?.keyID
     }
 
     /// `sealed` opened by the key its header names or, sealed before keyrings, by whichever key

@@ -46,7 +46,7 @@ package struct KeyRotation: Sendable {
     /// (`unknown` when it names none). In a keyring of one key, a value without the version byte
     /// is that key's (only it sealed before key ids), and only values that have it are opened.
     private func list(in store: any StoreReading, _ keyring: Keyring) throws -> [KeyInfo] {
-        let headers = keyring.entries.map(TokenSealer.header)
+        let headers = keyring.entries.map(\.header)
         let counts = try store.countSealedTokens(startingWith: headers + [Data([TokenSealer.formatVersion])])
         var keys = zip(keyring.entries, counts).map { entry, count in
             KeyInfo(id: entry.id, createdAt: entry.createdAt, current: entry.id == keyring.currentID, tokens: count)
@@ -57,7 +57,6 @@ package struct KeyRotation: Sendable {
         if single { keys[0].tokens += versionless }
         guard counts.last! > known || (!single && versionless > 0) else { return keys }
         let knownIDs = Set(keyring.entries.map(\.id))
-        let opening = TokenSealer(keyring: keyring)
         var missing: [String: Int] = [:]
         var after: String?
         while true {
@@ -67,7 +66,7 @@ package struct KeyRotation: Sendable {
                 let named = TokenSealer.keyID(ofSealed: sealed)
                 if let named, knownIDs.contains(named) { continue }
                 if single, !versioned { continue }
-                if let opener = opening.keyID(opening: sealed, id: id),
+                if let opener = TokenSealer.keyID(opening: sealed, id: id, in: keyring),
                     let index = keys.firstIndex(where: { $0.id == opener })
                 {
                     keys[index].tokens += 1
@@ -149,7 +148,7 @@ package struct KeyRotation: Sendable {
             resealed += count
             if missed == 0 { break }
         }
-        let remaining = try tokensNotUnderCurrentKey(rotated)
+        let remaining = try tokens(notUnder: keyring.current)
         let previous = keyring.entries.map(\.id).filter { $0 != keyring.currentID }
         _ = try store.write { store in
             try audit.append(
@@ -240,7 +239,7 @@ package struct KeyRotation: Sendable {
         // A keyring of one key has no rotation to finish (its tokens may predate key ids).
         guard keyring.entries.count > 1 else { return false }
         if storeCheck != keyring.current.check { return true }
-        if try tokensNotUnderCurrentKey(TokenSealer(keyring: keyring)) > 0 { return true }
+        if try tokens(notUnder: keyring.current) > 0 { return true }
         // The newest `key_rotated` names the key a finished rotation made current.
         var audited = false
         try store.read { store in
@@ -251,11 +250,10 @@ package struct KeyRotation: Sendable {
         return !audited
     }
 
-    /// How many tokens are not sealed under the current key of `sealer`.
-    private func tokensNotUnderCurrentKey(_ sealer: TokenSealer? = nil) throws -> Int {
-        let current = (sealer ?? self.sealer).keyring.current
-        return try store.read { store in
-            try store.countTokens(.all) - store.countSealedTokens(startingWith: [TokenSealer.header(current)])[0]
+    /// How many tokens are not sealed under `entry`.
+    private func tokens(notUnder entry: Keyring.Entry) throws -> Int {
+        try store.read { store in
+            try store.countTokens(.all) - store.countSealedTokens(startingWith: [entry.header])[0]
         }
     }
 

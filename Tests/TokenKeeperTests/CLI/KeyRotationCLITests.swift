@@ -270,7 +270,7 @@ import TokenKeeperTesting
 
     /// Tokens under `entry`, counted in the store behind the tool's back.
     static func sealed(under entry: Keyring.Entry, in store: any TokenStore) throws -> Int {
-        try store.read { try $0.countSealedTokens(startingWith: [TokenSealer.header(entry)])[0] }
+        try store.read { try $0.countSealedTokens(startingWith: [entry.header])[0] }
     }
 
     static func refreshes(_ sandbox: CLISandbox) async throws -> Int {

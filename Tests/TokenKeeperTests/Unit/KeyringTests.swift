@@ -70,7 +70,7 @@ import TokenKeeperTesting
             ),
             (
                 "a wrong id", [fingerprint, old.replacingOccurrences(of: ring.entries[0].id, with: otherID), new],
-                "is not key \(otherID)"
+                "is not the key \(otherID) its line names"
             ),
             (
                 "two current keys", [fingerprint, old.replacingOccurrences(of: " previous ", with: " current "), new],

@@ -55,7 +55,6 @@ package final class TokenSealer: @unchecked Sendable {
     /// Version byte and key id.
     static let headerSize = 9
 
-
     /// Seals a token for the row `id` under the current key: header, nonce, ciphertext and tag.
     package func seal(_ token: String, id: String) throws -> Data {
         followFile()

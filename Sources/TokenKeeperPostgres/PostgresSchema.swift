@@ -157,6 +157,29 @@ enum PostgresSchema {
                 "ALTER TABLE audit_head ADD COLUMN seal TEXT"
             ]
         ),
+        (
+            "v4 fleet operations",
+            [
+                // The tokens /metrics names one by one by default, beside those expiring soon
+                // (which tokens_expires_at finds): small in a healthy store.
+                "CREATE INDEX tokens_troubled ON tokens (expires_at, position) WHERE \(troubledCondition)",
+                // Each refreshing process's last heartbeat (status, check --stale, liveness metrics).
+                """
+                CREATE TABLE refreshers (
+                    owner TEXT PRIMARY KEY,
+                    host TEXT NOT NULL,
+                    pid INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    started_at BIGINT NOT NULL,
+                    beat_at BIGINT NOT NULL,
+                    last_pass_at BIGINT,
+                    last_pass_ok BOOLEAN,
+                    last_error_class TEXT
+                )
+                """,
+            ]
+        ),
     ]
 
     /// The names of the audit table's guard triggers.
@@ -172,6 +195,9 @@ enum PostgresSchema {
     static let liveCondition = condition(in: TokenState.live)
     /// Tokens that need a person: the `tokens_attention` index's condition.
     static let attentionCondition = condition(in: TokenState.attention)
+
+    /// Tokens not active, or failed since their last refresh: the `tokens_troubled` index's condition.
+    static let troubledCondition = "(state <> '\(TokenState.active.rawValue)' OR failures > 0)"
 
     static func condition(in states: [TokenState]) -> String {
         "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"

@@ -365,28 +365,6 @@ final class PostgresTransaction: StoreWriting {
         try execute(PostgresQuery(unsafeSQL: sql, binds: arguments))
     }
 
-    // MARK: - Metrics
-
-    func tokenSeriesPage(refresh: Bool, after position: Int64?, limit: Int) throws -> [TokenSeriesRow] {
-        let sql =
-            refresh
-            ? """
-            SELECT position, id, project_id, label, refresh_at FROM tokens
-            WHERE position > $1 AND \(PostgresSchema.liveCondition) ORDER BY position LIMIT $2
-            """
-            : "SELECT position, id, project_id, label, expires_at FROM tokens WHERE position > $1 ORDER BY position LIMIT $2"
-        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(position ?? Int64.min, limit))).map { row in
-            let (position, id, project, label, value) = try row.decode((Int64, String, String, String?, Int64).self)
-            return TokenSeriesRow(
-                position: position,
-                id: id,
-                project: project,
-                label: label,
-                value: UnixTime(seconds: value)
-            )
-        }
-    }
-
     // MARK: - Binds
 
     func binds(_ values: any PostgresDynamicTypeEncodable...) -> PostgresBindings {

@@ -88,6 +88,30 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("v4 fleet operations") { db in
+            // The tokens /metrics names one by one by default, beside those expiring soon (which
+            // tokens_expires_at finds): small in a healthy store, so a scrape reads few rows.
+            try db.execute(
+                sql: "CREATE INDEX tokens_troubled ON tokens(expires_at) WHERE \(SQLiteSchema.troubledCondition)"
+            )
+            // Each refreshing process's last heartbeat (status, check --stale, liveness metrics).
+            try db.execute(
+                sql: """
+                    CREATE TABLE refreshers (
+                        owner TEXT PRIMARY KEY,
+                        host TEXT NOT NULL,
+                        pid INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        version TEXT NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        beat_at INTEGER NOT NULL,
+                        last_pass_at INTEGER,
+                        last_pass_ok INTEGER,
+                        last_error_class TEXT
+                    ) WITHOUT ROWID
+                    """
+            )
+        }
         return migrator
     }
 

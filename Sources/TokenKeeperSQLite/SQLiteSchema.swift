@@ -12,6 +12,10 @@ enum SQLiteSchema {
     /// The `tokens_attention` index's WHERE clause, which a query must repeat to use the index.
     static let attentionCondition = condition(in: TokenState.attention)
 
+    /// The `tokens_troubled` index's WHERE clause: tokens not active, or failed since their
+    /// last refresh (a query repeats it, word for word, to use the index).
+    static let troubledCondition = "(state <> '\(TokenState.active.rawValue)' OR failures > 0)"
+
     /// `state IN ('a', 'b')` for `states` (the migrations' indexes are written from these).
     static func condition(in states: [TokenState]) -> String {
         "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"

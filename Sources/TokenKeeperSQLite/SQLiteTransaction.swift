@@ -267,31 +267,6 @@ struct SQLiteTransaction: StoreWriting {
         )
     }
 
-    // MARK: - Metrics
-
-    func tokenSeriesPage(refresh: Bool, after position: Int64?, limit: Int) throws -> [TokenSeriesRow] {
-        // The table's own order (rowid), read sequentially. `tokens` has a text primary key, so
-        // its rowid is not an alias: a `VACUUM` during a scrape could renumber rows and repeat or
-        // skip some in that scrape. tokenkeeper never vacuums.
-        let statement = try db.cachedStatement(
-            sql: refresh
-                ? """
-                SELECT rowid, id, project_id, label, refresh_at FROM tokens
-                WHERE rowid > ? AND \(SQLiteSchema.liveCondition) ORDER BY rowid LIMIT ?
-                """
-                : "SELECT rowid, id, project_id, label, expires_at FROM tokens WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        )
-        return try Row.fetchAll(statement, arguments: [position ?? Int64.min, limit]).map { row in
-            TokenSeriesRow(
-                position: row[0],
-                id: row[1],
-                project: row[2],
-                label: row[3],
-                value: UnixTime(seconds: row[4])
-            )
-        }
-    }
-
     // MARK: - Audit
 
     func auditTail() throws -> AuditLog.Tail {

@@ -28,9 +28,16 @@ package enum Daemon {
         if let metrics {
             // Before the scheduler runs, so its first refresh is counted.
             let registry = MetricsEndpoint.bootstrapRegistry()
-            let endpoint = MetricsEndpoint(registry: registry, store: engine.store) { scheduler.problem }
+            let endpoint = MetricsEndpoint(
+                registry: registry,
+                store: engine.store,
+                clock: context.clock,
+                perToken: context.configuration.perTokenSeries
+            ) { scheduler.problem }
             services.append(.init(service: endpoint.service(at: metrics, logger: logger)))
         }
+        let heartbeat = Heartbeat(engine: engine, kind: .daemon, clock: context.clock)
+        services.append(.init(service: HeartbeatService(heartbeat: heartbeat, logger: logger)))
         services.append(.init(service: scheduler))
         var configuration = ServiceGroupConfiguration(
             services: services,
@@ -44,5 +51,32 @@ package enum Daemon {
         logger.info("daemon started", metadata: ["owner": "\(engine.owner)"])
         try await group.run()
         logger.info("daemon stopped")
+    }
+}
+
+/// Writes the daemon's heartbeat at start and every ``Heartbeat/interval`` until shutdown, idle
+/// or not: `status`, `check` and the liveness metrics tell a stopped daemon from a quiet one.
+struct HeartbeatService: Service {
+    let heartbeat: Heartbeat
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            var failing = false
+            while !Task.isCancelled {
+                do {
+                    try await offCooperativePool { try heartbeat.beat() }
+                    if failing { logger.notice("heartbeat written again") }
+                    failing = false
+                } catch {
+                    // The scheduler's own pass meets the same database and reports it (/healthz).
+                    if !failing { logger.warning("heartbeat not written", metadata: ["error": "\(error)"]) }
+                    failing = true
+                }
+                try await Task.sleep(for: Heartbeat.interval)
+            }
+        }
+        // The last beat, with the pass the scheduler finished while stopping.
+        try? await offCooperativePool { try heartbeat.beat() }
     }
 }

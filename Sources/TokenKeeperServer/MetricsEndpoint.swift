@@ -6,14 +6,17 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 import TokenKeeper
+import WallTime
 
 /// The daemon's `--metrics ADDR` server: `/metrics` in Prometheus text and `/healthz`.
 ///
 /// Counters and the latency histogram live in a swift-prometheus registry fed through
-/// swift-metrics. The per-token series are read from the database at each scrape rather than
-/// kept as gauges: a token removed by any process disappears from the next scrape, and the daemon
-/// holds no per-token state. They are streamed a page at a time, so a scrape of a million tokens
-/// (~220 MB of text) holds one page, not the whole answer.
+/// swift-metrics. The store-wide gauges (``StoreSummary``) and the per-token series are read
+/// from the database at each scrape rather than kept as gauges: a token removed by any process
+/// disappears from the next scrape, and the daemon holds no per-token state. The per-token
+/// series are, by default, only those of tokens that need attention (`metrics.per_token`); they
+/// are streamed a page at a time, so even `all` over a million tokens (~220 MB of text) holds one
+/// page, not the whole answer.
 package struct MetricsEndpoint: Sendable {
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); port 0 picks a free one.
     package struct Address: Sendable, Equatable, CustomStringConvertible {
@@ -40,10 +43,10 @@ package struct MetricsEndpoint: Sendable {
     }
 
     let registry: PrometheusCollectorRegistry
-    /// `tokenkeeper_tokens{state}`, set from the store at each scrape: apart from `registry` so
-    /// it is written after the counters (``startScrape()``).
-    let stateRegistry = PrometheusCollectorRegistry()
     let store: any TokenStore
+    let clock: any WallClock
+    /// `metrics.per_token`.
+    let perToken: TokenKeeperConfiguration.PerTokenSeries
     /// Tokens read per page of the per-token series.
     let pageSize: Int
     /// Nil while the scheduler runs and its last pass went through; else what is wrong.
@@ -60,12 +63,16 @@ package struct MetricsEndpoint: Sendable {
     package init(
         registry: PrometheusCollectorRegistry,
         store: any TokenStore,
+        clock: any WallClock = SystemClock(),
+        perToken: TokenKeeperConfiguration.PerTokenSeries = .attention,
         pageSize: Int = 10_000,
         schedulerProblem: @escaping @Sendable () -> String?
     ) {
         precondition(pageSize > 0, "a page holds at least one token")
         self.registry = registry
         self.store = store
+        self.clock = clock
+        self.perToken = perToken
         self.pageSize = pageSize
         self.schedulerProblem = schedulerProblem
     }
@@ -148,16 +155,7 @@ package struct MetricsEndpoint: Sendable {
         schedulerProblem() ?? store.healthProblem()
     }
 
-    static var tokens: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "tokenkeeper",
-            metricName: "tokens",
-            unitName: "",
-            helpText: "Stored tokens by state."
-        )
-    }
-
-    /// The scrape's beginning: the registry's series, then the state counts and the first page
+    /// The scrape's beginning: the registry's series, then the store's gauges and the first page
     /// of the per-token series; `rest` reads the pages after it.
     ///
     /// The counters are written before the store is read: a refresh counted in a scrape commits
@@ -167,14 +165,10 @@ package struct MetricsEndpoint: Sendable {
     package func startScrape() throws -> (text: [UInt8], rest: TokenSeries) {
         var output: [UInt8] = []
         registry.emit(into: &output)
+        let now = clock.now
         return try store.read { store in
-            let stored = try store.countTokensByState()
-            for state in TokenState.allCases {
-                let count = stored[state] ?? 0
-                stateRegistry.makeGauge(descriptor: Self.tokens, labels: [("state", state.rawValue)]).set(Double(count))
-            }
-            stateRegistry.emit(into: &output)
-            var series = TokenSeries(pageSize: pageSize)
+            output += Array(try StoreSummary(reading: store, now: now).prometheusText.utf8)
+            var series = TokenSeries(pageSize: pageSize, selection: perToken, horizon: now + ExpiryCheck.defaultWarn)
             if let page = try series.next(store) {
                 output += page
             }

@@ -45,6 +45,8 @@ package enum ConfigurationLoader {
         Setting(key: "limits.rate", environment: "TOKENKEEPER_RATE"),
         Setting(key: "limits.exchange_store_wait", environment: "TOKENKEEPER_EXCHANGE_STORE_WAIT"),
         Setting(key: "http.timeout", environment: "TOKENKEEPER_HTTP_TIMEOUT"),
+        Setting(key: "metrics.per_token", environment: "TOKENKEEPER_METRICS_PER_TOKEN"),
+        Setting(key: "check.stale", environment: "TOKENKEEPER_CHECK_STALE"),
     ]
 
     /// Loads the configuration.
@@ -199,6 +201,7 @@ package enum ConfigurationLoader {
         for hook in RefreshStateMachine.Hook.allCases {
             config.hooks[hook] = string("hooks.\(hook.rawValue)")
         }
+        try loadMonitoring(into: &config, string: string, name: name)
         return config
     }
 

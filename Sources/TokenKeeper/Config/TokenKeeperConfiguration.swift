@@ -66,6 +66,10 @@ package struct TokenKeeperConfiguration: Sendable {
     /// ``RefreshEngine/callBudget(httpTimeout:)`` is under ``RefreshEngine/defaultLease``.
     package static let maximumHTTPTimeout: Duration = .seconds(70)
     package var hooks = Hooks()
+    /// `metrics.per_token`: which tokens `/metrics` names one by one.
+    package var perTokenSeries: PerTokenSeries = .attention
+    /// `check.stale`: how long without a refresher's pass before `check` warns; nil: never.
+    package var checkStale: Duration? = .seconds(3_600)
     /// The YAML file the values came from, when there was one.
     package var configFile: String?
 
@@ -78,6 +82,17 @@ package struct TokenKeeperConfiguration: Sendable {
         package var statementTimeout: Duration = .seconds(30)
 
         package init() {}
+    }
+
+    /// `metrics.per_token`: the tokens with series of their own on `/metrics`.
+    package enum PerTokenSeries: String, Sendable, CaseIterable {
+        /// Tokens not active, failed since their last refresh, or expiring within `check`'s
+        /// default warning window.
+        case attention
+        /// Every token (two series each: about 220 bytes a token per scrape).
+        case all
+        /// None: the aggregates only.
+        case none
     }
 
     /// Whether the database is a server named by a URL rather than a file.

@@ -19,10 +19,18 @@ package struct ExpiryCheck: Sendable {
 
     package var warn: Duration
     package var crit: Duration
+    /// `--stale`: WARNING when the store has held tokens for longer than this and no refresher
+    /// completed a pass within it; nil: not checked.
+    package var stale: Duration?
 
-    package init(warn: Duration = .seconds(14 * 86_400), crit: Duration = .seconds(3 * 86_400)) {
+    /// `--warn`'s default; also the window in which `/metrics` names a token by default.
+    package static let defaultWarn: Duration = .seconds(14 * 86_400)
+    package static let defaultCrit: Duration = .seconds(3 * 86_400)
+
+    package init(warn: Duration = defaultWarn, crit: Duration = defaultCrit, stale: Duration? = nil) {
         self.warn = warn
         self.crit = crit
+        self.stale = stale
     }
 
     /// The counts a verdict is made of. Each token is counted once, in its worst bucket.
@@ -46,10 +54,10 @@ package struct ExpiryCheck: Sendable {
     }
 
     /// The pure decision: CRITICAL if anything needs a person or expires within `crit`,
-    /// WARNING if anything expires within `warn`, OK otherwise.
-    package static func status(of counts: Counts) -> Status {
+    /// WARNING if anything expires within `warn` or no refresher has passed lately, OK otherwise.
+    package static func status(of counts: Counts, refreshersStale: Bool = false) -> Status {
         if counts.needsReauth + counts.expired + counts.critical > 0 { return .critical }
-        if counts.warning > 0 { return .warning }
+        if counts.warning > 0 || refreshersStale { return .warning }
         return .ok
     }
 
@@ -62,6 +70,12 @@ package struct ExpiryCheck: Sendable {
         /// Up to ten tokens that need attention, worst first.
         package var attention: [TokenRecord]
         package var now: UnixTime
+        package var stale: Duration?
+        /// Whether the store has held tokens for longer than `stale` and no refresher completed
+        /// a pass within it.
+        package var refreshersStale = false
+        /// The latest pass any refresher completed (nil: none seen), when `stale` was checked.
+        package var lastPassAt: UnixTime?
     }
 
     /// A handful of range counts, not a scan of the tokens, so a million rows answer in
@@ -90,14 +104,33 @@ package struct ExpiryCheck: Sendable {
                 let soon = TokenFilter(states: .live, expiringBy: now + warn, limit: 10 - attentionTokens.count)
                 try store.forEachToken(soon) { attentionTokens.append($0) }
             }
-            return Report(
-                status: Self.status(of: counts),
+            var report = Report(
+                status: .ok,
                 counts: counts,
                 warn: warn,
                 crit: crit,
                 attention: attentionTokens,
-                now: now
+                now: now,
+                stale: stale
             )
+            if let stale, counts.total > 0 {
+                (report.refreshersStale, report.lastPassAt) = try Self.refreshersStale(store, now: now, stale: stale)
+            }
+            report.status = Self.status(of: counts, refreshersStale: report.refreshersStale)
+            return report
         }
+    }
+
+    /// Whether no refresher has completed a pass within `stale` while the store has held tokens
+    /// for longer than that (its first token's audit row; a store filled a minute ago has had no
+    /// time for a pass), and the latest pass seen.
+    /// A pass that failed (the database unwritable, say) is not a completed one.
+    static func refreshersStale(_ store: any StoreReading, now: UnixTime, stale: Duration) throws -> (Bool, UnixTime?) {
+        let cutoff = now - stale
+        let seen = try store.refreshers(seenSince: now - max(stale, StoreSummary.refresherWindow))
+        let lastPass = seen.filter { $0.lastPassOK != false }.compactMap(\.lastPassAt).max()
+        if let lastPass, lastPass >= cutoff { return (false, lastPass) }
+        let storedSince = try store.firstTokenAuditAt()
+        return (storedSince.map { $0 <= cutoff } ?? false, lastPass)
     }
 }

@@ -86,6 +86,12 @@ package enum TextOutput {
         let warn = DurationText.format(report.warn)
         let crit = DurationText.format(report.crit)
         var parts: [String] = []
+        if report.refreshersStale, let stale = report.stale {
+            let last = report.lastPassAt.map { "last " + DurationText.relative($0, now: report.now) } ?? "none seen"
+            parts.append(
+                "no refresher (daemon or run-once) has completed a pass in \(DurationText.format(stale)) (\(last))"
+            )
+        }
         // The verb agrees with its count: "1 needs", "2 need".
         func verb(_ count: Int, _ one: String, _ many: String) -> String { "\(count) \(count == 1 ? one : many)" }
         if counts.needsReauth > 0 {
@@ -110,7 +116,7 @@ package enum TextOutput {
         }
         summary = statusText(summary)
         return
-            "TOKENKEEPER \(report.status.rawValue) - \(summary) | total=\(counts.total) needs_reauth=\(counts.needsReauth) expired=\(counts.expired) critical=\(counts.critical) warning=\(counts.warning)"
+            "TOKENKEEPER \(report.status.rawValue) - \(summary) | total=\(counts.total) needs_reauth=\(counts.needsReauth) expired=\(counts.expired) critical=\(counts.critical) warning=\(counts.warning)\(report.stale == nil ? "" : " refreshers_stale=\(report.refreshersStale ? 1 : 0)")"
     }
 
     /// Text for the part of a `check` line before its performance data, one line whatever it

@@ -134,7 +134,8 @@ package struct CheckJSON: Encodable, Sendable {
         case exitCode = "exit_code"
         case total
         case needsReauth = "needs_reauth"
-        case expired, critical, warning, warn, crit, tokens
+        case expired, critical, warning, warn, crit, tokens, stale
+        case refreshersStale = "refreshers_stale", lastPassAt = "last_pass_at"
     }
 
     package func encode(to encoder: any Encoder) throws {
@@ -149,6 +150,9 @@ package struct CheckJSON: Encodable, Sendable {
         try container.encode(DurationText.format(report.warn), forKey: .warn)
         try container.encode(DurationText.format(report.crit), forKey: .crit)
         try container.encode(report.attention.map(TokenJSON.init), forKey: .tokens)
+        try container.encode(report.stale.map(DurationText.format), forKey: .stale)
+        try container.encode(report.refreshersStale, forKey: .refreshersStale)
+        try container.encode(report.lastPassAt.map(RFC3339.format), forKey: .lastPassAt)
     }
 }
 

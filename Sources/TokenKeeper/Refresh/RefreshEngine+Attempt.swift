@@ -183,6 +183,7 @@ extension RefreshEngine {
             return .skipped
         }
         RefreshMetrics.record(decision, latency: elapsed)
+        activity.attempted(at: inventory.clock.now, errorClass: decision.lastError?.errorClass)
         // Past the commit the refresh stands: its hooks run to their own limit even when the
         // daemon's grace period runs out (cancelling them would leave an app on the old token).
         var failures: [(hook: RefreshStateMachine.Hook, reason: String)] = []

@@ -24,6 +24,8 @@ package final class RefreshEngine: Sendable {
     let slots: CallSlots
     /// The longest one call to Sinch can take: a lease must last that long when the call starts.
     let callBudget: Duration
+    /// Its last pass and attempt, for its heartbeat.
+    package let activity = RefresherActivity()
 
     /// How long a claim holds: a crashed holder's tokens wait that long.
     package static let defaultLease: Duration = .seconds(300)
@@ -97,25 +99,31 @@ package final class RefreshEngine: Sendable {
             if runHooks { try await rehearseDeployHook(ids, into: &summary) }
             return summary
         }
-        while shouldContinue() {
-            let ids: [String]
-            do {
-                ids = try await onLedger { try $0.due(now: $0.clock.now, limit: batch) }
-            } catch {
-                throw RefreshInterrupted(summary: summary, error: error)
-            }
-            var pass = RefreshSummary()
-            pass.due = ids.count
-            do {
-                try await refreshAll(ids, into: &pass, shouldContinue: shouldContinue)
-            } catch {
+        do {
+            while shouldContinue() {
+                let ids: [String]
+                do {
+                    ids = try await onLedger { try $0.due(now: $0.clock.now, limit: batch) }
+                } catch {
+                    throw RefreshInterrupted(summary: summary, error: error)
+                }
+                var pass = RefreshSummary()
+                pass.due = ids.count
+                do {
+                    try await refreshAll(ids, into: &pass, shouldContinue: shouldContinue)
+                } catch {
+                    summary.add(pass)
+                    throw RefreshInterrupted(summary: summary, error: error)
+                }
                 summary.add(pass)
-                throw RefreshInterrupted(summary: summary, error: error)
+                // A short batch was the last; one where nothing moved (all held elsewhere) would repeat.
+                guard ids.count == batch, pass.madeProgress else { break }
             }
-            summary.add(pass)
-            // A short batch was the last; one where nothing moved (all held elsewhere) would repeat.
-            guard ids.count == batch, pass.madeProgress else { break }
+        } catch {
+            activity.passEnded(at: inventory.clock.now, error: error)
+            throw error
         }
+        activity.passEnded(at: inventory.clock.now, error: nil)
         return summary
     }
 

@@ -97,25 +97,6 @@ package struct TokenFilter: Sendable, Equatable {
     }
 }
 
-/// One token's line in a `/metrics` family, with the position to resume after.
-package struct TokenSeriesRow: Sendable, Equatable {
-    /// The backend's position of the row: pages resume after the last one read.
-    package var position: Int64
-    package var id: String
-    package var project: String
-    package var label: String?
-    /// The expiry or the next refresh, by family.
-    package var value: UnixTime
-
-    package init(position: Int64, id: String, project: String, label: String?, value: UnixTime) {
-        self.position = position
-        self.id = id
-        self.project = project
-        self.label = label
-        self.value = value
-    }
-}
-
 /// A claimed token's outcome as it is written: the token row's new values, checked against the
 /// lease and `version` it was claimed with.
 package struct TokenOutcomeWrite: Sendable {
@@ -196,10 +177,19 @@ package protocol StoreReading {
     /// The earliest `refresh_at` among live tokens nobody holds at `now`.
     func nextRefresh(now: UnixTime) throws -> UnixTime?
 
-    // Metrics
-    /// Up to `limit` tokens after `position` (nil: from the start) in the backend's order, with
-    /// each one's expiry (`refresh` false) or, for live tokens only, next refresh (`refresh` true).
-    func tokenSeriesPage(refresh: Bool, after position: Int64?, limit: Int) throws -> [TokenSeriesRow]
+    // Metrics and status
+    /// Up to `limit` tokens of `scope` after `cursor` (nil: from the start), in the scope's
+    /// order, with each one's expiry (`refresh` false) or, for live tokens only, next refresh
+    /// (`refresh` true).
+    func tokenSeriesPage(refresh: Bool, scope: TokenSeriesScope, after cursor: TokenSeriesCursor?, limit: Int) throws
+        -> [TokenSeriesRow]
+    /// The earliest expiry among tokens in `states`.
+    func earliestExpiry(_ states: TokenStates) throws -> UnixTime?
+    /// When the audit log's first row about a token was written: since when the store has held
+    /// tokens (nil: never). The first rows in seq order, not a scan.
+    func firstTokenAuditAt() throws -> UnixTime?
+    /// Every refresher whose last heartbeat is at or after `since`, most recent first.
+    func refreshers(seenSince since: UnixTime) throws -> [RefresherHeartbeat]
 
     // Audit
     /// The chain's last row (seq 0 and the genesis hash when empty). In a write transaction, the
@@ -281,6 +271,9 @@ package protocol StoreWriting: StoreReading {
     /// `expires_at - margin` nor earlier than their own schedule; tokens another owner holds at
     /// `now` are left alone. `version` stays.
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws
+    /// Writes `beat` over the refresher's last one, and forgets refreshers last seen before
+    /// `forgetBefore`.
+    func recordHeartbeat(_ beat: RefresherHeartbeat, forgetBefore: UnixTime) throws
 }
 
 extension StoreWriting {

@@ -8,7 +8,8 @@ extension TokenKeeperCommand {
             abstract: "Monitoring check: OK (0), WARNING (1), CRITICAL (2) or UNKNOWN (3).",
             discussion: """
                 CRITICAL when a token expires within --crit, is expired or needs_reauth; WARNING when \
-                one expires within --warn. Needs no master key.
+                one expires within --warn, or when the store has held tokens for longer than --stale and no \
+                refresher (daemon or run-once) has completed a pass within it. Needs no master key.
                 """
         )
 
@@ -20,17 +21,36 @@ extension TokenKeeperCommand {
         @Option(help: "Critical when a token expires within this duration.", transform: Parse.duration)
         var crit: Duration = .seconds(3 * 86_400)
 
+        @Option(
+            help: ArgumentHelp(
+                "Warn when no refresher has completed a pass within this duration; 0 turns it off.",
+                discussion: "Default: check.stale in the config, else 1h.",
+                valueName: "duration"
+            )
+        )
+        var stale: String?
+
+        /// `--stale`, parsed: nil when not given, `.some(nil)` for `0`.
+        private func staleLimit() throws -> Duration?? {
+            guard let stale else { return nil }
+            if stale == "0" { return .some(nil) }
+            return .some(try Parse.duration(stale))
+        }
+
         @Flag(help: "Print one JSON object.")
         var json = false
 
         func validate() throws {
             if crit > warn { throw ValidationError("--crit must not be longer than --warn") }
+            _ = try staleLimit()
         }
 
         func run() throws {
             let report: ExpiryCheck.Report
             do {
-                report = try ExpiryCheck(warn: warn, crit: crit).run(on: options.context().inventory())
+                let context = try options.context()
+                let stale = try staleLimit() ?? context.configuration.checkStale
+                report = try ExpiryCheck(warn: warn, crit: crit, stale: stale).run(on: context.inventory())
             } catch let error as TokenKeeperError {
                 // A monitoring system reads a failed check as UNKNOWN, with the reason on stdout.
                 let status = ExpiryCheck.Status.unknown

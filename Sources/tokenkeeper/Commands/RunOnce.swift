@@ -19,8 +19,17 @@ extension TokenKeeperCommand {
         func run() throws {
             let summary = try reportingRefreshErrors(json: json) {
                 let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
-                let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
-                return try runBlocking { try await engine.runOnce(dryRun: dryRun, runHooks: runHooks) }
+                let context = try options.context()
+                let engine = try context.refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
+                guard !dryRun else {
+                    return try runBlocking { try await engine.runOnce(dryRun: true, runHooks: runHooks) }
+                }
+                // A heartbeat at the start and at the end, as `status` and `check --stale` read them;
+                // one that cannot be written must not stop the refreshes (their own errors tell why).
+                let heartbeat = Heartbeat(engine: engine, kind: .runOnce, clock: context.clock)
+                try? heartbeat.beat()
+                defer { try? heartbeat.beat() }
+                return try runBlocking { try await engine.runOnce() }
             }
             if summary.failed + summary.needsReauth > 0 { throw ExitCode(1) }
         }

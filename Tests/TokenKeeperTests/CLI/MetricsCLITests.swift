@@ -27,7 +27,9 @@ import TokenKeeperTesting
         try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(
                 sinch: sinch,
-                environment: ["TOKENKEEPER_RATE": "1000"],
+                // Every token's series, as before `metrics.per_token` (the default names only
+                // tokens that need attention: AttentionMetricsCLITests).
+                environment: ["TOKENKEEPER_RATE": "1000", "TOKENKEEPER_METRICS_PER_TOKEN": "all"],
                 backend: backend
             )
             let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))

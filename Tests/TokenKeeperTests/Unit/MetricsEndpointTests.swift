@@ -50,7 +50,7 @@ import TokenKeeperTesting
             labels: [("result", "refreshed")]
         )
         let store = InterleavedStore(fixture.store) { refreshed.increment() }
-        let endpoint = MetricsEndpoint(registry: registry, store: store) { nil }
+        let endpoint = MetricsEndpoint(registry: registry, store: store, perToken: .all) { nil }
 
         let first = String(decoding: try endpoint.startScrape().text, as: UTF8.self)
         #expect(first.contains(#"tokenkeeper_refresh_total{result="refreshed"} 0"#), "\(first)")

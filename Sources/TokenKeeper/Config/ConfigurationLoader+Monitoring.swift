@@ -1,0 +1,29 @@
+extension ConfigurationLoader {
+    /// `metrics.per_token` and `check.stale`.
+    static func loadMonitoring(
+        into config: inout TokenKeeperConfiguration,
+        string: (String) -> String?,
+        name: (String) -> String
+    ) throws {
+        if let text = string("metrics.per_token") {
+            guard let value = TokenKeeperConfiguration.PerTokenSeries(rawValue: text) else {
+                let choices = TokenKeeperConfiguration.PerTokenSeries.allCases.map(\.rawValue).joined(separator: ", ")
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name("metrics.per_token")): \"\(text)\" (expected one of \(choices))"
+                )
+            }
+            config.perTokenSeries = value
+        }
+        if let text = string("check.stale") {
+            config.checkStale = try parseStale(text, key: name("check.stale"))
+        }
+    }
+
+    /// A staleness limit: a duration, or `0` for none.
+    package static func parseStale(_ text: String, key: String) throws -> Duration? {
+        if text == "0" { return nil }
+        let duration = try DurationText.parse(text, key: key)
+        return duration == .zero ? nil : duration
+    }
+}

@@ -163,6 +163,11 @@ enum PostgresSchema {
                 // The tokens /metrics names one by one by default, beside those expiring soon
                 // (which tokens_expires_at finds): small in a healthy store.
                 "CREATE INDEX tokens_troubled ON tokens (expires_at, position) WHERE \(troubledCondition)",
+                // Probes (`probe`, `policy.probe_every`): when each token was last asked about,
+                // and when the daemon asks next (active tokens only, soonest first).
+                "ALTER TABLE tokens ADD COLUMN last_probed_at BIGINT",
+                "ALTER TABLE tokens ADD COLUMN probe_at BIGINT",
+                "CREATE INDEX tokens_probe_at ON tokens (probe_at) WHERE \(probeCondition)",
                 // Each refreshing process's last heartbeat (status, check --stale, liveness metrics).
                 """
                 CREATE TABLE refreshers (
@@ -199,6 +204,9 @@ enum PostgresSchema {
     /// Tokens not active, or failed since their last refresh: the `tokens_troubled` index's condition.
     static let troubledCondition = "(state <> '\(TokenState.active.rawValue)' OR failures > 0)"
 
+    /// The tokens the daemon probes: the `tokens_probe_at` index's condition.
+    static let probeCondition = "state = '\(TokenState.active.rawValue)'"
+
     static func condition(in states: [TokenState]) -> String {
         "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
     }
@@ -220,6 +228,10 @@ enum PostgresSchema {
         id, project_id, label, waba_id, business_manager, sealed_token, fingerprint, issued_at, expires_at, \
         refresh_at, state, failures, last_error, last_refreshed_at, lease_owner, lease_until, version
         """
+
+    /// ``tokenColumns`` and the columns a read adds (written by their own statements, never by
+    /// an insert or an outcome), in the order ``TokenRecord/init(postgresRow:)`` reads them.
+    static let tokenSelectColumns = tokenColumns + ", last_probed_at"
 
     /// The columns of an audit row, in the order ``AuditRecord/init(postgresRow:)`` reads them.
     static let auditColumns = "seq, at, token_id, event, actor, detail, prev_hash, hash"
@@ -260,10 +272,8 @@ extension TokenRecord {
         let (id, project, label, waba, manager, sealed, fingerprint, issued, expires, refresh) = try row.decode(
             (String, String, String?, String?, String?, ByteBuffer, String, Int64, Int64, Int64).self
         )
-        let (stateText, failures, lastError, lastRefreshed, leaseOwner, leaseUntil, version) = try row.decode(
-            (String, Int, String?, Int64?, String?, Int64?, Int).self,
-            columns: 10
-        )
+        let (stateText, failures, lastError, lastRefreshed, leaseOwner, leaseUntil, version, lastProbed) =
+            try row.decode((String, Int, String?, Int64?, String?, Int64?, Int, Int64?).self, columns: 10)
         guard let state = TokenState(rawValue: stateText) else {
             throw TokenKeeperError(.database, "a token row has the unknown state \(stateText)")
         }
@@ -284,7 +294,8 @@ extension TokenRecord {
             lastRefreshedAt: lastRefreshed.map(UnixTime.init(seconds:)),
             leaseOwner: leaseOwner,
             leaseUntil: leaseUntil.map(UnixTime.init(seconds:)),
-            version: version
+            version: version,
+            lastProbedAt: lastProbed.map(UnixTime.init(seconds:))
         )
     }
 }

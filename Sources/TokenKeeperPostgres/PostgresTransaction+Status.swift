@@ -114,3 +114,49 @@ extension PostgresTransaction {
         try execute("DELETE FROM refreshers WHERE beat_at < \(forgetBefore.seconds)")
     }
 }
+
+/// Probes: when each active token is next asked about (`policy.probe_every`).
+extension PostgresTransaction {
+    func dueProbeIDs(now: UnixTime, limit: Int) throws -> [String] {
+        let sql = """
+            SELECT id FROM tokens
+            WHERE \(PostgresSchema.probeCondition) AND probe_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+            ORDER BY probe_at LIMIT $2
+            """
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds, limit))).map {
+            try $0.decode(String.self)
+        }
+    }
+
+    func nextProbe(now: UnixTime) throws -> UnixTime? {
+        let sql = """
+            SELECT probe_at FROM tokens
+            WHERE \(PostgresSchema.probeCondition) AND probe_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)
+            ORDER BY probe_at LIMIT 1
+            """
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds))).first.map {
+            UnixTime(seconds: try $0.decode(Int64.self))
+        }
+    }
+
+    func scheduleProbes(now: UnixTime, every: Duration) throws -> Int {
+        // Counted on the server: a first schedule over a million tokens sends back one row.
+        let sql = """
+            WITH scheduled AS (
+                UPDATE tokens SET probe_at = $1 + floor(random() * $2)::bigint
+                WHERE \(PostgresSchema.probeCondition) AND probe_at IS NULL RETURNING 1
+            ) SELECT COUNT(*) FROM scheduled
+            """
+        let rows = try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds, max(every.wholeSeconds, 1))))
+        return Int(try rows.first?.decode(Int64.self) ?? 0)
+    }
+
+    func recordProbe(id: String, owner: String, at: UnixTime, next: UnixTime?) throws -> Bool {
+        var arguments = binds(at.seconds)
+        arguments.append(next?.seconds)
+        arguments.append(id)
+        arguments.append(owner)
+        let sql = "UPDATE tokens SET last_probed_at = $1, probe_at = $2 WHERE id = $3 AND lease_owner = $4 RETURNING 1"
+        return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1
+    }
+}

@@ -111,7 +111,7 @@ final class PostgresTransaction: StoreWriting {
     func token(id: String) throws -> TokenRecord? {
         try execute(
             PostgresQuery(
-                unsafeSQL: "SELECT \(PostgresSchema.tokenColumns) FROM tokens WHERE id = $1",
+                unsafeSQL: "SELECT \(PostgresSchema.tokenSelectColumns) FROM tokens WHERE id = $1",
                 binds: binds(id)
             )
         )
@@ -130,7 +130,7 @@ final class PostgresTransaction: StoreWriting {
             arguments.append(project)
             conditions.append("project_id = $\(arguments.count)")
         }
-        var sql = "SELECT \(PostgresSchema.tokenColumns) FROM tokens"
+        var sql = "SELECT \(PostgresSchema.tokenSelectColumns) FROM tokens"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         // Tokens that expire together come in the order they were stored, as on SQLite (its
         // rowid), so both list alike and a copy keeps its source's order.
@@ -238,7 +238,7 @@ final class PostgresTransaction: StoreWriting {
             UPDATE tokens SET lease_owner = $1, lease_until = $2
             WHERE id = $3 AND \(PostgresSchema.liveCondition)
               AND (lease_until IS NULL OR lease_until < $4) AND (refresh_at <= $4 OR $5)
-            RETURNING \(PostgresSchema.tokenColumns)
+            RETURNING \(PostgresSchema.tokenSelectColumns)
             """
         var arguments = binds(owner, until.seconds, id, now.seconds)
         arguments.append(!onlyIfDue)
@@ -263,7 +263,7 @@ final class PostgresTransaction: StoreWriting {
                   AND (lease_until IS NULL OR lease_until < $4) AND (refresh_at <= $4 OR $5)
                 FOR UPDATE SKIP LOCKED
             )
-            RETURNING \(PostgresSchema.tokenColumns)
+            RETURNING \(PostgresSchema.tokenSelectColumns)
             """
         var arguments = binds(owner, until.seconds)
         arguments.append(ids)

@@ -94,6 +94,11 @@ enum SQLiteMigrations {
             try db.execute(
                 sql: "CREATE INDEX tokens_troubled ON tokens(expires_at) WHERE \(SQLiteSchema.troubledCondition)"
             )
+            // Probes (`probe`, `policy.probe_every`): when each token was last asked about, and
+            // when the daemon asks next (active tokens only, soonest first).
+            try db.execute(sql: "ALTER TABLE tokens ADD COLUMN last_probed_at INTEGER")
+            try db.execute(sql: "ALTER TABLE tokens ADD COLUMN probe_at INTEGER")
+            try db.execute(sql: "CREATE INDEX tokens_probe_at ON tokens(probe_at) WHERE \(SQLiteSchema.probeCondition)")
             // Each refreshing process's last heartbeat (status, check --stale, liveness metrics).
             try db.execute(
                 sql: """

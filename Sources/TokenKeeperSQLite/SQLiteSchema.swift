@@ -16,6 +16,9 @@ enum SQLiteSchema {
     /// last refresh (a query repeats it, word for word, to use the index).
     static let troubledCondition = "(state <> '\(TokenState.active.rawValue)' OR failures > 0)"
 
+    /// The `tokens_probe_at` index's WHERE clause: the tokens the daemon probes.
+    static let probeCondition = "state = '\(TokenState.active.rawValue)'"
+
     /// `state IN ('a', 'b')` for `states` (the migrations' indexes are written from these).
     static func condition(in states: [TokenState]) -> String {
         "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
@@ -71,7 +74,8 @@ extension TokenRecord {
             lastRefreshedAt: (try row.decode(Int64?.self, forColumn: "last_refreshed_at")).map(UnixTime.init(seconds:)),
             leaseOwner: try row.decode(forColumn: "lease_owner"),
             leaseUntil: (try row.decode(Int64?.self, forColumn: "lease_until")).map(UnixTime.init(seconds:)),
-            version: try row.decode(forColumn: "version")
+            version: try row.decode(forColumn: "version"),
+            lastProbedAt: (try row.decode(Int64?.self, forColumn: "last_probed_at")).map(UnixTime.init(seconds:))
         )
     }
 }

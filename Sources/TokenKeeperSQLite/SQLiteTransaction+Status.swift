@@ -103,3 +103,52 @@ extension SQLiteTransaction {
         ])
     }
 }
+
+/// Probes: when each active token is next asked about (`policy.probe_every`).
+extension SQLiteTransaction {
+    func dueProbeIDs(now: UnixTime, limit: Int) throws -> [String] {
+        try String.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT id FROM tokens INDEXED BY tokens_probe_at
+                    WHERE \(SQLiteSchema.probeCondition) AND probe_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+                    ORDER BY probe_at LIMIT ?
+                    """
+            ),
+            arguments: [now.seconds, now.seconds, limit]
+        )
+    }
+
+    func nextProbe(now: UnixTime) throws -> UnixTime? {
+        try Int64.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT probe_at FROM tokens INDEXED BY tokens_probe_at
+                    WHERE \(SQLiteSchema.probeCondition) AND probe_at IS NOT NULL
+                      AND (lease_until IS NULL OR lease_until < ?)
+                    ORDER BY probe_at LIMIT 1
+                    """
+            ),
+            arguments: [now.seconds]
+        ).map(UnixTime.init(seconds:))
+    }
+
+    func scheduleProbes(now: UnixTime, every: Duration) throws -> Int {
+        // random() is uniform over 64 bits: its remainder spreads the first probes over `every`.
+        try db.execute(
+            sql: """
+                UPDATE tokens INDEXED BY tokens_probe_at SET probe_at = ? + abs(random() % ?)
+                WHERE \(SQLiteSchema.probeCondition) AND probe_at IS NULL
+                """,
+            arguments: [now.seconds, max(every.wholeSeconds, 1)]
+        )
+        return db.changesCount
+    }
+
+    func recordProbe(id: String, owner: String, at: UnixTime, next: UnixTime?) throws -> Bool {
+        try db.cachedStatement(
+            sql: "UPDATE tokens SET last_probed_at = ?, probe_at = ? WHERE id = ? AND lease_owner = ?"
+        ).execute(arguments: [at.seconds, next?.seconds, id, owner])
+        return db.changesCount == 1
+    }
+}

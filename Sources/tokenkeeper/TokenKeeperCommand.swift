@@ -14,7 +14,7 @@ struct TokenKeeperCommand: ParsableCommand {
         version: TokenKeeperVersion.current,
         subcommands: [
             Init.self, Add.self, Import.self, List.self, Show.self, Get.self, Remove.self, Check.self, Audit.self,
-            Status.self, Key.self, Copy.self,
+            Status.self, Probe.self, Key.self, Copy.self,
             Wabas.self, EnableTemplateAnalytics.self, Refresh.self, RunOnce.self, DaemonCommand.self, DemoCommand.self,
         ]
     )

@@ -1,5 +1,5 @@
 extension ConfigurationLoader {
-    /// `metrics.per_token` and `check.stale`.
+    /// `metrics.per_token`, `check.stale` and `policy.probe_every`.
     static func loadMonitoring(
         into config: inout TokenKeeperConfiguration,
         string: (String) -> String?,
@@ -17,6 +17,17 @@ extension ConfigurationLoader {
         }
         if let text = string("check.stale") {
             config.checkStale = try parseStale(text, key: name("check.stale"))
+        }
+        if let text = string("policy.probe_every") {
+            // `0`, like an absent key, probes never; anything under a minute would spend the
+            // rate limit on probes.
+            config.probeEvery = try parseStale(text, key: name("policy.probe_every"))
+            if let every = config.probeEvery, every < .seconds(60) {
+                throw TokenKeeperError(
+                    .configuration,
+                    "invalid value for \(name("policy.probe_every")): \(DurationText.format(every)) is too short; at least 1m, such as 7d, or 0 for never"
+                )
+            }
         }
     }
 

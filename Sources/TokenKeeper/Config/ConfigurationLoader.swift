@@ -47,6 +47,7 @@ package enum ConfigurationLoader {
         Setting(key: "http.timeout", environment: "TOKENKEEPER_HTTP_TIMEOUT"),
         Setting(key: "metrics.per_token", environment: "TOKENKEEPER_METRICS_PER_TOKEN"),
         Setting(key: "check.stale", environment: "TOKENKEEPER_CHECK_STALE"),
+        Setting(key: "policy.probe_every", environment: "TOKENKEEPER_PROBE_EVERY"),
     ]
 
     /// Loads the configuration.

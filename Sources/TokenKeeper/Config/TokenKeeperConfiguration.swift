@@ -68,6 +68,9 @@ package struct TokenKeeperConfiguration: Sendable {
     package var hooks = Hooks()
     /// `metrics.per_token`: which tokens `/metrics` names one by one.
     package var perTokenSeries: PerTokenSeries = .attention
+    /// `policy.probe_every`: how often the daemon asks Sinch whether each active token is still
+    /// accepted; nil (the default): never.
+    package var probeEvery: Duration?
     /// `check.stale`: how long without a refresher's pass before `check` warns; nil: never.
     package var checkStale: Duration? = .seconds(3_600)
     /// The YAML file the values came from, when there was one.

@@ -29,6 +29,17 @@ package enum RefreshMetrics {
         for reason in pauseReasons {
             Counter(label: "tokenkeeper_project_pauses_total", dimensions: [("reason", reason)]).increment(by: 0)
         }
+        for result in probeResults {
+            Counter(label: "tokenkeeper_probe_total", dimensions: [("result", result)]).increment(by: 0)
+        }
+    }
+
+    /// The `result` label of `tokenkeeper_probe_total`.
+    static let probeResults = ["accepted", "refused", "failed"]
+
+    /// One probe that ended in `result` (one of ``probeResults``).
+    static func recordProbe(_ result: String) {
+        Counter(label: "tokenkeeper_probe_total", dimensions: [("result", result)]).increment()
     }
 
     /// The `reason` label of `tokenkeeper_project_pauses_total`.

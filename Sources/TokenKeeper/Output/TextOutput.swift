@@ -61,6 +61,7 @@ package enum TextOutput {
                 "\(RFC3339.format(record.refreshAt)) (\(DurationText.relative(record.refreshAt, now: now)))"
             ),
             ("last refreshed", record.lastRefreshedAt.map(RFC3339.format) ?? "never"),
+            ("last probed", record.lastProbedAt.map(RFC3339.format) ?? "never"),
             ("failures", String(record.failures)),
             ("fingerprint", record.fingerprint),
         ]

@@ -16,6 +16,7 @@ package struct TokenJSON: Encodable, Sendable {
         case expiresAt = "expires_at"
         case refreshAt = "refresh_at"
         case lastRefreshedAt = "last_refreshed_at"
+        case lastProbedAt = "last_probed_at"
         case failures
         case lastError = "last_error"
         case fingerprint
@@ -48,6 +49,7 @@ package struct TokenJSON: Encodable, Sendable {
         try container.encode(RFC3339.format(record.expiresAt), forKey: .expiresAt)
         try container.encode(RFC3339.format(record.refreshAt), forKey: .refreshAt)
         try container.encode(record.lastRefreshedAt.map(RFC3339.format), forKey: .lastRefreshedAt)
+        try container.encode(record.lastProbedAt.map(RFC3339.format), forKey: .lastProbedAt)
         try container.encode(record.failures, forKey: .failures)
         try container.encode(record.lastError.map(LastErrorJSON.init), forKey: .lastError)
         try container.encode(record.fingerprint, forKey: .fingerprint)

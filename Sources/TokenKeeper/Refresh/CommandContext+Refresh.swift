@@ -7,9 +7,12 @@ extension CommandContext {
     /// configured limits and hooks.
     package func refreshEngine(dryRun: Bool, logger: Logger) throws -> RefreshEngine {
         let owner = RefreshEngine.processOwner()
+        let client = dryRun ? nil : try configuration.sinchClient(logger: logger)
         return RefreshEngine(
             inventory: try keyedInventory(actor: owner),
-            exchanger: dryRun ? DryRunExchange() : try configuration.sinchClient(logger: logger),
+            exchanger: client ?? DryRunExchange(),
+            prober: client,
+            probeEvery: configuration.probeEvery,
             limits: configuration.limits,
             owner: owner,
             callBudget: RefreshEngine.callBudget(httpTimeout: configuration.httpTimeout),

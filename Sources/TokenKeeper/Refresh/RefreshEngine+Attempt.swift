@@ -151,13 +151,15 @@ extension RefreshEngine {
 
     /// Commits `decision` with its audit row, then records, runs the hooks and logs: the same
     /// ending for a refresh, a failure and a token found expired.
-    private func finish(
+    /// A probe's refusal comes through here too, not counted as a refresh (`countsAsRefresh`).
+    func finish(
         _ decision: RefreshStateMachine.Decision,
         record: TokenRecord,
         now: UnixTime,
         newToken: String? = nil,
         outcome: RefreshStateMachine.Outcome? = nil,
-        elapsed: Duration? = nil
+        elapsed: Duration? = nil,
+        countsAsRefresh: Bool = true
     ) async throws -> Attempt {
         var detail = AuditDetail(attempt: record.failures + 1, latencyMs: elapsed.map { Int($0.milliseconds) })
         if case .failed(let error) = outcome {
@@ -182,7 +184,7 @@ extension RefreshEngine {
             logger.warning("lease lost before commit; another process's outcome stands", metadata: about())
             return .skipped
         }
-        RefreshMetrics.record(decision, latency: elapsed)
+        if countsAsRefresh { RefreshMetrics.record(decision, latency: elapsed) }
         activity.attempted(at: inventory.clock.now, errorClass: decision.lastError?.errorClass)
         // Past the commit the refresh stands: its hooks run to their own limit even when the
         // daemon's grace period runs out (cancelling them would leave an app on the old token).

@@ -15,6 +15,10 @@ package final class RefreshEngine: Sendable {
     package var owner: String { ledger.owner }
     let committer: GroupCommitter
     let exchanger: any TokenExchanging
+    /// Asks Sinch whether Meta still accepts a token (`probe`); nil in a dry run.
+    let prober: (any TokenProbing)?
+    /// `policy.probe_every`: how often the daemon probes each active token; nil: never.
+    package let probeEvery: Duration?
     let machine: RefreshStateMachine
     let limits: TokenKeeperConfiguration.Limits
     let logger: Logger
@@ -37,6 +41,8 @@ package final class RefreshEngine: Sendable {
     package init(
         inventory: Inventory,
         exchanger: any TokenExchanging,
+        prober: (any TokenProbing)? = nil,
+        probeEvery: Duration? = nil,
         limits: TokenKeeperConfiguration.Limits,
         owner: String,
         lease: Duration = defaultLease,
@@ -65,6 +71,8 @@ package final class RefreshEngine: Sendable {
             }
         }
         self.exchanger = exchanger
+        self.prober = prober
+        self.probeEvery = probeEvery
         machine = RefreshStateMachine(policy: inventory.policy)
         self.limits = limits
         self.logger = logger

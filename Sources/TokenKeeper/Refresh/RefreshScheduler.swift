@@ -3,8 +3,8 @@ import ServiceLifecycle
 import Synchronization
 import WallTime
 
-/// The daemon's loop: refresh what is due, then sleep on one wall-clock timer until the
-/// earliest `refresh_at`, at most `maxSleep` (so tokens another process added, and clock jumps,
+/// The daemon's loop: refresh what is due (and, under `policy.probe_every`, probe what is due),
+/// then sleep on one wall-clock timer until the earliest `refresh_at` or probe time, at most `maxSleep` (so tokens another process added, and clock jumps,
 /// are noticed). Nothing polls while nothing is due.
 ///
 /// On graceful shutdown (SIGTERM, SIGINT) it stops claiming, lets the refreshes in flight
@@ -48,7 +48,9 @@ package final class RefreshScheduler: Service, Sendable {
             while shouldContinue() {
                 var progress = false
                 do {
-                    let summary = try await engine.runOnce(shouldContinue: { [self] in shouldContinue() })
+                    var summary = try await engine.runOnce(shouldContinue: { [self] in shouldContinue() })
+                    // Under `policy.probe_every`, the probes due, sharing the rate limit.
+                    summary.needsReauth += try await engine.probeDue(shouldContinue: { [self] in shouldContinue() })
                     progress = summary.madeProgress
                     failures = 0
                     state.withLock { $0.lastFailure = nil }
@@ -81,7 +83,9 @@ package final class RefreshScheduler: Service, Sendable {
     private func nextWake(progress: Bool, failures: Int) async -> UnixTime {
         let now = clock.now
         if failures > 0 { return now + min(.seconds(1 << min(failures, 6)), maxSleep) }
-        let next = (try? await engine.nextRefresh()) ?? nil
+        let refresh = (try? await engine.nextRefresh()) ?? nil
+        let probe = (try? await engine.nextProbe()) ?? nil
+        let next = [refresh, probe].compactMap { $0 }.min()
         var deadline = next.map { min($0, now + maxSleep) } ?? now + maxSleep
         if !progress { deadline = max(deadline, now + .seconds(1)) }
         return deadline

@@ -8,3 +8,18 @@ package protocol TokenExchanging: Sendable {
 }
 
 extension SinchClient: TokenExchanging {}
+
+/// What a probe needs from Sinch: whether Meta still accepts a token, without refreshing it.
+///
+/// ``SinchClient`` asks `wabaDetails` with the token; unit tests below the engine may answer in
+/// process.
+package protocol TokenProbing: Sendable {
+    /// Returns when the token was accepted; throws Sinch's answer otherwise.
+    func probe(token: String, project: String) async throws(SinchError)
+}
+
+extension SinchClient: TokenProbing {
+    package func probe(token: String, project: String) async throws(SinchError) {
+        _ = try await wabaDetails(token: token, project: project)
+    }
+}

@@ -21,6 +21,8 @@ package struct TokenRecord: Codable, Sendable, Equatable {
     package var leaseOwner: String?
     package var leaseUntil: UnixTime?
     package var version: Int
+    /// When `probe` (or the daemon's `policy.probe_every`) last asked Sinch about it.
+    package var lastProbedAt: UnixTime?
 
     package init(
         id: String,
@@ -39,7 +41,8 @@ package struct TokenRecord: Codable, Sendable, Equatable {
         lastRefreshedAt: UnixTime? = nil,
         leaseOwner: String? = nil,
         leaseUntil: UnixTime? = nil,
-        version: Int = 1
+        version: Int = 1,
+        lastProbedAt: UnixTime? = nil
     ) {
         self.id = id
         self.projectID = projectID
@@ -58,6 +61,7 @@ package struct TokenRecord: Codable, Sendable, Equatable {
         self.leaseOwner = leaseOwner
         self.leaseUntil = leaseUntil
         self.version = version
+        self.lastProbedAt = lastProbedAt
     }
 
     enum CodingKeys: String, CodingKey {
@@ -78,6 +82,7 @@ package struct TokenRecord: Codable, Sendable, Equatable {
         case leaseOwner = "lease_owner"
         case leaseUntil = "lease_until"
         case version
+        case lastProbedAt = "last_probed_at"
     }
 }
 

@@ -176,13 +176,21 @@ package protocol StoreReading {
     func dueTokenIDs(now: UnixTime, limit: Int) throws -> [String]
     /// The earliest `refresh_at` among live tokens nobody holds at `now`.
     func nextRefresh(now: UnixTime) throws -> UnixTime?
+    /// Active tokens whose probe is due at `now` that nobody holds, soonest first.
+    func dueProbeIDs(now: UnixTime, limit: Int) throws -> [String]
+    /// The earliest probe time of an active token nobody holds at `now`.
+    func nextProbe(now: UnixTime) throws -> UnixTime?
 
     // Metrics and status
     /// Up to `limit` tokens of `scope` after `cursor` (nil: from the start), in the scope's
     /// order, with each one's expiry (`refresh` false) or, for live tokens only, next refresh
     /// (`refresh` true).
-    func tokenSeriesPage(refresh: Bool, scope: TokenSeriesScope, after cursor: TokenSeriesCursor?, limit: Int) throws
-        -> [TokenSeriesRow]
+    func tokenSeriesPage(
+        refresh: Bool,
+        scope: TokenSeriesScope,
+        after cursor: TokenSeriesCursor?,
+        limit: Int
+    ) throws -> [TokenSeriesRow]
     /// The earliest expiry among tokens in `states`.
     func earliestExpiry(_ states: TokenStates) throws -> UnixTime?
     /// When the audit log's first row about a token was written: since when the store has held
@@ -271,6 +279,12 @@ package protocol StoreWriting: StoreReading {
     /// `expires_at - margin` nor earlier than their own schedule; tokens another owner holds at
     /// `now` are left alone. `version` stays.
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws
+    /// Gives every active token without a probe time one, spread evenly over `now` to
+    /// `now + every`; how many.
+    func scheduleProbes(now: UnixTime, every: Duration) throws -> Int
+    /// Records that `owner`, holding the lease on `id`, probed it at `at`; the next probe at
+    /// `next` (nil: none). The lease stays; `version` stays. False when the lease is not held.
+    func recordProbe(id: String, owner: String, at: UnixTime, next: UnixTime?) throws -> Bool
     /// Writes `beat` over the refresher's last one, and forgets refreshers last seen before
     /// `forgetBefore`.
     func recordHeartbeat(_ beat: RefresherHeartbeat, forgetBefore: UnixTime) throws

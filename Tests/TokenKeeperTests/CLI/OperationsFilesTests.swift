@@ -7,7 +7,9 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// The files operators install from scripts/: the systemd units, the example configuration, the
-/// install script, and the shell completions the install script generates.
+/// install script, the shell completions the install script generates, and the Prometheus rules
+/// and Grafana dashboard of scripts/monitoring (promtool checks and tests the rules in
+/// scripts/test; PrometheusAlertsCLITests runs them in a real Prometheus).
 @Suite struct OperationsFilesTests {
     private static func scripts(_ path: String) -> String { repository + "/scripts/" + path }
 
@@ -143,6 +145,79 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
         return sandbox
     }
 
+    // MARK: monitoring (scripts/monitoring)
+
+    @Test func dashboardIsGrafanaJSONOnADatasourceVariable() throws {
+        let dashboard = try CLIJSON.parse(try Monitoring.text("tokenkeeper-dashboard.json"))
+
+        #expect(dashboard["schemaVersion"] == .integer(39))
+        #expect(dashboard["uid"]?.string == "tokenkeeper")
+        let variables = dashboard["templating"]?["list"]?.array ?? []
+        let source = try #require(variables.first { $0["name"]?.string == "datasource" }, "no datasource variable")
+        #expect(source["type"]?.string == "datasource")
+        #expect(source["query"]?.string == "prometheus")
+        let panels = try #require(dashboard["panels"]?.array)
+        #expect(panels.count >= 8)
+        var ids = Set<Int>()
+        for panel in panels {
+            let title = panel["title"]?.string ?? "?"
+            if case .integer(let id) = panel["id"] { ids.insert(id) } else { Issue.record("\(title) has no id") }
+            // Every query goes to the variable's Prometheus, never to a data source of the author's.
+            let targets = panel["targets"]?.array ?? []
+            #expect(!targets.isEmpty, "\(title) has no query")
+            for item in [panel] + targets {
+                #expect(item["datasource"]?["uid"]?.string == "${datasource}", "\(title)'s data source")
+            }
+            #expect(targets.allSatisfy { !($0["expr"]?.string ?? "").isEmpty }, "\(title) has an empty query")
+        }
+        #expect(ids.count == panels.count, "panel ids are not unique")
+    }
+
+    /// A metric renamed in the code and the contract, but not in the shipped monitoring, fails here.
+    @Test(arguments: ["tokenkeeper-dashboard.json", "tokenkeeper-alerts.yml", "tokenkeeper-alerts.test.yml"])
+    func monitoringUsesOnlyMetricsOfTheContract(file: String) throws {
+        let contract = try Monitoring.contractMetrics()
+        let used = Set(try Monitoring.text(file).matches(of: /tokenkeeper_[a-z_]+/).map { String($0.output) })
+
+        #expect(!used.isEmpty)
+        let unknown = used.filter { name in
+            if contract[name] != nil { return false }
+            // A histogram's series: NAME_bucket, NAME_sum, NAME_count.
+            guard let suffix = ["_bucket", "_sum", "_count"].first(where: name.hasSuffix) else { return true }
+            return contract[String(name.dropLast(suffix.count))]?.contains("histogram") != true
+        }
+        #expect(unknown.isEmpty, "\(file) uses metrics CLIContract.md does not list: \(unknown.sorted())")
+    }
+
+    @Test func everyAlertHasASeverityAnnotationsAndARunbookSectionInOperations() throws {
+        let rules = try Monitoring.text("tokenkeeper-alerts.yml")
+        let operations = try String(
+            contentsOfFile: repository + "/Sources/TokenKeeper/TokenKeeper.docc/Operations.md",
+            encoding: .utf8
+        )
+        let section = try #require(
+            operations.split(separator: "\n## Alerts and runbooks\n").dropFirst().first,
+            "Operations.md has no section Alerts and runbooks"
+        )
+        let headings = Set(
+            section.split(separator: "\n").prefix { !$0.hasPrefix("## ") }.filter { $0.hasPrefix("### ") }
+                .map { String($0.dropFirst(4)) }
+        )
+        #expect(rules.contains("\n  - name: tokenkeeper\n"))
+
+        let chunks = rules.split(separator: "\n      - alert: ").dropFirst()
+        #expect(Set(chunks.map { String($0.prefix { $0 != "\n" }) }) == Set(Monitoring.alerts))
+        for chunk in chunks {
+            let name = String(chunk.prefix { $0 != "\n" })
+            #expect(chunk.contains(/\n          severity: (warning|critical)\n/), "\(name)'s severity")
+            for key in ["summary", "description"] {
+                #expect(chunk.contains("\n          \(key): "), "\(name) has no \(key)")
+            }
+            #expect(chunk.contains("runbook: 'Operations, \"Alerts and runbooks\" > \"\(name)\""), "\(name)'s runbook")
+            #expect(headings.contains(name), "Operations.md has no ### \(name) under Alerts and runbooks")
+        }
+    }
+
     // MARK: completions and the install script
 
     @Test(arguments: ["bash", "zsh", "fish"])
@@ -170,6 +245,36 @@ private let repository = URL(fileURLWithPath: #filePath).deletingLastPathCompone
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("--prefx"))
+    }
+}
+
+/// The shipped Prometheus rules and Grafana dashboard (scripts/monitoring) and the metrics they
+/// may name: the table of TokenKeeper.docc/CLIContract.md, "Metrics and health".
+private enum Monitoring {
+    static let alerts = [
+        "TokenKeeperTokenExpiringSoon", "TokenKeeperTokenExpiringCritical", "TokenKeeperTokenNeedsReauth",
+        "TokenKeeperTokenExpired", "TokenKeeperRefreshesFailing", "TokenKeeperNoRefresherPass",
+        "TokenKeeperDaemonDown",
+    ]
+
+    static func text(_ file: String) throws -> String {
+        try String(contentsOfFile: repository + "/scripts/monitoring/" + file, encoding: .utf8)
+    }
+
+    /// Each metric of the contract's table, by name, with its row (which says "histogram" for one).
+    static func contractMetrics() throws -> [String: String] {
+        let contract = try String(
+            contentsOfFile: repository + "/Sources/TokenKeeper/TokenKeeper.docc/CLIContract.md",
+            encoding: .utf8
+        )
+        let section = try #require(contract.split(separator: "\n## Metrics and health\n").dropFirst().first)
+        var metrics: [String: String] = [:]
+        for line in section.split(separator: "\n").prefix(while: { !$0.hasPrefix("## ") }) {
+            guard let match = line.prefixMatch(of: /\| `(tokenkeeper_[a-z_]+)[{`]/) else { continue }
+            metrics[String(match.output.1)] = String(line)
+        }
+        #expect(metrics.count >= 6, "the metrics table of CLIContract.md: \(metrics.keys.sorted())")
+        return metrics
     }
 }
 

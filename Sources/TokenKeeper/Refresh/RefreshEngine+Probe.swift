@@ -1,0 +1,169 @@
+import Logging
+import SinchProvisioning
+
+/// `probe` and `policy.probe_every`: asks Sinch (`wabaDetails`) with a stored token whether Meta
+/// still accepts it, without refreshing it. A refusal (`invalid_facebook_token`, Meta's 190)
+/// moves the token to `needs_reauth` at once, audited, with the reauth hook; any other failure
+/// changes nothing. Probes take the same call slots and rate limit as refreshes.
+extension RefreshEngine {
+    /// One token's probe.
+    package enum ProbeResult: Sendable, Equatable {
+        case accepted
+        /// Meta refused the token: it is `needs_reauth` now.
+        case refused(code: String)
+        /// No verdict (a timeout, throttling, refused credentials): nothing changed.
+        case failed(errorClass: String, code: String)
+        /// Not probed: not live, or held by another process.
+        case skipped
+    }
+
+    /// Probes `ids`, `limits.concurrency` at once; each id's result, in the order they end.
+    /// `shouldContinue` is asked before each claim.
+    package func probe(
+        ids: [String],
+        shouldContinue: @escaping @Sendable () -> Bool = { true }
+    ) async throws -> [(id: String, result: ProbeResult)] {
+        guard let prober else {
+            throw TokenKeeperError(.usage, "a dry run calls nothing: probe asks Sinch")
+        }
+        var results: [(id: String, result: ProbeResult)] = []
+        var failure: (any Error)?
+        var pending = ids[...]
+        await withTaskGroup(of: (String, Result<ProbeResult, any Error>).self) { group in
+            func startNext() {
+                guard failure == nil, shouldContinue(), let id = pending.popFirst() else { return }
+                group.addTask {
+                    do {
+                        return (id, .success(try await self.probeOne(id, with: prober)))
+                    } catch {
+                        return (id, .failure(error))
+                    }
+                }
+            }
+            for _ in 0..<limits.concurrency { startNext() }
+            while let (id, result) = await group.next() {
+                switch result {
+                case .success(let result): results.append((id, result))
+                case .failure(let error): if failure == nil { failure = error }
+                }
+                startNext()
+            }
+        }
+        if let failure { throw failure }
+        return results
+    }
+
+    /// The daemon's probe pass under `policy.probe_every`: gives new active tokens a probe time
+    /// spread over the interval, then probes those due, a batch at a time. A refused token counts
+    /// in the pass's `needsReauth`.
+    func probeDue(batch: Int = 1_000, shouldContinue: @escaping @Sendable () -> Bool) async throws -> Int {
+        guard let every = probeEvery, prober != nil else { return 0 }
+        let ids = try await onLedger { ledger in
+            try ledger.store.write { store in
+                let now = ledger.clock.now
+                _ = try store.scheduleProbes(now: now, every: every)
+                return try store.dueProbeIDs(now: now, limit: batch)
+            }
+        }
+        guard !ids.isEmpty else { return 0 }
+        let results = try await probe(ids: ids, shouldContinue: shouldContinue)
+        return results.filter { if case .refused = $0.result { true } else { false } }.count
+    }
+
+    /// The next probe time under `policy.probe_every`, for the daemon's timer.
+    func nextProbe() async throws -> UnixTime? {
+        guard probeEvery != nil, prober != nil else { return nil }
+        return try await onLedger { ledger in try ledger.store.read { try $0.nextProbe(now: ledger.clock.now) } }
+    }
+
+    private func probeOne(_ id: String, with prober: any TokenProbing) async throws -> ProbeResult {
+        guard let record = try await onLedger({ try $0.claim([id], now: $0.clock.now, onlyIfDue: false) }).first
+        else { return .skipped }
+        do {
+            return try await probeHeld(record, with: prober)
+        } catch {
+            try? await onLedger { try $0.release([id]) }
+            throw error
+        }
+    }
+
+    private func probeHeld(_ record: TokenRecord, with prober: any TokenProbing) async throws -> ProbeResult {
+        let current = try ledger.open(record)
+        let answer: SinchError? = try await slots.withSlot {
+            await gate.pace(record.projectID)
+            try await fleetRate.take(record.projectID)
+            do throws(SinchError) {
+                try await prober.probe(token: current, project: record.projectID)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let now = ledger.clock.now
+        let next = probeEvery.map { now + $0 }
+        guard let error = answer else {
+            try await onLedger { ledger in
+                try ledger.store.write { store in
+                    _ = try store.recordProbe(id: record.id, owner: ledger.owner, at: now, next: next)
+                    try store.releaseLease(id: record.id, owner: ledger.owner)
+                }
+            }
+            RefreshMetrics.recordProbe("accepted")
+            return .accepted
+        }
+        guard error.errorClass == .permanent else {
+            // No verdict on the token: try again at the next interval, not at once.
+            try await onLedger { ledger in
+                try ledger.store.write { store in
+                    if next != nil {
+                        _ = try store.recordProbe(id: record.id, owner: ledger.owner, at: now, next: next)
+                    }
+                    try store.releaseLease(id: record.id, owner: ledger.owner)
+                }
+            }
+            RefreshMetrics.recordProbe("failed")
+            logger.warning(
+                "probe failed; the token is unchanged",
+                metadata: [
+                    "token.id": "\(record.id)", "sinch.project": "\(record.projectID)",
+                    "error.class": "\(error.errorClass.rawValue)", "error.code": "\(error.code)",
+                ]
+            )
+            return .failed(errorClass: error.errorClass.rawValue, code: error.code)
+        }
+        let facts = RefreshStateMachine.Token(
+            state: record.state,
+            failures: record.failures,
+            issuedAt: record.issuedAt,
+            expiresAt: record.expiresAt
+        )
+        var generator = SystemRandomNumberGenerator()
+        guard
+            case .commit(var decision) = machine.decide(
+                facts,
+                outcome: .failed(error),
+                now: now,
+                projectStrikes: 0,
+                projectTimeouts: 0,
+                using: &generator
+            )
+        else {
+            try await onLedger { try $0.release([record.id]) }
+            return .skipped
+        }
+        decision.note = "probe: Sinch's wabaDetails refused the token (\(error.code))"
+        _ = try await onLedger { ledger in
+            try ledger.store.write { try $0.recordProbe(id: record.id, owner: ledger.owner, at: now, next: nil) }
+        }
+        let attempt = try await finish(
+            decision,
+            record: record,
+            now: now,
+            outcome: .failed(error),
+            countsAsRefresh: false
+        )
+        guard attempt == .needsReauth else { return .skipped }
+        RefreshMetrics.recordProbe("refused")
+        return .refused(code: error.code)
+    }
+}

@@ -111,7 +111,7 @@ extension RefreshEngine {
             RefreshMetrics.recordProbe("accepted")
             return .accepted
         }
-        guard error.errorClass == .permanent else {
+        guard error.errorClass == .badRequest else {
             // No verdict on the token: try again at the next interval, not at once.
             try await onLedger { ledger in
                 try ledger.store.write { store in

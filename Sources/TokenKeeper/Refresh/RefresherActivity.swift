@@ -34,6 +34,9 @@ package final class RefresherActivity: Sendable {
         }
     }
 
+    /// Whether a pass has ended since this process started.
+    package var hasPassed: Bool { state.withLock { $0.passEndedAt != nil } }
+
     /// A pass's error as a class, never its message: a ``TokenKeeperError``'s code.
     static func errorClass(of error: any Error) -> String {
         let inner = (error as? RefreshInterrupted)?.error ?? error
@@ -64,7 +67,7 @@ package struct Heartbeat: Sendable {
 
     let store: any TokenStore
     let clock: any WallClock
-    let activity: RefresherActivity
+    package let activity: RefresherActivity
     let identity: RefresherHeartbeat
 
     package init(engine: RefreshEngine, kind: RefresherHeartbeat.Kind, clock: any WallClock) {

@@ -30,11 +30,12 @@ extension TokenKeeperCommand {
         )
         var stale: String?
 
-        /// `--stale`, parsed: nil when not given, `.some(nil)` for `0`.
+        /// `--stale`, parsed: nil when not given, `.some(nil)` for `0` (or `0s`), as `check.stale`.
         private func staleLimit() throws -> Duration?? {
             guard let stale else { return nil }
             if stale == "0" { return .some(nil) }
-            return .some(try Parse.duration(stale))
+            let limit = try Parse.duration(stale)
+            return .some(limit == .zero ? nil : limit)
         }
 
         @Flag(help: "Print one JSON object.")

@@ -151,12 +151,26 @@ extension PostgresTransaction {
         return Int(try rows.first?.decode(Int64.self) ?? 0)
     }
 
-    func recordProbe(id: String, owner: String, at: UnixTime, next: UnixTime?) throws -> Bool {
-        var arguments = binds(at.seconds)
+    func recordProbe(id: String, owner: String, at: UnixTime?, next: UnixTime?) throws -> Bool {
+        var arguments = PostgresBindings()
+        arguments.append(at?.seconds)
         arguments.append(next?.seconds)
         arguments.append(id)
         arguments.append(owner)
-        let sql = "UPDATE tokens SET last_probed_at = $1, probe_at = $2 WHERE id = $3 AND lease_owner = $4 RETURNING 1"
+        let sql = """
+            UPDATE tokens SET last_probed_at = COALESCE($1, last_probed_at), probe_at = $2
+            WHERE id = $3 AND lease_owner = $4 RETURNING 1
+            """
         return try execute(PostgresQuery(unsafeSQL: sql, binds: arguments)).count == 1
+    }
+}
+
+extension PostgresTransaction {
+    func countDueTokens(now: UnixTime) throws -> Int {
+        let sql = """
+            SELECT COUNT(*) FROM tokens
+            WHERE \(PostgresSchema.liveCondition) AND refresh_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+            """
+        return Int(try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds))).first?.decode(Int64.self) ?? 0)
     }
 }

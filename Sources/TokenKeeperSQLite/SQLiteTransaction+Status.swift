@@ -145,10 +145,27 @@ extension SQLiteTransaction {
         return db.changesCount
     }
 
-    func recordProbe(id: String, owner: String, at: UnixTime, next: UnixTime?) throws -> Bool {
+    func recordProbe(id: String, owner: String, at: UnixTime?, next: UnixTime?) throws -> Bool {
         try db.cachedStatement(
-            sql: "UPDATE tokens SET last_probed_at = ?, probe_at = ? WHERE id = ? AND lease_owner = ?"
-        ).execute(arguments: [at.seconds, next?.seconds, id, owner])
+            sql: """
+                UPDATE tokens SET last_probed_at = COALESCE(?, last_probed_at), probe_at = ?
+                WHERE id = ? AND lease_owner = ?
+                """
+        ).execute(arguments: [at?.seconds, next?.seconds, id, owner])
         return db.changesCount == 1
+    }
+}
+
+extension SQLiteTransaction {
+    func countDueTokens(now: UnixTime) throws -> Int {
+        try Int.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT COUNT(*) FROM tokens
+                    WHERE \(SQLiteSchema.liveCondition) AND refresh_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+                    """
+            ),
+            arguments: [now.seconds, now.seconds]
+        ) ?? 0
     }
 }

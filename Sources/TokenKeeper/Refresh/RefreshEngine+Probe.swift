@@ -111,12 +111,12 @@ extension RefreshEngine {
             RefreshMetrics.recordProbe("accepted")
             return .accepted
         }
-        guard error.errorClass == .badRequest else {
+        guard error.errorClass == .permanent else {
             // No verdict on the token: try again at the next interval, not at once.
             try await onLedger { ledger in
                 try ledger.store.write { store in
                     if next != nil {
-                        _ = try store.recordProbe(id: record.id, owner: ledger.owner, at: now, next: next)
+                        _ = try store.recordProbe(id: record.id, owner: ledger.owner, at: nil, next: next)
                     }
                     try store.releaseLease(id: record.id, owner: ledger.owner)
                 }

@@ -176,6 +176,8 @@ package protocol StoreReading {
     func dueTokenIDs(now: UnixTime, limit: Int) throws -> [String]
     /// The earliest `refresh_at` among live tokens nobody holds at `now`.
     func nextRefresh(now: UnixTime) throws -> UnixTime?
+    /// How many ``dueTokenIDs(now:limit:)`` would list without a limit, counted in the backend.
+    func countDueTokens(now: UnixTime) throws -> Int
     /// Active tokens whose probe is due at `now` that nobody holds, soonest first.
     func dueProbeIDs(now: UnixTime, limit: Int) throws -> [String]
     /// The earliest probe time of an active token nobody holds at `now`.
@@ -282,9 +284,10 @@ package protocol StoreWriting: StoreReading {
     /// Gives every active token without a probe time one, spread evenly over `now` to
     /// `now + every`; how many.
     func scheduleProbes(now: UnixTime, every: Duration) throws -> Int
-    /// Records that `owner`, holding the lease on `id`, probed it at `at`; the next probe at
-    /// `next` (nil: none). The lease stays; `version` stays. False when the lease is not held.
-    func recordProbe(id: String, owner: String, at: UnixTime, next: UnixTime?) throws -> Bool
+    /// Records that `owner`, holding the lease on `id`, had an answer from a probe at `at` (nil:
+    /// no answer, `last_probed_at` stays); the next probe at `next` (nil: none). The lease
+    /// stays; `version` stays. False when the lease is not held.
+    func recordProbe(id: String, owner: String, at: UnixTime?, next: UnixTime?) throws -> Bool
     /// Writes `beat` over the refresher's last one, and forgets refreshers last seen before
     /// `forgetBefore`.
     func recordHeartbeat(_ beat: RefresherHeartbeat, forgetBefore: UnixTime) throws

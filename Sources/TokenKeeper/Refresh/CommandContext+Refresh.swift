@@ -7,9 +7,11 @@ extension CommandContext {
     /// configured limits and hooks.
     package func refreshEngine(dryRun: Bool, logger: Logger) throws -> RefreshEngine {
         let owner = RefreshEngine.processOwner()
+        // The store first: a database others may write is refused before a missing Sinch key.
+        let inventory = try keyedInventory(actor: owner)
         let client = dryRun ? nil : try configuration.sinchClient(logger: logger)
         return RefreshEngine(
-            inventory: try keyedInventory(actor: owner),
+            inventory: inventory,
             exchanger: client ?? DryRunExchange(),
             prober: client,
             probeEvery: configuration.probeEvery,

@@ -6,7 +6,7 @@ import TokenKeeperTesting
 @Suite struct AddCLITests {
     static let tokenFields: Set<String> = [
         "id", "project", "label", "waba", "business_manager", "state", "issued_at", "expires_at", "refresh_at",
-        "last_refreshed_at", "failures", "last_error", "fingerprint",
+        "last_refreshed_at", "last_probed_at", "failures", "last_error", "fingerprint",
     ]
     static let sixtyDays: TimeInterval = 60 * 86_400
 

@@ -85,9 +85,12 @@ import TokenKeeperTesting
             try await group.waitForAll()
         }
         let applied = try TestPostgres.sql(url, "SELECT COUNT(*), COUNT(DISTINCT name) FROM tokenkeeper_migrations")
-        #expect(applied == "6|6\n")
+        #expect(applied == "7|7\n")
         let indexes = try TestPostgres.sql(url, "SELECT indexname FROM pg_indexes WHERE tablename = 'tokens'")
-        for name in ["tokens_refresh_at", "tokens_expires_at", "tokens_attention", "tokens_fingerprint"] {
+        for name in [
+            "tokens_refresh_at", "tokens_expires_at", "tokens_attention", "tokens_fingerprint", "tokens_troubled",
+            "tokens_probe_at",
+        ] {
             #expect(indexes.contains(name))
         }
     }

@@ -204,8 +204,9 @@ enum PostgresSchema {
     /// Tokens not active, or failed since their last refresh: the `tokens_troubled` index's condition.
     static let troubledCondition = "(state <> '\(TokenState.active.rawValue)' OR failures > 0)"
 
-    /// The tokens the daemon probes: the `tokens_probe_at` index's condition.
-    static let probeCondition = "state = '\(TokenState.active.rawValue)'"
+    /// The tokens the daemon probes: the `tokens_probe_at` index's condition (empty unless
+    /// `policy.probe_every` is on, so it costs an import or a refresh nothing by default).
+    static let probeCondition = "state = '\(TokenState.active.rawValue)' AND probe_at IS NOT NULL"
 
     static func condition(in states: [TokenState]) -> String {
         "state IN (" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"

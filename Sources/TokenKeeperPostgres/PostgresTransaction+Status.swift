@@ -131,7 +131,7 @@ extension PostgresTransaction {
     func nextProbe(now: UnixTime) throws -> UnixTime? {
         let sql = """
             SELECT probe_at FROM tokens
-            WHERE \(PostgresSchema.probeCondition) AND probe_at IS NOT NULL AND (lease_until IS NULL OR lease_until < $1)
+            WHERE \(PostgresSchema.probeCondition) AND (lease_until IS NULL OR lease_until < $1)
             ORDER BY probe_at LIMIT 1
             """
         return try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds))).first.map {
@@ -144,7 +144,7 @@ extension PostgresTransaction {
         let sql = """
             WITH scheduled AS (
                 UPDATE tokens SET probe_at = $1 + floor(random() * $2)::bigint
-                WHERE \(PostgresSchema.probeCondition) AND probe_at IS NULL RETURNING 1
+                WHERE state = '\(TokenState.active.rawValue)' AND probe_at IS NULL RETURNING 1
             ) SELECT COUNT(*) FROM scheduled
             """
         let rows = try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds, max(every.wholeSeconds, 1))))
@@ -167,10 +167,7 @@ extension PostgresTransaction {
 
 extension PostgresTransaction {
     func countDueTokens(now: UnixTime) throws -> Int {
-        let sql = """
-            SELECT COUNT(*) FROM tokens
-            WHERE \(PostgresSchema.liveCondition) AND refresh_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
-            """
+        let sql = "SELECT COUNT(*) FROM tokens WHERE \(PostgresSchema.liveCondition) AND refresh_at <= $1"
         return Int(try execute(PostgresQuery(unsafeSQL: sql, binds: binds(now.seconds))).first?.decode(Int64.self) ?? 0)
     }
 }

@@ -16,8 +16,9 @@ enum SQLiteSchema {
     /// last refresh (a query repeats it, word for word, to use the index).
     static let troubledCondition = "(state <> '\(TokenState.active.rawValue)' OR failures > 0)"
 
-    /// The `tokens_probe_at` index's WHERE clause: the tokens the daemon probes.
-    static let probeCondition = "state = '\(TokenState.active.rawValue)'"
+    /// The `tokens_probe_at` index's WHERE clause: the tokens the daemon probes. Empty unless
+    /// `policy.probe_every` is on, so it costs an import or a refresh nothing by default.
+    static let probeCondition = "state = '\(TokenState.active.rawValue)' AND probe_at IS NOT NULL"
 
     /// `state IN ('a', 'b')` for `states` (the migrations' indexes are written from these).
     static func condition(in states: [TokenState]) -> String {

@@ -124,8 +124,7 @@ extension SQLiteTransaction {
             db.cachedStatement(
                 sql: """
                     SELECT probe_at FROM tokens INDEXED BY tokens_probe_at
-                    WHERE \(SQLiteSchema.probeCondition) AND probe_at IS NOT NULL
-                      AND (lease_until IS NULL OR lease_until < ?)
+                    WHERE \(SQLiteSchema.probeCondition) AND (lease_until IS NULL OR lease_until < ?)
                     ORDER BY probe_at LIMIT 1
                     """
             ),
@@ -135,10 +134,11 @@ extension SQLiteTransaction {
 
     func scheduleProbes(now: UnixTime, every: Duration) throws -> Int {
         // random() is uniform over 64 bits: its remainder spreads the first probes over `every`.
+        // A scan of the table (the index holds only scheduled tokens): the engine runs it hourly.
         try db.execute(
             sql: """
-                UPDATE tokens INDEXED BY tokens_probe_at SET probe_at = ? + abs(random() % ?)
-                WHERE \(SQLiteSchema.probeCondition) AND probe_at IS NULL
+                UPDATE tokens SET probe_at = ? + abs(random() % ?)
+                WHERE state = '\(TokenState.active.rawValue)' AND probe_at IS NULL
                 """,
             arguments: [now.seconds, max(every.wholeSeconds, 1)]
         )
@@ -160,12 +160,9 @@ extension SQLiteTransaction {
     func countDueTokens(now: UnixTime) throws -> Int {
         try Int.fetchOne(
             db.cachedStatement(
-                sql: """
-                    SELECT COUNT(*) FROM tokens
-                    WHERE \(SQLiteSchema.liveCondition) AND refresh_at <= ? AND (lease_until IS NULL OR lease_until < ?)
-                    """
+                sql: "SELECT COUNT(*) FROM tokens WHERE \(SQLiteSchema.liveCondition) AND refresh_at <= ?"
             ),
-            arguments: [now.seconds, now.seconds]
+            arguments: [now.seconds]
         ) ?? 0
     }
 }

@@ -53,15 +53,21 @@ extension RefreshEngine {
         return results
     }
 
-    /// The daemon's probe pass under `policy.probe_every`: gives new active tokens a probe time
-    /// spread over the interval, then probes those due, a batch at a time. A refused token counts
-    /// in the pass's `needsReauth`.
+    /// The daemon's probe pass under `policy.probe_every`: at its first pass and hourly after,
+    /// gives active tokens without a probe time one, spread over the interval (a scan of the
+    /// tokens); then probes those due, a batch at a time. A refused token counts in the pass's
+    /// `needsReauth`.
     func probeDue(batch: Int = 1_000, shouldContinue: @escaping @Sendable () -> Bool) async throws -> Int {
         guard let every = probeEvery, prober != nil else { return 0 }
+        let now = ledger.clock.now
+        let schedule = probesScheduledAt.withLock { last in
+            guard last.map({ now.seconds(since: $0) >= 3_600 }) ?? true else { return false }
+            last = now
+            return true
+        }
         let ids = try await onLedger { ledger in
             try ledger.store.write { store in
-                let now = ledger.clock.now
-                _ = try store.scheduleProbes(now: now, every: every)
+                if schedule { _ = try store.scheduleProbes(now: now, every: every) }
                 return try store.dueProbeIDs(now: now, limit: batch)
             }
         }

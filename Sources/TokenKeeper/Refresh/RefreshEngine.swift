@@ -19,6 +19,8 @@ package final class RefreshEngine: Sendable {
     let prober: (any TokenProbing)?
     /// `policy.probe_every`: how often the daemon probes each active token; nil: never.
     package let probeEvery: Duration?
+    /// When this engine last gave unscheduled tokens a probe time (``probeDue(batch:shouldContinue:)``).
+    let probesScheduledAt = Mutex<UnixTime?>(nil)
     let machine: RefreshStateMachine
     let limits: TokenKeeperConfiguration.Limits
     let logger: Logger

@@ -176,7 +176,9 @@ package protocol StoreReading {
     func dueTokenIDs(now: UnixTime, limit: Int) throws -> [String]
     /// The earliest `refresh_at` among live tokens nobody holds at `now`.
     func nextRefresh(now: UnixTime) throws -> UnixTime?
-    /// How many ``dueTokenIDs(now:limit:)`` would list without a limit, counted in the backend.
+    /// How many live tokens are due at `now`, held or not, counted in the refresh index alone
+    /// (a dry run's count: ``dueTokenIDs(now:limit:)`` also leaves out the tokens another
+    /// process holds, which would read every due row).
     func countDueTokens(now: UnixTime) throws -> Int
     /// Active tokens whose probe is due at `now` that nobody holds, soonest first.
     func dueProbeIDs(now: UnixTime, limit: Int) throws -> [String]
@@ -282,7 +284,7 @@ package protocol StoreWriting: StoreReading {
     /// `now` are left alone. `version` stays.
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws
     /// Gives every active token without a probe time one, spread evenly over `now` to
-    /// `now + every`; how many.
+    /// `now + every`; how many. A scan of the tokens: the engine runs it at most hourly.
     func scheduleProbes(now: UnixTime, every: Duration) throws -> Int
     /// Records that `owner`, holding the lease on `id`, had an answer from a probe at `at` (nil:
     /// no answer, `last_probed_at` stays); the next probe at `next` (nil: none). The lease

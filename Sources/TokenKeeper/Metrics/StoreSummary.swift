@@ -1,6 +1,6 @@
 /// The store-wide figures of `status` and of every `/metrics` scrape, read in one transaction
-/// from a handful of index range counts and the small `refreshers` table (not a scan of the
-/// tokens, apart from the count by state).
+/// from a handful of index range counts, one plain count and the small `refreshers` table:
+/// never a read of the tokens' rows.
 package struct StoreSummary: Sendable, Equatable {
     /// The windows of `tokenkeeper_tokens_expiring{within}`, cumulative.
     package static let expiryWindows: [(label: String, duration: Duration)] = [
@@ -25,6 +25,22 @@ package struct StoreSummary: Sendable, Equatable {
     package var refreshers: [RefresherHeartbeat]
 
     package var total: Int { byState.values.reduce(0, +) }
+
+    /// The latest pass of the refreshers of each kind on each host, in the order each host and
+    /// kind was last seen: one series per host and kind, however many processes (a `run-once`
+    /// every 5 minutes is a new process, and would be a new series, each time).
+    package var lastPasses: [(host: String, kind: RefresherHeartbeat.Kind, at: UnixTime)] {
+        var passes: [(host: String, kind: RefresherHeartbeat.Kind, at: UnixTime)] = []
+        for refresher in refreshers {
+            guard let at = refresher.lastPassAt else { continue }
+            if let index = passes.firstIndex(where: { $0.host == refresher.host && $0.kind == refresher.kind }) {
+                passes[index].at = max(passes[index].at, at)
+            } else {
+                passes.append((refresher.host, refresher.kind, at))
+            }
+        }
+        return passes
+    }
 
     /// Whether `refresher` beat within ``liveness`` of `now`.
     package func isLive(_ refresher: RefresherHeartbeat) -> Bool { refresher.beatAt >= now - Self.liveness }
@@ -82,15 +98,13 @@ package struct StoreSummary: Sendable, Equatable {
             # TYPE tokenkeeper_refreshers gauge
             tokenkeeper_refreshers{liveness="live"} \(live)
             tokenkeeper_refreshers{liveness="stale"} \(refreshers.count - live)
-            # HELP tokenkeeper_last_pass_timestamp_seconds When each refresher seen in the last day last completed a pass (Unix time).
+            # HELP tokenkeeper_last_pass_timestamp_seconds When refreshers of each kind on each host, seen in the last day, last completed a pass (Unix time).
             # TYPE tokenkeeper_last_pass_timestamp_seconds gauge
 
             """
-        for refresher in refreshers {
-            guard let last = refresher.lastPassAt else { continue }
-            let labels =
-                "owner=\"\(TokenSeries.escape(refresher.owner))\",host=\"\(TokenSeries.escape(refresher.host))\",kind=\"\(refresher.kind.rawValue)\""
-            text += "tokenkeeper_last_pass_timestamp_seconds{\(labels)} \(last.seconds)\n"
+        for pass in lastPasses {
+            let labels = "host=\"\(TokenSeries.escape(pass.host))\",kind=\"\(pass.kind.rawValue)\""
+            text += "tokenkeeper_last_pass_timestamp_seconds{\(labels)} \(pass.at.seconds)\n"
         }
         return text
     }

@@ -4,8 +4,9 @@ import Synchronization
 import WallTime
 
 /// The daemon's loop: refresh what is due (and, under `policy.probe_every`, probe what is due),
-/// then sleep on one wall-clock timer until the earliest `refresh_at` or probe time, at most `maxSleep` (so tokens another process added, and clock jumps,
-/// are noticed). Nothing polls while nothing is due.
+/// then sleep on one wall-clock timer until the earliest `refresh_at` or probe time, at most
+/// `maxSleep` (so tokens another process added, and clock jumps, are noticed). Nothing polls
+/// while nothing is due.
 ///
 /// On graceful shutdown (SIGTERM, SIGINT) it stops claiming, lets the refreshes in flight
 /// commit, and returns; cancelled (the grace period is over, or a sibling service failed), it

@@ -3,6 +3,7 @@
 
 Called by scripts/bench with the release binary; prints a table. Figures, not assertions.
 """
+import base64
 import hashlib
 import json
 import os
@@ -12,7 +13,6 @@ import shutil
 import socket
 import sqlite3
 import statistics
-import string
 import subprocess
 import sys
 import tempfile
@@ -57,11 +57,13 @@ def timed(args, env, runs=RUNS):
 
 def generate(path, count, now):
     """JSON Lines of `count` tokens expiring over the next 1 to 59 days."""
-    alphabet = string.ascii_letters + string.digits
     rng = random.Random(42)
+    # Letters and digits from seeded bytes (base64 without its two symbols): the same tokens each
+    # run, and ten million of them in minutes rather than the half hour of choosing each character.
+    table = bytes.maketrans(b"+/", b"xy")
     with open(path, "w") as out:
         for index in range(count):
-            token = "EAA" + "".join(rng.choices(alphabet, k=180))
+            token = "EAA" + base64.b64encode(rng.randbytes(135)).translate(table).decode()
             expires = now + rng.randint(86_400, 59 * 86_400)
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
             out.write(json.dumps({"project": f"p{index % 10}", "token": token, "label": f"Customer {index}",

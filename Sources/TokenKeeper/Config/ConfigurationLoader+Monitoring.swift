@@ -16,12 +16,12 @@ extension ConfigurationLoader {
             config.perTokenSeries = value
         }
         if let text = string("check.stale") {
-            config.checkStale = try parseStale(text, key: name("check.stale"))
+            config.checkStale = try parseDurationOrOff(text, key: name("check.stale"))
         }
         if let text = string("policy.probe_every") {
             // `0`, like an absent key, probes never; anything under a minute would spend the
             // rate limit on probes.
-            config.probeEvery = try parseStale(text, key: name("policy.probe_every"))
+            config.probeEvery = try parseDurationOrOff(text, key: name("policy.probe_every"))
             if let every = config.probeEvery, every < .seconds(60) {
                 throw TokenKeeperError(
                     .configuration,
@@ -31,8 +31,8 @@ extension ConfigurationLoader {
         }
     }
 
-    /// A staleness limit: a duration, or `0` for none.
-    package static func parseStale(_ text: String, key: String) throws -> Duration? {
+    /// A duration, or `0` (or a zero duration) for off: `check.stale`, `policy.probe_every`.
+    package static func parseDurationOrOff(_ text: String, key: String) throws -> Duration? {
         if text == "0" { return nil }
         let duration = try DurationText.parse(text, key: key)
         return duration == .zero ? nil : duration

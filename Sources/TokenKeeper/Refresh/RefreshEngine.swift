@@ -9,8 +9,9 @@ import Synchronization
 /// project paused by throttling or refused credentials is left alone for the rest of the pass.
 package final class RefreshEngine: Sendable {
     let ledger: RefreshLedger
-    /// The store's commands (`refresh ID` looks up its tokens, a rehearsal opens them).
-    let inventory: Inventory
+    /// The store's commands (`refresh ID` looks up its tokens, a rehearsal opens them, `probe`
+    /// selects its tokens).
+    package let inventory: Inventory
     /// Who holds this engine's leases (`host:pid:nonce`): the owner of its refreshes in the logs.
     package var owner: String { ledger.owner }
     let committer: GroupCommitter

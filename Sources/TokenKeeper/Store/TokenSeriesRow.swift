@@ -46,7 +46,7 @@ package struct TokenSeriesRow: Sendable, Equatable {
 /// A refresher's last heartbeat in the store: a daemon writes one at least every minute, a
 /// `run-once` at its start and end (`status`, `check --stale`, the liveness metrics).
 package struct RefresherHeartbeat: Sendable, Equatable {
-    package enum Kind: String, Sendable, Codable, CaseIterable {
+    package enum Kind: String, Sendable, CaseIterable {
         case daemon
         case runOnce = "run-once"
     }

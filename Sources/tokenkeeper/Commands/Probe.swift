@@ -37,9 +37,9 @@ extension TokenKeeperCommand {
         func run() throws {
             var report = ProbeReport([])
             try reportingErrors {
-                let context = try options.context()
-                let engine = try context.refreshEngine(dryRun: false, logger: Diagnostics.logger())
-                let inventory = try context.inventory()
+                let engine = try options.context().refreshEngine(dryRun: false, logger: Diagnostics.logger())
+                // The engine's own store: one open, not a second for the selection.
+                let inventory = engine.inventory
                 var selected: [String] = []
                 if ids.isEmpty {
                     // Live tokens only: one that needs a person has nothing left to probe.

@@ -27,15 +27,6 @@ import TokenKeeperTesting
         }
     }
 
-    /// Runs `body` beside a daemon serving metrics, then stops it with SIGTERM.
-    func withDaemon(_ sandbox: CLISandbox, _ body: (RunningDaemon) async throws -> Void) async throws -> RunningDaemon {
-        let daemon = try await sandbox.startDaemon()
-        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        try await body(daemon)
-        try await daemon.process.terminateGracefully(within: .seconds(30))
-        return daemon
-    }
-
     @Test(.timeLimit(.minutes(6)), arguments: TestBackend.all)
     func onlyTokensThatNeedAttentionHaveSeriesAndTheGaugesCountAll(_ backend: TestBackend) async throws {
         try await SinchHarness.scene { sinch in
@@ -67,7 +58,7 @@ import TokenKeeperTesting
 
             var text = ""
             var owner: String?
-            let daemon = try await withDaemon(sandbox) { daemon in
+            let daemon = try await sandbox.withDaemon { daemon in
                 let transport = try sinch.transport()
                 text = try await RunningDaemon.get(daemon.url + "/metrics", with: transport).body
 
@@ -137,7 +128,7 @@ import TokenKeeperTesting
             let reauth = try await sandbox.add(sinch.fake.issueToken())
             try await sandbox.underTheSeam("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(reauth)'")
             var text = ""
-            let daemon = try await withDaemon(sandbox) { daemon in
+            let daemon = try await sandbox.withDaemon { daemon in
                 text = try await RunningDaemon.get(daemon.url + "/metrics", with: try sinch.transport()).body
             }
             #expect(daemon.process.terminationStatus == 0)

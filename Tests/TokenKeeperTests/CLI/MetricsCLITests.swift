@@ -11,17 +11,6 @@ import TokenKeeperTesting
         try await RunningDaemon.get(url, with: transport)
     }
 
-    /// Runs `body` beside a daemon serving metrics, then stops the daemon with SIGTERM (SIGKILL
-    /// when `body` throws or the daemon outlives 30 s); returns it ended, for its status and log.
-    @discardableResult
-    func withDaemon(_ sandbox: CLISandbox, _ body: (RunningDaemon) async throws -> Void) async throws -> RunningDaemon {
-        let daemon = try await sandbox.startDaemon()
-        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
-        try await body(daemon)
-        try await daemon.process.terminateGracefully(within: .seconds(30))
-        return daemon
-    }
-
     @Test(.timeLimit(.minutes(6)), arguments: TestBackend.all)
     func scrapesTokenExpiriesRefreshCountsAndDropsARemovedToken(_ backend: TestBackend) async throws {
         try await SinchHarness.scene { sinch in
@@ -44,7 +33,7 @@ import TokenKeeperTesting
             let kept = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", later)
             let removed = try await sandbox.add(sinch.fake.issueToken(), project: "p2", "--expires-at", later)
             var text = ""
-            let daemon = try await withDaemon(sandbox) { daemon in
+            let daemon = try await sandbox.withDaemon { daemon in
                 let transport = try sinch.transport()
 
                 // The due token is refreshed first; then the scrape reflects it.
@@ -102,7 +91,7 @@ import TokenKeeperTesting
     func healthzTurns503WhenTheDatabaseGoesAway() async throws {
         try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
-            try await withDaemon(sandbox) { daemon in
+            try await sandbox.withDaemon { daemon in
                 let transport = try sinch.transport()
 
                 let healthy = try await get(daemon.url + "/healthz", with: transport)
@@ -130,7 +119,7 @@ import TokenKeeperTesting
     func aMetricsAddressInUseIsAUsageErrorNamingIt() async throws {
         try await SinchHarness.scene { sinch in
             let sandbox = try await CLISandbox.make(sinch: sinch)
-            try await withDaemon(sandbox) { first in
+            try await sandbox.withDaemon { first in
                 let address = first.url.replacingOccurrences(of: "http://", with: "")
                 let second = try await sandbox.cli.run(["daemon", "--metrics", address])
                 #expect(second.status == 64)
@@ -158,7 +147,7 @@ import TokenKeeperTesting
             try await sandbox.underTheSeam(
                 "UPDATE tokens SET lease_owner = 'other:1:00000000', lease_until = \(until) WHERE id = '\(id)'"
             )
-            try await withDaemon(sandbox) { daemon in
+            try await sandbox.withDaemon { daemon in
                 let before = try cpuSeconds(daemon.process)
                 try await Task.sleep(for: .seconds(3))
                 let used = try cpuSeconds(daemon.process) - before
@@ -183,7 +172,7 @@ import TokenKeeperTesting
             sandbox.cli.queued = false
             let expires = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400 + 15))
             let id = try await sandbox.add(sinch.fake.issueToken(), "--expires-at", expires)
-            let daemon = try await withDaemon(sandbox) { daemon in
+            let daemon = try await sandbox.withDaemon { daemon in
                 // Another writer holds the database for longer than the 5 s busy timeout.
                 let holder = try SQLiteConnectionHolder(database: sandbox.databasePath, sql: "BEGIN IMMEDIATE;")
                 let transport = try sinch.transport()

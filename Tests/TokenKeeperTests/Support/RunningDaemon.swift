@@ -41,4 +41,15 @@ extension CLISandbox {
         }
         return RunningDaemon(process: process, url: url!, log: log)
     }
+
+    /// Runs `body` beside a daemon serving metrics, then stops the daemon with SIGTERM (SIGKILL
+    /// when `body` throws or the daemon outlives 30 s); returns it ended, for its status and log.
+    @discardableResult
+    func withDaemon(_ body: (RunningDaemon) async throws -> Void) async throws -> RunningDaemon {
+        let daemon = try await startDaemon()
+        defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
+        try await body(daemon)
+        try await daemon.process.terminateGracefully(within: .seconds(30))
+        return daemon
+    }
 }

@@ -117,6 +117,11 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("v5 token counts") { db in
+            // check and /metrics count tokens by state and expiry from these slices, not from
+            // index ranges that grow with the store (SQLiteTransaction+Counts).
+            try db.execute(sql: SQLiteTokenCounts.schema)
+        }
         return migrator
     }
 

@@ -73,44 +73,6 @@ struct SQLiteTransaction: StoreWriting {
         while let row = try rows.next() { try body(try TokenRecord(row: row)) }
     }
 
-    func countTokens(_ states: TokenStates, expiringAfter after: UnixTime?, upTo: UnixTime?) throws -> Int {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let condition = SQLiteSchema.condition(states) { conditions.append(condition) }
-        if let after {
-            conditions.append("expires_at > ?")
-            _ = arguments.append(contentsOf: [after.seconds])
-        }
-        if let upTo {
-            conditions.append("expires_at <= ?")
-            _ = arguments.append(contentsOf: [upTo.seconds])
-        }
-        var sql = "SELECT COUNT(*) FROM tokens"
-        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
-        return try Int.fetchOne(db, sql: sql, arguments: arguments) ?? 0
-    }
-
-    func countTokensByState() throws -> [TokenState: Int] {
-        // Every state but `active` from the small troubled index, and `active` as the rest of a
-        // plain count (SQLite counts the smallest index): no read of the table's rows, which a
-        // GROUP BY over a million tokens would be at every scrape.
-        var counts: [TokenState: Int] = [:]
-        let rows = try Row.fetchCursor(
-            db.cachedStatement(
-                sql: """
-                    SELECT state, COUNT(*) FROM tokens INDEXED BY tokens_troubled
-                    WHERE \(SQLiteSchema.troubledCondition) AND state <> '\(TokenState.active.rawValue)' GROUP BY state
-                    """
-            )
-        )
-        while let row = try rows.next() {
-            if let state = TokenState(rawValue: row[0]) { counts[state] = row[1] }
-        }
-        let total = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM tokens")) ?? 0
-        counts[.active] = total - counts.values.reduce(0, +)
-        return counts
-    }
-
     func sealedTokens(withFingerprint fingerprint: String) throws -> [(id: String, sealed: Data)] {
         let statement = try db.cachedStatement(sql: "SELECT id, sealed_token FROM tokens WHERE fingerprint = ?")
         let rows = try Row.fetchCursor(statement, arguments: [fingerprint])

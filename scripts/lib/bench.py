@@ -224,6 +224,21 @@ def sqlite_refresh_floor(path):
     return len(ids) / (time.perf_counter() - start)
 
 
+def sliced_count(lo, hi, where):
+    """The SQL tokenkeeper's SQLite store runs to count tokens expiring in (lo, hi] (lo None:
+    unbounded) that match `where`: the whole 4,096-second slices of token_counts inside the range,
+    and index counts of the part-slices at its ends (SQLiteTransaction+Counts)."""
+    also = f" AND {where}" if where else ""
+    first = -(2**51) if lo is None else (lo >> 12) + 1
+    last = hi >> 12 if hi & 4095 == 4095 else (hi >> 12) - 1
+    if first > last:
+        return f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo or -2**62} AND expires_at <= {hi}{also}; "
+    sql = f"SELECT SUM(tokens) FROM token_counts WHERE slice BETWEEN {first} AND {last}{also}; "
+    if lo is not None:
+        sql += f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo} AND expires_at <= {(first << 12) - 1}{also}; "
+    return sql + f"SELECT COUNT(*) FROM tokens WHERE expires_at > {((last + 1) << 12) - 1} AND expires_at <= {hi}{also}; "
+
+
 def run_once_rate(env, due):
     """`run-once` over the `due` tokens stored in env's store, 32 in flight, no rate limit:
     refreshes per second and seconds."""
@@ -539,20 +554,29 @@ def bench_store():
                f"sqlite3 -json, same query and file: {sq_list[0]:.1f} ms median",
                "ratio ≤ 1.5 and < 100 ms", "met" if ratio <= 1.5 and tk_list[0] < 100 else "MISSED")
 
-        # 3. check over every token, whole process, against sqlite3 running the same counts.
+        # 3. check over every token, whole process, against sqlite3 running the same counts: from
+        #    token_counts' slices and the part-slices at each range's ends, as tokenkeeper counts;
+        #    and, for scale, the index-range counts check ran before the slices (every entry of each
+        #    range visited: linear in the store).
         tk_check = timed([BINARY, "check"], env)
-        # The same index-friendly counts tokenkeeper runs (expiry ranges minus the attention index).
         soon, later = int(time.time()) + 3 * 86_400, int(time.time()) + 14 * 86_400
         attention = "state IN ('needs_reauth', 'expired')"
-        counts = ("SELECT COUNT(*) FROM tokens; "
+        ranges = [(None, now), (now, soon), (soon, later)]
+        sliced = ("SELECT SUM(tokens) FROM token_counts; "
+                  f"SELECT SUM(tokens) FROM token_counts WHERE state = 'needs_reauth' AND {attention}; "
+                  f"SELECT SUM(tokens) FROM token_counts WHERE state = 'expired' AND {attention}; "
+                  + "".join(sliced_count(lo, hi, where) for lo, hi in ranges for where in ("", attention)))
+        sq_check = timed(["sqlite3", "-readonly", env["TOKENKEEPER_DB"], sliced], env)
+        ranged = ("SELECT COUNT(*) FROM tokens; "
                   f"SELECT COUNT(*) FROM tokens WHERE {attention} AND state = 'needs_reauth'; "
                   f"SELECT COUNT(*) FROM tokens WHERE {attention} AND state = 'expired'; "
-                  + "".join(f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo} AND expires_at <= {hi}; "
-                            f"SELECT COUNT(*) FROM tokens WHERE {attention} AND expires_at > {lo} AND expires_at <= {hi}; "
-                            for lo, hi in [(-2**62, now), (now, soon), (soon, later)]))
-        sq_check = timed(["sqlite3", "-readonly", env["TOKENKEEPER_DB"], counts], env)
+                  + "".join(f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo or -2**62} AND expires_at <= {hi}; "
+                            f"SELECT COUNT(*) FROM tokens WHERE {attention} AND expires_at > {lo or -2**62} "
+                            f"AND expires_at <= {hi}; " for lo, hi in ranges))
+        sq_ranged = timed(["sqlite3", "-readonly", env["TOKENKEEPER_DB"], ranged], env)
         record(f"check over {TOKENS:,} tokens", f"{tk_check[0]:.1f} ms median ({tk_check[1]:.1f} best)",
-               f"sqlite3 running the same counts: {sq_check[0]:.1f} ms median",
+               f"sqlite3 running the same counts: {sq_check[0]:.1f} ms median; counting the index ranges "
+               f"instead (check before the slices): {sq_ranged[0]:.1f} ms",
                "< 200 ms", "met" if tk_check[0] < 200 else "MISSED")
 
         # 4. run-once --dry-run: the number due, counted in the refresh index (no id is read),

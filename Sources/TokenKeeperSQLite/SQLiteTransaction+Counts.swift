@@ -6,7 +6,7 @@ import TokenKeeper
 /// SQLite counts an index range by visiting every entry in it, so `check` and each `/metrics`
 /// scrape would cost time in proportion to the tokens (157 ms at ten million). `token_counts`
 /// holds the number of tokens of each state whose expiry falls in each 4,096-second slice,
-/// kept by triggers on `tokens` (``SQLiteTokenCounts``): a count is the sum of the whole slices
+/// kept by the inserts and by triggers on `tokens` (``SQLiteTokenCounts``): a count is the sum of the whole slices
 /// inside its range, plus index counts of the part-slices at its two ends (about an hour of
 /// tokens each).
 extension SQLiteTransaction {
@@ -48,6 +48,22 @@ extension SQLiteTransaction {
         return counts
     }
 
+    /// Adds tokens this transaction inserted to their slices. Inserts are counted here, by the
+    /// two statements that insert token rows, rather than by a trigger: a trigger that writes makes
+    /// SQLite keep a statement journal for every insert it fires on, and took a third off `import`
+    /// (22,000 against 36,000 tokens a second, measured on the same binary).
+    func countInserted(_ slices: [SQLiteTokenCounts.Slice: Int]) throws {
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO token_counts (state, slice, tokens) VALUES (?, ?, ?)
+                ON CONFLICT (state, slice) DO UPDATE SET tokens = tokens + excluded.tokens
+                """
+        )
+        for (slice, tokens) in slices {
+            try statement.execute(arguments: [slice.state.rawValue, slice.index, tokens])
+        }
+    }
+
     /// A count over the indexes, for a range of at most a couple of slices: live tokens are all
     /// tokens less those that need a person (from the expiry index and the small attention index,
     /// never the table's rows).
@@ -77,6 +93,17 @@ extension SQLiteTransaction {
 /// for any time, before 1970 too).
 package enum SQLiteTokenCounts {
     static let shift: Int64 = 12
+
+    /// A row of `token_counts`: a state and a slice.
+    struct Slice: Hashable {
+        let state: TokenState
+        let index: Int64
+
+        init(of record: TokenRecord) {
+            state = record.state
+            index = record.expiresAt.seconds >> shift
+        }
+    }
     /// The offset of a slice's last second within it.
     private static let lastSecond: Int64 = (1 << shift) - 1
 
@@ -110,9 +137,10 @@ package enum SQLiteTokenCounts {
         """
     }
 
-    /// The table, filled from the tokens already stored, and its triggers. An update fires only
-    /// when it names `state` or `expires_at`, and writes only when the row changes slice or
-    /// state: a lease or a probe time costs nothing.
+    /// The table, filled from the tokens already stored, and the triggers that follow deletes and
+    /// updates (inserts are counted by the statements that insert, ``SQLiteTransaction/countInserted(_:)``).
+    /// An update fires only when it names `state` or `expires_at`, and writes only when the row
+    /// changes slice or state: a lease or a probe time costs nothing.
     static let schema = """
         CREATE TABLE token_counts (
             state TEXT NOT NULL,
@@ -122,8 +150,6 @@ package enum SQLiteTokenCounts {
         ) WITHOUT ROWID;
         INSERT INTO token_counts (state, slice, tokens)
             SELECT state, expires_at >> \(shift), COUNT(*) FROM tokens GROUP BY 1, 2;
-        CREATE TRIGGER token_counts_insert AFTER INSERT ON tokens
-            BEGIN \(add("new")) END;
         CREATE TRIGGER token_counts_delete AFTER DELETE ON tokens
             BEGIN \(remove("old")) END;
         CREATE TRIGGER token_counts_update AFTER UPDATE OF state, expires_at ON tokens

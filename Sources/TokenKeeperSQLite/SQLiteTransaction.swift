@@ -90,6 +90,28 @@ struct SQLiteTransaction: StoreWriting {
     }
 
     func insertToken(_ record: TokenRecord) throws -> Bool {
+        guard try insertRow(record) else { return false }
+        try countInserted([SQLiteTokenCounts.Slice(of: record): 1])
+        return true
+    }
+
+    /// Each row, then the count of each slice they went to: one statement per slice, not per row.
+    func insertTokens(_ records: [TokenRecord]) throws -> [String] {
+        var taken: [String] = []
+        var inserted: [SQLiteTokenCounts.Slice: Int] = [:]
+        for record in records {
+            if try insertRow(record) {
+                inserted[SQLiteTokenCounts.Slice(of: record), default: 0] += 1
+            } else {
+                taken.append(record.id)
+            }
+        }
+        try countInserted(inserted)
+        return taken
+    }
+
+    /// Inserts a token row, uncounted (``countInserted(_:)``); false when its id is taken.
+    private func insertRow(_ record: TokenRecord) throws -> Bool {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO tokens (id, project_id, label, waba_id, business_manager, sealed_token, fingerprint,

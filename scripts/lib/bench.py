@@ -461,7 +461,8 @@ def bench_scrape(env, work):
 def sqlite_floor(schema_db, path, count, now):
     """SQLite's own ceiling for an import into this schema: `count` token rows and their audit
     rows (same sizes: a 190-byte sealed value, hex fingerprint and hashes, the audit detail JSON)
-    made inside SQLite and written in one transaction: no parsing, sealing or hashing. Ids go in
+    made inside SQLite and written in one transaction with each expiry slice's count (token_counts):
+    no parsing, sealing or hashing. Ids go in
     one global order and audit rows in seq order, the kindest orders for those indexes (tokenkeeper
     can only sort each batch); expiry and refresh times are spread as the bench's input is. The
     time to make the rows is left out. Tokens per second (each a token row and an audit row)."""
@@ -479,6 +480,9 @@ def sqlite_floor(schema_db, path, count, now):
               f"refresh_at, state, failures, version) SELECT id, 'p' || (i % 10), 'C ' || i, '' || i, sealed, "
               f"fingerprint, {now}, {now} + expires_in, {now} + expires_in * 2 / 3 - jitter, 'active', 0, 1 "
               "FROM made ORDER BY i;\n"
+              # The slices' counts, as tokenkeeper's import adds them (one row a slice).
+              f"INSERT INTO token_counts (state, slice, tokens) SELECT 'active', ({now} + expires_in) >> 12, "
+              "COUNT(*) FROM made GROUP BY 2;\n"
               "INSERT INTO audit (seq, at, token_id, event, actor, detail, prev_hash, hash) SELECT i, "
               f"{now}, id, 'added', 'cli:root', '{{\"fingerprint\":\"' || fingerprint || '\",\"project\":\"p' "
               "|| (i % 10) || '\",\"source\":\"import\"}', hash, hash FROM made ORDER BY i;\nCOMMIT;\n")
@@ -514,8 +518,9 @@ def bench_store():
         import_rss = usage.ru_maxrss / 1024
 
         baseline_db = os.path.join(work, "baseline.sqlite")
-        schema = subprocess.run(["sqlite3", env["TOKENKEEPER_DB"], ".schema tokens"], capture_output=True,
-                                text=True, check=True).stdout
+        # The token table with its indexes, and token_counts, which its triggers write, first.
+        schema = subprocess.run(["sqlite3", env["TOKENKEEPER_DB"], ".schema token_counts", ".schema tokens"],
+                                capture_output=True, text=True, check=True).stdout
         csv_path = os.path.join(work, "tokens.csv")
         with open(lines) as source, open(csv_path, "w") as out:
             for index, line in enumerate(source):
@@ -598,8 +603,30 @@ def bench_store():
         if IDLE_SECONDS > 0:
             bench_idle(env, work)
         bench_scrape(env, work)
+        bench_counts_upgrade(env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_counts_upgrade(env):
+    """The upgrade that fills token_counts (migration v5) over the bench's store: the table, its
+    triggers and the migration's row taken away, then `init` (which migrates), against sqlite3
+    filling a temporary table with the same GROUP BY on the same file."""
+    db = env["TOKENKEEPER_DB"]
+    subprocess.run(["sqlite3", db, "DROP TRIGGER token_counts_delete; DROP TRIGGER token_counts_update; "
+                    "DROP TABLE token_counts; DELETE FROM grdb_migrations WHERE identifier = 'v5 token counts';"],
+                   check=True)
+    start = time.perf_counter()
+    run([BINARY, "init"], env)
+    upgrade = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run(["sqlite3", db, "CREATE TEMP TABLE c (state TEXT NOT NULL, slice INTEGER NOT NULL, tokens INTEGER "
+                    "NOT NULL, PRIMARY KEY (state, slice)) WITHOUT ROWID; INSERT INTO c SELECT state, expires_at >> 12, "
+                    "COUNT(*) FROM tokens GROUP BY 1, 2;"], check=True)
+    fill = time.perf_counter() - start
+    slices = run(["sqlite3", "-readonly", db, "SELECT COUNT(*) FROM token_counts"], env).stdout.decode().strip()
+    record(f"upgrade to token_counts (migration v5) over {TOKENS:,} tokens", f"{upgrade:.2f} s ({slices} slices)",
+           f"sqlite3 filling the same table: {fill:.2f} s", "-", "-")
 
 
 def print_table():

@@ -27,6 +27,12 @@ final class FleetRate: Sendable {
     /// The part of a window after which its slots are no longer taken.
     static let lateness = 0.8
 
+    /// The spacing of one process's calls to a project (``ProjectGate``): a window's limit spread
+    /// over the part of it whose slots are taken. Spaced at 1/rate, the calls that fall in a
+    /// window's late part would wait for the next window, and a busy project would get four
+    /// fifths of its rate (164 requests a second at a rate of 200, measured).
+    var pace: Duration { .seconds(window * Self.lateness / Double(limit)) }
+
     init(rate: Double, clock: any WallClock, reserve: @escaping Reserve) {
         // Below one call a second a window holds one call: 0.2/s is one call per 5 s.
         window = rate >= 1 ? 1 : (1 / rate).rounded(.up)

@@ -9,9 +9,9 @@ final class ProjectGate: Sendable {
     private let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
     private let throttles = Mutex<[String: ProjectThrottle]>([:])
 
-    /// - Parameter rate: requests per second per project.
-    init(rate: Double) {
-        interval = .seconds(1) / rate
+    /// - Parameter pace: the time between two requests to a project (``FleetRate/pace``).
+    init(pace: Duration) {
+        interval = pace
     }
 
     /// Waits until `project` may send another request.

@@ -59,7 +59,6 @@ package final class RefreshEngine: Sendable {
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         committer = GroupCommitter(ledger: ledger)
         slots = CallSlots(limits.concurrency)
-        gate = ProjectGate(rate: limits.rate)
         fleetRate = FleetRate(rate: limits.rate, clock: inventory.clock) { [ledger] project, window, limit, wanted in
             try await offCooperativePool {
                 try ledger.store.writeStatement { store in
@@ -73,6 +72,7 @@ package final class RefreshEngine: Sendable {
                 }
             }
         }
+        gate = ProjectGate(pace: fleetRate.pace)
         self.exchanger = exchanger
         self.prober = prober
         self.probeEvery = probeEvery

@@ -130,6 +130,19 @@ import TokenKeeperTesting
         #expect(windows.used.withLock { $0[now + 1] } == 1)
     }
 
+    /// A process paced at ``FleetRate/pace`` sends a window's whole limit before the window's
+    /// late part, where its slots are no longer taken, and spreads the calls over that part
+    /// rather than sending them at once.
+    @Test(arguments: [0.2, 1, 2.5, 5, 200])
+    func thePaceFitsAWindowsLimitBeforeItsLatePart(_ perSecond: Double) {
+        let rate = fleetRate(rate: perSecond, clock: ManualClock(), windows: Windows())
+        let pace = Double(rate.pace.components.seconds) + Double(rate.pace.components.attoseconds) * 1e-18
+        let usable = rate.window * FleetRate.lateness
+        // The last call of a window goes (limit - 1) paces after its first.
+        #expect(pace * Double(rate.limit - 1) < usable)
+        #expect(pace * Double(rate.limit) >= usable * 0.999)
+    }
+
     @Test func aRateTooHighToCountIsABillionAWindow() {
         let rate = fleetRate(rate: 1e300, clock: ManualClock(), windows: Windows())
         #expect(rate.limit == 1_000_000_000)

@@ -115,9 +115,11 @@ import TokenKeeperTesting
         let h = try RefreshEngineTests.Harness(.sqlite)
         let fixture = h.fixture
         let times = try addTokensAroundSliceEdges(fixture)
-        // Imported, refreshed (expiry moves 60 days on), retrying, needing a person, removed.
+        // Imported (50 days out and more: not due, so no refresh moves them), refreshed (expiry
+        // moves 60 days on), retrying, needing a person, removed.
         let lines = (0..<20).map { index in
-            #"{"token":"EAA-import-\#(index)","project":"p2","expires_at":"\#(RFC3339.format(fixture.clock.now + .seconds(Int64(index + 1) * 3_000)))"}"#
+            let expiry = fixture.clock.now + .seconds(50 * 86_400 + Int64(index) * 3_000)
+            return #"{"token":"EAA-import-\#(index)","project":"p2","expires_at":"\#(RFC3339.format(expiry))"}"#
         }
         _ = try fixture.importLines(lines.joined(separator: "\n") + "\n")
         let due = try (0..<6).map { _ in try h.addDue("p3") }
@@ -141,7 +143,7 @@ import TokenKeeperTesting
         // The store as version 4 left it: no slices, no triggers, the migration not applied.
         try fixture.underTheSeam(
             """
-            DROP TRIGGER token_counts_insert; DROP TRIGGER token_counts_delete; DROP TRIGGER token_counts_update;
+            DROP TRIGGER token_counts_delete; DROP TRIGGER token_counts_update;
             DROP TABLE token_counts; DELETE FROM grdb_migrations WHERE identifier = 'v5 token counts';
             """
         )

@@ -30,7 +30,7 @@ extension SQLiteTransaction {
         if upTo != nil {
             count += try countIndexed(
                 states,
-                after: SQLiteTokenCounts.start(of: slices.upperBound + 1) - 1,
+                after: SQLiteTokenCounts.end(of: slices.upperBound),
                 upTo: upTo?.seconds
             )
         }
@@ -110,6 +110,9 @@ package enum SQLiteTokenCounts {
     /// The first second of `slice`.
     static func start(of slice: Int64) -> Int64 { slice << shift }
 
+    /// The last second of `slice` (the slice of `Int64.max` ends there, with no next slice).
+    static func end(of slice: Int64) -> Int64 { slice << shift | lastSecond }
+
     /// The slices that lie wholly inside (`after`, `upTo`] (nil ends: unbounded), or nil when
     /// none does.
     package static func wholeSlices(after: Int64?, upTo: Int64?) -> ClosedRange<Int64>? {
@@ -140,7 +143,7 @@ package enum SQLiteTokenCounts {
     /// The table, filled from the tokens already stored, and the triggers that follow deletes and
     /// updates (inserts are counted by the statements that insert, ``SQLiteTransaction/countInserted(_:)``).
     /// An update fires only when it names `state` or `expires_at`, and writes only when the row
-    /// changes slice or state: a lease or a probe time costs nothing.
+    /// changes slice or state: a lease or a probe time names neither column, and never fires it.
     static let schema = """
         CREATE TABLE token_counts (
             state TEXT NOT NULL,

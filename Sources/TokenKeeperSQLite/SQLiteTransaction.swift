@@ -44,7 +44,7 @@ struct SQLiteTransaction: StoreWriting {
     // MARK: - Tokens
 
     func token(id: String) throws -> TokenRecord? {
-        let statement = try db.cachedStatement(sql: "SELECT * FROM tokens WHERE id = ?")
+        let statement = try db.cachedStatement(sql: "SELECT \(SQLiteSchema.tokenColumns) FROM tokens WHERE id = ?")
         return try Row.fetchOne(statement, arguments: [id]).map(TokenRecord.init(row:))
     }
 
@@ -60,7 +60,7 @@ struct SQLiteTransaction: StoreWriting {
             conditions.append("project_id = ?")
             _ = arguments.append(contentsOf: [project])
         }
-        var sql = "SELECT * FROM tokens"
+        var sql = "SELECT \(SQLiteSchema.tokenColumns) FROM tokens"
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         // Tokens that expire together come in the order they were stored (the index holds the
         // rowid after expires_at, so this costs no sort): both stores list alike.
@@ -188,7 +188,7 @@ struct SQLiteTransaction: StoreWriting {
                 WHERE id = ? AND \(SQLiteSchema.liveCondition)
                   AND (lease_until IS NULL OR lease_until < ?)
                   AND (refresh_at <= ? OR ?)
-                RETURNING *
+                RETURNING \(SQLiteSchema.tokenColumns)
                 """
         )
         return try Row.fetchOne(

@@ -19,4 +19,9 @@ package final class ManualClock: WallClock, Sendable {
     package func set(_ time: UnixTime) {
         current.withLock { $0 = Double(time.seconds) }
     }
+
+    /// Sets the clock to a time between whole seconds.
+    package func set(secondsSince1970 time: Double) {
+        current.withLock { $0 = time }
+    }
 }

@@ -232,7 +232,7 @@ def sliced_count(lo, hi, where):
     first = -(2**51) if lo is None else (lo >> 12) + 1
     last = hi >> 12 if hi & 4095 == 4095 else (hi >> 12) - 1
     if first > last:
-        return f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo or -2**62} AND expires_at <= {hi}{also}; "
+        return f"SELECT COUNT(*) FROM tokens WHERE expires_at > {-2**62 if lo is None else lo} AND expires_at <= {hi}{also}; "
     sql = f"SELECT SUM(tokens) FROM token_counts WHERE slice BETWEEN {first} AND {last}{also}; "
     if lo is not None:
         sql += f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo} AND expires_at <= {(first << 12) - 1}{also}; "
@@ -575,8 +575,8 @@ def bench_store():
         ranged = ("SELECT COUNT(*) FROM tokens; "
                   f"SELECT COUNT(*) FROM tokens WHERE {attention} AND state = 'needs_reauth'; "
                   f"SELECT COUNT(*) FROM tokens WHERE {attention} AND state = 'expired'; "
-                  + "".join(f"SELECT COUNT(*) FROM tokens WHERE expires_at > {lo or -2**62} AND expires_at <= {hi}; "
-                            f"SELECT COUNT(*) FROM tokens WHERE {attention} AND expires_at > {lo or -2**62} "
+                  + "".join(f"SELECT COUNT(*) FROM tokens WHERE expires_at > {-2**62 if lo is None else lo} AND expires_at <= {hi}; "
+                            f"SELECT COUNT(*) FROM tokens WHERE {attention} AND expires_at > {-2**62 if lo is None else lo} "
                             f"AND expires_at <= {hi}; " for lo, hi in ranges))
         sq_ranged = timed(["sqlite3", "-readonly", env["TOKENKEEPER_DB"], ranged], env)
         record(f"check over {TOKENS:,} tokens", f"{tk_check[0]:.1f} ms median ({tk_check[1]:.1f} best)",

@@ -21,17 +21,26 @@ final class FleetRate: Sendable {
     private let chunk: Int
     private let clock: any WallClock
     private let reserve: Reserve
-    /// What this process holds: per project, the window and the slots left in it.
-    private let held = Mutex<[String: (window: Int64, left: Int)]>([:])
+    /// What this process holds, per project.
+    private let held = Mutex<[String: Held]>([:])
+
+    private struct Held {
+        /// The window of the slots below.
+        var window: Int64
+        /// Slots reserved in `window` and not yet spent.
+        var left: Int
+        /// The first of the window's places (``FleetRate/pace`` apart) this process has not used.
+        var turn: Int
+    }
 
     /// The part of a window after which its slots are no longer taken.
     static let lateness = 0.8
 
-    /// The spacing of one process's calls to a project (``ProjectGate``): a window's limit spread
-    /// over the part of it whose slots are taken. Spaced at 1/rate, the calls that fall in a
-    /// window's late part would wait for the next window, and a busy project would get four
+    /// The time between two of the places a window has for this process's calls to a project:
+    /// `limit` places, from the window's start to before its late part. Spaced at 1/rate, the
+    /// calls that fell in a window's late part waited for the next, and a busy project got four
     /// fifths of its rate (164 requests a second at a rate of 200, measured).
-    var pace: Duration { .seconds(window * Self.lateness / Double(limit)) }
+    let pace: Double
 
     init(rate: Double, clock: any WallClock, reserve: @escaping Reserve) {
         // Below one call a second a window holds one call: 0.2/s is one call per 5 s.
@@ -39,45 +48,73 @@ final class FleetRate: Sendable {
         // A rate too high to count (an unlimited bench) is a billion a window.
         limit = max(1, Int(min(rate * window, 1e9).rounded(.down)))
         chunk = max(1, limit / 10)
+        pace = window * Self.lateness / Double(limit)
         self.clock = clock
         self.reserve = reserve
     }
 
-    /// Waits until this process holds a slot for `project` in the current window, and takes it.
+    /// Waits until this process may send a call to `project`: it holds a slot of a window, and
+    /// the call's place in that window has come. Every window has the same `limit` places, `pace`
+    /// apart from its start, and a call takes the first place not in the past that this process
+    /// has not used; so any stretch of one window's length holds at most `limit` of its calls,
+    /// whether Sinch counts in fixed windows or in a sliding one.
     func take(_ project: String) async throws {
+        let sendAt = try await slot(project)
+        let wait = sendAt - clock.secondsSince1970
+        if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+    }
+
+    /// Takes a slot for `project` and says when (wall-clock seconds) its call may go.
+    func slot(_ project: String) async throws -> Double {
         var window = Int64((clock.secondsSince1970 / self.window).rounded(.down))
         while true {
-            if isLate(in: window) { window += 1 }
-            if spendHeld(project, in: window) {
-                try await sleep(untilStartOf: window)
-                return
+            switch held.withLock({ spendHeld(&$0, project, in: window) }) {
+            case .sendAt(let time): return time
+            case .late:
+                // No place left in this window: the next, before reserving here (slots
+                // reserved and not spent are lost to the fleet).
+                window += 1
+                continue
+            case .noSlot: break
             }
             let granted = try await reserve(project, window, limit, chunk)
-            if granted > 0 {
-                held.withLock { $0[project] = (window, granted - 1) }
-                try await sleep(untilStartOf: window)
-                return
+            guard granted > 0 else {
+                // The fleet spent this window: try the next.
+                window += 1
+                continue
             }
-            // The fleet spent this window: try the next.
-            window += 1
+            held.withLock { held in
+                var slots = held[project] ?? Held(window: window, left: 0, turn: 0)
+                // Slots still held for another window are dropped: lost to the fleet.
+                if slots.window != window { slots = Held(window: window, left: 0, turn: 0) }
+                slots.left += granted
+                held[project] = slots
+            }
         }
     }
 
-    private func spendHeld(_ project: String, in window: Int64) -> Bool {
-        held.withLock { held in
-            guard let slots = held[project], slots.window == window, slots.left > 0 else { return false }
-            held[project] = (window, slots.left - 1)
-            return true
+    private enum Spent {
+        case sendAt(Double)
+        case late
+        case noSlot
+    }
+
+    /// Spends a held slot of `window` for `project`, if the window still has a place for its call:
+    /// the call's time.
+    private func spendHeld(_ held: inout [String: Held], _ project: String, in window: Int64) -> Spent {
+        let start = Double(window) * self.window
+        let elapsed = clock.secondsSince1970 - start
+        let due = elapsed > 0 ? Int((elapsed / pace).rounded(.up)) : 0
+        guard var slots = held[project], slots.window == window else {
+            return due < limit ? .noSlot : .late
         }
-    }
-
-    private func isLate(in window: Int64) -> Bool {
-        clock.secondsSince1970 - Double(window) * self.window > self.window * Self.lateness
-    }
-
-    /// A window still to come is waited for (the wall clock's distance to it, slept in real time).
-    private func sleep(untilStartOf window: Int64) async throws {
-        let wait = Double(window) * self.window - clock.secondsSince1970
-        if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+        let turn = max(slots.turn, due)
+        // The window's places are all used or past.
+        guard turn < limit else { return .late }
+        guard slots.left > 0 else { return .noSlot }
+        slots.left -= 1
+        slots.turn = turn + 1
+        held[project] = slots
+        return .sendAt(start + Double(turn) * pace)
     }
 }

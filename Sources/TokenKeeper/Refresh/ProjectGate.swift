@@ -1,29 +1,11 @@
 import Synchronization
 
-/// What this process lets through to Sinch per project: the request pace (`limits.rate`) and
-/// the pause after throttling, refused credentials or timeouts in a row. The pause is also
-/// written to the store (``RefreshLedger``) for other processes; this is the in-process half,
-/// which stops calls of this pass at once.
+/// What this process holds back per project: the pause after throttling, refused credentials or
+/// timeouts in a row. The pause is also written to the store (``RefreshLedger``) for other
+/// processes; this is the in-process half, which stops calls of this pass at once. (The pace of
+/// calls, `limits.rate`, is ``FleetRate``'s.)
 final class ProjectGate: Sendable {
-    private let interval: Duration
-    private let pacing = Mutex<[String: ContinuousClock.Instant]>([:])
     private let throttles = Mutex<[String: ProjectThrottle]>([:])
-
-    /// - Parameter pace: the time between two requests to a project (``FleetRate/pace``).
-    init(pace: Duration) {
-        interval = pace
-    }
-
-    /// Waits until `project` may send another request.
-    func pace(_ project: String) async {
-        let slot = pacing.withLock { slots -> ContinuousClock.Instant in
-            let now = ContinuousClock.now
-            let slot = max(now, slots[project] ?? now)
-            slots[project] = slot + interval
-            return slot
-        }
-        if slot > ContinuousClock.now { try? await Task.sleep(until: slot) }
-    }
 
     /// Whether `record`'s project is paused for it at `now`: a pause never holds a token past
     /// its last safe moment (it is tried then, and its failure reported, rather than left to die).

@@ -122,8 +122,7 @@ extension RefreshEngine {
         judge: @Sendable (Answer) -> Judged
     ) async throws -> (Answer, Judged)? {
         try await slots.withSlot {
-            // This process's own spacing, then a slot of the fleet's budget for the project.
-            await gate.pace(record.projectID)
+            // A slot of the fleet's budget for the project, at this process's pace.
             try await fleetRate.take(record.projectID)
             // A stop, or a 429 that paused the project, may have come while this one waited.
             guard shouldContinue(), force || !isPaused(record) else {

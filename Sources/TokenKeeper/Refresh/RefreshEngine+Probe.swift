@@ -96,7 +96,6 @@ extension RefreshEngine {
     private func probeHeld(_ record: TokenRecord, with prober: any TokenProbing) async throws -> ProbeResult {
         let current = try ledger.open(record)
         let answer: SinchError? = try await slots.withSlot {
-            await gate.pace(record.projectID)
             try await fleetRate.take(record.projectID)
             do throws(SinchError) {
                 try await prober.probe(token: current, project: record.projectID)

@@ -72,7 +72,7 @@ package final class RefreshEngine: Sendable {
                 }
             }
         }
-        gate = ProjectGate(pace: fleetRate.pace)
+        gate = ProjectGate()
         self.exchanger = exchanger
         self.prober = prober
         self.probeEvery = probeEvery

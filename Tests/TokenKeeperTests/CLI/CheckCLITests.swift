@@ -27,6 +27,37 @@ import TokenKeeperTesting
         #expect(two.stdout.hasPrefix("TOKENKEEPER CRITICAL - 2 expire within 3d (of 3 tokens)"), "\(two.stdout)")
     }
 
+    /// A store from before `token_counts` (the binary upgraded, no command that writes run yet):
+    /// `check` is UNKNOWN and names what to run; after `init` migrates it the counts are the rows'
+    /// (<doc:Operations#Installing>).
+    @Test func aStoreAwaitingItsSchemaUpgradeIsUnknownUntilInitMigratesIt() async throws {
+        let sandbox = try await CLISandbox()
+        try await addExpiring(sandbox, inDays: 2)
+        try await addExpiring(sandbox, inDays: 40)
+        try await sandbox.sqlite(
+            """
+            DROP TRIGGER token_counts_delete; DROP TRIGGER token_counts_update; DROP TABLE token_counts;
+            DELETE FROM grdb_migrations WHERE identifier = 'v5 token counts';
+            """
+        )
+
+        let waiting = try await sandbox.run("check")
+        #expect(waiting.status == 3)
+        #expect(
+            waiting.stdout.contains(
+                "needs a schema upgrade; run a command that writes (such as `tokenkeeper init`) first"
+            ),
+            "\(waiting.stdout)"
+        )
+        #expect(try await sandbox.run("init").status == 0)
+        let upgraded = try await sandbox.run("check")
+        #expect(
+            upgraded.stdout.hasPrefix("TOKENKEEPER CRITICAL - 1 expires within 3d (of 2 tokens)"),
+            "\(upgraded.stdout)"
+        )
+        #expect(try await sandbox.sqlite("SELECT SUM(tokens) FROM token_counts") == "2\n")
+    }
+
     @Test(arguments: TestBackend.all)
     func okWithNoTokens(_ backend: TestBackend) async throws {
         let sandbox = try await CLISandbox(backend: backend)

@@ -96,7 +96,7 @@ import TokenKeeperTesting
         let windows = Windows()
         let rate = fleetRate(rate: 50, clock: clock, windows: windows)
 
-        for _ in 0..<12 { try await rate.take("p1") }
+        for _ in 0..<12 { _ = try await rate.slot("p1") }
 
         let now = Int64(clock.secondsSince1970)
         // 12 calls from chunks of 5: three reservations of the current window.
@@ -130,17 +130,53 @@ import TokenKeeperTesting
         #expect(windows.used.withLock { $0[now + 1] } == 1)
     }
 
-    /// A process paced at ``FleetRate/pace`` sends a window's whole limit before the window's
-    /// late part, where its slots are no longer taken, and spreads the calls over that part
-    /// rather than sending them at once.
-    @Test(arguments: [0.2, 1, 2.5, 5, 200])
-    func thePaceFitsAWindowsLimitBeforeItsLatePart(_ perSecond: Double) {
-        let rate = fleetRate(rate: perSecond, clock: ManualClock(), windows: Windows())
-        let pace = Double(rate.pace.components.seconds) + Double(rate.pace.components.attoseconds) * 1e-18
-        let usable = rate.window * FleetRate.lateness
-        // The last call of a window goes (limit - 1) paces after its first.
-        #expect(pace * Double(rate.limit - 1) < usable)
-        #expect(pace * Double(rate.limit) >= usable * 0.999)
+    /// A process that sends each call the moment ``FleetRate/slot(_:)`` allows, the clock moved
+    /// to each call's time: the times of its calls over four windows, starting `offset` into one.
+    func sendAsFastAsAllowed(
+        rate perSecond: Double,
+        from offset: Double,
+        windows count: Int
+    ) async throws -> (
+        times: [Double], rate: FleetRate, start: Double
+    ) {
+        let clock = ManualClock()
+        let start = clock.secondsSince1970
+        let rate = fleetRate(rate: perSecond, clock: clock, windows: Windows())
+        clock.set(secondsSince1970: start + offset)
+        var times: [Double] = []
+        while true {
+            let time = try await rate.slot("p1")
+            guard time < start + Double(count) * rate.window else { break }
+            #expect(time >= clock.secondsSince1970 - 1e-6, "a call is never sent in the past")
+            clock.set(secondsSince1970: time)
+            times.append(time)
+        }
+        return (times, rate, start)
+    }
+
+    /// Busy, a process sends a window's whole limit in each window, every call before the
+    /// window's late part, and no stretch of a window's length (a sliding window) holds more
+    /// than the limit: spaced at 1/rate instead, the calls in a window's late part waited for the
+    /// next one, and a busy project got four fifths of its rate.
+    @Test(arguments: [(0.2, 0.0), (1, 0.0), (2.5, 0.3), (5, 0.0), (5, 0.5), (200, 0.0), (200, 0.71)])
+    func aBusyProcessSendsEachWindowsLimitAndNeverMoreInAnyStretch(
+        _ perSecond: Double,
+        _ offset: Double
+    )
+        async throws
+    {
+        let (times, rate, start) = try await sendAsFastAsAllowed(rate: perSecond, from: offset, windows: 4)
+        for window in 0..<4 {
+            let from = start + Double(window) * rate.window
+            let inside = times.filter { $0 >= from && $0 < from + rate.window }
+            #expect(inside.allSatisfy { $0 - from <= rate.window * FleetRate.lateness }, "window \(window)")
+            // The first window may have started before the process did.
+            if window > 0 { #expect(inside.count == rate.limit, "window \(window)") }
+        }
+        for time in times {
+            let stretch = times.filter { $0 >= time && $0 < time + rate.window }
+            #expect(stretch.count <= rate.limit, "from \(time - start)")
+        }
     }
 
     @Test func aRateTooHighToCountIsABillionAWindow() {

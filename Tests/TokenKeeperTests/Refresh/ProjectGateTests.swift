@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func aPauseHoldsItsProjectOnlyAndStartsOnce() {
-        let gate = ProjectGate(pace: .milliseconds(1))
+        let gate = ProjectGate()
         let until = Self.now + .seconds(60)
         #expect(gate.apply(Self.decision(pauseUntil: until), to: "p1", at: Self.now))
         #expect(!gate.apply(Self.decision(pauseUntil: until), to: "p1", at: Self.now), "already paused")
@@ -53,14 +53,14 @@ import Testing
     }
 
     @Test func aPauseNeverHoldsATokenAtItsLastSafeMoment() {
-        let gate = ProjectGate(pace: .milliseconds(1))
+        let gate = ProjectGate()
         _ = gate.apply(Self.decision(pauseUntil: Self.now + .seconds(6 * 86_400)), to: "p1", at: Self.now)
         #expect(gate.isPaused(Self.record(expiresIn: .seconds(3_601)), at: Self.now))
         #expect(!gate.isPaused(Self.record(expiresIn: .seconds(3_600)), at: Self.now))
     }
 
     @Test func timeoutsAreCountedInARowAndAnyOtherAnswerStartsOver() {
-        let gate = ProjectGate(pace: .milliseconds(1))
+        let gate = ProjectGate()
         #expect(gate.count("p1", timedOut: true, at: Self.now).timeouts == 0)
         #expect(gate.count("p1", timedOut: true, at: Self.now).timeouts == 1)
         #expect(gate.count("p1", timedOut: true, at: Self.now).timeouts == 2)

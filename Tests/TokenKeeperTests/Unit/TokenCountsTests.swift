@@ -7,7 +7,7 @@ import TokenKeeperSQLite
 import TokenKeeperTesting
 
 /// Counts by state and expiry (`check`, `status`, `/metrics`) against the tokens themselves.
-/// SQLite answers them from `token_counts`, slices of 4,096 seconds kept by triggers
+/// SQLite answers them from `token_counts`, slices of 4,096 seconds kept by its inserts and triggers
 /// (<doc:Architecture#Counting-without-reading-every-token>); PostgreSQL from its indexes.
 @Suite struct TokenCountsTests {
     static let slice: Int64 = 4_096
@@ -107,7 +107,8 @@ import TokenKeeperTesting
     func countsAtSliceEdgesMatchTheRows(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         let times = try addTokensAroundSliceEdges(fixture)
-        try expectCountsMatchTheRows(fixture, at: times)
+        // And the ends of time, where a slice has no next one.
+        try expectCountsMatchTheRows(fixture, at: times + [.min, .min + 1, .max - 1, .max])
         if backend == .sqlite { try expectSlicesMatchTheRows(fixture.sqlite) }
     }
 
@@ -116,7 +117,7 @@ import TokenKeeperTesting
         let fixture = h.fixture
         let times = try addTokensAroundSliceEdges(fixture)
         // Imported (50 days out and more: not due, so no refresh moves them), refreshed (expiry
-        // moves 60 days on), retrying, needing a person, removed.
+        // moves 60 days on), retrying, needing a person, replaced, removed.
         let lines = (0..<20).map { index in
             let expiry = fixture.clock.now + .seconds(50 * 86_400 + Int64(index) * 3_000)
             return #"{"token":"EAA-import-\#(index)","project":"p2","expires_at":"\#(RFC3339.format(expiry))"}"#
@@ -130,6 +131,12 @@ import TokenKeeperTesting
         _ = try await h.engine.runOnce()
         #expect(try due.allSatisfy { try h.record($0).lastRefreshedAt != nil })
         try fixture.underTheSeam("UPDATE tokens SET state = 'needs_reauth' WHERE id = '\(due[0])'")
+        // Replaced: a needs_reauth token given a new value and expiry, active again.
+        _ = try fixture.inventory.replace(
+            id: due[0],
+            token: "EAA-replacement",
+            NewToken(project: "p3", expiresAt: fixture.clock.now + .seconds(20 * 86_400))
+        )
         try fixture.inventory.remove(id: due[1])
         for token in try fixture.allTokens().prefix(5) { try fixture.inventory.remove(id: token.id) }
 

@@ -33,7 +33,7 @@ final class FleetRate: Sendable {
         var turn: Int
     }
 
-    /// The part of a window after which its slots are no longer taken.
+    /// The part of a window after which no call of it is sent (its places end before).
     static let lateness = 0.8
 
     /// The time between two of the places a window has for this process's calls to a project:

@@ -25,6 +25,16 @@ final class ProjectGate: Sendable {
         }
     }
 
+    /// Pauses `project` until `until` (a longer pause running is kept); true when this started
+    /// a pause (one that was not running already).
+    func pause(_ project: String, until: UnixTime, at now: UnixTime) -> Bool {
+        throttles.withLock { projects -> Bool in
+            let wasPaused = projects[project]?.isPaused(at: now) ?? false
+            projects[project, default: ProjectThrottle()].pause(until: until, now: now)
+            return !wasPaused
+        }
+    }
+
     /// Carries out `decision` for `project`: pauses it, or clears its record after a success.
     /// True when this started a pause (one that was not running already).
     func apply(_ decision: RefreshStateMachine.Decision, to project: String, at now: UnixTime) -> Bool {

@@ -93,14 +93,44 @@ extension RefreshEngine {
         }
     }
 
+    /// The no-answer of a probe not sent because its project is paused.
+    static let projectPaused = SinchError(
+        .throttled,
+        status: nil,
+        code: "project_paused",
+        message: "the project is paused after throttling or a refused key; not asked"
+    )
+
+    /// Pauses `project` in this process after a probe's throttling or refused key, as a refresh's
+    /// would (`Retry-After`, else the backoff for the project's pauses in a row); logged once.
+    private func pauseAfterProbe(_ error: SinchError, project: String) {
+        guard error.errorClass == .throttled || error.errorClass == .credentials else { return }
+        let now = ledger.clock.now
+        let strikes = gate.count(project, timedOut: false, at: now).strikes
+        let until = now + (error.retryAfter ?? inventory.policy.backoffCeiling(afterFailure: strikes + 1))
+        guard gate.pause(project, until: until, at: now) else { return }
+        RefreshMetrics.recordPause(error)
+        logger.warning(
+            "project paused",
+            metadata: [
+                "sinch.project": "\(project)", "until": "\(RFC3339.format(until))",
+                "error.class": "\(error.errorClass)", "error.code": "\(error.code)",
+            ]
+        )
+    }
+
     private func probeHeld(_ record: TokenRecord, with prober: any TokenProbing) async throws -> ProbeResult {
         let current = try ledger.open(record)
         let answer: SinchError? = try await slots.withSlot {
             try await fleetRate.take(record.projectID)
+            // A project that throttling or a refused key paused (a probe's answer or a
+            // refresh's) is not asked again until the pause ends: the probe has no answer.
+            guard !gate.isPaused(record, at: ledger.clock.now) else { return Self.projectPaused }
             do throws(SinchError) {
                 try await prober.probe(token: current, project: record.projectID)
                 return nil
             } catch {
+                pauseAfterProbe(error, project: record.projectID)
                 return error
             }
         }
@@ -127,6 +157,10 @@ extension RefreshEngine {
                 }
             }
             RefreshMetrics.recordProbe("failed")
+            // A probe held by its project's pause says nothing new: the pause was logged.
+            guard error.code != Self.projectPaused.code else {
+                return .failed(errorClass: error.errorClass.rawValue, code: error.code)
+            }
             logger.warning(
                 "probe failed; the token is unchanged",
                 metadata: [

@@ -6,9 +6,9 @@ import TokenKeeper
 /// SQLite counts an index range by visiting every entry in it, so `check` and each `/metrics`
 /// scrape would cost time in proportion to the tokens (157 ms at ten million). `token_counts`
 /// holds the number of tokens of each state whose expiry falls in each 4,096-second slice,
-/// kept by the inserts and by triggers on `tokens` (``SQLiteTokenCounts``): a count is the sum of the whole slices
-/// inside its range, plus index counts of the part-slices at its two ends (about an hour of
-/// tokens each).
+/// kept by the inserts and by triggers on `tokens` (``SQLiteTokenCounts``): a count is the sum
+/// of the whole slices inside its range, plus index counts of the part-slices at its two ends
+/// (about an hour of tokens each).
 extension SQLiteTransaction {
     func countTokens(_ states: TokenStates, expiringAfter after: UnixTime?, upTo: UnixTime?) throws -> Int {
         let slices = SQLiteTokenCounts.wholeSlices(after: after?.seconds, upTo: upTo?.seconds)
@@ -20,19 +20,15 @@ extension SQLiteTransaction {
         if let condition = SQLiteSchema.condition(states) { sql += " AND \(condition)" }
         var count =
             try Int.fetchOne(db.cachedStatement(sql: sql), arguments: [slices.lowerBound, slices.upperBound]) ?? 0
-        if after != nil {
+        if let after {
             count += try countIndexed(
                 states,
-                after: after?.seconds,
+                after: after.seconds,
                 upTo: SQLiteTokenCounts.start(of: slices.lowerBound) - 1
             )
         }
-        if upTo != nil {
-            count += try countIndexed(
-                states,
-                after: SQLiteTokenCounts.end(of: slices.upperBound),
-                upTo: upTo?.seconds
-            )
+        if let upTo {
+            count += try countIndexed(states, after: SQLiteTokenCounts.end(of: slices.upperBound), upTo: upTo.seconds)
         }
         return count
     }
@@ -104,6 +100,7 @@ package enum SQLiteTokenCounts {
             index = record.expiresAt.seconds >> shift
         }
     }
+
     /// The offset of a slice's last second within it.
     private static let lastSecond: Int64 = (1 << shift) - 1
 

@@ -28,11 +28,18 @@ final class ProjectGate: Sendable {
     /// Pauses `project` until `until` (a longer pause running is kept); true when this started
     /// a pause (one that was not running already).
     func pause(_ project: String, until: UnixTime, at now: UnixTime) -> Bool {
-        throttles.withLock { projects -> Bool in
-            let wasPaused = projects[project]?.isPaused(at: now) ?? false
-            projects[project, default: ProjectThrottle()].pause(until: until, now: now)
-            return !wasPaused
-        }
+        throttles.withLock { Self.pause(&$0, project, until: until, at: now) }
+    }
+
+    private static func pause(
+        _ projects: inout [String: ProjectThrottle],
+        _ project: String,
+        until: UnixTime,
+        at now: UnixTime
+    ) -> Bool {
+        let wasPaused = projects[project]?.isPaused(at: now) ?? false
+        projects[project, default: ProjectThrottle()].pause(until: until, now: now)
+        return !wasPaused
     }
 
     /// Carries out `decision` for `project`: pauses it, or clears its record after a success.
@@ -40,9 +47,7 @@ final class ProjectGate: Sendable {
     func apply(_ decision: RefreshStateMachine.Decision, to project: String, at now: UnixTime) -> Bool {
         throttles.withLock { projects -> Bool in
             if let until = decision.pauseProjectUntil {
-                let wasPaused = projects[project]?.isPaused(at: now) ?? false
-                projects[project, default: ProjectThrottle()].pause(until: until, now: now)
-                return !wasPaused
+                return Self.pause(&projects, project, until: until, at: now)
             } else if decision.state == .active {
                 projects[project] = nil
             }

@@ -91,16 +91,21 @@ extension RefreshEngine {
         )
         guard case .commit(let decision) = action else { return (action, now) }
         if gate.apply(decision, to: record.projectID, at: now), let until = decision.pauseProjectUntil, let failure {
-            RefreshMetrics.recordPause(failure)
-            logger.warning(
-                "project paused",
-                metadata: [
-                    "sinch.project": "\(record.projectID)", "until": "\(RFC3339.format(until))",
-                    "error.class": "\(failure.errorClass)", "error.code": "\(failure.code)",
-                ]
-            )
+            announcePause(of: record.projectID, until: until, after: failure)
         }
         return (action, now)
+    }
+
+    /// Logs and counts a project pause this process started (a refresh's answer or a probe's).
+    func announcePause(of project: String, until: UnixTime, after failure: SinchError) {
+        RefreshMetrics.recordPause(failure)
+        logger.warning(
+            "project paused",
+            metadata: [
+                "sinch.project": "\(project)", "until": "\(RFC3339.format(until))",
+                "error.class": "\(failure.errorClass)", "error.code": "\(failure.code)",
+            ]
+        )
     }
 
     /// What Sinch answered, and how long it took.

@@ -107,16 +107,8 @@ extension RefreshEngine {
         guard error.errorClass == .throttled || error.errorClass == .credentials else { return }
         let now = ledger.clock.now
         let strikes = gate.count(project, timedOut: false, at: now).strikes
-        let until = now + (error.retryAfter ?? inventory.policy.backoffCeiling(afterFailure: strikes + 1))
-        guard gate.pause(project, until: until, at: now) else { return }
-        RefreshMetrics.recordPause(error)
-        logger.warning(
-            "project paused",
-            metadata: [
-                "sinch.project": "\(project)", "until": "\(RFC3339.format(until))",
-                "error.class": "\(error.errorClass)", "error.code": "\(error.code)",
-            ]
-        )
+        let until = now + machine.projectPause(after: error, strikes: strikes)
+        if gate.pause(project, until: until, at: now) { announcePause(of: project, until: until, after: error) }
     }
 
     private func probeHeld(_ record: TokenRecord, with prober: any TokenProbing) async throws -> ProbeResult {

@@ -65,6 +65,13 @@ package struct RefreshStateMachine: Sendable {
         self.policy = policy
     }
 
+    /// How long a project waits after throttling or refused credentials, whoever asked (a
+    /// refresh or a probe): what Sinch said (`Retry-After`), else the backoff for its `strikes`
+    /// pauses in a row so far.
+    package func projectPause(after error: SinchError, strikes: Int) -> Duration {
+        error.retryAfter ?? policy.backoffCeiling(afterFailure: strikes + 1)
+    }
+
     /// The decision for `token` after an attempt that ended with `outcome` at `now`.
     ///
     /// - Parameters:
@@ -201,7 +208,7 @@ package struct RefreshStateMachine: Sendable {
         case .throttled, .credentials:
             // Not this token's fault: the whole project waits, and the token is not charged.
             decision.failures = token.failures
-            let pause = error.retryAfter ?? policy.backoffCeiling(afterFailure: projectStrikes + 1)
+            let pause = projectPause(after: error, strikes: projectStrikes)
             decision.pauseProjectUntil = now + pause
             var note = "the project's refreshes pause until \(RFC3339.format(now + pause))"
             decision.refreshAt = policy.retryTime(

@@ -102,6 +102,15 @@ final class PostgresTransaction: StoreWriting {
         try execute("SELECT value FROM meta WHERE key = 'key_check'").first?.decode(String.self)
     }
 
+    func hasHistory() throws -> Bool {
+        try execute("SELECT EXISTS (SELECT 1 FROM tokens) OR EXISTS (SELECT 1 FROM audit)").first?.decode(Bool.self)
+            ?? false
+    }
+
+    func countTokenRows() throws -> Int {
+        try execute("SELECT count(*) FROM tokens").first?.decode(Int.self) ?? 0
+    }
+
     func setKeyCheck(_ check: String) throws {
         try execute("INSERT INTO meta (key, value) VALUES ('key_check', \(check))")
     }

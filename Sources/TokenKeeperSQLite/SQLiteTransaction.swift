@@ -32,6 +32,17 @@ struct SQLiteTransaction: StoreWriting {
         try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'key_check'")
     }
 
+    func hasHistory() throws -> Bool {
+        try Bool.fetchOne(
+            db,
+            sql: "SELECT EXISTS (SELECT 1 FROM tokens) OR EXISTS (SELECT 1 FROM audit)"
+        ) ?? false
+    }
+
+    func countTokenRows() throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM tokens") ?? 0
+    }
+
     func setKeyCheck(_ check: String) throws {
         try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('key_check', ?)", arguments: [check])
     }

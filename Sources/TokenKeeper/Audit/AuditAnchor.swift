@@ -65,8 +65,10 @@ extension AuditLog {
         let stored = sealer == nil ? nil : try store.auditSeal()
         let sealedSeq = stored.flatMap(AuditSeal.init).map(\.seq)
         var sealedHash: String?
+        var audited = Set<String>()
         let verification = try verifyAnchors(store, anchors) { record in
             if record.seq == sealedSeq { sealedHash = record.hash }
+            if let id = record.tokenID { audited.insert(id) }
         }
         guard case .intact(let count, let head) = verification else { return verification }
         if let sealer {
@@ -79,8 +81,24 @@ extension AuditLog {
             )
             if case .fails(let reason) = check { return .unsealed(count: count, head: head, reason: reason) }
         }
+        let untracked = try tokensWithoutHistory(store, audited: audited)
+        if !untracked.isEmpty { return .untracked(count: count, head: head, ids: untracked) }
         let missing = try store.missingAuditGuards()
         return missing.isEmpty ? verification : .unguarded(count: count, head: head, missing: missing)
+    }
+
+    /// The stored tokens (read from their rows, up to 10 named) that no audit row mentions: put
+    /// in by a writer without the key, past every command that audits.
+    private static func tokensWithoutHistory(_ store: any StoreReading, audited: Set<String>) throws -> [String] {
+        var untracked: [String] = []
+        var after: String?
+        while untracked.count < 10 {
+            let page = try store.sealedTokenPage(after: after, limit: 10_000)
+            guard let last = page.last else { break }
+            untracked += page.lazy.map(\.id).filter { !audited.contains($0) }.prefix(10 - untracked.count)
+            after = last.id
+        }
+        return untracked
     }
 
     /// The chain walk and the anchors, before the seal and the guards are looked at; `visit`

@@ -119,6 +119,9 @@ package struct AuditLog: Sendable {
         case unguarded(count: Int64, head: String, missing: [String])
         /// The rows link, but the seal checked with the master key does not match them: `reason`.
         case unsealed(count: Int64, head: String, reason: String)
+        /// The rows link, but stored tokens (`ids`, the first few) have no audit row at all: they
+        /// were written into the store past every command that audits.
+        case untracked(count: Int64, head: String, ids: [String])
 
         /// What `audit verify` prints.
         package var description: String {
@@ -132,6 +135,10 @@ package struct AuditLog: Sendable {
                     + "then `tokenkeeper audit restore-triggers`"
             case .unsealed(let count, let head, let reason):
                 "audit chain fails its seal: \(count) events link up to head \(head), but \(reason)"
+            case .untracked(let count, let head, let ids):
+                "audit chain does not account for stored tokens: \(count) events link up to head \(head), but "
+                    + "\(ids.joined(separator: ", ")) have no audit row: they were written into the store outside "
+                    + "tokenkeeper; restore it from a backup"
             }
         }
     }

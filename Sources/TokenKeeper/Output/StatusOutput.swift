@@ -3,11 +3,23 @@
 package struct StatusReport: Sendable {
     package var store: String
     package var summary: StoreSummary
+    /// The token rows counted one by one: the counts by state come from a cache (SQLite's
+    /// `token_counts`) that a writer without the key can change, so `status` checks it.
+    package var storedTokens: Int
 
     package init(inventory: Inventory) throws {
         store = inventory.store.location
         let now = inventory.clock.now
-        summary = try inventory.store.read { try StoreSummary(reading: $0, now: now) }
+        (summary, storedTokens) = try inventory.store.read {
+            (try StoreSummary(reading: $0, now: now), try $0.countTokenRows())
+        }
+    }
+
+    /// What is wrong with the cached counts, nil when they add up to the rows.
+    package var countProblem: String? {
+        guard storedTokens != summary.total else { return nil }
+        return "the store holds \(counted(storedTokens, "token")) but its counts say \(summary.total): they were "
+            + "changed outside tokenkeeper, so check, status and /metrics count wrongly; restore the store from a backup"
     }
 
     /// The report for people; every stored string escaped.
@@ -27,6 +39,7 @@ package struct StatusReport: Sendable {
             "next expiry:   \(when(summary.nextExpiry))",
             "next refresh:  \(when(summary.nextRefresh))",
         ]
+        if let countProblem { lines.insert("warning:       \(countProblem)", at: 2) }
         guard !summary.refreshers.isEmpty else {
             lines.append("refreshers:    none seen in the last day (no daemon or run-once has written a heartbeat)")
             return lines.joined(separator: "\n")
@@ -92,7 +105,7 @@ package struct StatusJSON: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case store, tokens, expiring, refreshers
+        case store, tokens, expiring, refreshers, warning
         case nextExpiryAt = "next_expiry_at", nextRefreshAt = "next_refresh_at"
     }
 
@@ -100,9 +113,10 @@ package struct StatusJSON: Encodable, Sendable {
         let summary = report.summary
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(report.store, forKey: .store)
-        var tokens = ["total": summary.total]
+        var tokens = ["total": summary.total, "stored": report.storedTokens]
         for state in TokenState.allCases { tokens[state.rawValue] = summary.byState[state] ?? 0 }
         try container.encode(tokens, forKey: .tokens)
+        try container.encode(report.countProblem, forKey: .warning)
         let expiring = Dictionary(
             uniqueKeysWithValues: zip(StoreSummary.expiryWindows.map(\.label), summary.expiring)
         )

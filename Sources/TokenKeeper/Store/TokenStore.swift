@@ -152,6 +152,9 @@ package protocol StoreReading {
     func keyCheck() throws -> String?
     /// The audit chain's stored seal (``AuditSeal``'s text), nil when there is none.
     func auditSeal() throws -> String?
+    /// Whether the store holds a token row or an audit row, read from the tables themselves
+    /// (never a count cache an unkeyed writer can empty): a store without either is new.
+    func hasHistory() throws -> Bool
 
     // Tokens
     func token(id: String) throws -> TokenRecord?
@@ -162,6 +165,9 @@ package protocol StoreReading {
     func countTokens(_ states: TokenStates, expiringAfter after: UnixTime?, upTo: UnixTime?) throws -> Int
     /// Every state with its number of tokens (states without tokens may be missing).
     func countTokensByState() throws -> [TokenState: Int]
+    /// How many token rows the table holds, counted from the rows, never from a cache: what
+    /// `status` checks the cached counts against.
+    func countTokenRows() throws -> Int
     /// The id and sealed value of each token whose fingerprint is `fingerprint`.
     func sealedTokens(withFingerprint fingerprint: String) throws -> [(id: String, sealed: Data)]
     /// Calls `body` with the fingerprint of every token.
@@ -348,11 +354,16 @@ extension TokenStore {
                 guard let legacy = keyring.entries.first(where: { $0.legacyCheck == check }) else { throw wrongKey }
                 entry = legacy
             } else {
-                // A store with sealed tokens but no key check was not made by us: refuse to guess.
-                guard try store.countTokens(.all) == 0 else {
+                // Only a store without a token or an audit row is new. One with history but no key
+                // check had it removed by someone without the key, to have a forged chain sealed:
+                // refuse, whatever a cache says.
+                guard try !store.hasHistory() else {
                     throw TokenKeeperError(
                         .database,
-                        "database \(location) has tokens but no key check; it was altered"
+                        "database \(location) has tokens or audit history but no key check: it was altered by "
+                            + "someone without the master key, and sealing it now would vouch for what they wrote. "
+                            + "Nothing was written; restore the database from a backup, or compare its audit chain "
+                            + "with your anchors (`audit verify --anchor-file`) before you trust it"
                     )
                 }
                 entry = keyring.current

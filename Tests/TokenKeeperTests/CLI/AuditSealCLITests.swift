@@ -157,7 +157,7 @@ import TokenKeeperTesting
     @Test(arguments: TestBackend.all, Forgery.allCases)
     func aForgedChainWithRecomputedHashesFailsItsSeal(_ backend: TestBackend, _ forgery: Forgery) async throws {
         let sandbox = try await CLISandbox(backend: backend)
-        let (_, secrets) = try await history(sandbox)
+        let (ids, secrets) = try await history(sandbox)
         let sealBefore = try await storedSeal(sandbox)
         var rows = try await storedRows(sandbox)
         try #require(rows.count == 5 && rows[2].event == "revealed")
@@ -172,7 +172,16 @@ import TokenKeeperTesting
             forgery == .cutTheNewestRows
             ? ["DELETE FROM audit WHERE seq > 3"] : ["DELETE FROM audit", insertSQL(forged)]
         try await tamper(sandbox, statements, head: head.tail)
-        try await expectIntactWithoutTheKey(sandbox, count: forged.count, head: head.hash)
+        if forgery == .cutTheNewestRows {
+            // The third token's `added` row went with the cut: even without the key, its token is
+            // one the chain does not account for.
+            let keyless = try await verify(sandbox, keyed: false)
+            let untracked = "audit chain does not account for stored tokens: 3 events link up to head \(head.hash)"
+            #expect(keyless.status == 1 && keyless.stdout.hasPrefix(untracked), "\(keyless.stdout)")
+            #expect(keyless.stdout.contains(ids[2]))
+        } else {
+            try await expectIntactWithoutTheKey(sandbox, count: forged.count, head: head.hash)
+        }
 
         let result = try await verify(sandbox, secrets: secrets)
 

@@ -94,10 +94,11 @@ import TokenKeeperTesting
             #expect(
                 json["tokens"]
                     == .object([
-                        "total": .integer(4), "active": .integer(3), "retrying": .integer(0),
+                        "total": .integer(4), "stored": .integer(4), "active": .integer(3), "retrying": .integer(0),
                         "needs_reauth": .integer(1), "expired": .integer(0),
                     ])
             )
+            #expect(json["warning"] == .null)
             let refreshers = try #require(json["refreshers"]?.array)
             try #require(refreshers.count == 1, "\(refreshers)")
             let refresher = refreshers[0]

@@ -17,6 +17,12 @@ extension RefreshEngine {
         case skipped
     }
 
+    /// One probe's id and its result or error: a child task's result in ``probe(ids:shouldContinue:)``.
+    private struct ProbeOutcome: Sendable {
+        var id: String
+        var result: Result<ProbeResult, any Error>
+    }
+
     /// Probes `ids`, `limits.concurrency` at once; each id's result, in the order they end.
     /// `shouldContinue` is asked before each claim.
     package func probe(
@@ -29,21 +35,26 @@ extension RefreshEngine {
         var results: [(id: String, result: ProbeResult)] = []
         var failure: (any Error)?
         var pending = ids[...]
-        await withTaskGroup(of: (String, Result<ProbeResult, any Error>).self) { group in
+        // The children's result is a struct, not the tuple `(String, Result<ProbeResult, any Error>)`:
+        // with that tuple and the existential `prober` captured, Swift 6.3.1's optimizer builds a
+        // group whose `next()` answers nil at once, so a release build returned no results while
+        // its probes ran on unawaited (the debug build was right). The release smoke of
+        // scripts/test runs `probe` in the shipped binary for that reason.
+        await withTaskGroup(of: ProbeOutcome.self) { group in
             func startNext() {
                 guard failure == nil, shouldContinue(), let id = pending.popFirst() else { return }
                 group.addTask {
                     do {
-                        return (id, .success(try await self.probeOne(id, with: prober)))
+                        return ProbeOutcome(id: id, result: .success(try await self.probeOne(id, with: prober)))
                     } catch {
-                        return (id, .failure(error))
+                        return ProbeOutcome(id: id, result: .failure(error))
                     }
                 }
             }
             for _ in 0..<limits.concurrency { startNext() }
-            while let (id, result) = await group.next() {
-                switch result {
-                case .success(let result): results.append((id, result))
+            while let outcome = await group.next() {
+                switch outcome.result {
+                case .success(let result): results.append((outcome.id, result))
                 case .failure(let error): if failure == nil { failure = error }
                 }
                 startNext()

@@ -77,6 +77,8 @@ let package = Package(
             name: "fake-sinch",
             dependencies: [
                 "FakeSinch",
+                // Its termination signals only (TerminationSignals).
+                "TokenKeeper",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,6 +2,7 @@ import ArgumentParser
 import FakeSinch
 import Foundation
 import Logging
+import TokenKeeper
 
 /// `fake-sinch`: serves FakeSinch until SIGTERM or SIGINT, for demos and benchmarks in other processes.
 @main

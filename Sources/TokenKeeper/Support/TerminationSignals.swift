@@ -9,16 +9,18 @@ import Darwin
 /// The write end of the pipe the signal handler reports to; set once, before the handler exists.
 nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 
-/// SIGTERM and SIGINT, caught by a plain handler that writes the signal's number to a pipe.
+/// SIGTERM and SIGINT, caught by a plain handler that writes the signal's number to a pipe:
+/// what `run-once` and `fake-sinch` stop on.
 ///
 /// Why not a Dispatch signal source: on Linux it leaves a signal the shell ignored (SIGINT of a
 /// background job) ignored, and a signal sent just after the source reports itself registered can
 /// be lost. `signal(2)` is in place when it returns, and writing to a pipe is async-signal-safe.
-struct TerminationSignals: Sendable {
+/// One per process.
+package struct TerminationSignals: Sendable {
     private let readEnd: Int32
 
     /// Installs the handlers: from here on SIGTERM and SIGINT no longer end the process by themselves.
-    init() throws {
+    package init() throws {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         readEnd = ends[0]
@@ -39,17 +41,28 @@ struct TerminationSignals: Sendable {
     }
 
     /// Waits for the first of the signals and returns its number.
-    func next() async -> Int32 {
-        let readEnd = readEnd
-        return await withCheckedContinuation { continuation in
-            // A blocking read on a thread of its own: the cooperative pool must not be held.
-            let thread = Thread {
-                var byte: UInt8 = 0
-                while read(readEnd, &byte, 1) < 0, errno == EINTR {}
-                continuation.resume(returning: Int32(byte))
+    package func next() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            watch { signal in
+                continuation.resume(returning: signal)
+                return false
             }
-            thread.name = "fake-sinch.signals"
-            thread.start()
         }
+    }
+
+    /// Calls `body` with each signal's number as it arrives, on a thread of its own (a blocking
+    /// read: the cooperative pool is not held), until `body` returns false.
+    package func watch(_ body: @escaping @Sendable (Int32) -> Bool) {
+        let readEnd = readEnd
+        let thread = Thread {
+            var byte: UInt8 = 0
+            while true {
+                let count = read(readEnd, &byte, 1)
+                if count < 0, errno == EINTR { continue }
+                guard count == 1, body(Int32(byte)) else { return }
+            }
+        }
+        thread.name = "tokenkeeper.signals"
+        thread.start()
     }
 }

@@ -111,6 +111,10 @@ final class PostgresTransaction: StoreWriting {
         try execute("SELECT count(*) FROM tokens").first?.decode(Int.self) ?? 0
     }
 
+    func lockKeyCheck() throws -> String? {
+        try execute("SELECT value FROM meta WHERE key = 'key_check' FOR SHARE").first?.decode(String.self)
+    }
+
     func setKeyCheck(_ check: String) throws {
         try execute("INSERT INTO meta (key, value) VALUES ('key_check', \(check))")
     }

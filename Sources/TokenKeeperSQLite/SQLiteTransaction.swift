@@ -43,6 +43,9 @@ struct SQLiteTransaction: StoreWriting {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM tokens") ?? 0
     }
 
+    /// SQLite has one writer at a time: the check cannot move under a write transaction.
+    func lockKeyCheck() throws -> String? { try keyCheck() }
+
     func setKeyCheck(_ check: String) throws {
         try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('key_check', ?)", arguments: [check])
     }

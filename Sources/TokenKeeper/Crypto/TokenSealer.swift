@@ -58,7 +58,23 @@ package final class TokenSealer: @unchecked Sendable {
     /// Seals a token for the row `id` under the current key: header, nonce, ciphertext and tag.
     package func seal(_ token: String, id: String) throws -> Data {
         followFile()
-        let current = keyring.current
+        return try seal(token, id: id, under: keyring.current)
+    }
+
+    /// The sealed value `sealed` of row `id` sealed again under the key whose check is `check`
+    /// (the store's key check, which `key rotate` moves before the keyring file makes the new key
+    /// current); the file is read again when the keyring lacks that key. Nil when `sealed` is under
+    /// that key already, or no key of the file has that check.
+    package func resealed(_ sealed: Data, id: String, underKeyCheck check: String) throws -> Data? {
+        guard
+            let entry = keyring.entries.first(where: { $0.check == check })
+                ?? (try? reload?())?.entries.first(where: { $0.check == check })
+        else { return nil }
+        guard Self.keyID(ofSealed: sealed) != entry.id else { return nil }
+        return try seal(open(sealed, id: id), id: id, under: entry)
+    }
+
+    private func seal(_ token: String, id: String, under current: Keyring.Entry) throws -> Data {
         do {
             let box = try AES.GCM.seal(Data(token.utf8), using: current.key, authenticating: Data(id.utf8))
             guard let combined = box.combined else {

@@ -52,7 +52,7 @@ package struct KeyRotation: Sendable {
             KeyInfo(id: entry.id, createdAt: entry.createdAt, current: entry.id == keyring.currentID, tokens: count)
         }
         let known = counts.dropLast().reduce(0, +)
-        let versionless = try store.countTokens(.all) - counts.last!
+        let versionless = try store.countTokenRows() - counts.last!
         let single = keyring.entries.count == 1
         if single { keys[0].tokens += versionless }
         guard counts.last! > known || (!single && versionless > 0) else { return keys }
@@ -141,11 +141,12 @@ package struct KeyRotation: Sendable {
         }
         let rotated = TokenSealer(keyring: keyring)
         try store.bind(to: rotated)
-        var resealed = 0
+        // Tokens, not writes: a token re-sealed, refreshed under the old key by a commit that
+        // began before the store's key moved, and re-sealed again counts once.
+        var resealed = Set<String>()
         // A page another writer changed meanwhile is left to the next sweep; three sweeps end it.
         for _ in 0..<3 {
-            let (count, missed) = try sweep(rotated) { progress(resealed + $0) }
-            resealed += count
+            let missed = try sweep(rotated, into: &resealed) { progress($0) }
             if missed == 0 { break }
         }
         let remaining = try tokens(notUnder: keyring.current)
@@ -159,28 +160,31 @@ package struct KeyRotation: Sendable {
                     note: "previous keys: " + (previous.isEmpty ? "none" : previous.joined(separator: ", "))
                         + (remaining > 0 ? "; \(remaining) tokens still under older keys" : ""),
                     keyID: keyring.currentID,
-                    tokens: resealed
+                    tokens: resealed.count
                 ),
                 at: clock.now
             )
         }
-        return Summary(keyID: keyring.currentID, addedKey: addedKey, resealed: resealed, remaining: remaining)
+        return Summary(keyID: keyring.currentID, addedKey: addedKey, resealed: resealed.count, remaining: remaining)
     }
 
-    /// Re-seals every token not under `rotated`'s current key, a page a transaction; how many it
-    /// re-sealed and how many changed under it (a refresh wrote a new value meanwhile).
-    private func sweep(_ rotated: TokenSealer, progress: (Int) -> Void) throws -> (Int, Int) {
+    /// Re-seals every token not under `rotated`'s current key, a page a transaction, adding the
+    /// ids to `resealed`; how many changed under it (a refresh wrote a new value meanwhile).
+    /// Each page locks the audit chain's head first, as a refresh's commit does, so the two take
+    /// their locks in one order (on PostgreSQL they deadlocked).
+    private func sweep(_ rotated: TokenSealer, into resealed: inout Set<String>, progress: (Int) -> Void) throws -> Int
+    {
         let current = rotated.keyring.currentID
         var after: String?
-        var resealed = 0
         var missed = 0
         while true {
             let page = try store.write { store -> Int in
+                _ = try store.auditTail()
                 let rows = try store.sealedTokenPage(after: after, limit: Self.pageSize)
                 for (id, sealed) in rows where TokenSealer.keyID(ofSealed: sealed) != current {
                     let fresh = try rotated.seal(try rotated.open(sealed, id: id), id: id)
                     if try store.replaceSealedToken(id: id, from: sealed, to: fresh) {
-                        resealed += 1
+                        resealed.insert(id)
                     } else {
                         missed += 1
                     }
@@ -188,8 +192,8 @@ package struct KeyRotation: Sendable {
                 after = rows.last?.id ?? after
                 return rows.count
             }
-            progress(resealed)
-            if page < Self.pageSize { return (resealed, missed) }
+            progress(resealed.count)
+            if page < Self.pageSize { return missed }
         }
     }
 
@@ -253,7 +257,7 @@ package struct KeyRotation: Sendable {
     /// How many tokens are not sealed under `entry`.
     private func tokens(notUnder entry: Keyring.Entry) throws -> Int {
         try store.read { store in
-            try store.countTokens(.all) - store.countSealedTokens(startingWith: [entry.header])[0]
+            try store.countTokenRows() - store.countSealedTokens(startingWith: [entry.header])[0]
         }
     }
 

@@ -171,8 +171,9 @@ extension RefreshEngine {
             detail.errorClass = decision.lastError?.errorClass
             detail.errorCode = error.code
         }
-        let committed = try await committer.commit(
-            ledger.prepare(decision, for: record, newToken: newToken, detail: detail, now: now)
+        let committed = try await commitKeeping(
+            ledger.prepare(decision, for: record, newToken: newToken, detail: detail, now: now),
+            newToken: decision.storesNewToken ? newToken : nil
         )
         // Built only for a line that is logged: run-once logs warnings and up.
         func about(_ extra: Logger.Metadata = [:]) -> Logger.Metadata {
@@ -226,6 +227,77 @@ extension RefreshEngine {
         case .retrying:
             logger.warning("refresh failed", metadata: about())
             return .failed
+        }
+    }
+
+    /// Commits `outcome`. A token Sinch issued (`newToken`) is never dropped: while the store
+    /// fails (a server restarting, a deadlock), the commit is tried again, backing off to 2 s,
+    /// until the token's lease ends (no other process can take the token before that, and the
+    /// commit checks it still holds it); past that, or when this process is stopped meanwhile, the
+    /// token goes to a recovery file and the error names it. When another process took the token
+    /// after all, its outcome stands and this token goes to a recovery file too (logged). An
+    /// outcome without a new token is not kept: its token is unchanged.
+    private func commitKeeping(_ outcome: RefreshLedger.Outcome, newToken: String?) async throws -> Bool {
+        let record = outcome.record
+        let deadline = record.leaseUntil ?? outcome.now + ledger.lease
+        var delay = Duration.milliseconds(100)
+        while true {
+            let committed: Bool
+            do {
+                committed = try await committer.commit(outcome)
+            } catch {
+                guard let newToken else { throw error }
+                guard ledger.clock.now < deadline, !Task.isCancelled else {
+                    throw keep(newToken, of: record, after: store.mapError(error).message)
+                }
+                logger.warning(
+                    "commit failed; trying again while the lease holds",
+                    metadata: [
+                        "token.id": "\(record.id)", "sinch.project": "\(record.projectID)",
+                        "error": "\(store.mapError(error).message)",
+                    ]
+                )
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+                continue
+            }
+            // Another process's outcome stands; the token this one got is still a live one.
+            if !committed, let newToken {
+                _ = keep(newToken, of: record, after: "another process took the token while this one exchanged it")
+            }
+            return committed
+        }
+    }
+
+    /// Seals the refreshed `token` of `record` into a recovery file beside the store, to replace
+    /// the record's token (`add --recover FILE`); the error that names it.
+    private func keep(_ token: String, of record: TokenRecord, after reason: String) -> TokenKeeperError {
+        let new = NewToken(
+            project: record.projectID,
+            label: record.label,
+            waba: record.wabaID,
+            businessManager: record.businessManager
+        )
+        let message = "the token Sinch returned for \(record.id) could not be stored (\(reason))"
+        do {
+            let path = try RecoveryFile.write(
+                token: token,
+                new,
+                replacing: record.id,
+                sealer: try inventory.requireSealer(),
+                obtainedAt: ledger.clock.now,
+                folder: store.folder ?? "."
+            )
+            logger.error(
+                "refreshed token kept in a recovery file",
+                metadata: ["token.id": "\(record.id)", "sinch.project": "\(record.projectID)", "file": "\(path)"]
+            )
+            return TokenKeeperError(
+                .database,
+                "\(message); it is kept sealed in \(path) (0600): store it with `tokenkeeper add --recover \(path)`"
+            )
+        } catch {
+            return TokenKeeperError(.database, "\(message), nor kept in a recovery file (\(error))")
         }
     }
 

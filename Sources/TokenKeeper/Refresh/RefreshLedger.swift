@@ -136,9 +136,25 @@ struct RefreshLedger: Sendable {
     /// Writes each outcome (token, schedule, counters, lease cleared, version + 1) with its audit
     /// row, all in one transaction: one commit for many refreshes under load. An outcome whose
     /// lease was lost meanwhile writes nothing and is `false`: the other holder's outcome stands.
+    ///
+    /// New values are sealed under the store's key as the transaction reads it (and holds it:
+    /// no `key rotate` moves it before this commits), so a rotation that began during the pass
+    /// finds no value written after its sweep under the old key.
     func commit(_ outcomes: [Outcome]) throws -> [Bool] {
         try store.write { store in
             var tail = try store.auditTail()
+            var outcomes = outcomes
+            if let sealer, outcomes.contains(where: { $0.sealedToken != nil }),
+                let check = try store.lockKeyCheck(), check != sealer.keyCheck
+            {
+                for index in outcomes.indices {
+                    guard let sealed = outcomes[index].sealedToken else { continue }
+                    let id = outcomes[index].record.id
+                    if let fresh = try sealer.resealed(sealed, id: id, underKeyCheck: check) {
+                        outcomes[index].sealedToken = fresh
+                    }
+                }
+            }
             // The rows go in one call unless an outcome pauses its project: then one at a time,
             // so the pause moves the project's tokens after that outcome and before the next.
             let pauses = outcomes.contains { $0.decision.pauseProjectUntil != nil }

@@ -234,6 +234,9 @@ extension StoreReading {
 package protocol StoreWriting: StoreReading {
     /// Stores the key check of a store that has none.
     func setKeyCheck(_ check: String) throws
+    /// The key check, held until the transaction ends (PostgreSQL: `FOR SHARE`), so that no
+    /// `key rotate` moves it before a commit that sealed under it lands.
+    func lockKeyCheck() throws -> String?
     /// Replaces the key check when it is still `old` (atomic: of two writers that both read
     /// `old`, one replaces it); whether it did.
     func replaceKeyCheck(_ old: String, with new: String) throws -> Bool

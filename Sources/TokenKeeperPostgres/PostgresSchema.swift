@@ -187,8 +187,31 @@ enum PostgresSchema {
         ),
     ]
 
+    /// The audit table's guard triggers, each with its definition as `pg_get_triggerdef(oid, true)`
+    /// prints the first schema's statement (events in PostgreSQL's order, not the statement's):
+    /// what `audit verify` compares the stored triggers with.
+    static let auditGuardDefinitions: [(name: String, definition: String)] = [
+        (
+            "audit_no_update",
+            "CREATE TRIGGER audit_no_update BEFORE DELETE OR UPDATE ON audit "
+                + "FOR EACH ROW EXECUTE FUNCTION tokenkeeper_audit_append_only()"
+        ),
+        (
+            "audit_no_truncate",
+            "CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+                + "FOR EACH STATEMENT EXECUTE FUNCTION tokenkeeper_audit_append_only()"
+        ),
+    ]
+
     /// The names of the audit table's guard triggers.
-    static let auditGuardNames = ["audit_no_update", "audit_no_truncate"]
+    static let auditGuardNames = auditGuardDefinitions.map(\.name)
+
+    /// The body of the guards' function as the first schema wrote it (between its `$$`).
+    static let auditGuardFunctionBody: String = {
+        let function = auditGuardStatements.first { $0.contains("CREATE FUNCTION") } ?? ""
+        let parts = function.components(separatedBy: "$$")
+        return parts.count == 3 ? parts[1] : ""
+    }()
 
     /// The statements of the first schema that make the audit table's guards: its function and
     /// triggers (`audit restore-triggers` runs them again).

@@ -88,16 +88,30 @@ extension PostgresTransaction {
         try forEachRow(PostgresQuery(unsafeSQL: sql, binds: arguments)) { try body(try AuditRecord(postgresRow: $0)) }
     }
 
-    /// A trigger counts when it is enabled and its function still raises (a replaced body that
-    /// returns the row would let updates through).
+    /// A trigger counts when its definition is the schema's (layout aside), it fires in an
+    /// ordinary session (`tgenabled` `O`: `DISABLE` and `ENABLE REPLICA` both let edits through)
+    /// and its function is the schema's plpgsql body (one that returns the row would let them by).
     func missingAuditGuards() throws -> [String] {
-        let present = try execute(
+        let rows = try execute(
             """
-            SELECT t.tgname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
-            WHERE t.tgrelid = 'audit'::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D'
-              AND p.prosrc LIKE '%RAISE EXCEPTION%'
+            SELECT t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled::text, l.lanname, p.prosrc
+            FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang
+            WHERE t.tgrelid = 'audit'::regclass AND NOT t.tgisinternal
             """
-        ).map { try $0.decode(String.self) }
+        )
+        var present = Set<String>()
+        let body = AuditGuards.normalized(PostgresSchema.auditGuardFunctionBody)
+        for row in rows {
+            let (name, definition, enabled, language, source) = try row.decode(
+                (String, String, String, String, String).self
+            )
+            let expected = PostgresSchema.auditGuardDefinitions.first { $0.name == name }?.definition
+            if let expected, AuditGuards.normalized(definition) == AuditGuards.normalized(expected), enabled == "O",
+                language == "plpgsql", AuditGuards.normalized(source) == body
+            {
+                present.insert(name)
+            }
+        }
         return PostgresSchema.auditGuardNames.filter { !present.contains($0) }
     }
 

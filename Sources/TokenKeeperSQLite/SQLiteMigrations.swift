@@ -125,14 +125,29 @@ enum SQLiteMigrations {
         return migrator
     }
 
-    /// The names of ``auditGuards``' triggers.
-    static let auditGuardNames = ["audit_no_update", "audit_no_delete"]
+    /// The audit table's guards, each trigger's name and statement: what `audit verify` compares
+    /// the stored definitions with (`AuditGuards.normalized`), and what `audit
+    /// restore-triggers` runs again.
+    static let auditGuardDefinitions: [(name: String, sql: String)] = [
+        (
+            "audit_no_update",
+            """
+            CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+            """
+        ),
+        (
+            "audit_no_delete",
+            """
+            CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END
+            """
+        ),
+    ]
 
-    /// The audit table's guards (`audit restore-triggers` makes them again).
-    static let auditGuards = """
-        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-        """
+    /// The names of ``auditGuards``' triggers.
+    static let auditGuardNames = auditGuardDefinitions.map(\.name)
+
+    /// The audit table's guards as one script (the first migration ran it).
+    static let auditGuards = auditGuardDefinitions.map { $0.sql + ";" }.joined(separator: "\n")
 }

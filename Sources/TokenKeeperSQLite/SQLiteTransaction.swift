@@ -19,13 +19,16 @@ struct SQLiteTransaction: StoreWriting {
 
     // MARK: - Key check
 
+    /// A guard counts when a trigger of its name holds the schema's definition (layout aside): one
+    /// recreated under the name with `WHEN 0`, or for another event, is as good as gone.
     func missingAuditGuards() throws -> [String] {
-        let present = try String.fetchAll(
-            db,
-            sql:
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit' AND sql LIKE '%RAISE(ABORT%'"
+        let stored = try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        let definitions = Dictionary(
+            stored.map { row -> (String, String) in (row[0], AuditGuards.normalized(row[1] ?? "")) },
+            uniquingKeysWith: { first, _ in first }
         )
-        return SQLiteMigrations.auditGuardNames.filter { !present.contains($0) }
+        return SQLiteMigrations.auditGuardDefinitions.filter { definitions[$0.name] != AuditGuards.normalized($0.sql) }
+            .map(\.name)
     }
 
     func keyCheck() throws -> String? {

@@ -55,7 +55,7 @@ package struct MetricsEndpoint: Sendable {
     /// Makes the registry swift-metrics reports to, once per process.
     package static func bootstrapRegistry() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(DescribedMetricsFactory(registry: registry, help: RefreshMetrics.help))
         RefreshMetrics.declare()
         return registry
     }

@@ -203,23 +203,41 @@ package struct Keyring: @unchecked Sendable {
         try Self.replace(path, with: fileText)
     }
 
-    /// Replaces the key file at `path` with `text`, as ``write(replacing:)`` does.
+    /// Replaces the key file at `path` with `text`, as ``write(replacing:)`` does. A key file that
+    /// is a symlink (into a secrets mount, or to the copy that is backed up) is written through:
+    /// the new file is made beside the link's target and renamed over it, so the link stays and
+    /// its target holds the new keys.
     static func replace(_ path: String, with text: String) throws {
-        let temporary = path + ".new.\(getpid())"
+        let target = resolvedLinks(path)
+        // Errors name the link and its target: the operator looks at the link.
+        let named = target == path ? path : "\(path) (a link to \(target))"
+        let temporary = target + ".new.\(getpid())"
         unlink(temporary)
-        try FileSystem.writeNewPrivateFile(temporary, contents: Array(text.utf8))
+        do {
+            try FileSystem.writeNewPrivateFile(temporary, contents: Array(text.utf8))
+        } catch let error as TokenKeeperError {
+            throw TokenKeeperError(error.code, "cannot replace key file \(named): \(error.message)")
+        }
         // Root rotating the service user's keyring leaves it the service user's.
         var old = stat()
-        if geteuid() == 0, stat(path, &old) == 0, chown(temporary, old.st_uid, old.st_gid) != 0 {
+        if geteuid() == 0, stat(target, &old) == 0, chown(temporary, old.st_uid, old.st_gid) != 0 {
             unlink(temporary)
-            throw TokenKeeperError(.configuration, "cannot give the new key file the owner of \(path)")
+            throw TokenKeeperError(.configuration, "cannot give the new key file the owner of \(named)")
         }
-        guard rename(temporary, path) == 0 else {
+        guard rename(temporary, target) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)
-            throw TokenKeeperError(.configuration, "cannot replace key file \(path): \(reason)")
+            throw TokenKeeperError(.configuration, "cannot replace key file \(named): \(reason)")
         }
-        FileSystem.syncParentDirectory(of: path)
+        FileSystem.syncParentDirectory(of: target)
+    }
+
+    /// `path` with every symlink in it resolved (the file a rename must replace), or `path`
+    /// itself when it cannot be resolved.
+    static func resolvedLinks(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }
 

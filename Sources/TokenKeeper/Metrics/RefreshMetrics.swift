@@ -18,6 +18,15 @@ package enum RefreshMetrics {
     /// The `result` label of an outcome that was not extended (same token back).
     static let notExtended = "not_extended"
 
+    /// The `# HELP` text of each family above, by name: the registry is given it when a series
+    /// is made (every series of a family must carry the same text).
+    package static let help: [String: String] = [
+        "tokenkeeper_refresh_total": "Refresh attempts by this process, by result.",
+        "tokenkeeper_refresh_duration_seconds": "Time on the wire per refresh call, in seconds.",
+        "tokenkeeper_project_pauses_total": "Project pauses this process started, by reason.",
+        "tokenkeeper_probe_total": "Probes by this process, by result.",
+    ]
+
     /// Creates every series at zero, so a scrape shows them (and `rate()` works) before the
     /// first refresh.
     package static func declare() {

@@ -30,28 +30,10 @@ package struct SinchOperations: Sendable {
     /// exchange must not happen when the result could not be stored.
     package func exchange(code: String, _ new: NewToken, replacing id: String? = nil) async throws -> TokenRecord {
         if let problem = TokenValue.problem(code, noun: "code") { throw TokenKeeperError(.invalidInput, problem) }
-        var new = new
-        let project: String
-        if let id {
-            let existing = try inventory.token(id: id)
-            try Inventory.checkSameProject(existing, new.project)
-            project = existing.projectID
-            new.businessManager = new.businessManager ?? existing.businessManager
-        } else {
-            guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
-            project = new.project
-        }
-        if let manager = new.businessManager, !SinchConfiguration.businessManagers.contains(manager) {
-            throw TokenKeeperError(
-                .usage,
-                "unknown business manager \(manager) (expected one of "
-                    + "\(SinchConfiguration.businessManagers.joined(separator: ", ")))"
-            )
-        }
-        try inventory.checkSchedule(new)
+        let new = try inventory.checkExchanged(new, replacing: id)
         let token: String
         do {
-            token = try await client.exchangeCode(code, project: project, businessManager: new.businessManager)
+            token = try await client.exchangeCode(code, project: new.project, businessManager: new.businessManager)
         } catch {
             throw TokenKeeperError(error, while: "exchanging the code")
         }

@@ -92,7 +92,7 @@ extension TokenKeeperCommand {
                 let context = try options.context()
                 let inventory = try context.keyedInventory()
                 if let recover {
-                    let record = try inventory.recover(from: recover)
+                    let record = try inventory.recover(from: recover, note: { Console.note("tokenkeeper: \($0)") })
                     Console.out(json ? try JSONOutput.encode(TokenJSON(record)) : record.id)
                     return
                 }

@@ -195,4 +195,36 @@ import TokenKeeperTesting
 
         #expect(try await sandbox.run("audit", "verify").status == 74)
     }
+
+    /// A guard kept under its name but made harmless (SQLite `WHEN 0`; PostgreSQL `ENABLE REPLICA`
+    /// or `DISABLE`) lets an edit through, so `verify` names it unguarded and `restore-triggers`
+    /// makes it again as the schema says: the edit is refused afterwards.
+    @Test(arguments: [
+        (
+            TestBackend.sqlite,
+            "DROP TRIGGER audit_no_update; CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit WHEN 0 "
+                + "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+        ),
+        (TestBackend.postgres, "ALTER TABLE audit ENABLE REPLICA TRIGGER audit_no_update"),
+        (TestBackend.postgres, "ALTER TABLE audit DISABLE TRIGGER audit_no_update"),
+    ])
+    func aGuardMadeHarmlessIsUnguardedUntilRestoreTriggersRemakesIt(_ backend: TestBackend, sql: String) async throws {
+        guard TestBackend.all.contains(backend) else { return }
+        let sandbox = try await CLISandbox(backend: backend)
+        _ = try await history(sandbox)
+        try await sandbox.underTheSeam(sql)
+
+        let unguarded = try await sandbox.run("audit", "verify")
+        #expect(unguarded.status == 1, "\(unguarded.everything)")
+        #expect(unguarded.stdout.contains("append-only triggers audit_no_update are missing or disabled"))
+
+        let restored = try await sandbox.succeed("audit", "restore-triggers")
+        #expect(restored.stdout.contains("restored the audit table's append-only triggers audit_no_update;"))
+        #expect(try await sandbox.run("audit", "verify").status == 0)
+        await #expect(throws: (any Error).self) {
+            try await sandbox.underTheSeam("UPDATE audit SET actor = 'cli:mallory' WHERE seq = 1")
+        }
+        let again = try await sandbox.succeed("audit", "restore-triggers")
+        #expect(again.stdout.contains("all in place"))
+    }
 }

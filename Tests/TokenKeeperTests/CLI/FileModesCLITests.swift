@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TokenKeeper
 import TokenKeeperTesting
 
 /// The file-mode rules of <doc:Operations#Permissions>: what others may write is refused, what
@@ -112,5 +113,48 @@ import TokenKeeperTesting
         let backup = sandbox.directory.file("backup/tk.sqlite")
         try await sandbox.succeed("copy", "--to", backup)
         #expect(try CLIFiles.mode(backup) == 0o600)
+    }
+
+    /// A keyring that is a symlink (into a secrets mount, to the copy that is backed up) is
+    /// written through by `key rotate` and `key retire`: the link stays a link, and its target,
+    /// replaced atomically beside itself, holds the new keys.
+    @Test(arguments: TestBackend.all)
+    func keyRotateWritesThroughASymlinkedKeyring(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
+        let tokens = try await KeyRotationCLITests.addTokens(2, sandbox)
+        let link = sandbox.keyFilePath
+        let secrets = sandbox.directory.file("secrets")
+        try FileManager.default.createDirectory(atPath: secrets, withIntermediateDirectories: true)
+        let target = secrets + "/tokenkeeper.key"
+        try FileManager.default.moveItem(atPath: link, toPath: target)
+        // Relative, as `ln -s` usually leaves it: resolved from the link's folder, not the cwd.
+        let relative =
+            String(repeating: "../", count: link.split(separator: "/").count - 1) + String(target.dropFirst())
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: relative)
+        let before = try KeyRotationCLITests.ring(sandbox)
+
+        try await sandbox.succeed("key", "rotate")
+
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == relative, "the link is a link")
+        let text = try String(contentsOfFile: target, encoding: .utf8)
+        let rotated = try Keyring(fileText: text, source: .file(target))
+        #expect(rotated.entries.count == 2 && rotated.currentID != before.currentID)
+        #expect(try CLIFiles.mode(target) == 0o600)
+        try await KeyRotationCLITests.expectOpen(tokens, sandbox)
+
+        try await sandbox.succeed("key", "retire", before.currentID)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == relative)
+        #expect(
+            try Keyring(fileText: String(contentsOfFile: target, encoding: .utf8), source: .file(target)).entries.map(
+                \.id
+            ) == [rotated.currentID]
+        )
+        try await KeyRotationCLITests.expectOpen(tokens, sandbox)
+        let folders = [secrets, (link as NSString).deletingLastPathComponent]
+        #expect(
+            try folders.flatMap { try FileManager.default.contentsOfDirectory(atPath: $0) }.allSatisfy {
+                !$0.contains(".new.")
+            }
+        )
     }
 }

@@ -87,6 +87,42 @@ import TokenKeeperTesting
         }
     }
 
+    /// Every family a live daemon serves passes Prometheus's own linter, `promtool check metrics`
+    /// (HELP and TYPE for each, names and units as Prometheus expects): after a refresh, with a
+    /// token that needs a person, so the counters, the histogram and the per-token series are there.
+    @Test(
+        .timeLimit(.minutes(6)),
+        .enabled(if: Promtool.installed || PrometheusAlertsCLITests.required, "promtool is not installed"),
+        arguments: TestBackend.all
+    )
+    func aLiveScrapePassesPromtoolCheckMetrics(_ backend: TestBackend) async throws {
+        try #require(Promtool.installed, "a full run needs \(Promtool.binary): apt-get install prometheus")
+        try await SinchHarness.scene { sinch in
+            let sandbox = try await CLISandbox.make(
+                sinch: sinch,
+                environment: ["TOKENKEEPER_RATE": "1000", "TOKENKEEPER_METRICS_PER_TOKEN": "all"],
+                backend: backend
+            )
+            let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
+            _ = try await sandbox.add(sinch.fake.issueToken(), "--label", "Acme", "--expires-at", soon)
+            let revoked = sinch.fake.issueToken()
+            sinch.fake.revoke(token: revoked)
+            _ = try await sandbox.add(revoked, project: "p2", "--expires-at", soon)
+            try await sandbox.withDaemon { daemon in
+                let transport = try sinch.transport()
+                var text = ""
+                try? await waitUntil("both tokens tried in /metrics", within: .seconds(30)) {
+                    text = try await get(daemon.url + "/metrics", with: transport).body
+                    return text.contains(#"tokenkeeper_refresh_total{result="refreshed"} 1"#)
+                        && text.contains(#"tokenkeeper_refresh_total{result="needs_reauth"} 1"#)
+                }
+                #expect(text.contains("tokenkeeper_refresh_duration_seconds_count"), "\(text)")
+                let (status, findings) = try Promtool.checkMetrics(text)
+                #expect(status == 0 && findings.isEmpty, "promtool check metrics exited \(status): \(findings)")
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(6)))
     func healthzTurns503WhenTheDatabaseGoesAway() async throws {
         try await SinchHarness.scene { sinch in

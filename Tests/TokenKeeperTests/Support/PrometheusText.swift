@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 /// Reads the samples of one metric out of Prometheus text, for tests of `/metrics`.
@@ -44,5 +45,33 @@ enum PrometheusText {
             rest = index < rest.endIndex ? rest[rest.index(after: index)...] : ""
         }
         return labels
+    }
+}
+
+/// Prometheus's own linter, `promtool check metrics` (scripts/bootstrap installs it).
+enum Promtool {
+    static let binary = "/usr/bin/promtool"
+    static var installed: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
+    /// Lints a scrape's text: promtool's exit status and every finding it printed.
+    static func checkMetrics(_ text: String) throws -> (status: Int32, findings: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["check", "metrics"]
+        let input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        // Written from another thread: a large scrape would fill the pipe while promtool's findings fill the other.
+        let writer = Thread {
+            input.fileHandleForWriting.write(Data(text.utf8))
+            try? input.fileHandleForWriting.close()
+        }
+        writer.start()
+        let findings = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, findings)
     }
 }

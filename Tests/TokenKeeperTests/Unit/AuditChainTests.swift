@@ -53,8 +53,36 @@ import TokenKeeperTesting
             "DROP TRIGGER audit_no_update; CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT 1; END",
             ["audit_no_update"]
         ),
+        // Recreated under its name, raising still, but never firing.
+        (
+            TestBackend.sqlite,
+            "DROP TRIGGER audit_no_update; CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit WHEN 0 "
+                + "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            ["audit_no_update"]
+        ),
+        (
+            TestBackend.sqlite,
+            "DROP TRIGGER audit_no_delete; CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+                + "WHEN old.seq < 0 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            ["audit_no_delete"]
+        ),
         (TestBackend.postgres, "DROP TRIGGER audit_no_update ON audit", ["audit_no_update"]),
         (TestBackend.postgres, "ALTER TABLE audit DISABLE TRIGGER audit_no_truncate", ["audit_no_truncate"]),
+        (TestBackend.postgres, "ALTER TABLE audit DISABLE TRIGGER audit_no_update", ["audit_no_update"]),
+        // Fires only under session_replication_role = replica: an ordinary session edits freely.
+        (TestBackend.postgres, "ALTER TABLE audit ENABLE REPLICA TRIGGER audit_no_update", ["audit_no_update"]),
+        (
+            TestBackend.postgres,
+            "DROP TRIGGER audit_no_update ON audit; CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit "
+                + "FOR EACH ROW WHEN (false) EXECUTE FUNCTION tokenkeeper_audit_append_only()",
+            ["audit_no_update"]
+        ),
+        (
+            TestBackend.postgres,
+            "CREATE OR REPLACE FUNCTION tokenkeeper_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                + "BEGIN IF false THEN RAISE EXCEPTION 'the audit log is append-only'; END IF; RETURN OLD; END $$",
+            ["audit_no_update", "audit_no_truncate"]
+        ),
         (
             TestBackend.postgres,
             "CREATE OR REPLACE FUNCTION tokenkeeper_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$",

@@ -261,11 +261,14 @@ extension RefreshEngine {
                 delay = min(delay * 2, .seconds(2))
                 continue
             }
+            guard !committed, let newToken else { return committed }
+            // A try that failed may have committed all the same (the answer lost with the
+            // connection): then the store holds this very token.
+            let stored = try? await onLedger { ledger in try ledger.store.read { try $0.token(id: record.id) } }
+            if let fingerprint = outcome.fingerprint, stored?.fingerprint == fingerprint { return true }
             // Another process's outcome stands; the token this one got is still a live one.
-            if !committed, let newToken {
-                _ = keep(newToken, of: record, after: "another process took the token while this one exchanged it")
-            }
-            return committed
+            _ = keep(newToken, of: record, after: "another process took the token while this one exchanged it")
+            return false
         }
     }
 

@@ -177,7 +177,9 @@ package final class PostgresStore: TokenStore {
         do {
             // A read of the tokens table's first row: the server answers and the schema is there,
             // at no cost that grows with the store.
-            _ = try transaction(readOnly: true, connectWithin: Self.healthTimeout) { try $0.earliestExpiry(.all) }
+            _ = try transaction(readOnly: true, connectWithin: Self.healthTimeout, answerWithin: Self.healthTimeout) {
+                try $0.earliestExpiry(.all)
+            }
             return nil
         } catch let error as TokenKeeperError {
             guard error.underlying is PostgresTimeout else { return error.message }
@@ -211,11 +213,14 @@ package final class PostgresStore: TokenStore {
 
     /// Runs `body` in a transaction on one leased connection; commits when it returns.
     /// A read is `REPEATABLE READ READ ONLY` (one snapshot), a write `READ COMMITTED`; `alone`
-    /// sends `body`'s one statement with no `BEGIN` and `COMMIT` around it.
+    /// sends `body`'s one statement with no `BEGIN` and `COMMIT` around it. Each round trip waits
+    /// at most `answerLimit` (default: past `database.statement_timeout`), and no longer than
+    /// the connection lives.
     func transaction<T>(
         readOnly: Bool,
         alone: Bool = false,
         connectWithin connectLimit: Duration? = nil,
+        answerWithin answerLimit: Duration? = nil,
         _ body: (PostgresTransaction) throws -> T
     ) throws -> T {
         let lease: PostgresConnectionLease
@@ -226,7 +231,7 @@ package final class PostgresStore: TokenStore {
         }
         let transaction = PostgresTransaction(
             connection: lease.connection,
-            timeout: timeouts.statement + .seconds(5),
+            timeout: answerLimit ?? timeouts.statement + .seconds(5),
             writable: !readOnly
         )
         if !readOnly, let sealer = sealer.withLock({ $0 }) { transaction.sealing = PostgresSealing(sealer: sealer) }
@@ -315,6 +320,13 @@ package final class PostgresStore: TokenStore {
                 .database,
                 "database \(location): no answer within \(DurationText.format(timeout.limit)) (is the server up and reachable?)",
                 underlying: timeout
+            )
+        }
+        if let lost = error as? PostgresConnectionLost {
+            return TokenKeeperError(
+                .database,
+                "database \(location): \(lost.description) (the server restarted or went away); try again",
+                underlying: lost
             )
         }
         guard let error = error as? PSQLError else {

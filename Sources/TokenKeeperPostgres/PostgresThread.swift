@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Synchronization
 import TokenKeeper
 
@@ -83,16 +84,34 @@ final class PostgresThread: TaskExecutor, @unchecked Sendable {
         }
 
         /// Blocks until the body finished, at most `limit` (then it is cancelled and
-        /// ``PostgresTimeout`` thrown); its value or error.
-        func wait(within limit: Duration) throws -> T {
-            if done.wait(timeout: .now() + limit.timeInterval) == .timedOut {
-                task?.cancel()
-                throw PostgresTimeout(limit: limit)
+        /// ``PostgresTimeout`` thrown); its value or error. With `connection`, gives up as soon as
+        /// that connection is closed (``PostgresConnectionLost``): postgres-nio leaves a query on a
+        /// connection the server dropped (`pg_ctl restart -m immediate`) unanswered, and without
+        /// this look every round trip on it would wait out `limit`.
+        func wait(within limit: Duration, on connection: PostgresConnection? = nil) throws -> T {
+            let deadline = DispatchTime.now() + limit.timeInterval
+            while done.wait(timeout: min(deadline, .now() + Self.look.timeInterval)) == .timedOut {
+                if let connection, connection.isClosed {
+                    task?.cancel()
+                    throw PostgresConnectionLost()
+                }
+                guard DispatchTime.now() < deadline else {
+                    task?.cancel()
+                    throw PostgresTimeout(limit: limit)
+                }
             }
             done.signal()  // a later wait returns at once
             return try outcome.withLock { $0! }.get()
         }
+
+        /// How often a wait looks whether its connection was closed.
+        static var look: Duration { .milliseconds(100) }
     }
+}
+
+/// The connection a call was waiting on was closed (the server went away or restarted).
+struct PostgresConnectionLost: Error, CustomStringConvertible {
+    var description: String { "the connection to the server was lost" }
 }
 
 /// A call to PostgreSQL that took longer than its limit.

@@ -45,9 +45,9 @@ final class PostgresTransaction: StoreWriting {
     func send(_ query: PostgresQuery) throws -> [PostgresRow] {
         try finishCopy()
         let connection = connection
-        return try PostgresThread.shared.run(within: timeout) {
+        return try PostgresThread.shared.start {
             try await connection.query(query, logger: Self.logger).collect()
-        }
+        }.wait(within: timeout, on: connection)
     }
 
     /// Calls `body` with each row of `query`, read through a cursor `page` rows at a time.
@@ -78,13 +78,14 @@ final class PostgresTransaction: StoreWriting {
     func finishCopy() throws {
         guard let running = copying else { return }
         copying = nil
-        try running.wait(within: timeout)
+        try running.wait(within: timeout, on: connection)
     }
 
     /// Ends a failed transaction: queued audit rows are dropped, a COPY in flight is let finish
     /// (its error is moot now), and `ROLLBACK` sent; false when the connection could not take it.
     func rollBack() -> Bool {
         pendingAudit.removeAll()
+        guard !connection.isClosed else { return false }
         _ = try? finishCopy()
         return (try? send("ROLLBACK")) != nil
     }

@@ -92,15 +92,22 @@ struct PrivatePostgres: Sendable {
         try await pgctl(["start", "-w", "-t", "60", "-l", log, "-o", serverOptions])
     }
 
-    /// `pg_ctl restart -m fast`, as an operator runs it: clients are disconnected, the server is
-    /// back on the same port, folder and addresses when it returns.
-    func restartServer() async throws {
-        try await pgctl(["restart", "-m", "fast", "-w", "-t", "60", "-l", log, "-o", serverOptions])
+    /// `pg_ctl restart -m fast` (or `-m immediate`: a crash, the server recovering from its WAL),
+    /// as an operator runs it: clients are disconnected, the server is back on the same port,
+    /// folder and addresses when it returns. `durable`: with `fsync` and `synchronous_commit` on,
+    /// as a production server runs (the test default turns them off for speed, and then a crash
+    /// loses commits the server had acknowledged).
+    func restartServer(immediately: Bool = false, durable: Bool = false) async throws {
+        let mode = immediately ? "immediate" : "fast"
+        try await pgctl(["restart", "-m", mode, "-w", "-t", "60", "-l", log, "-o", serverOptions(durable: durable)])
     }
 
-    private var serverOptions: String {
+    private var serverOptions: String { serverOptions(durable: false) }
+
+    private func serverOptions(durable: Bool) -> String {
         let addresses = "127.0.0.1" + (listen.isEmpty ? "" : "," + listen)
-        return "-c listen_addresses=\(addresses) -p \(port) -k '\(folder)' -c fsync=off -c synchronous_commit=off"
+        return "-c listen_addresses=\(addresses) -p \(port) -k '\(folder)'"
+            + (durable ? "" : " -c fsync=off -c synchronous_commit=off")
     }
 
     /// Stops the server at once and removes its folder; safe to call twice.

@@ -15,6 +15,9 @@ public struct FakeSinchStats: Sendable, Codable {
     public var requestsPerSecond: [String: Int]
     /// Project id, then Unix second, then Provisioning requests.
     public var requestsPerProjectSecond: [String: [String: Int]]
+    /// Project id, then when each of its Provisioning requests began (Unix seconds with a
+    /// fraction), in order: for counts in any one-second stretch.
+    public var arrivalsPerProject: [String: [Double]]
     /// Bearer tokens issued by `/oauth2/token`.
     public var oauthTokensIssued: Int
     /// `User-Agent` header (empty when absent) to requests (Provisioning and OAuth2) that sent it.
@@ -27,6 +30,7 @@ public struct FakeSinchStats: Sendable, Codable {
         connections: Int = 0,
         requestsPerSecond: [String: Int] = [:],
         requestsPerProjectSecond: [String: [String: Int]] = [:],
+        arrivalsPerProject: [String: [Double]] = [:],
         oauthTokensIssued: Int = 0,
         userAgents: [String: Int] = [:]
     ) {
@@ -36,6 +40,7 @@ public struct FakeSinchStats: Sendable, Codable {
         self.connections = connections
         self.requestsPerSecond = requestsPerSecond
         self.requestsPerProjectSecond = requestsPerProjectSecond
+        self.arrivalsPerProject = arrivalsPerProject
         self.oauthTokensIssued = oauthTokensIssued
         self.userAgents = userAgents
     }
@@ -49,4 +54,17 @@ public struct FakeSinchStats: Sendable, Codable {
 
     /// The busiest second's Provisioning requests.
     public var peakRequestsPerSecond: Int { requestsPerSecond.values.max() ?? 0 }
+
+    /// The most Provisioning requests to `project` that began within any one second (a sliding
+    /// second, not a calendar one).
+    public func peakRequestsInAnySecond(project: String) -> Int {
+        let times = (arrivalsPerProject[project] ?? []).sorted()
+        var peak = 0
+        var first = 0
+        for (last, time) in times.enumerated() {
+            while times[first] <= time - 1 { first += 1 }
+            peak = max(peak, last - first + 1)
+        }
+        return peak
+    }
 }

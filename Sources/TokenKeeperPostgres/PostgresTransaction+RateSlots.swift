@@ -3,20 +3,33 @@ import TokenKeeper
 
 /// The fleet's rate windows on PostgreSQL.
 extension PostgresTransaction {
-    /// One upsert: two hosts taking slots of one window at once serialize on its row, and the
-    /// count never passes `limit`; `granted` is computed from the count before (every SET reads
-    /// the old row).
-    func takeRateSlots(project: String, window: Int64, limit: Int, wanted: Int, forgetBefore: Int64) throws -> Int {
+    /// One upsert: two hosts taking places of one window at once serialize on its row; `used` is
+    /// the first place not yet given, `granted` how many this call got (every SET reads the old
+    /// row).
+    func takeRatePlaces(
+        project: String,
+        window: Int64,
+        limit: Int,
+        wanted: Int,
+        from: Int,
+        keeping: ClosedRange<Int64>
+    ) throws -> Range<Int> {
         let sql = """
-            WITH forgotten AS (DELETE FROM rate_slots WHERE window_start < $5)
-            INSERT INTO rate_slots AS r (window_start, project, used, granted) VALUES ($1, $2, LEAST($3, $4), LEAST($3, $4))
+            WITH forgotten AS (DELETE FROM rate_slots WHERE window_start NOT BETWEEN $6 AND $7)
+            INSERT INTO rate_slots AS r (window_start, project, used, granted)
+            VALUES ($1, $2, LEAST($3 + $4, $5), LEAST($3 + $4, $5) - $3)
             ON CONFLICT (window_start, project) DO UPDATE
-            SET used = LEAST(r.used + excluded.granted, $4), granted = LEAST(r.used + excluded.granted, $4) - r.used
-            RETURNING granted
+            SET used = LEAST(GREATEST(r.used, $3) + $4, $5), granted = LEAST(GREATEST(r.used, $3) + $4, $5) - GREATEST(r.used, $3)
+            RETURNING used, granted
             """
+        let from = min(max(from, 0), limit)
         let rows = try execute(
-            PostgresQuery(unsafeSQL: sql, binds: binds(window, project, wanted, limit, forgetBefore))
+            PostgresQuery(
+                unsafeSQL: sql,
+                binds: binds(window, project, from, wanted, limit, keeping.lowerBound, keeping.upperBound)
+            )
         )
-        return try rows.first?.decode(Int.self) ?? 0
+        guard let (used, granted) = try rows.first?.decode((Int, Int).self) else { return 0..<0 }
+        return max(0, used - granted)..<used
     }
 }

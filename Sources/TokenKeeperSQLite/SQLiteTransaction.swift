@@ -253,20 +253,39 @@ struct SQLiteTransaction: StoreWriting {
 
     /// One upsert: the window's count grows by what is granted, never past `limit`; `granted`
     /// is computed from the count before it (every SET reads the old row).
-    func takeRateSlots(project: String, window: Int64, limit: Int, wanted: Int, forgetBefore: Int64) throws -> Int {
-        try db.execute(sql: "DELETE FROM rate_slots WHERE window_start < ?", arguments: [forgetBefore])
+    /// One upsert: `used` is the first place not yet given, `granted` how many this call got
+    /// (every SET reads the old row).
+    func takeRatePlaces(
+        project: String,
+        window: Int64,
+        limit: Int,
+        wanted: Int,
+        from: Int,
+        keeping: ClosedRange<Int64>
+    ) throws -> Range<Int> {
+        try db.execute(
+            sql: "DELETE FROM rate_slots WHERE window_start NOT BETWEEN ? AND ?",
+            arguments: [keeping.lowerBound, keeping.upperBound]
+        )
         let statement = try db.cachedStatement(
             sql: """
-                INSERT INTO rate_slots AS r (window_start, project, used, granted) VALUES (?, ?, MIN(?, ?), MIN(?, ?))
+                INSERT INTO rate_slots AS r (window_start, project, used, granted)
+                VALUES (:window, :project, MIN(:from + :wanted, :limit), MIN(:from + :wanted, :limit) - :from)
                 ON CONFLICT (window_start, project) DO UPDATE
-                SET used = MIN(r.used + excluded.granted, ?), granted = MIN(r.used + excluded.granted, ?) - r.used
-                RETURNING granted
+                SET used = MIN(MAX(r.used, :from) + :wanted, :limit),
+                    granted = MIN(MAX(r.used, :from) + :wanted, :limit) - MAX(r.used, :from)
+                RETURNING used, granted
                 """
         )
-        return try Int.fetchOne(
-            statement,
-            arguments: [window, project, wanted, limit, wanted, limit, limit, limit]
-        ) ?? 0
+        let from = min(max(from, 0), limit)
+        guard
+            let row = try Row.fetchOne(
+                statement,
+                arguments: ["window": window, "project": project, "from": from, "wanted": wanted, "limit": limit]
+            )
+        else { return 0..<0 }
+        let (used, granted): (Int, Int) = (row[0], row[1])
+        return max(0, used - granted)..<used
     }
 
     func postponeProject(_ project: String, until: UnixTime, margin: Duration, now: UnixTime, owner: String) throws {

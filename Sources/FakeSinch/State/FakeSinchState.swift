@@ -27,13 +27,7 @@ struct FakeSinchState {
         now: Double
     ) -> FakeSinchFault? {
         inFlight += 1
-        stats.begun(
-            endpoint,
-            project: project,
-            second: Int(now.rounded(.down)),
-            inFlight: inFlight,
-            userAgent: userAgent
-        )
+        stats.begun(endpoint, project: project, at: now, inFlight: inFlight, userAgent: userAgent)
         guard !rules.isEmpty else { return nil }
         let lineage =
             facebookToken.flatMap(registry.lineage(ofToken:)) ?? facebookCode.flatMap(registry.lineage(ofCode:))
@@ -48,7 +42,7 @@ struct FakeSinchState {
 
     /// A request answered at once, before faults apply (wrong method, oversized body).
     mutating func record(_ endpoint: FakeSinchEndpoint, project: String?, status: Int, now: Double) {
-        stats.begun(endpoint, project: project, second: Int(now.rounded(.down)), inFlight: inFlight + 1)
+        stats.begun(endpoint, project: project, at: now, inFlight: inFlight + 1)
         stats.answered(endpoint, status: status)
     }
 

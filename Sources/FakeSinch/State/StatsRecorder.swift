@@ -4,6 +4,7 @@ struct StatsRecorder {
     private var exchangesPerLineage: [String: Int] = [:]
     private var perSecond: [Int: Int] = [:]
     private var perProjectSecond: [String: [Int: Int]] = [:]
+    private var arrivals: [String: [Double]] = [:]
     private var oauthTokensIssued = 0
     private var userAgents: [String: Int] = [:]
     private var connections = 0
@@ -21,16 +22,18 @@ struct StatsRecorder {
     mutating func begun(
         _ endpoint: FakeSinchEndpoint,
         project: String?,
-        second: Int,
+        at now: Double,
         inFlight: Int,
         userAgent: String? = nil
     ) {
         maxInFlight = max(maxInFlight, inFlight)
         userAgents[userAgent ?? "", default: 0] += 1
         guard endpoint.isProvisioning else { return }
+        let second = Int(now.rounded(.down))
         perSecond[second, default: 0] += 1
         if let project {
             perProjectSecond[project, default: [:]][second, default: 0] += 1
+            arrivals[project, default: []].append(now)
         }
     }
 
@@ -58,6 +61,7 @@ struct StatsRecorder {
             connections: connections,
             requestsPerSecond: Self.stringKeys(perSecond),
             requestsPerProjectSecond: perProjectSecond.mapValues(Self.stringKeys),
+            arrivalsPerProject: arrivals,
             oauthTokensIssued: oauthTokensIssued,
             userAgents: userAgents
         )

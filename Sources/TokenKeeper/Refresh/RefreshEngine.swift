@@ -59,15 +59,17 @@ package final class RefreshEngine: Sendable {
         ledger = RefreshLedger(inventory: inventory, owner: owner, lease: lease)
         committer = GroupCommitter(ledger: ledger)
         slots = CallSlots(limits.concurrency)
-        fleetRate = FleetRate(rate: limits.rate, clock: inventory.clock) { [ledger] project, window, limit, wanted in
+        fleetRate = FleetRate(rate: limits.rate, clock: inventory.clock) {
+            [ledger] project, window, limit, wanted, from in
             try await offCooperativePool {
                 try ledger.store.writeStatement { store in
-                    try store.takeRateSlots(
+                    try store.takeRatePlaces(
                         project: project,
                         window: window,
                         limit: limit,
                         wanted: wanted,
-                        forgetBefore: window - 120
+                        from: from,
+                        keeping: (window - 120)...(window + 120)
                     )
                 }
             }

@@ -284,10 +284,18 @@ package protocol StoreWriting: StoreReading {
     /// ``applyOutcome(_:)`` for each of `outcomes` (distinct tokens) in one go (a backend may
     /// send one statement); whether each was written, in order.
     func applyOutcomes(_ outcomes: [TokenOutcomeWrite]) throws -> [Bool]
-    /// Takes up to `wanted` of the `limit` call slots of `project` in rate window `window`
-    /// (``FleetRate``), counted for every process on the store; how many it got (0 when the
-    /// window is spent). Forgets windows before `forgetBefore`.
-    func takeRateSlots(project: String, window: Int64, limit: Int, wanted: Int, forgetBefore: Int64) throws -> Int
+    /// Takes up to `wanted` of the `limit` call places of `project` in rate window `window`
+    /// (``FleetRate``), from place `from` on (those before it are past), for every process on
+    /// the store: each place goes to one call only. The places it got, in order (empty when the
+    /// window is spent). Forgets windows outside `keeping`.
+    func takeRatePlaces(
+        project: String,
+        window: Int64,
+        limit: Int,
+        wanted: Int,
+        from: Int,
+        keeping: ClosedRange<Int64>
+    ) throws -> Range<Int>
     /// Moves the live tokens of `project` due before `until` to `until`, never past
     /// `expires_at - margin` nor earlier than their own schedule; tokens another owner holds at
     /// `now` are left alone. `version` stays.

@@ -12,29 +12,52 @@ import TokenKeeperTesting
     // MARK: - The store's windows
 
     @Test(arguments: TestBackend.all)
-    func aWindowGrantsUpToItsLimitThenNothing(_ backend: TestBackend) throws {
+    func aWindowGivesEachPlaceOnceFromTheFirstNotPast(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
-        func take(_ wanted: Int, window: Int64 = 100, project: String = "p1") throws -> Int {
+        func take(_ wanted: Int, from: Int = 0, window: Int64 = 100, project: String = "p1") throws -> Range<Int> {
             try fixture.store.write {
-                try $0.takeRateSlots(project: project, window: window, limit: 5, wanted: wanted, forgetBefore: 0)
+                try $0.takeRatePlaces(
+                    project: project,
+                    window: window,
+                    limit: 8,
+                    wanted: wanted,
+                    from: from,
+                    keeping: 0...1_000
+                )
             }
         }
 
-        #expect(try take(3) == 3)
-        #expect(try take(3) == 2)
-        #expect(try take(1) == 0)
-        // Another window, another project: budgets of their own.
-        #expect(try take(9, window: 101) == 5)
-        #expect(try take(2, project: "p2") == 2)
+        #expect(try take(3) == 0..<3)
+        // Places 3 and 4 are past: never given.
+        #expect(try take(2, from: 5) == 5..<7)
+        #expect(try take(2, from: 1) == 7..<8)
+        #expect(try take(1).isEmpty)
+        // Another window, another project: places of their own.
+        #expect(try take(9, window: 101) == 0..<8)
+        #expect(try take(2, from: 6, project: "p2") == 6..<8)
     }
 
     @Test(arguments: TestBackend.all)
-    func oldWindowsAreForgotten(_ backend: TestBackend) throws {
+    func windowsOutsideTheKeptRangeAreForgotten(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         for window in Int64(1)...5 {
             _ = try fixture.store.write {
-                try $0.takeRateSlots(project: "p1", window: window, limit: 5, wanted: 1, forgetBefore: window - 2)
+                try $0.takeRatePlaces(
+                    project: "p1",
+                    window: window,
+                    limit: 5,
+                    wanted: 1,
+                    from: 0,
+                    keeping: (window - 2)...(window + 2)
+                )
             }
+        }
+        // A window far ahead (a clock that was wrong) goes too.
+        _ = try fixture.store.write {
+            try $0.takeRatePlaces(project: "p1", window: 9, limit: 5, wanted: 1, from: 0, keeping: 0...9)
+        }
+        _ = try fixture.store.write {
+            try $0.takeRatePlaces(project: "p1", window: 5, limit: 5, wanted: 1, from: 0, keeping: 3...7)
         }
         #expect(
             try fixture.texts("SELECT CAST(window_start AS TEXT) FROM rate_slots ORDER BY window_start") == [
@@ -44,138 +67,191 @@ import TokenKeeperTesting
     }
 
     @Test(arguments: TestBackend.all)
-    func writersAtOnceNeverShareMoreThanTheLimit(_ backend: TestBackend) async throws {
+    func writersAtOnceNeverShareAPlace(_ backend: TestBackend) async throws {
         let fixture = try StoreFixture(backend)
         let store = fixture.store
-        // Eight writers, each taking one slot at a time until the window is spent.
-        let granted = try await withThrowingTaskGroup(of: Int.self) { group in
+        // Eight writers, each taking one place at a time until the window is spent.
+        let places = try await withThrowingTaskGroup(of: [Int].self) { group in
             for _ in 0..<8 {
                 group.addTask {
                     try await onOwnThread {
-                        var mine = 0
+                        var mine: [Int] = []
                         while true {
                             let got = try store.write {
-                                try $0.takeRateSlots(project: "p1", window: 7, limit: 20, wanted: 1, forgetBefore: 0)
+                                try $0.takeRatePlaces(
+                                    project: "p1",
+                                    window: 7,
+                                    limit: 20,
+                                    wanted: 1,
+                                    from: 0,
+                                    keeping: 0...10
+                                )
                             }
-                            if got == 0 { return mine }
-                            mine += got
+                            if got.isEmpty { return mine }
+                            mine += Array(got)
                         }
                     }
                 }
             }
-            return try await group.reduce(0, +)
+            return try await group.reduce([], +)
         }
-        #expect(granted == 20)
+        #expect(places.sorted() == Array(0..<20))
     }
 
     // MARK: - A process's share
 
-    /// The store's side as a dictionary: window to slots used, and every reservation asked.
+    /// The store's side as a dictionary: window to the next place it gives, and every
+    /// reservation asked (window, first place asked for).
     final class Windows: Sendable {
         let used = Mutex<[Int64: Int]>([:])
         let asked = Mutex<[Int64]>([])
 
-        func reserve(_ window: Int64, limit: Int, wanted: Int) -> Int {
+        func reserve(_ window: Int64, limit: Int, wanted: Int, from: Int) -> Range<Int> {
             asked.withLock { $0.append(window) }
             return used.withLock { used in
-                let granted = min(wanted, limit - used[window, default: 0])
-                used[window, default: 0] += granted
-                return granted
+                let first = max(used[window, default: 0], from)
+                let end = min(first + wanted, limit)
+                used[window] = max(end, used[window, default: 0])
+                return first < end ? first..<end : end..<end
             }
         }
     }
 
     func fleetRate(rate: Double, clock: ManualClock, windows: Windows) -> FleetRate {
-        FleetRate(rate: rate, clock: clock) { _, window, limit, wanted in
-            windows.reserve(window, limit: limit, wanted: wanted)
+        FleetRate(rate: rate, clock: clock) { _, window, limit, wanted, from in
+            windows.reserve(window, limit: limit, wanted: wanted, from: from)
         }
     }
 
-    @Test func slotsAreTakenATenthOfTheLimitAtATime() async throws {
+    @Test func placesAreTakenATenthOfTheLimitAtATime() async throws {
         let clock = ManualClock()
         let windows = Windows()
         let rate = fleetRate(rate: 50, clock: clock, windows: windows)
+        let window = rate.window(at: clock.secondsSince1970)
+        clock.set(secondsSince1970: window.start)
 
         for _ in 0..<12 { _ = try await rate.slot("p1") }
 
-        let now = Int64(clock.secondsSince1970)
         // 12 calls from chunks of 5: three reservations of the current window.
-        #expect(windows.asked.withLock { $0 } == [now, now, now])
-        #expect(windows.used.withLock { $0 } == [now: 15])
+        #expect(windows.asked.withLock { $0 } == [window.index, window.index, window.index])
+        #expect(windows.used.withLock { $0 } == [window.index: 15])
     }
 
     @Test func aWindowLateInItsCourseIsSkipped() async throws {
         let clock = ManualClock()
-        clock.advance(by: .milliseconds(900))
         let windows = Windows()
         let rate = fleetRate(rate: 5, clock: clock, windows: windows)
+        let window = rate.window(at: clock.secondsSince1970)
+        // Past its last place: 0.9 of a period in.
+        clock.set(secondsSince1970: window.start + rate.period * 0.9)
 
-        // The next window starts in 0.1 s (real time, as the clock does not move).
-        try await rate.take("p1")
+        let time = try await rate.slot("p1")
 
-        let now = Int64(clock.secondsSince1970.rounded(.down))
-        #expect(windows.asked.withLock { $0 } == [now + 1])
+        #expect(windows.asked.withLock { $0 } == [window.index + 1])
+        #expect(time == window.start + rate.period)
     }
 
     @Test func aSpentWindowSendsTheCallToTheNext() async throws {
         let clock = ManualClock()
         let windows = Windows()
-        let now = Int64(clock.secondsSince1970)
-        windows.used.withLock { $0[now] = 5 }  // other processes spent it
         let rate = fleetRate(rate: 5, clock: clock, windows: windows)
+        let window = rate.window(at: clock.secondsSince1970)
+        clock.set(secondsSince1970: window.start)
+        windows.used.withLock { $0[window.index] = 5 }  // other processes took every place
 
-        try await rate.take("p1")
+        let time = try await rate.slot("p1")
 
-        #expect(windows.asked.withLock { $0 } == [now, now + 1])
-        #expect(windows.used.withLock { $0[now + 1] } == 1)
+        #expect(windows.asked.withLock { $0 } == [window.index, window.index + 1])
+        #expect(time == window.start + rate.period)
     }
 
-    /// A process that sends each call the moment ``FleetRate/slot(_:)`` allows, the clock moved
-    /// to each call's time: the times of its calls over four windows, starting `offset` into one.
+    /// Places a process holds whose time is past by more than the tolerance are given up, not
+    /// sent late: a call sent late would crowd the next window's calls at the same place.
+    @Test func aPlaceTooFarPastIsGivenUpNotSentLate() async throws {
+        let clock = ManualClock()
+        let windows = Windows()
+        let rate = fleetRate(rate: 20, clock: clock, windows: windows)
+        let window = rate.window(at: clock.secondsSince1970)
+        clock.set(secondsSince1970: window.start)
+        _ = try await rate.slot("p1")  // place 0; holds place 1 now
+        clock.set(secondsSince1970: window.start + 2 * rate.pace + rate.tolerance * 1.5)
+
+        let time = try await rate.slot("p1")
+
+        #expect(time >= clock.secondsSince1970 - rate.tolerance)
+        #expect(time == window.start + 3 * rate.pace)
+    }
+
+    /// Processes sharing one store (one `Windows`), each sending the moment its next place
+    /// allows (the shared clock moved to each call's time, real time played by sorting): the
+    /// times of every call over `count` windows, from `offset` into one, a call late by up to
+    /// `lateness` of the tolerance.
     func sendAsFastAsAllowed(
         rate perSecond: Double,
+        processes: Int,
         from offset: Double,
-        windows count: Int
-    ) async throws -> (
-        times: [Double], rate: FleetRate, start: Double
-    ) {
+        windows count: Int,
+        lateness: Double = 0
+    ) async throws -> (times: [Double], rate: FleetRate, start: Double) {
         let clock = ManualClock()
-        let start = clock.secondsSince1970
-        let rate = fleetRate(rate: perSecond, clock: clock, windows: Windows())
+        let windows = Windows()
+        let rates = (0..<processes).map { _ in fleetRate(rate: perSecond, clock: clock, windows: windows) }
+        let rate = rates[0]
+        let start = rate.window(at: clock.secondsSince1970).start
         clock.set(secondsSince1970: start + offset)
+        // Each process's next call time; the earliest goes first.
+        var next = try await rates.asyncMap { try await $0.slot("p1") }
         var times: [Double] = []
-        while true {
-            let time = try await rate.slot("p1")
-            guard time < start + Double(count) * rate.window else { break }
-            #expect(time >= clock.secondsSince1970 - 1e-6, "a call is never sent in the past")
-            clock.set(secondsSince1970: time)
-            times.append(time)
+        while let (index, time) = next.enumerated().min(by: { $0.element < $1.element }).map({ ($0.offset, $0.element) }
+        ),
+            time < start + Double(count) * rate.period
+        {
+            #expect(time >= clock.secondsSince1970 - rate.tolerance - 1e-6, "a call is never sent too late")
+            let sent = time + rate.tolerance * lateness * Double(times.count % 3) / 2
+            clock.set(secondsSince1970: max(sent, clock.secondsSince1970))
+            times.append(sent)
+            next[index] = try await rates[index].slot("p1")
         }
-        return (times, rate, start)
+        return (times.sorted(), rate, start)
     }
 
-    /// Busy, a process sends a window's whole limit in each window, every call before the
-    /// window's late part, and no stretch of a window's length (a sliding window) holds more
-    /// than the limit: spaced at 1/rate instead, the calls in a window's late part waited for the
-    /// next one, and a busy project got four fifths of its rate.
-    @Test(arguments: [(0.2, 0.0), (1, 0.0), (2.5, 0.3), (5, 0.0), (5, 0.5), (200, 0.0), (200, 0.71)])
-    func aBusyProcessSendsEachWindowsLimitAndNeverMoreInAnyStretch(
-        _ perSecond: Double,
-        _ offset: Double
+    /// Busy, one or three processes together send a window's whole limit in each window, every
+    /// call before the window's late part, and no one-second stretch holds more than the rate,
+    /// even with calls sent late within the tolerance (three run-once at rate 5 once put 7 calls
+    /// into one second: they took the same places).
+    @Test(
+        arguments: [
+            (0.2, 1, 0.0), (1, 1, 0.0), (2.5, 1, 0.3), (5, 1, 0.0), (5, 3, 0.0), (5, 3, 0.5), (200, 1, 0.0),
+            (200, 3, 0.71),
+        ]
     )
-        async throws
-    {
-        let (times, rate, start) = try await sendAsFastAsAllowed(rate: perSecond, from: offset, windows: 4)
-        for window in 0..<4 {
-            let from = start + Double(window) * rate.window
-            let inside = times.filter { $0 >= from && $0 < from + rate.window }
-            #expect(inside.allSatisfy { $0 - from <= rate.window * FleetRate.lateness }, "window \(window)")
-            // The first window may have started before the process did.
-            if window > 0 { #expect(inside.count == rate.limit, "window \(window)") }
-        }
-        for time in times {
-            let stretch = times.filter { $0 >= time && $0 < time + rate.window }
-            #expect(stretch.count <= rate.limit, "from \(time - start)")
+    func busyProcessesSendEachWindowsLimitAndNeverMoreInAnySecond(
+        _ perSecond: Double,
+        _ processes: Int,
+        _ offset: Double
+    ) async throws {
+        for lateness in [0.0, 1.0] {
+            let (times, rate, start) = try await sendAsFastAsAllowed(
+                rate: perSecond,
+                processes: processes,
+                from: offset,
+                windows: 4,
+                lateness: lateness
+            )
+            for window in 0..<4 {
+                let from = start + Double(window) * rate.period
+                let inside = times.filter { $0 >= from && $0 < from + rate.period }
+                #expect(
+                    inside.allSatisfy { $0 - from <= rate.period * FleetRate.lateness + rate.tolerance },
+                    "window \(window)"
+                )
+                // The first window may have started before the processes did.
+                if window > 0 { #expect(inside.count == rate.limit, "window \(window)") }
+            }
+            for time in times {
+                let second = times.filter { $0 >= time && $0 < time + rate.window }
+                #expect(second.count <= rate.limit, "from \(time - start), late \(lateness)")
+            }
         }
     }
 
@@ -188,6 +264,15 @@ import TokenKeeperTesting
         let rate = fleetRate(rate: 0.2, clock: ManualClock(), windows: Windows())
         #expect(rate.window == 5)
         #expect(rate.limit == 1)
+    }
+}
+
+extension Array {
+    /// The elements mapped in order, one after the other.
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var mapped: [T] = []
+        for element in self { mapped.append(try await transform(element)) }
+        return mapped
     }
 }
 

@@ -244,7 +244,10 @@ package final class PostgresStore: TokenStore {
             lease.release()
             return value
         } catch {
-            let ended = transaction.rollBack()
+            // A connection the server ended (an administrator's or a shutdown's FATAL, class 57;
+            // a connection failure, class 08) may still look open: closed, never lent again.
+            let state = (error as? PSQLError)?.serverInfo?[.sqlState] ?? ""
+            let ended = !state.hasPrefix("57") && !state.hasPrefix("08") && transaction.rollBack()
             lease.release(broken: !ended)
             throw mapError(error)
         }

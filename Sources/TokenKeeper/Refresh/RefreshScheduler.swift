@@ -23,7 +23,8 @@ package final class RefreshScheduler: Service, Sendable {
 
     private struct State {
         var running = false
-        var lastFailure: String?
+        /// The last failed pass, and how many attempts had committed by then.
+        var lastFailure: (message: String, attempts: Int)?
     }
 
     package init(engine: RefreshEngine, clock: any WallClock, maxSleep: Duration = .seconds(60), logger: Logger) {
@@ -33,11 +34,15 @@ package final class RefreshScheduler: Service, Sendable {
         self.logger = logger
     }
 
-    /// Nil while the loop runs and its last pass went through; else what is wrong (`/healthz`).
+    /// Nil while the loop runs and its last pass went through, or a refresh has committed since
+    /// the pass that failed (the next pass is refreshing: a pass over many tokens takes a while);
+    /// else what is wrong (`/healthz`).
     package var problem: String? {
-        state.withLock { state in
+        let attempts = engine.activity.attempts
+        return state.withLock { state in
             guard state.running else { return "the refresh scheduler is not running" }
-            return state.lastFailure.map { "the last refresh pass failed: \($0)" }
+            guard let failure = state.lastFailure, attempts <= failure.attempts else { return nil }
+            return "the last refresh pass failed: \(failure.message)"
         }
     }
 
@@ -59,7 +64,8 @@ package final class RefreshScheduler: Service, Sendable {
                 } catch {
                     guard shouldContinue() else { break }
                     failures += 1
-                    state.withLock { $0.lastFailure = "\(error)" }
+                    let failed = (message: "\(error)", attempts: engine.activity.attempts)
+                    state.withLock { $0.lastFailure = failed }
                     logger.error("refresh pass failed; trying again", metadata: ["error": "\(error)"])
                 }
                 guard shouldContinue() else { break }

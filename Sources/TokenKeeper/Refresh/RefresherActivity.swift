@@ -10,6 +10,7 @@ package final class RefresherActivity: Sendable {
         var passEndedAt: UnixTime?
         var passOK: Bool?
         var attemptedAt: UnixTime?
+        var attempts = 0
         var errorClass: String?
     }
 
@@ -21,6 +22,7 @@ package final class RefresherActivity: Sendable {
     func attempted(at now: UnixTime, errorClass: String?) {
         state.withLock { state in
             state.attemptedAt = now
+            state.attempts += 1
             if let errorClass { state.errorClass = errorClass }
         }
     }
@@ -33,6 +35,9 @@ package final class RefresherActivity: Sendable {
             if let error { state.errorClass = Self.errorClass(of: error) }
         }
     }
+
+    /// How many refresh attempts have committed since this process started.
+    package var attempts: Int { state.withLock { $0.attempts } }
 
     /// Whether a pass has ended since this process started.
     package var hasPassed: Bool { state.withLock { $0.passEndedAt != nil } }

@@ -170,6 +170,34 @@ import TokenKeeperTesting
         try await cancelDuringACall(running)
     }
 
+    /// A pass over many tokens takes a while: once a refresh committed after the failed pass,
+    /// the failure is no longer reported, though that pass has not ended (a server restart used
+    /// to keep `/healthz` at 503 for the whole next pass, a minute at 4,000 tokens).
+    @Test func aFailedPassIsNoLongerReportedOnceARefreshCommitsAfterIt() async throws {
+        let scheduler = scheduler(clockAt: Self.sleepsNotAtAll)
+        let ids = try (0..<2).map { _ in try add() }
+        try fixture.sqlite.database { db in
+            try db.execute(
+                sql: """
+                    CREATE TRIGGER test_refuse BEFORE UPDATE OF lease_owner ON tokens
+                    BEGIN SELECT RAISE(ABORT, 'claims refused by the test'); END
+                    """
+            )
+        }
+        let running = Task { try await scheduler.run() }
+        try await waitUntil("a failed pass to be reported") {
+            scheduler.problem?.hasPrefix("the last refresh pass failed:") == true
+        }
+        exchange.hold()
+        try fixture.sqlite.database { db in try db.execute(sql: "DROP TRIGGER test_refuse") }
+        try await exchange.letOneGo()
+        try await waitUntil("a refresh committed") { try ids.contains(where: isRefreshed) }
+        try await exchange.callWaiting()
+
+        #expect(scheduler.problem == nil, "\(scheduler.problem ?? "nil")")
+        try await cancelDuringACall(running)
+    }
+
     /// Cancelled (the grace period is over) while a call is in flight: the call's outcome
     /// commits, the tokens waiting for the call slot are let go without a call, and `run` returns.
     @Test func cancelledMidPassItStartsNoOtherCall() async throws {

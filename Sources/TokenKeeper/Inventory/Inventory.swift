@@ -32,6 +32,17 @@ package struct Inventory: Sendable {
         return sealer
     }
 
+    /// Where a token that could not be stored goes (``RecoveryFile``): beside an SQLite file, or
+    /// for a server's database beside the key file (the 0700 state folder; a daemon's working
+    /// folder may be `/`), else the working folder.
+    var recoveryFolder: String {
+        if let folder = store.folder { return folder }
+        if case .file(let path)? = sealer?.keyring.source {
+            return URL(fileURLWithPath: path).deletingLastPathComponent().path
+        }
+        return "."
+    }
+
     // MARK: - Schedule
 
     /// The issue time, expiry and first refresh of a new token, or what is wrong with its times.

@@ -289,7 +289,7 @@ extension RefreshEngine {
                 replacing: record.id,
                 sealer: try inventory.requireSealer(),
                 obtainedAt: ledger.clock.now,
-                folder: store.folder ?? "."
+                folder: inventory.recoveryFolder
             )
             logger.error(
                 "refreshed token kept in a recovery file",

@@ -83,7 +83,7 @@ package struct SinchOperations: Sendable {
         obtained: UnixTime,
         after error: TokenKeeperError
     ) -> TokenKeeperError {
-        let folder = inventory.store.folder ?? "."
+        let folder = inventory.recoveryFolder
         do {
             let path = try RecoveryFile.write(
                 token: token,

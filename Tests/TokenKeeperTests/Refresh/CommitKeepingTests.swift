@@ -134,9 +134,12 @@ import TokenKeeperTesting
     }
 
     /// The store stays down past the lease: the new token goes to a recovery file that replaces
-    /// the record's token, and the error names it.
-    @Test func aCommitThatCannotLandWithinTheLeaseKeepsTheTokenInARecoveryFile() async throws {
-        let harness = try Harness(.sqlite)
+    /// the record's token, and the error names it. The file lies beside the SQLite file, or for
+    /// a server's database beside the key file (a daemon's working folder may be `/`).
+    @Test(arguments: TestBackend.all)
+    func aCommitThatCannotLandWithinTheLeaseKeepsTheTokenInARecoveryFile(_ backend: TestBackend) async throws {
+        let keys = TemporaryDirectory()
+        let harness = try Harness(backend, keyFile: keys.file("tokenkeeper.key"))
         harness.store.failing.store(1_000, ordering: .relaxed)
         harness.store.failureTakes.withLock { $0 = .seconds(100) }
 
@@ -147,6 +150,8 @@ import TokenKeeperTesting
             message.firstMatch(of: /kept sealed in (\S+) \(0600\)/).map { String($0.output.1) },
             "\(message)"
         )
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        #expect(folder == (harness.store.folder ?? keys.path), "\(path)")
         let file = try RecoveryFile.read(path)
         #expect(file.replace == harness.id && file.project == "p1")
         let issued = try #require(harness.exchange.issued.withLock { $0 }.first)

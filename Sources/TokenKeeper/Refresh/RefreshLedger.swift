@@ -144,9 +144,9 @@ struct RefreshLedger: Sendable {
         try store.write { store in
             var tail = try store.auditTail()
             var outcomes = outcomes
-            if let sealer, outcomes.contains(where: { $0.sealedToken != nil }),
-                let check = try store.lockKeyCheck(), check != sealer.keyCheck
-            {
+            // Each value against the key that sealed it: this process may have followed a
+            // rotation (its current key is the store's) after it sealed the value.
+            if let sealer, outcomes.contains(where: { $0.sealedToken != nil }), let check = try store.lockKeyCheck() {
                 for index in outcomes.indices {
                     guard let sealed = outcomes[index].sealedToken else { continue }
                     let id = outcomes[index].record.id

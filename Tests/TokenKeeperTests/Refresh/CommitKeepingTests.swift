@@ -180,7 +180,15 @@ import TokenKeeperTesting
             clock: harness.fixture.clock,
             actor: "cli:test"
         )
-        harness.store.once.withLock { $0 = { _ = try rotation.rotate() } }
+        // The engine's sealer follows the rotation before the commit, as a pass that read the
+        // store's new key check would: its current key is the store's, its value is not.
+        let sealer = try harness.inventory.requireSealer()
+        harness.store.once.withLock {
+            $0 = {
+                _ = try rotation.rotate()
+                sealer.follow(storeCheck: try read().current.check)
+            }
+        }
 
         #expect(try await harness.engine.runOnce().refreshed == 1)
 

@@ -222,7 +222,7 @@ package enum ConfigurationLoader {
     package static func holdsSecret(_ text: String) -> Bool {
         let names = settings.filter(\.isSecret).compactMap { $0.key.split(separator: ".").last }.joined(separator: "|")
         let key = try! Regex("(^|[\\s{,'\"])(\(names))['\"]?\\s*:")
-        let url = /postgres(ql)?:\/\/[^\s\/@:]*:[^\s\/@]*@/
+        let url = /postgres(ql)?:\/\/[^\s\/@:]*:[^\s\/@]*@/.ignoresCase()
         return text.split(whereSeparator: \.isNewline).contains { line in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.hasPrefix("#") else { return false }

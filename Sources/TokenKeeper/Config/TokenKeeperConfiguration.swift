@@ -99,14 +99,14 @@ package struct TokenKeeperConfiguration: Sendable {
     }
 
     /// Whether the database is a server named by a URL rather than a file.
-    package var databaseIsURL: Bool { databasePath.contains("://") }
+    package var databaseIsURL: Bool { DatabaseLocation.isURL(databasePath) }
 
     /// `masterKeyFile` nil: the key file beside an SQLite file, or for a database server (which
     /// has no folder here) in the default state folder (`defaultStateFolder`).
     package init(databasePath: String, masterKeyFile: String? = nil, defaultStateFolder: String? = nil) {
         self.databasePath = databasePath
         let besideDatabase =
-            databasePath.contains("://")
+            DatabaseLocation.isURL(databasePath)
             ? (defaultStateFolder ?? ".") + "/tokenkeeper.key" : Self.keyFile(besideDatabase: databasePath)
         self.masterKeyFile = masterKeyFile ?? besideDatabase
     }

@@ -73,4 +73,25 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("line 1: unknown field (a name no field has)"), "\(result.stderr)")
         #expect(!result.everything.contains(token))
     }
+
+    /// Opening a FIFO for reading waits for a writer: every keyed command hung on one.
+    @Test(.timeLimit(.minutes(1)), arguments: ["fifo", "folder"])
+    func aKeyFileThatIsNotARegularFileIsRefusedAtOnce(kind: String) async throws {
+        var sandbox = try await CLISandbox()
+        let path = sandbox.directory.file("not-a-file.key")
+        if kind == "fifo" {
+            #expect(mkfifo(path, 0o600) == 0)
+        } else {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        }
+        sandbox.cli.environment["TOKENKEEPER_MASTER_KEY_FILE"] = path
+        for arguments in [["add", "--project", "p1"], ["get", "tk_000000000000"]] {
+            let result = try await sandbox.cli.run(arguments, stdin: CLISecret.make() + "\n")
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+            #expect(
+                result.stderr.contains("\(path) is not a master key file: it is not a regular file"),
+                "\(result.stderr)"
+            )
+        }
+    }
 }

@@ -74,6 +74,46 @@ import TokenKeeperTesting
         #expect(!result.everything.contains(token))
     }
 
+    /// A token lives one lifetime from its issue: an expiry past that (a typo for the year) would
+    /// never be refreshed while the real token dies.
+    @Test(arguments: TestBackend.all)
+    func anExpiryMoreThanALifetimeAheadIsRefused(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
+        let added = try await sandbox.cli.run(
+            ["add", "--project", "p1", "--expires-at", "2999-01-01T00:00:00Z"],
+            stdin: CLISecret.make() + "\n"
+        )
+        #expect(added.status == 65)
+        #expect(
+            added.stderr.contains(
+                "expires_at 2999-01-01T00:00:00Z is more than a lifetime ahead (policy.lifetime 60d)"
+            ),
+            "\(added.stderr)"
+        )
+        let file = sandbox.directory.file("far.jsonl")
+        try CLIFiles.write(
+            #"{"project":"p1","token":"\#(CLISecret.make())"}"# + "\n"
+                + #"{"project":"p1","token":"\#(CLISecret.make())","expires_at":"9999-12-31T23:59:59Z"}"# + "\n",
+            to: file
+        )
+        let imported = try await sandbox.run("import", file)
+        #expect(imported.status == 65)
+        #expect(
+            imported.stderr.contains("line 2: expires_at 9999-12-31T23:59:59Z is more than a lifetime ahead"),
+            "\(imported.stderr)"
+        )
+        #expect(try await sandbox.listedIDs().isEmpty)
+        // Up to a lifetime ahead is a token just issued.
+        try await sandbox.succeed(
+            "add",
+            "--project",
+            "p1",
+            "--expires-at",
+            CLITime.format(CLITime.days(60)),
+            stdin: CLISecret.make() + "\n"
+        )
+    }
+
     /// Opening a FIFO for reading waits for a writer: every keyed command hung on one.
     @Test(.timeLimit(.minutes(1)), arguments: ["fifo", "folder"])
     func aKeyFileThatIsNotARegularFileIsRefusedAtOnce(kind: String) async throws {

@@ -23,10 +23,8 @@ package struct PostgresLocation: Sendable, Equatable {
     package var sslRootCert: String?
     package var applicationName: String
 
-    /// Whether `text` names a PostgreSQL store rather than an SQLite file.
-    package static func isURL(_ text: String) -> Bool {
-        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
-    }
+    /// Whether `text` names a PostgreSQL store rather than an SQLite file (any case of the scheme).
+    package static func isURL(_ text: String) -> Bool { DatabaseLocation.isPostgresURL(text) }
 
     /// Parses `text`; a clear error (exit 64) naming what is wrong, never the password.
     package init(_ text: String, defaultUser: String = CommandContext.userName()) throws {
@@ -87,9 +85,7 @@ package struct PostgresLocation: Sendable, Equatable {
 
     /// Whether the URL text carries a password (refused on the command line, where every user
     /// of the machine can read it).
-    package static func hasPassword(_ text: String) -> Bool {
-        isURL(text) && URLComponents(string: text)?.password != nil
-    }
+    package static func hasPassword(_ text: String) -> Bool { DatabaseLocation.hasPassword(text) }
 
     private static func invalid(_ reason: String) -> TokenKeeperError {
         TokenKeeperError(.usage, "the database URL is not usable: \(reason)")

@@ -356,6 +356,13 @@ package final class PostgresStore: TokenStore {
             }
         }
         switch error.code {
+        case .authMechanismRequiresPassword:
+            return TokenKeeperError(
+                .configuration,
+                "database \(location): the server asks for a password and none was given; set PGPASSWORD, "
+                    + "database.password_file (TOKENKEEPER_DB_PASSWORD_FILE), or the password in the URL of "
+                    + "TOKENKEEPER_DB or the config file's database.path"
+            )
         case .sslUnsupported:
             return TokenKeeperError(
                 .database,

@@ -9,7 +9,8 @@ import TokenKeeper
 /// costs twenty times the rest of an input. Its splitting is unit-tested across chunk boundaries.
 ///
 /// Promises: an accepted line gives no field twice (checked against ``JSONKeys``), and has a
-/// project, details and a token within the limits `add` applies, and an `expires_at` that formats
+/// project, details and a token within the limits `add` applies (no NUL, no invisible format
+/// character where `add` refuses them), and an `expires_at` that formats
 /// back to itself; a line refused for a repeated field repeats it; a refusal never quotes the
 /// line's token.
 enum ImportHarness {
@@ -53,6 +54,15 @@ enum ImportHarness {
             let token = accepted.token.utf8
             require(!token.isEmpty && token.count <= 4_096, "accepted a token of \(token.count) bytes")
             require(!token.contains { $0 <= 0x20 || $0 == 0x7f }, "accepted a token with whitespace or a control byte")
+            require(accepted.token.unicodeScalars.count >= 8, "accepted a token shorter than 8 characters")
+            let invisible = { (text: String) in
+                text.unicodeScalars.contains { $0.properties.generalCategory == .format }
+            }
+            require(
+                !invisible(accepted.token) && !invisible(accepted.project),
+                "accepted an invisible format character"
+            )
+            require(!(accepted.label ?? "").unicodeScalars.contains("\0"), "accepted a label with a NUL")
             if let expiresAt = accepted.expiresAt {
                 TimeHarness.checkRoundTrip(expiresAt)
             }

@@ -8,7 +8,7 @@ import TokenKeeper
 enum Diagnostics {
     static func logger(defaultLevel: Logger.Level = .warning) -> Logger {
         var logger = Logger(label: "tokenkeeper") { StandardErrorLogHandler(label: $0) }
-        let level = ProcessInfo.processInfo.environment["TOKENKEEPER_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+        let level = ProcessInfo.processInfo.environment["TOKENKEEPER_LOG_LEVEL"].flatMap(ConfigurationLoader.logLevel)
         logger.logLevel = level ?? defaultLevel
         return logger
     }

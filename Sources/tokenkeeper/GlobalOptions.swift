@@ -28,9 +28,20 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-/// Runs a refreshing command (`run-once`, `refresh`) and prints its summary on every way out:
-/// when an error stops it, the summary holds what was done before (zeros when nothing started),
-/// and the error line says what was committed.
+/// Sets up a refreshing command (the configuration, the store, the Sinch client): an error here
+/// is reported alone, with no summary, since no run began.
+func reportingSetupErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as TokenKeeperError {
+        Console.error(error.message)
+        throw ExitCode(error.code.exitCode)
+    }
+}
+
+/// Runs a refreshing command (`run-once`, `refresh`) once set up and prints its summary on every
+/// way out: when an error stops it, the summary holds what was done before, and the error line
+/// says what was committed.
 func reportingRefreshErrors(json: Bool, _ body: () throws -> RefreshSummary) throws -> RefreshSummary {
     func printSummary(_ summary: RefreshSummary) {
         Console.out((json ? try? JSONOutput.encode(summary) : nil) ?? TextOutput.refreshSummary(summary))
@@ -110,7 +121,7 @@ enum Parse {
     static func duration(_ text: String) throws -> Duration {
         guard let duration = DurationText.parse(text) else {
             throw ValidationError(
-                "\"\(text)\" is not a duration (an integer and a unit: ms, s, m, h, d or w, as in 90s, 14d or 2w)"
+                "\(Echo.quoted(text)) is not a duration (an integer and a unit: ms, s, m, h, d or w, as in 90s, 14d or 2w)"
             )
         }
         return duration
@@ -118,7 +129,7 @@ enum Parse {
 
     static func time(_ text: String) throws -> UnixTime {
         guard let time = RFC3339.parse(text) else {
-            throw ValidationError("\"\(text)\" is not an RFC 3339 time such as 2026-11-25T10:00:00Z")
+            throw ValidationError("\(Echo.quoted(text)) is not an RFC 3339 time such as 2026-11-25T10:00:00Z")
         }
         return time
     }

@@ -3,8 +3,8 @@ import TokenKeeper
 import TokenKeeperPostgres
 import TokenKeeperSQLite
 
-/// Which store the configuration names: a `postgres://` URL is a PostgreSQL server
-/// (TokenKeeperPostgres), anything else an SQLite file (TokenKeeperSQLite).
+/// Which store the configuration names: a `postgres://` URL (any case) is a PostgreSQL server
+/// (TokenKeeperPostgres), another URL is refused, anything else is an SQLite file (TokenKeeperSQLite).
 enum StoreChoice {
     static func backend(
         for configuration: TokenKeeperConfiguration,
@@ -21,7 +21,15 @@ enum StoreChoice {
         passwordFile: String? = nil,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> any StoreBackend {
-        guard PostgresLocation.isURL(location) else { return SQLiteBackend() }
+        guard DatabaseLocation.isURL(location) else { return SQLiteBackend() }
+        guard DatabaseLocation.isPostgresURL(location) else {
+            // Only the scheme is quoted: the rest of a URL may hold a password.
+            throw TokenKeeperError(
+                .usage,
+                "the database URL is not usable: its scheme \(DatabaseLocation.scheme(of: location) ?? "") is not "
+                    + "postgres:// or postgresql:// (an SQLite store is named by its file's path)"
+            )
+        }
         var configuration = configuration
         if let passwordFile { configuration.database.passwordFile = passwordFile }
         return PostgresBackend(
@@ -55,7 +63,7 @@ enum StoreChoice {
     /// `--db` with a password in its URL: refused, since every user of the machine can read a
     /// process's arguments.
     static func refusePasswordInArguments(_ database: String?, option: String = "--db") throws {
-        guard let database, PostgresLocation.hasPassword(database) else { return }
+        guard let database, DatabaseLocation.hasPassword(database) else { return }
         throw TokenKeeperError(
             .usage,
             "\(option) must not carry a password: every user of this machine can read a command line; "

@@ -84,7 +84,9 @@ public final class SinchClient: Sendable {
                 message: "wabaDetails answered \(response.status) without a readable `wabas` list"
             )
         }
-        return details.wabas
+        // Sinch's strings are shown and logged: one that echoes the token (a WABA named after
+        // it, by a bug or on purpose) must not carry it there.
+        return details.wabas.map { $0.redacting(secrets: [token]) }
     }
 
     /// Turns on template analytics for the project's WABA.

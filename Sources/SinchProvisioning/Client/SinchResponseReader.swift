@@ -40,11 +40,7 @@ enum SinchResponseReader {
     /// One line of at most `limit` characters, every secret replaced, every token-like run
     /// removed, control characters dropped.
     static func scrub(_ text: String, secrets: [String], limit: Int = maxMessageLength) -> String {
-        var result = text
-        for secret in secrets where secret.count >= 4 {
-            result = result.replacingOccurrences(of: secret, with: "[redacted]")
-        }
-        result = redactingTokenLikeRuns(result)
+        var result = redacting(text, secrets: secrets)
         // Control, line/paragraph separator and format (bidi) characters could forge or hide lines.
         let hidden: Set<Unicode.GeneralCategory> = [.control, .lineSeparator, .paragraphSeparator, .format]
         result = String(
@@ -52,6 +48,16 @@ enum SinchResponseReader {
         )
         if result.count > limit { result = String(result.prefix(limit)) + "…" }
         return result
+    }
+
+    /// `text` with every secret, and every run that looks like a token, replaced by `[redacted]`;
+    /// nothing else changed (what shows the text escapes it for its reader).
+    static func redacting(_ text: String, secrets: [String]) -> String {
+        var result = text
+        for secret in secrets where secret.count >= 4 {
+            result = result.replacingOccurrences(of: secret, with: "[redacted]")
+        }
+        return redactingTokenLikeRuns(result)
     }
 
     /// The shortest run of token characters that is taken for (part of) a token.

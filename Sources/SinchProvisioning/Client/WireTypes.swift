@@ -38,6 +38,24 @@ public struct WABA: Sendable, Codable, Equatable {
     }
 }
 
+extension WABA {
+    /// This WABA with `secrets`, and runs that look like a token, redacted from its strings.
+    func redacting(secrets: [String]) -> WABA {
+        func clean(_ text: String) -> String { SinchResponseReader.redacting(text, secrets: secrets) }
+        return WABA(
+            id: clean(id),
+            name: name.map(clean),
+            numbers: numbers.map {
+                PhoneNumber(
+                    id: clean($0.id),
+                    displayPhoneNumber: $0.displayPhoneNumber.map(clean),
+                    provisioned: $0.provisioned
+                )
+            }
+        )
+    }
+}
+
 /// A phone number of a WABA.
 public struct PhoneNumber: Sendable, Codable, Equatable {
     public var id: String

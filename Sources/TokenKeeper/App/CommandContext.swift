@@ -100,6 +100,7 @@ package struct CommandContext: Sendable {
 
     /// What `init` did.
     package struct InitResult: Sendable {
+        /// The store as messages show it: an SQLite file's path, or a server's URL without its password.
         package var databasePath: String
         package var createdDatabase: Bool
         /// The key file written, when `init` made one.
@@ -121,7 +122,7 @@ package struct CommandContext: Sendable {
             if let existing, try existing.hasKeyCheck() {
                 throw TokenKeeperError(
                     .configuration,
-                    "\(path) is initialized but its key file \(configuration.masterKeyFile) is missing; set TOKENKEEPER_MASTER_KEY or TOKENKEEPER_MASTER_KEY_FILE"
+                    "\(existing.location) is initialized but its key file \(configuration.masterKeyFile) is missing; set TOKENKEEPER_MASTER_KEY or TOKENKEEPER_MASTER_KEY_FILE"
                 )
             }
             let key = MasterKey.generate()
@@ -132,7 +133,7 @@ package struct CommandContext: Sendable {
         let store = try existing ?? backend.create(at: path)
         try store.bind(to: sealer)
         return InitResult(
-            databasePath: path,
+            databasePath: store.location,
             createdDatabase: existing == nil,
             createdKeyFile: createdKeyFile,
             keySource: createdKeyFile.map { "key file \($0)" } ?? sealer.keyring.source.description

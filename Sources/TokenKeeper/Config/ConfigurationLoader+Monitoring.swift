@@ -10,7 +10,7 @@ extension ConfigurationLoader {
                 let choices = TokenKeeperConfiguration.PerTokenSeries.allCases.map(\.rawValue).joined(separator: ", ")
                 throw TokenKeeperError(
                     .configuration,
-                    "invalid value for \(name("metrics.per_token")): \"\(text)\" (expected one of \(choices))"
+                    "invalid value for \(name("metrics.per_token")): \(Echo.quoted(text)) (expected one of \(choices))"
                 )
             }
             config.perTokenSeries = value

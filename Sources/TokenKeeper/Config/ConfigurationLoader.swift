@@ -1,7 +1,7 @@
 import Configuration
 import Foundation
+import Logging
 import SystemPackage
-import Yams
 
 /// Reads ``TokenKeeperConfiguration`` through swift-configuration, in the precedence of
 /// <doc:CLIContract#Configuration>: command-line flag > environment variable > YAML config file > default.
@@ -105,6 +105,15 @@ package enum ConfigurationLoader {
             }
             config.database[keyPath: path] = value
         }
+        guard config.database.statementTimeout <= TokenKeeperConfiguration.Database.maximumStatementTimeout else {
+            // The server refuses a longer one at every connection, so every command would fail.
+            throw TokenKeeperError(
+                .configuration,
+                "invalid value for \(name("database.statement_timeout")): "
+                    + "\(DurationText.format(config.database.statementTimeout)) is longer than PostgreSQL accepts "
+                    + "(2147483647ms, about 24d)"
+            )
+        }
         config.configFile = file
         config.masterKey = string("master_key")
         // Under systemd, `LoadCredential=tokenkeeper.key:PATH` puts the key where the service
@@ -124,7 +133,7 @@ package enum ConfigurationLoader {
             guard let allow = ["true": true, "false": false][text.lowercased()] else {
                 throw TokenKeeperError(
                     .configuration,
-                    "invalid value for \(name("sinch.allow_insecure_http")): \"\(text)\" (expected true or false)"
+                    "invalid value for \(name("sinch.allow_insecure_http")): \(Echo.quoted(text)) (expected true or false)"
                 )
             }
             config.sinch.allowInsecureHTTP = allow
@@ -133,7 +142,7 @@ package enum ConfigurationLoader {
             guard let method = TokenKeeperConfiguration.Sinch.Auth(rawValue: auth.lowercased()) else {
                 throw TokenKeeperError(
                     .configuration,
-                    "invalid value for \(name("sinch.auth")): \"\(auth)\" (expected oauth2 or basic)"
+                    "invalid value for \(name("sinch.auth")): \(Echo.quoted(auth)) (expected oauth2 or basic)"
                 )
             }
             config.sinch.auth = method
@@ -145,7 +154,7 @@ package enum ConfigurationLoader {
             guard let url = string(key) else { continue }
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil
             else {
-                throw TokenKeeperError(.configuration, "invalid URL for \(name(key)): \"\(url)\"")
+                throw TokenKeeperError(.configuration, "invalid URL for \(name(key)): \(Echo.quoted(url))")
             }
             config.sinch[keyPath: path] = url
         }
@@ -167,16 +176,18 @@ package enum ConfigurationLoader {
             guard let value = Int(text), (1...1_024).contains(value) else {
                 throw TokenKeeperError(
                     .configuration,
-                    "invalid value for \(name("limits.concurrency")): \"\(text)\" (expected a whole number from 1 to 1024)"
+                    "invalid value for \(name("limits.concurrency")): \(Echo.quoted(text)) (expected a whole number from 1 to 1024)"
                 )
             }
             config.limits.concurrency = value
         }
         if let text = string("limits.rate") {
-            guard let value = Double(text), value > 0, value.isFinite else {
+            let bounds = TokenKeeperConfiguration.Limits.rateBounds
+            guard let value = Double(text), bounds.contains(value) else {
                 throw TokenKeeperError(
                     .configuration,
-                    "invalid value for \(name("limits.rate")): \"\(text)\" (expected requests per second, above zero)"
+                    "invalid value for \(name("limits.rate")): \(Echo.quoted(text)) (expected requests per second "
+                        + "from \(bounds.lowerBound) to \(Int(bounds.upperBound)), such as 5)"
                 )
             }
             config.limits.rate = value
@@ -203,6 +214,7 @@ package enum ConfigurationLoader {
             config.hooks[hook] = string("hooks.\(hook.rawValue)")
         }
         try loadMonitoring(into: &config, string: string, name: name)
+        try checkLogLevel(environment)
         return config
     }
 
@@ -222,13 +234,27 @@ package enum ConfigurationLoader {
     package static func holdsSecret(_ text: String) -> Bool {
         let names = settings.filter(\.isSecret).compactMap { $0.key.split(separator: ".").last }.joined(separator: "|")
         let key = try! Regex("(^|[\\s{,'\"])(\(names))['\"]?\\s*:")
-        let url = /postgres(ql)?:\/\/[^\s\/@:]*:[^\s\/@]*@/
+        let url = /postgres(ql)?:\/\/[^\s\/@:]*:[^\s\/@]*@/.ignoresCase()
         return text.split(whereSeparator: \.isNewline).contains { line in
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.hasPrefix("#") else { return false }
             return trimmed.contains(key) || trimmed.contains(url)
         }
     }
+
+    /// `TOKENKEEPER_LOG_LEVEL`, when set, must name a level: a misspelt one would silently log
+    /// at the default.
+    static func checkLogLevel(_ environment: [String: String]) throws {
+        guard let text = environment["TOKENKEEPER_LOG_LEVEL"], !text.isEmpty, logLevel(text) == nil else { return }
+        let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+        throw TokenKeeperError(
+            .configuration,
+            "invalid value for TOKENKEEPER_LOG_LEVEL: \(Echo.quoted(text)) (expected one of \(levels))"
+        )
+    }
+
+    /// The log level `text` names, in any case.
+    package static func logLevel(_ text: String) -> Logger.Level? { Logger.Level(rawValue: text.lowercased()) }
 
     /// Where the Sinch key id and secret come from, for messages (never their values).
     static func credentialSource(environment: [String: String], configFile: String?) -> String {
@@ -254,7 +280,7 @@ package enum ConfigurationLoader {
         }
         throw TokenKeeperError(
             .configuration,
-            "invalid value for \(name): \"\(text)\" (expected a percentage such as 10% or a duration such as 2d)"
+            "invalid value for \(name): \(Echo.quoted(text)) (expected a percentage such as 10% or a duration such as 2d)"
         )
     }
 
@@ -278,92 +304,5 @@ package enum ConfigurationLoader {
             if setting.isSecret { secrets.insert(setting.key) }
         }
         return values(byKey, isSecret: secrets.contains)
-    }
-
-    /// The YAML file's values for the keys of ``settings``, parsed synchronously: a command
-    /// that reads a config file should not pay for starting the concurrency runtime.
-    private static func yamlProvider(path: String) throws -> (any ConfigProvider)? {
-        // Read the file ourselves first so that a missing or unreadable file gets a plain sentence.
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw TokenKeeperError(.configuration, "config file \(path) does not exist")
-        }
-        // The mode is checked on the descriptor the bytes come from, not on the path before.
-        guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data() else {
-            throw TokenKeeperError(.configuration, "config file \(path) is not readable (check its permissions)")
-        }
-        defer { try? handle.close() }
-        // A file that holds a secret follows the key file's rule; any other, the store's.
-        try FileModes.check(
-            descriptor: handle.fileDescriptor,
-            path,
-            holdsSecret(String(decoding: data, as: UTF8.self)) ? .secretConfig : .config
-        )
-        // A file whose every line is commented out (a packaged example) configures nothing.
-        let meaningful = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).contains {
-            let line = $0.trimmingCharacters(in: .whitespaces)
-            return !line.isEmpty && !line.hasPrefix("#") && line != "---"
-        }
-        guard meaningful else { return nil }
-        let secrets = Set(settings.filter(\.isSecret).map(\.key))
-        let snapshot: YAMLSnapshot
-        do {
-            snapshot = try YAMLSnapshot(
-                data: data.bytes,
-                providerName: "config file",
-                parsingOptions: .init(secretsSpecifier: .specific(secrets))
-            )
-        } catch {
-            // The parser's message quotes the offending line, which may hold a secret: keep only
-            // its position.
-            let position = "\(error)".prefix { $0.isNumber || $0 == ":" }.split(separator: ":")
-            let at = position.count >= 2 ? " (at line \(position[0]), column \(position[1]))" : ""
-            throw TokenKeeperError(
-                .configuration,
-                "config file \(path) is not valid YAML with a mapping at the top\(at)"
-            )
-        }
-        if let unknown = try? unknownKeys(in: data).first {
-            throw TokenKeeperError(
-                .configuration,
-                "config file \(path): unknown key \(unknown) (a misspelt key would silently keep its default; "
-                    + "the keys are listed in the README's configuration table)"
-            )
-        }
-        var values: [AbsoluteConfigKey: ConfigValue] = [:]
-        let legacy = AbsoluteConfigKey(ConfigKey(legacyDatabaseKey))
-        if let value = try? snapshot.value(forKey: legacy, type: .string).value { values[legacy] = value }
-        for setting in settings {
-            let key = AbsoluteConfigKey(ConfigKey(setting.key))
-            do {
-                if let value = try snapshot.value(forKey: key, type: .string).value { values[key] = value }
-            } catch {
-                throw TokenKeeperError(
-                    .configuration,
-                    "config file \(path): \(setting.key) must be a single value, not a list or a mapping"
-                )
-            }
-        }
-        return InMemoryProvider(name: "config file", values: values)
-    }
-
-    /// The file's keys, dotted as swift-configuration reads them, that are not in ``settings``.
-    /// Only names, never values: an unknown key may hold a secret.
-    static func unknownKeys(in data: Data) throws -> [String] {
-        guard case .mapping(let root) = try Yams.compose(yaml: String(decoding: data, as: UTF8.self)) else { return [] }
-        let known = Set(settings.map(\.key) + [legacyDatabaseKey])
-        let sections = Set(settings.compactMap { $0.key.split(separator: ".").first.map(String.init) })
-        var unknown: [String] = []
-        func walk(_ mapping: Node.Mapping, prefix: String) {
-            for (key, value) in mapping {
-                let name = prefix + (key.string ?? "\(key)")
-                if case .mapping(let inner) = value, prefix.isEmpty, sections.contains(name) {
-                    walk(inner, prefix: name + ".")
-                } else if !known.contains(name) {
-                    unknown.append(name)
-                }
-            }
-        }
-        walk(root, prefix: "")
-        return unknown
     }
 }

@@ -29,6 +29,10 @@ package struct TokenKeeperConfiguration: Sendable {
         package var concurrency = 4
         /// Requests per second per Sinch project.
         package var rate = 5.0
+        /// The rates `limits.rate` takes: one request every 100 s at the slowest (a smaller rate
+        /// would leave a project's tokens waiting past their expiry), a million a second at the
+        /// most (no limit in practice, as a benchmark wants; above, the arithmetic loses meaning).
+        package static let rateBounds = 0.01...1_000_000.0
         /// How long `add --code-stdin` waits for a busy database after the code was spent.
         package var exchangeStoreWait: Duration = .seconds(300)
 
@@ -83,6 +87,8 @@ package struct TokenKeeperConfiguration: Sendable {
         package var passwordFile: String?
         package var connectTimeout: Duration = .seconds(10)
         package var statementTimeout: Duration = .seconds(30)
+        /// The longest `statement_timeout` PostgreSQL accepts: 2^31 - 1 milliseconds.
+        package static let maximumStatementTimeout: Duration = .milliseconds(2_147_483_647)
 
         package init() {}
     }
@@ -99,14 +105,14 @@ package struct TokenKeeperConfiguration: Sendable {
     }
 
     /// Whether the database is a server named by a URL rather than a file.
-    package var databaseIsURL: Bool { databasePath.contains("://") }
+    package var databaseIsURL: Bool { DatabaseLocation.isURL(databasePath) }
 
     /// `masterKeyFile` nil: the key file beside an SQLite file, or for a database server (which
     /// has no folder here) in the default state folder (`defaultStateFolder`).
     package init(databasePath: String, masterKeyFile: String? = nil, defaultStateFolder: String? = nil) {
         self.databasePath = databasePath
         let besideDatabase =
-            databasePath.contains("://")
+            DatabaseLocation.isURL(databasePath)
             ? (defaultStateFolder ?? ".") + "/tokenkeeper.key" : Self.keyFile(besideDatabase: databasePath)
         self.masterKeyFile = masterKeyFile ?? besideDatabase
     }

@@ -292,13 +292,18 @@ extension Keyring {
                 "no master key: \(path) does not exist and TOKENKEEPER_MASTER_KEY is not set (run `tokenkeeper init` to create one)"
             )
         }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard info.st_mode & S_IFMT == S_IFREG else { throw notARegularFile(path) }
+        // Without O_NONBLOCK, opening a FIFO waits for a writer that may never come; a path
+        // swapped for one after the stat is caught on the descriptor.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             // Root opens anything: a file mode that forbids the read still gets the mode's message.
             if checkingMode { try FileModes.check(path, .key) }
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
         }
         defer { close(descriptor) }
+        var opened = stat()
+        guard fstat(descriptor, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else { throw notARegularFile(path) }
         if checkingMode { try FileModes.check(descriptor: descriptor, path, .key) }
         guard case .success(let read) = FileSystem.readAll(descriptor, limit: maximumFileSize) else {
             throw TokenKeeperError(.configuration, "cannot read key file \(path) (check its owner and permissions)")
@@ -313,5 +318,12 @@ extension Keyring {
             throw TokenKeeperError(.configuration, "\(path) is not a master key file: it is not text")
         }
         return text
+    }
+
+    private static func notARegularFile(_ path: String) -> TokenKeeperError {
+        TokenKeeperError(
+            .configuration,
+            "\(path) is not a master key file: it is not a regular file (a FIFO, a device or a folder)"
+        )
     }
 }

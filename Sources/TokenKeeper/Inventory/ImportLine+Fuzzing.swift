@@ -65,6 +65,11 @@ package enum ImportLineCheck {
             TokenValue.problem("") ?? "",
             TokenValue.problem(String(repeating: "x", count: TokenValue.maximumLength + 1)) ?? "",
             TokenValue.problem(" ") ?? "",
+            TokenValue.problem("short") ?? "",
+            TokenValue.problem("token\u{200B}value") ?? "",
+            NewToken(project: "p", label: "a\0b").problem() ?? "",
+            NewToken(project: "p", label: "a\u{200B}b").problem() ?? "",
+            NewToken(project: "p\u{200B}").problem() ?? "",
             NewToken(project: "").problem() ?? "",
             NewToken(project: String(repeating: "x", count: NewToken.maximumProjectBytes + 1)).problem() ?? "",
             NewToken(project: "p", label: String(repeating: "x", count: NewToken.maximumLabelBytes + 1)).problem()

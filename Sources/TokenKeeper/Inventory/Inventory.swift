@@ -45,6 +45,9 @@ package struct Inventory: Sendable {
 
     // MARK: - Schedule
 
+    /// How far a given time may run ahead of this host's clock (another host's clock, a slow paste).
+    static let clockSlack: Duration = .seconds(300)
+
     /// The issue time, expiry and first refresh of a new token, or what is wrong with its times.
     func schedule(
         _ new: NewToken,
@@ -62,10 +65,21 @@ package struct Inventory: Sendable {
                     )
                 )
             }
+            // A token lives one lifetime from its issue: a later expiry is a typo (2999 for
+            // 2027), and the token would never be refreshed while the real one dies.
+            guard expiresAt <= now + policy.lifetime + Self.clockSlack else {
+                return .failure(
+                    TokenKeeperError(
+                        .invalidInput,
+                        "expires_at \(RFC3339.format(expiresAt)) is more than a lifetime ahead (policy.lifetime "
+                            + "\(DurationText.format(policy.lifetime))): a token dies that long after it is issued at the latest"
+                    )
+                )
+            }
             expires = expiresAt
             issued = min(new.issuedAt ?? expiresAt - policy.lifetime, now)
         } else if let issuedAt = new.issuedAt {
-            guard issuedAt <= now + .seconds(300) else {
+            guard issuedAt <= now + Self.clockSlack else {
                 return .failure(
                     TokenKeeperError(.invalidInput, "issued_at \(RFC3339.format(issuedAt)) is in the future")
                 )

@@ -50,19 +50,51 @@ extension NewToken {
         // Identifiers, printed in tables and sent in URLs: nothing in them may drive a terminal.
         if let problem = TerminalText.identifierProblem(project, field: "project") { return problem }
         if let waba, let problem = TerminalText.identifierProblem(waba, field: "waba") { return problem }
+        if let businessManager, let problem = TerminalText.identifierProblem(businessManager, field: "business manager")
+        {
+            return problem
+        }
+        if let label { return Self.labelProblem(label) }
+        return nil
+    }
+
+    /// A label is free text shown escaped, but a NUL cuts it short in SQLite and fails the
+    /// write in PostgreSQL, and an invisible format character makes two labels that look the
+    /// same differ (the joiners that scripts and emoji need excepted).
+    static func labelProblem(_ label: String) -> String? {
+        if let nul = InputText.first(in: label, where: { $0 == "\0" }) {
+            return "the label contains a NUL character (\(InputText.describe(nul)))"
+        }
+        let format = InputText.first(in: label) { InputText.isFormat($0) && !InputText.joiners.contains($0) }
+        if let format {
+            return "the label contains an invisible format character (\(InputText.describe(format)))"
+        }
         return nil
     }
 }
 
 enum TokenValue {
     static let maximumLength = 4_096
+    /// The shortest value taken for a token or a code: Meta's are a hundred characters and more,
+    /// so anything under this is a slip (a stray character, a truncated paste).
+    static let minimumLength = 8
 
-    /// Returns nil when the value is acceptable, else what is wrong with it.
+    /// Returns nil when the value is acceptable, else what is wrong with it: never the value,
+    /// only the position and code point of a character that may not be in it.
     static func problem(_ token: String, noun: String = "token") -> String? {
         if token.isEmpty { return "the \(noun) is empty" }
         if token.utf8.count > maximumLength { return "the \(noun) is longer than \(maximumLength) bytes" }
-        if token.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7f }) {
-            return "the \(noun) contains whitespace or control characters"
+        let refused = InputText.first(in: token) {
+            $0.value <= 0x20 || (0x7F...0x9F).contains($0.value) || $0.properties.isWhitespace
+        }
+        if let refused {
+            return "the \(noun) contains whitespace or control characters (\(InputText.describe(refused)))"
+        }
+        if let format = InputText.first(in: token, where: InputText.isFormat) {
+            return "the \(noun) contains an invisible format character (\(InputText.describe(format)))"
+        }
+        if token.unicodeScalars.count < minimumLength {
+            return "the \(noun) is shorter than \(minimumLength) characters"
         }
         return nil
     }

@@ -3,21 +3,23 @@
 /// start a new line or reorder the text around it.
 ///
 /// Control characters (C0, DEL, C1) and the bidirectional overrides and isolates are shown as
-/// escapes: `\n`, `\r`, `\t`, `\\x1b` for other bytes below 0x80 and DEL, `\u{202e}` above. A
-/// backslash stays one backslash: the form is for reading, not for parsing back. JSON output
-/// needs none of this (its encoder escapes control characters itself).
+/// escapes: `\n`, `\r`, `\t`, `\x1b` for other bytes below 0x80 and DEL, `\u{202e}` above. A
+/// backslash is shown doubled, so that text which spells an escape (a label holding the four
+/// characters `\x1b`) never reads like one. JSON output needs none of this (its encoder escapes
+/// control characters itself).
 package enum TerminalText {
     /// `text` with every character that could drive a terminal shown escaped.
     package static func escape(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
+        guard text.unicodeScalars.contains(where: { isUnsafe($0) || $0 == "\\" }) else { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count + 8)
         for scalar in text.unicodeScalars {
-            guard isUnsafe(scalar) else {
+            guard isUnsafe(scalar) || scalar == "\\" else {
                 out.unicodeScalars.append(scalar)
                 continue
             }
             switch scalar {
+            case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
@@ -38,10 +40,16 @@ package enum TerminalText {
         }
     }
 
-    /// Why `value` cannot be an identifier (`project`, `waba`): control characters, spaces or
-    /// bidi marks in it; nil when it can.
+    /// Why `value` cannot be an identifier (`project`, `waba`, business manager): a control
+    /// character, a space or an invisible format character (a bidi mark, a zero-width space) in
+    /// it, named with its position; nil when it can.
     package static func identifierProblem(_ value: String, field: String) -> String? {
-        guard value.unicodeScalars.contains(where: { isUnsafe($0) || $0.properties.isWhitespace }) else { return nil }
-        return "\"\(field)\" must not contain spaces or control characters (got \"\(escape(value))\")"
+        let found = InputText.first(in: value) {
+            isUnsafe($0) || $0.properties.isWhitespace || InputText.isFormat($0)
+        }
+        guard let found else { return nil }
+        let kind = InputText.isFormat(found.scalar) ? ", an invisible format character," : ""
+        return "\"\(field)\" must not contain spaces or control characters "
+            + "(\(InputText.codePoint(found.scalar))\(kind) at position \(found.position))"
     }
 }

@@ -58,7 +58,12 @@ package struct RenewalPolicy: Sendable, Equatable {
     package func validate() throws {
         func fail(_ message: String) -> TokenKeeperError { TokenKeeperError(.configuration, message) }
         guard lifetime > .zero else { throw fail("policy.lifetime must be longer than zero") }
-        guard renewBefore > .zero, renewBefore < lifetime else {
+        guard renewBefore > .zero else {
+            throw fail(
+                "policy.renew_before must be longer than zero: it is how long before its expiry a token is refreshed, such as 20d"
+            )
+        }
+        guard renewBefore < lifetime else {
             throw fail(
                 "policy.renew_before (\(DurationText.format(renewBefore))) must be shorter than policy.lifetime (\(DurationText.format(lifetime)))"
             )

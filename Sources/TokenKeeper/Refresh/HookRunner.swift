@@ -14,8 +14,17 @@ package struct HookRunner: Sendable {
         self.timeout = timeout
     }
 
-    /// The variables of secret settings, unset in every hook's environment.
-    static let withheld = ConfigurationLoader.settings.filter(\.isSecret).map(\.environment)
+    /// The variables of secret settings, and the server's password (`PGPASSWORD`), unset in
+    /// every hook's environment. (`TOKENKEEPER_DB_PASSWORD_FILE` names a file; its content is
+    /// never read into the environment.)
+    static let withheld = ConfigurationLoader.settings.filter(\.isSecret).map(\.environment) + ["PGPASSWORD"]
+
+    /// What a hook must not inherit from `environment`: ``withheld``, and `TOKENKEEPER_DB` when
+    /// it is a URL that carries a password.
+    static func withheld(from environment: [String: String]) -> [String] {
+        let database = environment["TOKENKEEPER_DB"].map(DatabaseLocation.hasPassword) ?? false
+        return withheld + (database ? ["TOKENKEEPER_DB"] : [])
+    }
 
     /// Whether `hook` is configured at all.
     package func isConfigured(_ hook: RefreshStateMachine.Hook) -> Bool { commandLine(hook) != nil }
@@ -43,6 +52,7 @@ package struct HookRunner: Sendable {
         if dryRun { variables["TOKENKEEPER_DRY_RUN"] = "1" }
         let arguments = Array(words.dropFirst())
         let environmentValues = variables
+        let withheld = Self.withheld(from: ProcessInfo.processInfo.environment)
         let limit = timeout
         do {
             // The token goes into a pipe before the hook starts, and nothing is written after:
@@ -54,8 +64,9 @@ package struct HookRunner: Sendable {
                     let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
                     var environment: [Environment.Key: String?] = [:]
                     // A hook inherits the process's environment, less its secrets: the master key
-                    // opens every stored token, and the Sinch secret is the account's.
-                    for name in Self.withheld {
+                    // opens every stored token, the Sinch secret is the account's, and the
+                    // database password opens the store.
+                    for name in withheld {
                         if let key = Environment.Key(rawValue: name) { environment[key] = .some(nil) }
                     }
                     for (key, value) in environmentValues {

@@ -27,7 +27,7 @@ package enum DurationText {
         guard let duration = parse(text) else {
             throw TokenKeeperError(
                 .configuration,
-                "invalid duration for \(key): \"\(text)\" (expected an integer and a unit: ms, s, m, h, d or w, as in 90s, 20d or 2w)"
+                "invalid duration for \(key): \(Echo.quoted(text)) (expected an integer and a unit: ms, s, m, h, d or w, as in 90s, 20d or 2w)"
             )
         }
         return duration

@@ -65,7 +65,8 @@ package struct StandardErrorLogHandler: LogHandler {
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
             let text = TerminalText.escape("\(value)")
             let quoted = text.isEmpty || text.contains(where: { " \"=\\".contains($0) })
-            let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            // `escape` doubled every backslash already: a quote inside needs one in front.
+            let escaped = text.replacingOccurrences(of: "\"", with: "\\\"")
             line += " \(TerminalText.escape(key))=" + (quoted ? "\"\(escaped)\"" : text)
         }
         return line

@@ -65,7 +65,7 @@ extension TokenKeeperCommand.Audit {
                 guard let anchor = AuditLog.Anchor(text) else {
                     throw TokenKeeperError(
                         .usage,
-                        "\(source): \"\(TerminalText.escape(text))\" is not an anchor (SEQ:HASH, as `audit head` prints it)"
+                        "\(source): \"\(text)\" is not an anchor (SEQ:HASH, as `audit head` prints it)"
                     )
                 }
                 return anchor

@@ -34,9 +34,11 @@ extension TokenKeeperCommand {
         }
 
         func run() throws {
+            let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
+            let engine = try reportingSetupErrors {
+                try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
+            }
             let summary = try reportingRefreshErrors(json: json) {
-                let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
-                let engine = try options.context().refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
                 return try runBlocking { [due, ids, force] in
                     due
                         ? try await engine.runOnce(dryRun: dryRun, runHooks: runHooks)

@@ -25,10 +25,12 @@ extension TokenKeeperCommand {
 
         func run() throws {
             let stop = StopRequest()
-            let summary = try reportingRefreshErrors(json: json) {
-                let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
+            let (dryRun, runHooks) = (rehearsal.dryRun, rehearsal.runHooks)
+            let (context, engine) = try reportingSetupErrors {
                 let context = try options.context()
-                let engine = try context.refreshEngine(dryRun: dryRun, logger: Diagnostics.logger())
+                return (context, try context.refreshEngine(dryRun: dryRun, logger: Diagnostics.logger()))
+            }
+            let summary = try reportingRefreshErrors(json: json) {
                 guard !dryRun else {
                     return try runBlocking { try await engine.runOnce(dryRun: true, runHooks: runHooks) }
                 }

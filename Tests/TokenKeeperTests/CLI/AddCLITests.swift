@@ -124,7 +124,7 @@ import TokenKeeperTesting
             "--expires-at",
             expiry,
             "--json",
-            stdin: "EAAx"
+            stdin: "EAAx0001"
         )
 
         #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(expiry))
@@ -136,7 +136,15 @@ import TokenKeeperTesting
         let expiry = CLITime.days(30)
         let local = CLITime.format(expiry.addingTimeInterval(2 * 3_600)).replacingOccurrences(of: "Z", with: "+02:00")
 
-        let result = try await sandbox.succeed("add", "--project", "p1", "--expires-at", local, "--json", stdin: "EAAx")
+        let result = try await sandbox.succeed(
+            "add",
+            "--project",
+            "p1",
+            "--expires-at",
+            local,
+            "--json",
+            stdin: "EAAx0001"
+        )
 
         #expect(try CLIJSON.parse(result.stdout)["expires_at"] == .string(CLITime.format(expiry)))
     }
@@ -153,7 +161,7 @@ import TokenKeeperTesting
             "--issued-at",
             CLITime.format(issued),
             "--json",
-            stdin: "EAAx"
+            stdin: "EAAx0001"
         )
 
         let object = try CLIJSON.parse(result.stdout)
@@ -171,7 +179,7 @@ import TokenKeeperTesting
             "p1",
             "--expires-at",
             CLITime.format(CLITime.days(-1)),
-            stdin: "EAAx"
+            stdin: "EAAx0001"
         )
 
         #expect(result.status == 65)
@@ -191,7 +199,7 @@ import TokenKeeperTesting
             "p1",
             "--issued-at",
             CLITime.format(CLITime.days(days)),
-            stdin: "EAAx"
+            stdin: "EAAx0001"
         )
 
         #expect(result.status == 65)
@@ -210,7 +218,7 @@ import TokenKeeperTesting
             CLITime.format(CLITime.days(30)),
             "--issued-at",
             CLITime.format(CLITime.days(-1)),
-            stdin: "EAAx"
+            stdin: "EAAx0001"
         )
 
         #expect(result.status == 64)
@@ -221,7 +229,7 @@ import TokenKeeperTesting
     func timeThatIsNotRFC3339IsAUsageError(_ backend: TestBackend) async throws {
         let sandbox = try await CLISandbox(backend: backend)
 
-        let result = try await sandbox.run("add", "--project", "p1", "--expires-at", "next tuesday", stdin: "EAAx")
+        let result = try await sandbox.run("add", "--project", "p1", "--expires-at", "next tuesday", stdin: "EAAx0001")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("next tuesday"))
@@ -231,7 +239,7 @@ import TokenKeeperTesting
     func missingProjectIsAUsageError(_ backend: TestBackend) async throws {
         let sandbox = try await CLISandbox(backend: backend)
 
-        let result = try await sandbox.run("add", stdin: "EAAx")
+        let result = try await sandbox.run("add", stdin: "EAAx0001")
 
         #expect(result.status == 64)
         #expect(result.stderr.contains("--project"))

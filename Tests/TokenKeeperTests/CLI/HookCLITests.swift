@@ -237,4 +237,46 @@ import TokenKeeperTesting
             #expect(!FileManager.default.fileExists(atPath: "\(record)/\(id).reauth.env"), "reauth runs once")
         }
     }
+
+    /// The database's password opens the store: a hook inherits neither `PGPASSWORD` nor a
+    /// `TOKENKEEPER_DB` that carries one, and a password file's content is never passed.
+    @Test(arguments: TestBackend.all)
+    func aHookInheritsNoDatabasePassword(_ backend: TestBackend) async throws {
+        try await SinchHarness.with { sinch in
+            var sandbox = try await CLISandbox.make(sinch: sinch, backend: backend)
+            let fileSecret = "file-secret-\(UUID().uuidString)"
+            let passwordFile = sandbox.directory.file("db.password")
+            try CLIFiles.write(fileSecret + "\n", to: passwordFile)
+            sandbox.cli.environment["TOKENKEEPER_DB_PASSWORD_FILE"] = passwordFile
+            var secrets = [fileSecret]
+            if backend == .postgres {
+                let (url, password) = try DatabaseURLCLITests.urlWithPassword(sandbox)
+                sandbox.cli.environment["TOKENKEEPER_DB"] = url
+                secrets.append(password)
+            } else {
+                sandbox.cli.environment["PGPASSWORD"] = "pg-secret-\(UUID().uuidString)"
+            }
+            secrets.append(try #require(sandbox.cli.environment["PGPASSWORD"]))
+            let dump = sandbox.directory.file("hook.env")
+            let script = sandbox.directory.file("dump-env.sh")
+            try "#!/bin/sh\ncat >/dev/null\nenv > \"\(dump)\"\n".write(
+                toFile: script,
+                atomically: true,
+                encoding: .utf8
+            )
+            chmod(script, 0o755)
+            sandbox.cli.environment["TOKENKEEPER_HOOK_DEPLOY"] = script
+            _ = try await addDue(sandbox, sinch.fake.issueToken())
+
+            let result = try await sandbox.cli.run(["run-once"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let environment = try String(contentsOfFile: dump, encoding: .utf8)
+            #expect(environment.contains("TOKENKEEPER_TOKEN_ID="))
+            for secret in secrets { #expect(!environment.contains(secret)) }
+            #expect(!environment.contains("PGPASSWORD="))
+            // A database setting without a password is a setting like any other.
+            #expect(environment.contains("TOKENKEEPER_DB=") == (backend == .sqlite), "\(backend)")
+            #expect(environment.contains("TOKENKEEPER_DB_PASSWORD_FILE=\(passwordFile)"))
+        }
+    }
 }

@@ -11,8 +11,11 @@ import TokenKeeperTesting
         let sandbox = try await CLISandbox(backend: backend)
         let soon = ISO8601DateFormatter().string(from: Date().addingTimeInterval(86_400))
         var ids: [String] = []
-        // An argument cannot hold NUL (argv is C strings); every other hostile string can.
-        let labels = Hostile.strings.filter { !$0.contains("\0") }
+        // An argument cannot hold NUL (argv is C strings), and `add` refuses invisible format
+        // characters (the bidi marks among them); every other hostile string is stored.
+        let labels = Hostile.strings.filter {
+            !$0.contains("\0") && !$0.unicodeScalars.contains { $0.properties.generalCategory == .format }
+        }
         for label in labels {
             ids.append(try await sandbox.add(CLISecret.make(), "--label", label, "--expires-at", soon))
         }
@@ -60,6 +63,44 @@ import TokenKeeperTesting
         #expect(imported.status == 65)
         #expect(imported.stderr.contains("line 2: \"waba\" must not contain spaces"), "\(imported.stderr)")
         #expect(try await sandbox.listJSON().isEmpty)
+    }
+
+    /// The text `\x1b` in a label is four characters, and must not read like the escape of a
+    /// real ESC: the backslash is shown doubled.
+    @Test func aLabelThatSpellsAnEscapeIsShownWithItsBackslashDoubled() async throws {
+        let sandbox = try await CLISandbox()
+        let id = try await sandbox.add(CLISecret.make(), "--label", #"Acme\x1b[2J"#)
+        for result in [try await sandbox.run("show", id), try await sandbox.run("list")] {
+            #expect(result.stdout.contains(#"Acme\\x1b[2J"#), "\(result.stdout)")
+        }
+        #expect(try await sandbox.listJSON().first?["label"]?.string == #"Acme\x1b[2J"#)
+    }
+
+    /// A WABA named after the token (a bug at Sinch, or a hostile fake): scrubbed as errors are.
+    @Test func aTokenSinchEchoesInAWABAIsNotShown() async throws {
+        try await SinchHarness.with { sinch in
+            let sandbox = try await CLISandbox.make(sinch: sinch)
+            let token = sinch.fake.issueToken()
+            let id = try await sandbox.add(token)
+            let document: [String: Any] = [
+                "wabas": [
+                    [
+                        "id": "1001", "name": "Acme \(token)",
+                        "numbers": [["id": "2002", "displayPhoneNumber": "+1 555 \(token)", "provisioned": true]],
+                    ]
+                ]
+            ]
+            let body = String(decoding: try JSONSerialization.data(withJSONObject: document), as: UTF8.self)
+            sinch.fake.inject(FakeSinchFaultRule(.json(status: 200, body: body), endpoint: .wabaDetails, count: 2))
+            for arguments in [["wabas", id], ["wabas", id, "--json"]] {
+                let wabas = try await sandbox.cli.run(arguments)
+                #expect(wabas.status == 0, "\(wabas.stderr)")
+                #expect(!wabas.everything.contains(token), "\(arguments)")
+                #expect(!wabas.everything.contains(String(token.prefix(24))), "\(arguments)")
+                #expect(wabas.stdout.contains("Acme [redacted]"), "\(wabas.stdout)")
+                #expect(wabas.stdout.contains("1001"), "\(wabas.stdout)")
+            }
+        }
     }
 
     /// Sinch's own strings: WABA names and numbers in `wabas`, an error code in the error line.

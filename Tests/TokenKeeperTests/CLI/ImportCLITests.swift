@@ -114,19 +114,23 @@ import TokenKeeperTesting
         BadLine(name: "bad JSON", line: #"{"project":"p1","token":"EAAbroken""#, message: "JSON"),
         BadLine(name: "missing token", line: #"{"project":"p1"}"#, message: "token"),
         BadLine(name: "missing project", line: #"{"token":"EAAnoproject"}"#, message: "project"),
-        BadLine(name: "unknown field", line: #"{"project":"p1","token":"EAAx","expiry":"soon"}"#, message: "expiry"),
+        BadLine(
+            name: "unknown field",
+            line: #"{"project":"p1","token":"EAAx0001","expiry":"soon"}"#,
+            message: "expiry"
+        ),
         BadLine(
             name: "bad expires_at",
-            line: #"{"project":"p1","token":"EAAx","expires_at":"next week"}"#,
+            line: #"{"project":"p1","token":"EAAx0001","expires_at":"next week"}"#,
             message: "expires_at"
         ),
         BadLine(
             name: "expires_at in the past",
-            line: #"{"project":"p1","token":"EAAx","expires_at":"2020-01-01T00:00:00Z"}"#,
+            line: #"{"project":"p1","token":"EAAx0001","expires_at":"2020-01-01T00:00:00Z"}"#,
             message: "expires_at"
         ),
         BadLine(name: "token not a string", line: #"{"project":"p1","token":42}"#, message: "token"),
-        BadLine(name: "not an object", line: #"["p1","EAAx"]"#, message: "line 3"),
+        BadLine(name: "not an object", line: #"["p1","EAAx0001"]"#, message: "line 3"),
         BadLine(name: "token with a space", line: #"{"project":"p1","token":"EAA x"}"#, message: "line 3"),
     ]
 

@@ -73,4 +73,67 @@ import TokenKeeperTesting
         #expect(result.stderr.contains("line 1: unknown field (a name no field has)"), "\(result.stderr)")
         #expect(!result.everything.contains(token))
     }
+
+    /// A token lives one lifetime from its issue: an expiry past that (a typo for the year) would
+    /// never be refreshed while the real token dies.
+    @Test(arguments: TestBackend.all)
+    func anExpiryMoreThanALifetimeAheadIsRefused(_ backend: TestBackend) async throws {
+        let sandbox = try await CLISandbox(backend: backend)
+        let added = try await sandbox.cli.run(
+            ["add", "--project", "p1", "--expires-at", "2999-01-01T00:00:00Z"],
+            stdin: CLISecret.make() + "\n"
+        )
+        #expect(added.status == 65)
+        #expect(
+            added.stderr.contains(
+                "expires_at 2999-01-01T00:00:00Z is more than a lifetime ahead (policy.lifetime 60d)"
+            ),
+            "\(added.stderr)"
+        )
+        let file = sandbox.directory.file("far.jsonl")
+        try CLIFiles.write(
+            #"{"project":"p1","token":"\#(CLISecret.make())"}"# + "\n"
+                + #"{"project":"p1","token":"\#(CLISecret.make())","expires_at":"9999-12-31T23:59:59Z"}"# + "\n",
+            to: file
+        )
+        let imported = try await sandbox.run("import", file)
+        #expect(imported.status == 65)
+        #expect(
+            imported.stderr.contains("line 2: expires_at 9999-12-31T23:59:59Z is more than a lifetime ahead"),
+            "\(imported.stderr)"
+        )
+        #expect(try await sandbox.listedIDs().isEmpty)
+        // Up to a lifetime ahead is a token just issued.
+        try await sandbox.succeed(
+            "add",
+            "--project",
+            "p1",
+            "--expires-at",
+            CLITime.format(CLITime.days(60)),
+            stdin: CLISecret.make() + "\n"
+        )
+    }
+
+    /// Opening a FIFO for reading waits for a writer: every keyed command hung on one (a hang
+    /// here ends at `timeout`'s 20 s, exit 124, rather than holding the test run).
+    @Test(arguments: ["fifo", "folder"])
+    func aKeyFileThatIsNotARegularFileIsRefusedAtOnce(kind: String) async throws {
+        var sandbox = try await CLISandbox()
+        sandbox.cli.launcher = ["/usr/bin/timeout", "-s", "KILL", "20"]
+        let path = sandbox.directory.file("not-a-file.key")
+        if kind == "fifo" {
+            #expect(mkfifo(path, 0o600) == 0)
+        } else {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
+        }
+        sandbox.cli.environment["TOKENKEEPER_MASTER_KEY_FILE"] = path
+        for arguments in [["add", "--project", "p1"], ["get", "tk_000000000000"]] {
+            let result = try await sandbox.cli.run(arguments, stdin: CLISecret.make() + "\n")
+            #expect(result.status == 64, "\(arguments): \(result.stderr)")
+            #expect(
+                result.stderr.contains("\(path) is not a master key file: it is not a regular file"),
+                "\(result.stderr)"
+            )
+        }
+    }
 }

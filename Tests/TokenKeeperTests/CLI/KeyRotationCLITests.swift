@@ -299,7 +299,11 @@ import TokenKeeperTesting
             }
             let file = sandbox.directory.file("tokens.jsonl")
             try CLIFiles.write(lines.joined(separator: "\n") + "\n", to: file)
-            try await sandbox.succeed("import", file)
+            // A month ahead is more than the 45 s lifetime allows an expiry to be: imported under
+            // a real one (the refresh times come out the same: renew_before decides them).
+            var importing = sandbox
+            importing.cli.environment["TOKENKEEPER_LIFETIME"] = "60d"
+            try await importing.succeed("import", file)
             let daemon = try await sandbox.startDaemon()
             defer { if daemon.process.isRunning { kill(daemon.process.processIdentifier, SIGKILL) } }
             try await waitUntil("the daemon's first refreshes", within: .seconds(60)) {

@@ -22,7 +22,7 @@ import TokenKeeperTesting
     @Test(.enabled(if: TestBackend.all.contains(.postgres) && TestPostgres.authority != nil))
     func verifyFullTrustsOnlyTheAuthorityInSSLRootCert() async throws {
         let sandbox = try await CLISandbox(backend: .postgres)
-        let id = try await sandbox.add(CLISecret.make(), "--expires-at", "2027-06-01T00:00:00Z")
+        let id = try await sandbox.add(CLISecret.make(), "--expires-at", CLITime.format(CLITime.days(30)))
         let authority = try #require(TestPostgres.authority)
         for query in [
             "sslmode=verify-full&sslrootcert=\(authority)", "sslmode=verify-ca&sslrootcert=\(authority)",
@@ -115,7 +115,7 @@ import TokenKeeperTesting
             environment: ["TOKENKEEPER_DB_STATEMENT_TIMEOUT": "1s"],
             backend: .postgres
         )
-        let kept = try await sandbox.add(CLISecret.make(), "--expires-at", "2027-06-01T00:00:00Z")
+        let kept = try await sandbox.add(CLISecret.make(), "--expires-at", CLITime.format(CLITime.days(30)))
 
         // Another session holds the tokens table (as a long migration or a careless operator
         // would) until it is ended below.

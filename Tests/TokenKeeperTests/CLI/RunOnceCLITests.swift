@@ -121,4 +121,25 @@ import TokenKeeperTesting
             )
         }
     }
+
+    /// Nothing ran, so no summary: a cron mail with `due 0, refreshed 0` above the error read as
+    /// a quiet night.
+    @Test(arguments: [
+        (["run-once"], "TOKENKEEPER_LIFETIME", "abc"), (["run-once", "--json"], "TOKENKEEPER_RATE", "0"),
+        (["refresh", "--due"], "TOKENKEEPER_LOG_LEVEL", "debgu"), (["run-once"], "TOKENKEEPER_LOG_LEVEL", "debgu"),
+    ])
+    func aBadConfigurationPrintsItsErrorAndNoSummary(
+        arguments: [String],
+        variable: String,
+        value: String
+    )
+        async throws
+    {
+        var sandbox = try await CLISandbox()
+        sandbox.cli.environment[variable] = value
+        let result = try await sandbox.cli.run(arguments)
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
+        #expect(result.stderr.contains(variable), "\(result.stderr)")
+    }
 }

@@ -41,7 +41,7 @@ import TokenKeeperTesting
     func expiresAtSetsTheExpiry(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
         let expiry = fixture.clock.now + .seconds(10 * 86_400)
-        _ = try fixture.importLines(#"{"project":"p","token":"EAAx","expires_at":"\#(RFC3339.format(expiry))"}"#)
+        _ = try fixture.importLines(#"{"project":"p","token":"EAAx0001","expires_at":"\#(RFC3339.format(expiry))"}"#)
         #expect(try fixture.allTokens().first?.expiresAt == expiry)
     }
 
@@ -55,10 +55,10 @@ import TokenKeeperTesting
         [
             ("{\"project\":\"p\",\"token\":", "not valid JSON"),
             (#"{"project":"p"}"#, "missing \"token\""),
-            (#"{"token":"EAAx"}"#, "missing \"project\""),
-            (#"{"project":"p","token":"EAAx","expires":"2030-01-01T00:00:00Z"}"#, "unknown field \"expires\""),
-            (#"{"project":"p","token":"EAAx","expires_at":"next week"}"#, "expires_at"),
-            (#"{"project":"p","token":"EAAx","expires_at":"2001-01-01T00:00:00Z"}"#, "in the past"),
+            (#"{"token":"EAAx0001"}"#, "missing \"project\""),
+            (#"{"project":"p","token":"EAAx0001","expires":"2030-01-01T00:00:00Z"}"#, "unknown field \"expires\""),
+            (#"{"project":"p","token":"EAAx0001","expires_at":"next week"}"#, "expires_at"),
+            (#"{"project":"p","token":"EAAx0001","expires_at":"2001-01-01T00:00:00Z"}"#, "in the past"),
             (#"{"project":"p","token":42}"#, "\"token\" must be a string"),
             (#"{"project":"p","token":""}"#, "empty"),
             (#"["project","token"]"#, "not a JSON object"),
@@ -75,7 +75,7 @@ import TokenKeeperTesting
         } throws: { error in
             guard let error = error as? TokenKeeperError else { return false }
             return error.code == .invalidInput && error.code.exitCode == 65 && error.message.hasPrefix("line 8: ")
-                && error.message.contains(says) && !error.message.contains("EAAx")
+                && error.message.contains(says) && !error.message.contains("EAAx0001")
         }
         #expect(try fixture.allTokens().count == 1)
         #expect(try fixture.auditEvents().count == 1)

@@ -131,16 +131,16 @@ import TokenKeeperTesting
     @Test(arguments: TestBackend.all)
     func replaceSwapsTheTokenAndClearsTheFailureState(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
-        let record = try fixture.inventory.add(token: "EAAold", NewToken(project: "p1", label: "Acme"))
+        let record = try fixture.inventory.add(token: "EAAold01", NewToken(project: "p1", label: "Acme"))
         try fixture.underTheSeam("UPDATE tokens SET state = 'needs_reauth', failures = 3 WHERE id = '\(record.id)'")
         fixture.clock.advance(by: .seconds(3_600))
-        let replaced = try fixture.inventory.replace(id: record.id, token: "EAAnew", NewToken(project: ""))
+        let replaced = try fixture.inventory.replace(id: record.id, token: "EAAnew01", NewToken(project: ""))
         #expect(replaced.state == .active)
         #expect(replaced.failures == 0)
         #expect(replaced.label == "Acme")
         #expect(replaced.fingerprint != record.fingerprint)
         #expect(replaced.version == record.version + 1)
-        #expect(try fixture.inventory.reveal(id: record.id) == "EAAnew")
+        #expect(try fixture.inventory.reveal(id: record.id) == "EAAnew01")
         let replacedEvent = try #require(try fixture.auditEvents().first { $0.event == "replaced" })
         #expect(
             replacedEvent.detail.contains(record.fingerprint) && replacedEvent.detail.contains(replaced.fingerprint)
@@ -150,7 +150,7 @@ import TokenKeeperTesting
     @Test(arguments: TestBackend.all)
     func updatingATokenThatIsGoneIsAnErrorAndWritesNothing(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
-        var record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))
+        var record = try fixture.inventory.add(token: "EAAgone1", NewToken(project: "p1"))
         try fixture.inventory.remove(id: record.id)
         record.label = "changed"
         #expect {
@@ -164,7 +164,7 @@ import TokenKeeperTesting
     @Test(arguments: TestBackend.all)
     func removeDeletesTheTokenButKeepsItsHistory(_ backend: TestBackend) throws {
         let fixture = try StoreFixture(backend)
-        let record = try fixture.inventory.add(token: "EAAgone", NewToken(project: "p1"))
+        let record = try fixture.inventory.add(token: "EAAgone1", NewToken(project: "p1"))
         try fixture.inventory.remove(id: record.id)
         #expect(try fixture.allTokens().isEmpty)
         #expect(try fixture.auditEvents().map(\.event) == ["added", "removed"])
@@ -188,7 +188,7 @@ import TokenKeeperTesting
         let now = fixture.clock.now
         for (days, project) in [(30, "p1"), (5, "p2"), (50, "p1"), (2, "p1")] {
             _ = try fixture.inventory.add(
-                token: "EAA\(days)",
+                token: "EAA-token-\(days)",
                 NewToken(project: project, expiresAt: now + .seconds(Int64(days) * 86_400))
             )
         }

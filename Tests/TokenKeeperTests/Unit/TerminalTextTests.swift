@@ -33,7 +33,14 @@ enum Hostile {
         #expect(TerminalText.escape("one\ntwo\rthree\tfour") == "one\\ntwo\\rthree\\tfour")
         #expect(TerminalText.escape("\u{0}\u{7f}\u{9b}") == "\\x00\\x7f\\u{9b}")
         #expect(TerminalText.escape("a\u{202e}b\u{2066}c") == "a\\u{202e}b\\u{2066}c")
-        #expect(TerminalText.escape("Ünïcødé ✓ 日本 \\ back") == "Ünïcødé ✓ 日本 \\ back")
+        #expect(TerminalText.escape("Ünïcødé ✓ 日本 ✓") == "Ünïcødé ✓ 日本 ✓")
+    }
+
+    /// The text `\x1b` (four characters) must not read like the escape of a real ESC.
+    @Test func aBackslashIsShownDoubled() {
+        #expect(TerminalText.escape(#"a\x1b[2Jb"#) == #"a\\x1b[2Jb"#)
+        #expect(TerminalText.escape(#"a\x1b[2Jb"#) != TerminalText.escape("a\u{1b}[2Jb"))
+        #expect(TerminalText.escape(#"back\slash"#) == #"back\\slash"#)
     }
 
     @Test(arguments: Hostile.strings)

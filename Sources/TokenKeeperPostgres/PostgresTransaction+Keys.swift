@@ -86,4 +86,18 @@ extension PostgresTransaction {
             )
         ).count == 1
     }
+
+    /// Whether the store holds a token or an audit row: only a store without either is new.
+    func hasHistory() throws -> Bool {
+        try execute("SELECT EXISTS (SELECT 1 FROM tokens) OR EXISTS (SELECT 1 FROM audit)").first?.decode(Bool.self)
+            ?? false
+    }
+
+    func lockKeyCheck() throws -> String? {
+        try execute("SELECT value FROM meta WHERE key = 'key_check' FOR SHARE").first?.decode(String.self)
+    }
+
+    func countTokenRows() throws -> Int {
+        try execute("SELECT count(*) FROM tokens").first?.decode(Int.self) ?? 0
+    }
 }

@@ -103,19 +103,6 @@ final class PostgresTransaction: StoreWriting {
         try execute("SELECT value FROM meta WHERE key = 'key_check'").first?.decode(String.self)
     }
 
-    func hasHistory() throws -> Bool {
-        try execute("SELECT EXISTS (SELECT 1 FROM tokens) OR EXISTS (SELECT 1 FROM audit)").first?.decode(Bool.self)
-            ?? false
-    }
-
-    func countTokenRows() throws -> Int {
-        try execute("SELECT count(*) FROM tokens").first?.decode(Int.self) ?? 0
-    }
-
-    func lockKeyCheck() throws -> String? {
-        try execute("SELECT value FROM meta WHERE key = 'key_check' FOR SHARE").first?.decode(String.self)
-    }
-
     func setKeyCheck(_ check: String) throws {
         try execute("INSERT INTO meta (key, value) VALUES ('key_check', \(check))")
     }

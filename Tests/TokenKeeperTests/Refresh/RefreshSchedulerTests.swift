@@ -143,10 +143,8 @@ import TokenKeeperTesting
         #expect(scheduler.problem == "the refresh scheduler is not running")
     }
 
-    @Test func aFailedPassIsReportedUntilAPassGoesThrough() async throws {
-        let scheduler = scheduler(clockAt: Self.sleepsNotAtAll)
-        let id = try add()
-        // Every claim fails, as on a database locked past its busy timeout.
+    /// Makes every claim fail (until the trigger `test_refuse` is dropped).
+    func refuseClaims() throws {
         try fixture.sqlite.database { db in
             try db.execute(
                 sql: """
@@ -155,6 +153,13 @@ import TokenKeeperTesting
                     """
             )
         }
+    }
+
+    @Test func aFailedPassIsReportedUntilAPassGoesThrough() async throws {
+        let scheduler = scheduler(clockAt: Self.sleepsNotAtAll)
+        let id = try add()
+        // Every claim fails, as on a database locked past its busy timeout.
+        try refuseClaims()
         let running = Task { try await scheduler.run() }
         try await waitUntil("a failed pass to be reported") {
             scheduler.problem?.hasPrefix("the last refresh pass failed:") == true
@@ -176,14 +181,7 @@ import TokenKeeperTesting
     @Test func aFailedPassIsNoLongerReportedOnceARefreshCommitsAfterIt() async throws {
         let scheduler = scheduler(clockAt: Self.sleepsNotAtAll)
         let ids = try (0..<2).map { _ in try add() }
-        try fixture.sqlite.database { db in
-            try db.execute(
-                sql: """
-                    CREATE TRIGGER test_refuse BEFORE UPDATE OF lease_owner ON tokens
-                    BEGIN SELECT RAISE(ABORT, 'claims refused by the test'); END
-                    """
-            )
-        }
+        try refuseClaims()
         let running = Task { try await scheduler.run() }
         try await waitUntil("a failed pass to be reported") {
             scheduler.problem?.hasPrefix("the last refresh pass failed:") == true

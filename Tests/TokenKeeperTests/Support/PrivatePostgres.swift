@@ -28,7 +28,10 @@ struct PrivatePostgres: Sendable {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         // The script's own stop would run at this shell's exit: this shell prints the variables
         // and leaves the server running; ``stop()`` does the rest.
-        process.arguments = ["-c", "source \"$1\" && postgres_cluster_start && env -0", "private-postgres", script]
+        process.arguments = [
+            "-c", Self.closeInherited + "; source \"$1\" && postgres_cluster_start && env -0", "private-postgres",
+            script,
+        ]
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TOKENKEEPER_TEST_POSTGRES") }
         environment["POSTGRES_CLUSTER_LISTEN"] = listen.joined(separator: ",")
         environment["POSTGRES_CLUSTER_ALLOW"] = allow.joined(separator: " ")
@@ -74,6 +77,12 @@ struct PrivatePostgres: Sendable {
             listen: listen.joined(separator: ",")
         )
     }
+
+    /// Bash that closes every descriptor past stderr. A server started here runs on: it must not
+    /// keep this test process's descriptors open (it held the write end of another test's
+    /// sqlite3 stdin, so that sqlite3 never saw its input end and the suite hung).
+    private static let closeInherited =
+        #"for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done 2>/dev/null"#
 
     /// `url` with its host replaced (a veth address).
     func url(host: String) -> String {
@@ -127,7 +136,7 @@ struct PrivatePostgres: Sendable {
 
     private func pgctl(_ arguments: [String]) async throws {
         let command =
-            ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\" >/dev/null 2>&1", folder]
+            ["/bin/bash", "-c", Self.closeInherited + "; cd \"$0\" && exec \"$@\" >/dev/null 2>&1", folder]
             + superuserRun + [bin + "/pg_ctl", "-D", data] + arguments
         // pg_ctl -w -t 60 ends by itself. Spawned and reaped by hand: Foundation's Process never
         // saw `runuser pg_ctl start` end (left a zombie) once the server it started ran on.

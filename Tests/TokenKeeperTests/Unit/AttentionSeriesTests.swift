@@ -40,7 +40,9 @@ import Testing
 
         var healthy: Set<String> = []
         for index in 0..<healthyCount {
-            healthy.insert(try add(expiresAt: now + .seconds((30 + Int64(index)) * day), project: "p\(index % 3)"))
+            // Within a lifetime (60 days) of now, however many: an hour apart from 30 days on.
+            let expires = now + .seconds(30 * day + Int64(index) * 3_600)
+            healthy.insert(try add(expiresAt: expires, project: "p\(index % 3)"))
         }
         healthy.insert(try add(expiresAt: horizon + .seconds(1)))
 

@@ -315,9 +315,29 @@ package final class PostgresStore: TokenStore {
         return false
     }
 
-    /// A driver's error as the domain's, with the redacted URL and never a password.
+    /// A busy database or a deadlock, and a connection lost or not answering, or ended by the
+    /// server (SQLSTATE classes 57 and 08): a restarting server.
+    package func isTransient(_ error: any Error) -> Bool {
+        let mapped = mapError(error)
+        if mapped.code == .databaseLocked { return true }
+        let cause = mapped.underlying ?? error
+        if cause is PostgresConnectionLost || cause is PostgresTimeout { return true }
+        guard let failure = cause as? PSQLError else { return false }
+        let state = failure.serverInfo?[.sqlState] ?? ""
+        if state.hasPrefix("57") || state.hasPrefix("08") { return true }
+        return failure.code == .connectionError || failure.code == .serverClosedConnection
+    }
+
+    /// A driver's error as the domain's, with the redacted URL and never a password; the
+    /// driver's error stays its `underlying` (``isTransient(_:)`` reads it).
     package func mapError(_ error: any Error) -> TokenKeeperError {
         if let error = error as? TokenKeeperError { return error }
+        let mapped = describe(error)
+        guard mapped.underlying == nil else { return mapped }
+        return TokenKeeperError(mapped.code, mapped.message, underlying: error)
+    }
+
+    private func describe(_ error: any Error) -> TokenKeeperError {
         if let timeout = error as? PostgresTimeout {
             return TokenKeeperError(
                 .database,

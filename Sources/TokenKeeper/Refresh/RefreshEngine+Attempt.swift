@@ -231,9 +231,10 @@ extension RefreshEngine {
     }
 
     /// Commits `outcome`. A token Sinch issued (`newToken`) is never dropped: while the store
-    /// fails (a server restarting, a deadlock), the commit is tried again, backing off to 2 s,
-    /// until the token's lease ends (no other process can take the token before that, and the
-    /// commit checks it still holds it); past that, or when this process is stopped meanwhile, the
+    /// fails in a way that may pass (a server restarting, a deadlock, a busy file), the commit
+    /// is tried again, backing off to 2 s, until the token's lease ends (no other process can
+    /// take the token before that, and the commit checks it still holds it); past that, on an
+    /// error that will not pass (a full disk), or when this process is stopped meanwhile, the
     /// token goes to a recovery file and the error names it. When another process took the token
     /// after all, its outcome stands and this token goes to a recovery file too (logged). An
     /// outcome without a new token is not kept: its token is unchanged.
@@ -247,7 +248,7 @@ extension RefreshEngine {
                 committed = try await committer.commit(outcome)
             } catch {
                 guard let newToken else { throw error }
-                guard ledger.clock.now < deadline, !Task.isCancelled else {
+                guard store.isTransient(error), ledger.clock.now < deadline, !Task.isCancelled else {
                     throw keep(newToken, of: record, after: store.mapError(error).message)
                 }
                 logger.warning(

@@ -33,6 +33,9 @@ package protocol TokenStore: AnyObject, Sendable {
     /// ``TokenKeeperError`` stays as it is). ``read(_:)`` and ``write(bulk:_:)`` throw only such
     /// errors; code working in two stores at once (`copy`) maps each store's own with it.
     func mapError(_ error: any Error) -> TokenKeeperError
+    /// Whether `error` may pass if the same transaction is tried again soon: a busy database, a
+    /// deadlock, a connection the server dropped (not a full disk, nor a refused statement).
+    func isTransient(_ error: any Error) -> Bool
     /// From now on, each write transaction that appends to the audit chain also stores the seal
     /// `sealer` gives for the new head (``TokenSealer/nextSeal(stored:from:to:)``), in the same
     /// transaction. ``bind(to:)`` installs it.
@@ -45,6 +48,9 @@ package protocol StoreWatch: Sendable {
 }
 
 extension TokenStore {
+    /// A busy database or a deadlock (``TokenKeeperError/Code/databaseLocked``).
+    package func isTransient(_ error: any Error) -> Bool { mapError(error).code == .databaseLocked }
+
     /// No notifications: the scheduler's timer cap notices other processes' changes.
     package func watchChanges(_ onChange: @escaping @Sendable () -> Void) -> (any StoreWatch)? { nil }
 

@@ -20,6 +20,8 @@ import TokenKeeperTesting
         let failing = Atomic(0)
         /// How far each failed write moves the clock (a long outage).
         let failureTakes = Mutex(Duration.zero)
+        /// What a failing write throws: by default a failure that may pass (a deadlock).
+        let failure = Mutex(TokenKeeperError(.databaseLocked, "deadlock detected; try again"))
         /// Run once, before the first write after the exchange.
         let once = Mutex<(@Sendable () throws -> Void)?>(nil)
 
@@ -41,7 +43,7 @@ import TokenKeeperTesting
                 if failing.load(ordering: .relaxed) > 0 {
                     failing.subtract(1, ordering: .relaxed)
                     clock.advance(by: failureTakes.withLock { $0 })
-                    throw TokenKeeperError(.database, "the server closed the connection")
+                    throw failure.withLock { $0 }
                 }
             }
             return try inner.write(bulk: bulk, body)
@@ -131,6 +133,20 @@ import TokenKeeperTesting
         #expect(record.leaseOwner == nil)
         let refreshed = try harness.fixture.auditEvents().filter { $0.event == "refreshed" }
         #expect(refreshed.count == 1)
+    }
+
+    /// A failure that will not pass by trying again (a full disk): the token goes to a recovery
+    /// file at once, after one try, rather than holding the pass for the lease's five minutes.
+    @Test func aCommitThatCannotPassKeepsTheTokenAtOnce() async throws {
+        let harness = try Harness(.sqlite)
+        harness.store.failing.store(1_000, ordering: .relaxed)
+        harness.store.failure.withLock { $0 = TokenKeeperError(.database, "database or disk is full") }
+
+        let error = await #expect(throws: RefreshInterrupted.self) { try await harness.engine.runOnce() }
+
+        #expect(error?.report.message.contains("kept sealed in") == true, "\(error?.report.message ?? "")")
+        // The commit and the release after it: nothing tried again.
+        #expect(harness.store.failing.load(ordering: .relaxed) == 1_000 - 2)
     }
 
     /// The store stays down past the lease: the new token goes to a recovery file that replaces

@@ -13,6 +13,13 @@ let strictSettings: [SwiftSetting] = [
 let fuzzing = Context.environment["TOKENKEEPER_FUZZ"] == "1"
 let fuzzedSettings: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : []
 
+/// `TOKENKEEPER_TSAN=1` (scripts/tsan) links TSanMutexAnnotations into every binary, so that
+/// ThreadSanitizer sees a contended Synchronization.Mutex change hands (see its source). Without it
+/// nothing changes: the target is not even declared.
+let tsan = Context.environment["TOKENKEEPER_TSAN"] == "1"
+let tsanTargets: [Target] = tsan ? [.target(name: "TSanMutexAnnotations")] : []
+let tsanDependencies: [Target.Dependency] = tsan ? ["TSanMutexAnnotations"] : []
+
 let package = Package(
     name: "tokenkeeper",
     platforms: [.macOS(.v15)],
@@ -81,7 +88,7 @@ let package = Package(
                 "TokenKeeper",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
+            ] + tsanDependencies,
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -90,7 +97,7 @@ let package = Package(
                 "SinchProvisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
+            ] + tsanDependencies,
             swiftSettings: strictSettings
         ),
         // The domain: configuration, sealing, policy, the refresh state machine and engine, the
@@ -119,7 +126,7 @@ let package = Package(
                 "WallTime",
                 "SinchProvisioning",
                 .product(name: "Logging", package: "swift-log"),
-            ],
+            ] + tsanDependencies,
             swiftSettings: strictSettings + fuzzedSettings
                 + (fuzzing ? [.define("FUZZING"), .enableExperimentalFeature("Extern")] : []),
             // lld: gold stops with an internal error on the second `main` (libFuzzer's, unused).
@@ -185,7 +192,7 @@ let package = Package(
                 "SinchProvisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
+            ] + tsanDependencies,
             swiftSettings: strictSettings,
             // Start-up is most of a `list` or `check`, and cron and monitoring run them often.
             // The loader applies ~120k relative relocations to this PIE binary at every start:
@@ -225,9 +232,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
+            ] + tsanDependencies,
             swiftSettings: strictSettings
         ),
-    ],
+    ] + tsanTargets,
     swiftLanguageModes: [.v6]
 )

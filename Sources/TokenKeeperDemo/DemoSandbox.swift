@@ -70,7 +70,7 @@ final class DemoSandbox: Sendable {
         try policy.validate()
         let folder = try makeFolder()
         // A key of its own, so the demo's client authenticates as a real one would.
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let sinchKey = FakeSinchConfiguration(
             keyID: "demo-" + hex(8, using: &generator),
             keySecret: hex(32, using: &generator),

@@ -115,7 +115,7 @@ package struct Inventory: Sendable {
         let sealer = try requireSealer()
         guard !new.project.isEmpty else { throw TokenKeeperError(.usage, "--project must not be empty") }
         if let problem = new.problem() { throw TokenKeeperError(.invalidInput, problem) }
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let now = clock.now
         let prepared = try prepare(token: token, new, source: source, sealer: sealer, now: now, using: &generator).get()
         return try store.write { store in
@@ -133,7 +133,7 @@ package struct Inventory: Sendable {
         if let problem = TokenValue.problem(token) ?? new.problem(projectRequired: false) {
             throw TokenKeeperError(.invalidInput, problem)
         }
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let now = clock.now
         let times = try schedule(new, now: now, using: &generator).get()
         let fingerprint = sealer.fingerprint(token)
@@ -221,7 +221,7 @@ package struct Inventory: Sendable {
     /// exchange) happens.
     package func checkSchedule(_ new: NewToken) throws {
         if let problem = new.problem(projectRequired: false) { throw TokenKeeperError(.invalidInput, problem) }
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         _ = try schedule(new, now: clock.now, using: &generator).get()
     }
 

@@ -116,7 +116,7 @@ package struct RecoveryFile: Codable, Sendable, Equatable {
         obtainedAt: UnixTime,
         folder: String
     ) throws -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         var file = RecoveryFile(
             id: "recovery_" + TokenID.generate(using: &generator).dropFirst(3),
             project: new.project,

@@ -7,7 +7,7 @@ package enum TokenID {
     }
 
     package static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         return generate(using: &generator)
     }
 }

@@ -80,7 +80,7 @@ extension RefreshEngine {
         if case .failed(let error) = answer.outcome { failure = error }
         let timedOut = failure?.isTimeout ?? false
         let (strikes, timeouts) = gate.count(record.projectID, timedOut: timedOut, at: now)
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let action = machine.decide(
             facts,
             outcome: answer.outcome,

@@ -179,7 +179,7 @@ extension RefreshEngine {
             issuedAt: record.issuedAt,
             expiresAt: record.expiresAt
         )
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         guard
             case .commit(var decision) = machine.decide(
                 facts,

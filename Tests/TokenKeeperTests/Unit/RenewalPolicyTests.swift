@@ -7,7 +7,7 @@ import TokenKeeper
 
     @Test func refreshesAtTwoThirdsOfTheLifetimeWithoutJitter() {
         let policy = RenewalPolicy(jitter: .fraction(0))
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         #expect(
             policy.firstRefresh(issuedAt: issued, expiresAt: expires, using: &generator) == issued
                 + .seconds(40 * 86_400)
@@ -16,7 +16,7 @@ import TokenKeeper
 
     @Test func jitterTakesUpToTenPercentOfRenewBefore() {
         let policy = RenewalPolicy()
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let latest = issued + .seconds(40 * 86_400)
         let earliest = latest - .seconds(2 * 86_400)
         var seen = Set<Int64>()
@@ -34,7 +34,7 @@ import TokenKeeper
             renewBefore: .seconds(59 * 86_400 + 23 * 3_600),
             jitter: .fraction(0)
         )
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let refresh = policy.firstRefresh(issuedAt: issued, expiresAt: expires, using: &generator)
         #expect(refresh == issued + .seconds(86_400))
     }
@@ -42,7 +42,7 @@ import TokenKeeper
     @Test func aTokenOfKnownAgeIsDueAtOnceWhenItsWindowHasPassed() {
         let policy = RenewalPolicy(jitter: .fraction(0))
         let oldIssue = issued - .seconds(50 * 86_400)
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         let refresh = policy.firstRefresh(
             issuedAt: oldIssue,
             expiresAt: oldIssue + .seconds(60 * 86_400),

@@ -61,15 +61,16 @@ package final class TokenSealer: @unchecked Sendable {
         return try seal(token, id: id, under: keyring.current)
     }
 
-    /// The sealed value `sealed` of row `id` sealed again under the key whose check is `check`
-    /// (the store's key check, which `key rotate` moves before the keyring file makes the new key
-    /// current); the file is read again when the keyring lacks that key. Nil when `sealed` is under
-    /// that key already, or no key of the file has that check.
-    package func resealed(_ sealed: Data, id: String, underKeyCheck check: String) throws -> Data? {
-        guard
-            let entry = keyring.entries.first(where: { $0.check == check })
-                ?? (try? reload?())?.entries.first(where: { $0.check == check })
-        else { return nil }
+    /// The key whose check is `check` (the store's key check, which `key rotate` moves before the
+    /// keyring file makes the new key current), reading the file again when the keyring lacks
+    /// it; nil when no key of the file has that check.
+    package func key(withCheck check: String) -> Keyring.Entry? {
+        keyring.entries.first { $0.check == check } ?? (try? reload?())?.entries.first { $0.check == check }
+    }
+
+    /// The sealed value `sealed` of row `id` sealed again under `entry`; nil when it is under that
+    /// key already.
+    package func resealed(_ sealed: Data, id: String, under entry: Keyring.Entry) throws -> Data? {
         guard Self.keyID(ofSealed: sealed) != entry.id else { return nil }
         return try seal(open(sealed, id: id), id: id, under: entry)
     }

@@ -32,10 +32,28 @@ package struct Inventory: Sendable {
         return sealer
     }
 
-    /// Where a token that could not be stored goes (``RecoveryFile``): beside an SQLite file, or
-    /// for a server's database beside the key file (the 0700 state folder; a daemon's working
-    /// folder may be `/`), else the working folder.
-    var recoveryFolder: String {
+    /// Seals `token`, which Sinch returned and the store could not take, into a new recovery file
+    /// (``RecoveryFile``) with the details `add --recover` stores it with; the file's path.
+    func keepInRecoveryFile(
+        _ token: String,
+        _ new: NewToken,
+        replacing id: String?,
+        obtainedAt: UnixTime
+    ) throws -> String {
+        try RecoveryFile.write(
+            token: token,
+            new,
+            replacing: id,
+            sealer: try requireSealer(),
+            obtainedAt: obtainedAt,
+            folder: recoveryFolder
+        )
+    }
+
+    /// Where a token that could not be stored goes: beside an SQLite file, or for a server's
+    /// database beside the key file (the 0700 state folder; a daemon's working folder may be
+    /// `/`), else the working folder.
+    private var recoveryFolder: String {
         if let folder = store.folder { return folder }
         if case .file(let path)? = sealer?.keyring.source {
             return URL(fileURLWithPath: path).deletingLastPathComponent().path

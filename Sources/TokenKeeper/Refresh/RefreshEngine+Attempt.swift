@@ -248,14 +248,14 @@ extension RefreshEngine {
                 committed = try await committer.commit(outcome)
             } catch {
                 guard let newToken else { throw error }
+                let reason = store.mapError(error).message
                 guard store.isTransient(error), ledger.clock.now < deadline, !Task.isCancelled else {
-                    throw keep(newToken, of: record, after: store.mapError(error).message)
+                    throw keep(newToken, of: record, after: reason)
                 }
                 logger.warning(
                     "commit failed; trying again while the lease holds",
                     metadata: [
-                        "token.id": "\(record.id)", "sinch.project": "\(record.projectID)",
-                        "error": "\(store.mapError(error).message)",
+                        "token.id": "\(record.id)", "sinch.project": "\(record.projectID)", "error": "\(reason)",
                     ]
                 )
                 try? await Task.sleep(for: delay)
@@ -284,14 +284,7 @@ extension RefreshEngine {
         )
         let message = "the token Sinch returned for \(record.id) could not be stored (\(reason))"
         do {
-            let path = try RecoveryFile.write(
-                token: token,
-                new,
-                replacing: record.id,
-                sealer: try inventory.requireSealer(),
-                obtainedAt: ledger.clock.now,
-                folder: inventory.recoveryFolder
-            )
+            let path = try inventory.keepInRecoveryFile(token, new, replacing: record.id, obtainedAt: ledger.clock.now)
             logger.error(
                 "refreshed token kept in a recovery file",
                 metadata: ["token.id": "\(record.id)", "sinch.project": "\(record.projectID)", "file": "\(path)"]

@@ -146,11 +146,13 @@ struct RefreshLedger: Sendable {
             var outcomes = outcomes
             // Each value against the key that sealed it: this process may have followed a
             // rotation (its current key is the store's) after it sealed the value.
-            if let sealer, outcomes.contains(where: { $0.sealedToken != nil }), let check = try store.lockKeyCheck() {
+            if let sealer, outcomes.contains(where: { $0.sealedToken != nil }),
+                let check = try store.lockKeyCheck(), let key = sealer.key(withCheck: check)
+            {
                 for index in outcomes.indices {
                     guard let sealed = outcomes[index].sealedToken else { continue }
                     let id = outcomes[index].record.id
-                    if let fresh = try sealer.resealed(sealed, id: id, underKeyCheck: check) {
+                    if let fresh = try sealer.resealed(sealed, id: id, under: key) {
                         outcomes[index].sealedToken = fresh
                     }
                 }

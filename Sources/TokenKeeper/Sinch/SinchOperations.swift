@@ -83,16 +83,8 @@ package struct SinchOperations: Sendable {
         obtained: UnixTime,
         after error: TokenKeeperError
     ) -> TokenKeeperError {
-        let folder = inventory.recoveryFolder
         do {
-            let path = try RecoveryFile.write(
-                token: token,
-                new,
-                replacing: id,
-                sealer: try inventory.requireSealer(),
-                obtainedAt: obtained,
-                folder: folder
-            )
+            let path = try inventory.keepInRecoveryFile(token, new, replacing: id, obtainedAt: obtained)
             return TokenKeeperError(
                 error.code,
                 "\(error.message); the token Sinch returned is kept sealed in \(path) (0600): store it with "
